@@ -1,0 +1,53 @@
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import * as core from "@actions/core";
+import { configFromOverrides, loadConfig } from "../config/load.js";
+import { ConfigError, formatIssue } from "../config/errors.js";
+import type { ModelshipConfig } from "../config/schema.js";
+import type { Logger } from "../util/log.js";
+
+/** Progress lines go to the job log. */
+export const actionLogger: Logger = {
+  info: (message) => core.info(message),
+  warn: (message) => core.warning(message),
+  error: (message) => core.error(message),
+};
+
+const input = (name: string) => core.getInput(name) || undefined;
+
+/** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
+export async function configFromInputs(): Promise<ModelshipConfig> {
+  const overrides = {
+    "model.path": input("model-path") && resolve(input("model-path") as string),
+    "model.name": input("model-name"),
+    "target.stateDir": input("state-dir") && resolve(input("state-dir") as string),
+  };
+  const file = resolve(input("config") ?? "modelship.yml");
+  // No modelship.yml in the repository: the inputs alone must describe the run.
+  if (!input("config") && !existsSync(file)) return configFromOverrides(process.cwd(), overrides);
+  return loadConfig(file, overrides);
+}
+
+/** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */
+export async function writeReport(name: string, report: unknown): Promise<string> {
+  const dir = join(process.env.RUNNER_TEMP ?? process.cwd(), "modelship");
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}
+
+/** Runs an action's body: config errors become annotations on the file and line, anything else fails the step. */
+export async function runAction(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const issue of error.issues) {
+        core.error(formatIssue(issue), { file: issue.file, startLine: issue.line, startColumn: issue.column, title: "modelship config" });
+      }
+    }
+    core.setFailed((error as Error).message);
+  }
+}

@@ -1,0 +1,14 @@
+import { resolve } from "node:path";
+import * as core from "@actions/core";
+import { promoteRevision } from "../rollout/manual.js";
+import { runAction } from "./common.js";
+import { summarizeStableChange } from "./stable-change.js";
+
+await runAction(async () => {
+  const change = await promoteRevision(
+    resolve(core.getInput("state-dir") || ".modelship"),
+    core.getInput("revision", { required: true }),
+    core.getInput("reason") || undefined,
+  );
+  await summarizeStableChange("promote", change);
+});

@@ -1,0 +1,14 @@
+import { resolve } from "node:path";
+import * as core from "@actions/core";
+import { rollbackRevision } from "../rollout/manual.js";
+import { runAction } from "./common.js";
+import { summarizeStableChange } from "./stable-change.js";
+
+await runAction(async () => {
+  const change = await rollbackRevision(
+    resolve(core.getInput("state-dir") || ".modelship"),
+    core.getInput("to") || undefined,
+    core.getInput("reason") || undefined,
+  );
+  await summarizeStableChange("rollback", change);
+});

@@ -1,0 +1,16 @@
+import * as core from "@actions/core";
+import { runPipeline } from "../pipeline/run.js";
+import { pipelineMarkdown } from "../report/summary.js";
+import { actionLogger, configFromInputs, runAction, writeReport } from "./common.js";
+
+await runAction(async () => {
+  const report = await runPipeline(await configFromInputs(), { logger: actionLogger });
+  core.setOutput("outcome", report.outcome);
+  core.setOutput("digest", report.model.digest);
+  core.setOutput("revision", report.deploy?.revision ?? "");
+  core.setOutput("image", report.build?.image ?? "");
+  core.setOutput("report", await writeReport("pipeline", report));
+  await core.summary.addRaw(pipelineMarkdown(report), true).write();
+  if (report.outcome === "rejected") core.setFailed("the model was rejected by validation; nothing was built or deployed");
+  if (report.outcome === "reverted") core.setFailed(`the canary was reverted: ${report.deploy?.reason}`);
+});

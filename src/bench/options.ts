@@ -1,0 +1,149 @@
+import { validateHeaderName, validateHeaderValue } from "node:http";
+
+export type Protocol = "oip" | "json";
+export type LoadMode = { kind: "rate"; rps: number } | { kind: "concurrency"; connections: number };
+
+export interface BenchmarkOptions {
+  /** oip: the server base URL; json: the full endpoint URL. */
+  url: string;
+  protocol: Protocol;
+  /** Required for oip. */
+  modelName?: string;
+  /** Request bodies, used round-robin; for oip, keys outside the protocol (such as "label") are stripped. */
+  bodies: unknown[];
+  mode: LoadMode;
+  /** Measured duration in seconds. */
+  durationS: number;
+  /** Seconds of load before measurement starts; not counted. */
+  warmupS: number;
+  /** Per request, default 10000. */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  /** Stops the run early; the report covers what was measured. */
+  signal?: AbortSignal;
+}
+
+/** Options after validation, with defaults filled in and the request URL resolved. */
+export interface ValidatedOptions {
+  url: string;
+  endpoint: URL;
+  protocol: Protocol;
+  modelName?: string;
+  bodies: unknown[];
+  mode: LoadMode;
+  durationS: number;
+  warmupS: number;
+  timeoutMs: number;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+// Bounds that catch typos (an extra zero, ms instead of s) before they turn into a runaway load test.
+export const LIMITS = {
+  maxRps: 100_000,
+  maxConnections: 10_000,
+  maxDurationS: 24 * 3600,
+  maxWarmupS: 3600,
+  maxTimeoutMs: 600_000,
+  defaultTimeoutMs: 10_000,
+} as const;
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function requireNumber(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  minInclusive: boolean,
+): number {
+  const belowMin = typeof value === "number" && (minInclusive ? value < min : value <= min);
+  if (typeof value !== "number" || !Number.isFinite(value) || belowMin || value > max) {
+    const range = `${minInclusive ? ">=" : ">"} ${min} and <= ${max}`;
+    throw new Error(`benchmark: ${name} must be a finite number ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** The URL requests are sent to: oip appends the model's infer path to the server base URL. */
+export function resolveEndpoint(url: string, protocol: Protocol, modelName?: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`benchmark: url ${describe(url)} is not a valid URL (expected http://host:port/...)`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new Error(`benchmark: url must use http or https, got ${describe(url)}`);
+  }
+  if (protocol === "json") return parsed;
+  if (modelName === undefined) throw new Error("benchmark: modelName is required for the oip protocol");
+  const base = url.replace(/\/+$/, "");
+  return new URL(`${base}/v2/models/${encodeURIComponent(modelName)}/infer`);
+}
+
+function validateMode(mode: unknown): LoadMode {
+  const m = mode as Partial<{ kind: string; rps: unknown; connections: unknown }> | null | undefined;
+  if (m?.kind === "rate") {
+    return { kind: "rate", rps: requireNumber("mode.rps", m.rps, 0, LIMITS.maxRps, false) };
+  }
+  if (m?.kind === "concurrency") {
+    const connections = requireNumber("mode.connections", m.connections, 1, LIMITS.maxConnections, true);
+    if (!Number.isInteger(connections)) {
+      throw new Error(`benchmark: mode.connections must be a whole number, got ${connections}`);
+    }
+    return { kind: "concurrency", connections };
+  }
+  throw new Error(`benchmark: mode.kind must be "rate" or "concurrency", got ${describe(m?.kind)}`);
+}
+
+function validateHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch (err) {
+      throw new Error(`benchmark: header ${describe(name)} is invalid: ${(err as Error).message}`);
+    }
+    out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+export function validateOptions(options: BenchmarkOptions): ValidatedOptions {
+  if (options.protocol !== "oip" && options.protocol !== "json") {
+    throw new Error(`benchmark: protocol must be "oip" or "json", got ${describe(options.protocol)}`);
+  }
+  if (options.protocol === "oip") {
+    if (typeof options.modelName !== "string" || options.modelName.trim() === "") {
+      throw new Error("benchmark: modelName is required for the oip protocol");
+    }
+  }
+  const endpoint = resolveEndpoint(options.url, options.protocol, options.modelName);
+  if (!Array.isArray(options.bodies) || options.bodies.length === 0) {
+    throw new Error("benchmark: at least one request body is needed");
+  }
+  const timeoutMs = requireNumber(
+    "timeoutMs",
+    options.timeoutMs ?? LIMITS.defaultTimeoutMs,
+    0,
+    LIMITS.maxTimeoutMs,
+    false,
+  );
+  return {
+    url: options.url,
+    endpoint,
+    protocol: options.protocol,
+    ...(options.modelName !== undefined ? { modelName: options.modelName } : {}),
+    bodies: options.bodies,
+    mode: validateMode(options.mode),
+    durationS: requireNumber("durationS", options.durationS, 0, LIMITS.maxDurationS, false),
+    warmupS: requireNumber("warmupS", options.warmupS, 0, LIMITS.maxWarmupS, true),
+    timeoutMs,
+    headers: validateHeaders(options.headers),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  };
+}

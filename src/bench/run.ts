@@ -1,0 +1,105 @@
+import { performance } from "node:perf_hooks";
+import { createSender } from "./http.js";
+import { type LoadContext, runClosedLoop, runOpenLoop } from "./load.js";
+import { type BenchmarkOptions, validateOptions } from "./options.js";
+import { encodeBodies } from "./protocols.js";
+import { type BenchmarkProgress, type BenchmarkReport, buildReport, Measurement } from "./report.js";
+
+export { loadBodies, synthesizeOipBody } from "./bodies.js";
+export type { LoadMode, Protocol } from "./options.js";
+export type { BenchmarkOptions, BenchmarkProgress, BenchmarkReport };
+
+// An open-loop run must keep its schedule even when the server stalls, so it never runs short of
+// sockets below this; requests beyond it queue in the agent, and their wait still counts as latency.
+const MIN_OPEN_LOOP_SOCKETS = 1000;
+// Well below the ephemeral port range, so a dead server exhausts timeouts rather than the machine.
+const MAX_OPEN_LOOP_SOCKETS = 20_000;
+
+/** Drives load at the endpoint for warmup + duration and reports what was measured. */
+export async function runBenchmark(
+  options: BenchmarkOptions,
+  onProgress?: (p: BenchmarkProgress) => void,
+): Promise<BenchmarkReport> {
+  const o = validateOptions(options);
+  const payloads = encodeBodies(o.protocol, o.bodies);
+  const { mode } = o;
+  const maxSockets =
+    mode.kind === "rate"
+      ? Math.min(
+          MAX_OPEN_LOOP_SOCKETS,
+          Math.max(MIN_OPEN_LOOP_SOCKETS, Math.ceil((mode.rps * o.timeoutMs) / 1000)),
+        )
+      : mode.connections;
+  const sender = createSender({
+    endpoint: o.endpoint,
+    headers: o.headers,
+    timeoutMs: o.timeoutMs,
+    maxSockets,
+  });
+
+  const measurement = new Measurement();
+  const now = () => performance.now();
+  const startMs = now();
+  const warmupEndMs = startMs + o.warmupS * 1000;
+  const endMs = warmupEndMs + o.durationS * 1000;
+  let stoppedAtMs: number | undefined;
+  const stopper = new AbortController();
+  const stop = () => {
+    stoppedAtMs ??= now();
+    stopper.abort();
+    sender.close();
+  };
+  if (o.signal?.aborted) stop();
+  o.signal?.addEventListener("abort", stop, { once: true });
+
+  let lastProgressMs = startMs;
+  const progressTimer = onProgress
+    ? setInterval(() => {
+        const t = now();
+        // setInterval may fire a little early; the contract is at most one call per second.
+        if (t - lastProgressMs < 1000) return;
+        lastProgressMs = t;
+        onProgress(measurement.progress((t - startMs) / 1000));
+      }, 1000)
+    : undefined;
+
+  let next = 0;
+  const ctx: LoadContext = {
+    sender,
+    nextBody: () => payloads[next++ % payloads.length] as Buffer,
+    now,
+    startMs,
+    warmupEndMs,
+    endMs,
+    stop: stopper.signal,
+    onOutcome: (outcome, latencyMs, measured) => {
+      if (measured) measurement.add(outcome, latencyMs);
+    },
+  };
+
+  let behindSchedule = false;
+  let maxScheduleLagMs = 0;
+  try {
+    if (mode.kind === "rate") {
+      const lag = await runOpenLoop(ctx, mode.rps);
+      behindSchedule = lag.behind;
+      maxScheduleLagMs = lag.maxMs;
+    } else {
+      await runClosedLoop(ctx, mode.connections);
+    }
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+    o.signal?.removeEventListener("abort", stop);
+    sender.close();
+  }
+
+  const measuredEndMs = Math.min(stoppedAtMs ?? endMs, endMs);
+  return buildReport({
+    measurement,
+    settings: { url: o.url, protocol: o.protocol, mode, durationS: o.durationS, warmupS: o.warmupS },
+    measuredS: Math.max(0, measuredEndMs - warmupEndMs) / 1000,
+    aborted: stoppedAtMs !== undefined,
+    behindSchedule,
+    maxScheduleLagMs,
+  });
+}

@@ -1,0 +1,87 @@
+// What each key expects and how to fix a bad value, written for people: the same words appear in
+// docs/config.md. Keys use "*" for list indices.
+import { DURATION_EXPECTED } from "./duration.js";
+import { LIMITS } from "./schema.js";
+
+export interface Hint {
+  expected: string;
+  fix?: string;
+}
+
+const PATH = "a non-empty path relative to the directory of modelship.yml";
+const DURATION: Hint = { expected: DURATION_EXPECTED, fix: 'write e.g. "30s" or "2m"' };
+
+export const HINTS: Record<string, Hint> = {
+  "": { expected: "a mapping with at least a model: section", fix: "start from examples/iris/modelship.yml" },
+  model: { expected: "a mapping with name and path", fix: "add model: { name: my-model, path: models/v1 }" },
+  "model.name": {
+    expected: "1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit",
+    fix: 'use a lowercase name like "iris" or "fraud-v2" (it is used in URLs and image names)',
+  },
+  "model.path": {
+    expected: `a model file or directory, as ${PATH}`,
+    fix: "set model.path to the model file",
+  },
+  image: { expected: "a mapping with optional repository and base" },
+  "image.repository": {
+    expected: 'an image repository without tag or digest, e.g. "ghcr.io/acme/iris" or "localhost:5000/iris"',
+    fix: "remove any :tag or @digest; modelship tags images itself",
+  },
+  "image.base": { expected: 'an image reference such as "ghcr.io/acme/onnx-server:1.2"' },
+  target: { expected: 'a mapping with kind: "local" or kind: "kubernetes"' },
+  "target.kind": {
+    expected: '"local" or "kubernetes"',
+    fix: "use kind: local to try the pipeline on this machine",
+  },
+  "target.stateDir": { expected: PATH },
+  "target.namespace": { expected: "a Kubernetes namespace name, a lowercase DNS label" },
+  "target.deployment": { expected: "a Kubernetes Deployment name, a lowercase DNS subdomain" },
+  "target.context": { expected: "a kubeconfig context name" },
+  benchmark: { expected: "a mapping" },
+  "benchmark.input": { expected: `a JSONL file of request bodies, one per line, as ${PATH}` },
+  "benchmark.protocol": { expected: '"oip" for Open Inference Protocol v2, or "json"' },
+  "benchmark.rate": {
+    expected: `requests per second, greater than 0 and at most ${LIMITS.maxRps}`,
+    fix: "set either rate for an open loop or concurrency for a closed loop",
+  },
+  "benchmark.concurrency": {
+    expected: `a whole number of connections from 1 to ${LIMITS.maxConnections}`,
+    fix: "set either rate for an open loop or concurrency for a closed loop, not both",
+  },
+  "benchmark.duration": DURATION,
+  "benchmark.warmup": {
+    expected: DURATION_EXPECTED.replace("greater than 0", "0 or more"),
+    fix: DURATION.fix,
+  },
+  strategy: { expected: "a mapping with trafficRate and steps" },
+  "strategy.trafficRate": { expected: `requests per second, greater than 0 and at most ${LIMITS.maxRps}` },
+  "strategy.steps": {
+    expected: `a list of 1 to ${LIMITS.maxSteps} steps, each { weight, duration }`,
+    fix: "write e.g. steps: [{ weight: 20, duration: 5s }, { weight: 50, duration: 5s }]",
+  },
+  "strategy.steps.*": { expected: "a mapping { weight, duration }" },
+  "strategy.steps.*.weight": {
+    expected: "a whole percentage from 1 to 100, greater than the previous step's",
+    fix: "make the weights strictly increasing, e.g. 10, 50, 100",
+  },
+  "strategy.steps.*.duration": DURATION,
+  gates: { expected: "a mapping with any of latency, errorRate, accuracy" },
+  "gates.latency": { expected: "a mapping { p95Ms }" },
+  "gates.latency.p95Ms": { expected: `milliseconds, greater than 0 and at most ${LIMITS.maxP95Ms}` },
+  "gates.errorRate": { expected: "a mapping { max }" },
+  "gates.errorRate.max": {
+    expected: "a ratio from 0 to 1, where 0.01 means 1%",
+    fix: "write 0.01 for 1%, not 1",
+  },
+  "gates.accuracy": { expected: "a mapping { evalSet, min, output }" },
+  "gates.accuracy.evalSet": { expected: `a labelled JSONL file, as ${PATH}` },
+  "gates.accuracy.min": {
+    expected: "a ratio from 0 to 1, where 0.9 means 90%",
+    fix: "write 0.9 for 90%, not 90",
+  },
+  "gates.accuracy.output": { expected: "the name of the model output that holds the predicted class" },
+};
+
+export function hintFor(path: readonly PropertyKey[]): Hint | undefined {
+  return HINTS[path.map((segment) => (typeof segment === "number" ? "*" : String(segment))).join(".")];
+}

@@ -1,0 +1,139 @@
+// Entry points: read modelship.yml (or only overrides), validate everything at once, resolve.
+import { readFile, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import type * as z from "zod";
+import { ConfigError, type ConfigIssue } from "./errors.js";
+import { hintFor } from "./hints.js";
+import { toConfigIssues } from "./issues.js";
+import {
+  applyOverrides,
+  type ConfigOverrides,
+  defaultOverrideLabel,
+  type OverrideLabel,
+} from "./overrides.js";
+import { resolveConfig } from "./resolve.js";
+import { configSchema, crossFieldIssues } from "./schema.js";
+import type { ModelshipConfig } from "./types.js";
+import { MAX_CONFIG_BYTES, parseYaml, type YamlSource } from "./yaml-source.js";
+
+export interface ConfigOptions {
+  /** How overrides are named in errors; default `override <key>`. */
+  overrideLabel?: OverrideLabel;
+}
+
+const EXAMPLE_FIX = "create it (start from examples/iris/modelship.yml) or point to the right file";
+
+export async function loadConfig(
+  file: string,
+  overrides: ConfigOverrides = {},
+  options: ConfigOptions = {},
+): Promise<ModelshipConfig> {
+  let size: number;
+  try {
+    const info = await stat(file);
+    if (info.isDirectory()) {
+      throw new ConfigError([
+        { file, message: "is a directory, not a file", fix: "give the path of modelship.yml" },
+      ]);
+    }
+    size = info.size;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new ConfigError([
+        { file, message: `file not found (looked at ${resolve(file)})`, fix: EXAMPLE_FIX },
+      ]);
+    }
+    throw new ConfigError([{ file, message: `cannot read file: ${(error as Error).message}` }]);
+  }
+  if (size > MAX_CONFIG_BYTES) {
+    throw new ConfigError([
+      {
+        file,
+        message: `file is ${size} bytes, larger than the ${MAX_CONFIG_BYTES} bytes allowed`,
+        fix: "a modelship.yml is a few dozen lines; check that the right file is given",
+      },
+    ]);
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError([{ file, message: `cannot read file: ${(error as Error).message}` }]);
+  }
+  return parseConfig(text, file, overrides, options);
+}
+
+/** Pure core of loadConfig: `file` is only used for messages and to resolve relative paths. */
+export function parseConfig(
+  text: string,
+  file: string,
+  overrides: ConfigOverrides = {},
+  options: ConfigOptions = {},
+): ModelshipConfig {
+  const yaml = parseYaml(text, file);
+  const data = yaml.data;
+  if (data === null || data === undefined) {
+    throw new ConfigError([{ file, line: 1, column: 1, message: "file is empty", ...hintFor([]) }]);
+  }
+  if (typeof data !== "object" || Array.isArray(data)) {
+    const position = yaml.locateValue([]);
+    throw new ConfigError([
+      {
+        file,
+        ...position,
+        message: `the top level must be a mapping, got ${Array.isArray(data) ? "a list" : typeof data}`,
+        ...hintFor([]),
+      },
+    ]);
+  }
+  return validate(
+    data as Record<string, unknown>,
+    file,
+    resolve(file),
+    dirname(resolve(file)),
+    yaml,
+    overrides,
+    options,
+  );
+}
+
+/** The config when there is no file at all (CLI flags only); relative paths resolve against `dir`. */
+export function configFromOverrides(
+  dir: string,
+  overrides: ConfigOverrides,
+  options: ConfigOptions = {},
+): ModelshipConfig {
+  return validate({}, "", "", resolve(dir), undefined, overrides, options);
+}
+
+function validate(
+  data: Record<string, unknown>,
+  displayFile: string,
+  file: string,
+  dir: string,
+  yaml: YamlSource | undefined,
+  overrides: ConfigOverrides,
+  options: ConfigOptions,
+): ModelshipConfig {
+  const label = options.overrideLabel ?? defaultOverrideLabel;
+  const merged = applyOverrides(data, overrides, displayFile, label);
+  const parsed = configSchema.safeParse(merged.data);
+  const schemaIssues = [
+    ...(parsed.success ? [] : parsed.error.issues),
+    ...crossFieldIssues(merged.data).map((issue) => ({ code: "custom", ...issue }) as z.core.$ZodIssue),
+  ];
+  const issues: ConfigIssue[] = [
+    ...merged.issues,
+    ...toConfigIssues(schemaIssues, {
+      file: displayFile,
+      yaml,
+      data: merged.data,
+      applied: merged.applied,
+      label,
+    }),
+  ];
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  return resolveConfig(parsed.data, file, dir);
+}

@@ -1,0 +1,198 @@
+// The shape of modelship.yml as written by users. Objects are strict so that typos are errors, not
+// silently ignored settings. Durations are converted to seconds here; defaults and paths are applied in
+// resolve.ts, because zod v4 returns `.default()` values without validating them.
+import * as z from "zod";
+import { parseDuration } from "./duration.js";
+
+// Other modules import the public types from here too.
+export type { ConfigOverrides } from "./overrides.js";
+export type { ModelshipConfig } from "./types.js";
+
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+// distribution/reference: optional registry host[:port]/, then lowercase path components; no tag, no digest.
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+export const REPOSITORY_PATTERN = new RegExp(
+  `^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?/)?${COMPONENT}(?:/${COMPONENT})*$`,
+);
+const IMAGE_REF_PATTERN = /^[^\s]+$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const LIMITS = {
+  maxRps: 100_000,
+  maxConnections: 10_000,
+  maxSteps: 100,
+  maxP95Ms: 3_600_000,
+  maxPathLength: 4096,
+} as const;
+
+const path = z
+  .string()
+  .min(1)
+  .max(LIMITS.maxPathLength)
+  .refine((value) => !value.includes("\0"), { message: "contains a NUL byte" });
+
+function duration(options: { allowZero?: boolean } = {}) {
+  return z.unknown().transform((value, ctx) => {
+    if (value === undefined || value === null) {
+      ctx.issues.push({ code: "custom", message: "is required", input: value });
+      return z.NEVER;
+    }
+    if (typeof value !== "number" && typeof value !== "string") {
+      ctx.issues.push({
+        code: "custom",
+        message: `must be a number or a string, got ${typeof value}`,
+        input: value,
+      });
+      return z.NEVER;
+    }
+    try {
+      return parseDuration(value, options);
+    } catch (error) {
+      ctx.issues.push({ code: "custom", message: (error as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+const model = z.strictObject({
+  name: z.string().max(63).regex(NAME_PATTERN),
+  path,
+});
+
+const image = z.strictObject({
+  repository: z.string().max(255).regex(REPOSITORY_PATTERN).nullish(),
+  base: z.string().min(1).max(512).regex(IMAGE_REF_PATTERN).nullish(),
+});
+
+const localTarget = z.strictObject({
+  kind: z.literal("local").optional(),
+  stateDir: path.nullish(),
+});
+
+const kubernetesTarget = z.strictObject({
+  kind: z.literal("kubernetes"),
+  namespace: z.string().max(63).regex(NAME_PATTERN).nullish(),
+  deployment: z.string().max(253).regex(DNS_SUBDOMAIN).nullish(),
+  context: z.string().min(1).max(253).nullish(),
+});
+
+const target = z.discriminatedUnion("kind", [localTarget, kubernetesTarget]);
+
+const benchmark = z.strictObject({
+  input: path.nullish(),
+  protocol: z.enum(["oip", "json"]).nullish(),
+  rate: z.number().gt(0).max(LIMITS.maxRps).nullish(),
+  concurrency: z.number().int().min(1).max(LIMITS.maxConnections).nullish(),
+  duration: duration().nullish(),
+  warmup: duration({ allowZero: true }).nullish(),
+});
+
+const step = z.strictObject({
+  weight: z.number().int().min(1).max(100),
+  duration: duration(),
+});
+
+const strategy = z.strictObject({
+  trafficRate: z.number().gt(0).max(LIMITS.maxRps).nullish(),
+  steps: z.array(step).min(1).max(LIMITS.maxSteps).nullish(),
+});
+
+const gates = z.strictObject({
+  latency: z.strictObject({ p95Ms: z.number().gt(0).max(LIMITS.maxP95Ms) }).nullish(),
+  errorRate: z.strictObject({ max: z.number().min(0).max(1) }).nullish(),
+  accuracy: z
+    .strictObject({
+      evalSet: path,
+      min: z.number().min(0).max(1),
+      output: z.string().min(1).max(256),
+    })
+    .nullish(),
+});
+
+export const configSchema = z.strictObject({
+  model,
+  image: image.nullish(),
+  target: target.nullish(),
+  benchmark: benchmark.nullish(),
+  strategy: strategy.nullish(),
+  gates: gates.nullish(),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+
+export interface CrossFieldIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Rules across keys, checked on the unvalidated data so they are reported together with every other
+ * problem (zod skips refinements of an object when one of its fields already failed).
+ */
+export function crossFieldIssues(data: unknown): CrossFieldIssue[] {
+  const issues: CrossFieldIssue[] = [];
+  const bench = field(data, "benchmark");
+  if (field(bench, "rate") != null && field(bench, "concurrency") != null) {
+    issues.push({
+      path: ["benchmark", "concurrency"],
+      message: "rate and concurrency are both set; give exactly one",
+    });
+  }
+  const steps = field(field(data, "strategy"), "steps");
+  if (Array.isArray(steps)) {
+    let previous: number | undefined;
+    steps.forEach((step, i) => {
+      const weight = field(step, "weight");
+      if (typeof weight !== "number" || !Number.isFinite(weight)) return;
+      if (previous !== undefined && weight <= previous) {
+        issues.push({
+          path: ["strategy", "steps", i, "weight"],
+          message: `weight ${weight} is not greater than the previous step's weight ${previous}`,
+        });
+      }
+      previous = weight;
+    });
+  }
+  return issues;
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, key)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+interface Def {
+  type: string;
+  shape?: Record<string, { _zod: { def: Def } }>;
+  innerType?: { _zod: { def: Def } };
+  element?: { _zod: { def: Def } };
+  options?: { _zod: { def: Def } }[];
+  in?: { _zod: { def: Def } };
+  out?: { _zod: { def: Def } };
+}
+
+/** Keys allowed in the mapping at `path` (array indices skipped), for "did you mean" suggestions. */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let defs: Def[] = [configSchema._zod.def as unknown as Def];
+  for (const segment of path) {
+    if (typeof segment === "number") {
+      defs = defs.flatMap(unwrap).flatMap((def) => (def.element ? [def.element._zod.def] : []));
+      continue;
+    }
+    defs = defs
+      .flatMap(unwrap)
+      .flatMap((def) => (def.shape?.[String(segment)] ? [def.shape[String(segment)]?._zod.def as Def] : []));
+  }
+  const keys = new Set<string>();
+  for (const def of defs.flatMap(unwrap)) for (const key of Object.keys(def.shape ?? {})) keys.add(key);
+  return [...keys];
+}
+
+function unwrap(def: Def): Def[] {
+  if (def.innerType) return unwrap(def.innerType._zod.def);
+  if (def.type === "union" && def.options) return def.options.flatMap((option) => unwrap(option._zod.def));
+  if (def.type === "pipe" && def.in && def.out)
+    return [...unwrap(def.in._zod.def), ...unwrap(def.out._zod.def)];
+  return [def];
+}

@@ -1,0 +1,43 @@
+import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
+import type { ModelshipConfig } from "../config/schema.js";
+import { trafficGates } from "../rollout/canary.js";
+import { measureAccuracy, toEvalRows } from "./accuracy.js";
+import { accuracyGate, type GateResult } from "./gates.js";
+
+export interface GateReport {
+  url: string;
+  passed: boolean;
+  gates: GateResult[];
+}
+
+/**
+ * The gate stage on its own, against one running model server: accuracy on the eval set, then
+ * latency and error rate under the configured benchmark load.
+ */
+export async function checkGates(config: ModelshipConfig, url: string, durationS?: number): Promise<GateReport> {
+  const gates: GateResult[] = [];
+  const { accuracy } = config.gates;
+  if (accuracy) {
+    const rows = toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet);
+    const measured = await measureAccuracy(url, config.model.name, rows, accuracy.output);
+    gates.push(accuracyGate(measured.correct, measured.total, accuracy.min));
+  }
+  if (config.gates.latency || config.gates.errorRate) {
+    const bodies = config.benchmark.input
+      ? await loadBodies(config.benchmark.input)
+      : [await synthesizeOipBody(url, config.model.name)];
+    const bench = await runBenchmark({
+      url,
+      protocol: "oip",
+      modelName: config.model.name,
+      bodies,
+      mode: config.benchmark.mode,
+      durationS: durationS ?? config.benchmark.durationS,
+      warmupS: config.benchmark.warmupS,
+    });
+    const window = { requests: bench.requests, errors: bench.errors, latencyMs: { ...bench.latencyMs, count: bench.requests } };
+    gates.push(...trafficGates(config.gates, { canary: window, stable: window }));
+  }
+  if (gates.length === 0) throw new Error("the config has no gates to check: add gates.latency, gates.errorRate or gates.accuracy");
+  return { url, passed: gates.every((g) => g.status === "pass"), gates };
+}

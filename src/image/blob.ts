@@ -1,0 +1,95 @@
+// Content-addressed blobs and the two narrow interfaces a build talks to: where a base image is read
+// from (ImageSource) and where the result goes (ImageSink). An OCI layout implements both today; a
+// registry client can implement them later without the build changing.
+import { createHash } from "node:crypto";
+
+export const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+}
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** Returns the hex part of a sha256 digest; anything else is refused because digests become file names. */
+export function digestHex(digest: string): string {
+  if (!SHA256_DIGEST.test(digest)) {
+    throw new Error(`unsupported or malformed digest ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
+  }
+  return digest.slice("sha256:".length);
+}
+
+/** A blob upload in progress. Nothing is visible under a digest until commit() succeeds. */
+export interface BlobWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  commit(digest: string): Promise<void>;
+  /** Discards what was written; safe to call after a failed commit. */
+  abort(): Promise<void>;
+}
+
+export interface ImageSink {
+  hasBlob(descriptor: Pick<Descriptor, "digest" | "size">): Promise<boolean>;
+  openBlob(): Promise<BlobWriter>;
+  /** Stores the manifest blob and points the tag (when given) at it. */
+  putManifest(bytes: Uint8Array, descriptor: Descriptor, tag?: string): Promise<void>;
+}
+
+export interface ImageSource {
+  /** The whole blob, refused when larger than maxBytes or not matching the descriptor. */
+  readBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer>;
+  /** The blob in chunks; the iteration throws at the end if size or digest do not match. */
+  streamBlob(descriptor: Descriptor): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Streams chunks into a sink while hashing them, then commits under the computed digest. When
+ * `expected` is given, a mismatch aborts the upload. Any failure leaves no blob behind.
+ */
+export async function writeBlob(
+  sink: ImageSink,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  expected?: { digest: string; size: number; what: string },
+): Promise<{ digest: string; size: number }> {
+  const writer = await sink.openBlob();
+  try {
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      size += chunk.byteLength;
+      await writer.write(chunk);
+    }
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (expected && (expected.digest !== digest || expected.size !== size)) {
+      throw new Error(
+        `${expected.what} does not match its descriptor: expected ${expected.digest} (${expected.size} bytes), got ${digest} (${size} bytes)`,
+      );
+    }
+    await writer.commit(digest);
+    return { digest, size };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** A sink that keeps nothing: used to compute an image's digest without writing it anywhere. */
+export function discardSink(): ImageSink {
+  return {
+    hasBlob: async () => true,
+    openBlob: async () => ({ write: async () => {}, commit: async () => {}, abort: async () => {} }),
+    putManifest: async () => {},
+  };
+}

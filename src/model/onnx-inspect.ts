@@ -1,0 +1,100 @@
+// Decode ONNX ModelProto bytes into the summary a reviewer needs: IR version, opsets, graph signature,
+// and where external tensor data is said to live (so validation can check it stays inside the model).
+import { int64ToNumber, oipDatatypeOf, onnx, type pb } from "./onnx-proto.js";
+
+export interface TensorSignature {
+  name: string;
+  /** OIP datatype name: "FP32", "INT64", ...; "SEQUENCE"/"MAP"/... for non-tensor values. */
+  dtype: string;
+  /** number = fixed size, string = symbolic dim, null = unknown. Empty for scalars or unknown rank. */
+  shape: (number | string | null)[];
+}
+
+export interface OnnxSummary {
+  irVersion: number;
+  /** The default domain "" is reported as "ai.onnx". */
+  opsets: { domain: string; version: number }[];
+  producer?: string;
+  inputs: TensorSignature[];
+  outputs: TensorSignature[];
+}
+
+export interface OnnxInspection {
+  summary: OnnxSummary;
+  /** `location` values of initializers stored outside the protobuf, in graph order. */
+  externalDataLocations: string[];
+}
+
+export class OnnxParseError extends Error {}
+
+function signature(info: pb.IValueInfoProto): TensorSignature {
+  const name = info.name ?? "";
+  const type = info.type;
+  if (!type?.tensorType) {
+    const kind = type?.sequenceType
+      ? "SEQUENCE"
+      : type?.mapType
+        ? "MAP"
+        : type?.optionalType
+          ? "OPTIONAL"
+          : type?.sparseTensorType
+            ? "SPARSE_TENSOR"
+            : "UNKNOWN";
+    return { name, dtype: kind, shape: [] };
+  }
+  const dims = type.tensorType.shape?.dim ?? [];
+  const shape = dims.map((d): number | string | null => {
+    const dim = d as pb.TensorShapeProto.Dimension;
+    if (dim.value === "dimValue") return int64ToNumber(dim.dimValue);
+    if (dim.value === "dimParam" && dim.dimParam) return dim.dimParam;
+    return null;
+  });
+  return { name, dtype: oipDatatypeOf(type.tensorType.elemType ?? 0), shape };
+}
+
+/**
+ * Decode and summarise an ONNX model. Throws OnnxParseError when the bytes are not a ModelProto with a
+ * graph and a positive IR version (protobuf alone accepts many non-ONNX byte strings).
+ */
+export function inspectOnnx(bytes: Uint8Array): OnnxInspection {
+  let model: pb.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (error) {
+    // RangeError covers truncated input and hostile nesting that exhausts the stack.
+    throw new OnnxParseError(
+      `not a valid ONNX protobuf: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  const irVersion = int64ToNumber(model.irVersion);
+  if (!model.graph) throw new OnnxParseError("protobuf decoded but has no graph: not an ONNX model");
+  if (!(irVersion > 0))
+    throw new OnnxParseError(`ir_version is ${irVersion}; an ONNX model has ir_version >= 1`);
+  const graph = model.graph;
+  const initializerNames = new Set<string>([
+    ...(graph.initializer ?? []).map((t) => t.name ?? ""),
+    ...(graph.sparseInitializer ?? []).map((t) => t.values?.name ?? ""),
+  ]);
+  const externalDataLocations = (graph.initializer ?? [])
+    .filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)
+    .map((t) => (t.externalData ?? []).find((kv) => kv.key === "location")?.value ?? "");
+  return {
+    summary: {
+      irVersion,
+      opsets: (model.opsetImport ?? []).map((o) => ({
+        domain: o.domain ? o.domain : "ai.onnx",
+        version: int64ToNumber(o.version),
+      })),
+      ...(model.producerName
+        ? {
+            producer: model.producerVersion
+              ? `${model.producerName} ${model.producerVersion}`
+              : model.producerName,
+          }
+        : {}),
+      inputs: (graph.input ?? []).filter((i) => !initializerNames.has(i.name ?? "")).map(signature),
+      outputs: (graph.output ?? []).map(signature),
+    },
+    externalDataLocations,
+  };
+}

@@ -1,0 +1,79 @@
+import { join } from "node:path";
+import type { BenchmarkReport } from "../bench/run.js";
+import type { ModelshipConfig } from "../config/schema.js";
+import { type BuildReport, buildImage } from "../image/build.js";
+import { type ValidationReport, validateModel } from "../model/validate.js";
+import { acquireDeployLock } from "../rollout/ledger-store.js";
+import type { Target } from "../targets/target.js";
+import type { Logger } from "../util/log.js";
+import { benchmarkModel } from "./benchmark-model.js";
+import { type DeployReport, deployRevision } from "./deploy.js";
+import { openTarget, stateDirOf } from "./target.js";
+
+export interface PipelineReport {
+  model: { name: string; path: string; digest: string };
+  outcome: "rejected" | DeployReport["outcome"];
+  validation: ValidationReport;
+  benchmark?: BenchmarkReport;
+  build?: BuildReport;
+  deploy?: DeployReport;
+}
+
+export interface PipelineOptions {
+  logger: Logger;
+  /** An open target to deploy to; by default the config's local target is opened and closed. */
+  target?: Target;
+}
+
+/** validate → benchmark → build → deploy (canary, gates, promote or revert). */
+export async function runPipeline(config: ModelshipConfig, options: PipelineOptions): Promise<PipelineReport> {
+  const log = options.logger;
+  log.info(`▶ validate ${config.model.path}`);
+  const validation = await validateModel(config.model.path);
+  const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+  for (const finding of validation.findings) log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
+  if (!validation.accepted) {
+    log.info("  ✘ rejected: nothing was built or deployed");
+    return { model, outcome: "rejected", validation };
+  }
+  log.info(`  ✔ ${validation.format} model, digest ${validation.digest}`);
+
+  log.info(`▶ benchmark (${describeMode(config)} for ${config.benchmark.durationS}s)`);
+  const benchmark = await benchmarkModel(config, log);
+  const l = benchmark.latencyMs;
+  log.info(
+    `  ${benchmark.throughputRps.toFixed(1)} req/s, p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ${benchmark.errors} errors`,
+  );
+
+  let build: BuildReport | undefined;
+  if (config.image.repository) {
+    log.info("▶ build image");
+    build = await buildImage({
+      modelDir: config.model.path,
+      image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
+      ociLayout: join(stateDirOf(config), "oci"),
+      labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+    });
+    log.info(`  ✔ ${build.image}`);
+  }
+
+  log.info("▶ deploy");
+  const unlock = await acquireDeployLock(stateDirOf(config));
+  const target = options.target ?? (await openTarget(config, log).catch(async (error) => {
+    await unlock();
+    throw error;
+  }));
+  try {
+    const revision = await target.register(model, build?.image);
+    const deploy = await deployRevision(config, target, revision, log);
+    return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
+  } finally {
+    await unlock();
+    if (!options.target) await target.close();
+  }
+}
+
+function describeMode(config: ModelshipConfig): string {
+  const mode = config.benchmark.mode;
+  return mode.kind === "rate" ? `${mode.rps} req/s open loop` : `${mode.connections} connections closed loop`;
+}

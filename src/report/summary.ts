@@ -1,0 +1,54 @@
+import type { BenchmarkReport } from "../bench/run.js";
+import type { RolloutReport } from "../rollout/canary.js";
+import type { PipelineReport } from "../pipeline/run.js";
+import { type Cell, markdownTable, textTable } from "../util/table.js";
+
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+export function benchmarkRows(report: BenchmarkReport): Cell[][] {
+  const l = report.latencyMs;
+  return [
+    [report.requests, report.throughputRps.toFixed(1), ms(l.p50), ms(l.p90), ms(l.p95), ms(l.p99), ms(l.max), report.errors],
+  ];
+}
+export const benchmarkHeaders = ["requests", "req/s", "p50", "p90", "p95", "p99", "max", "errors"];
+
+export const rolloutHeaders = ["step", "weight", "canary req", "canary p95", "stable p95", "canary errors", "gates"];
+export function rolloutRows(rollout: RolloutReport): Cell[][] {
+  return rollout.steps.map((step, i) => [
+    step.durationS === 0 ? "pre-traffic" : String(i + 1 - (rollout.steps[0]?.durationS === 0 ? 1 : 0)),
+    `${step.weight}%`,
+    step.canary.requests,
+    step.canary.requests ? ms(step.canary.latencyMs.p95) : "–",
+    step.stable.requests ? ms(step.stable.latencyMs.p95) : "–",
+    step.canary.errors,
+    step.gates.map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`).join(", "),
+  ]);
+}
+
+const icon = (outcome: PipelineReport["outcome"]) =>
+  ({ rejected: "❌", reverted: "↩️", promoted: "✅", deployed: "✅" })[outcome];
+
+/** The job summary: one screen that says what happened and why, with the figures behind it. */
+export function pipelineMarkdown(report: PipelineReport): string {
+  const parts = [
+    `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
+    report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
+    markdownTable(
+      ["model", "format", "digest", "findings"],
+      [[report.model.path, report.validation.format, `\`${report.model.digest}\``, report.validation.findings.length]],
+    ),
+  ];
+  if (report.benchmark) parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
+  if (report.build) parts.push("### Image", `\`${report.build.image}\``);
+  if (report.deploy?.rollout) parts.push("### Canary", markdownTable(rolloutHeaders, rolloutRows(report.deploy.rollout)));
+  return `${parts.filter(Boolean).join("\n\n")}\n`;
+}
+
+export function rolloutText(rollout: RolloutReport): string {
+  return textTable(rolloutHeaders, rolloutRows(rollout));
+}
+
+export function benchmarkText(report: BenchmarkReport): string {
+  return textTable(benchmarkHeaders, benchmarkRows(report));
+}

@@ -1,0 +1,30 @@
+import { Counter, Histogram, Registry } from "prom-client";
+
+export interface ServerMetrics {
+  registry: Registry;
+  requests: Counter<"status">;
+  duration: Histogram;
+}
+
+// Small models answer in well under a millisecond; the low buckets keep canary comparisons meaningful.
+const BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** A registry per server (never prom-client's global one), so several servers can live in one process. */
+export function createServerMetrics(): ServerMetrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: "modelship_inference_requests_total",
+    help: "Inference requests by HTTP status code.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "modelship_inference_duration_seconds",
+    help: "Time to answer successful inference requests (parse, run, encode), in seconds.",
+    buckets: BUCKETS,
+    registers: [registry],
+  });
+  return { registry, requests, duration };
+}
