@@ -3,13 +3,15 @@ import * as core from "@actions/core";
 import { buildImage } from "../image/build.js";
 import { validateModel } from "../model/validate.js";
 import { markdownTable } from "../util/table.js";
-import { runAction, writeReport } from "./common.js";
+import { writeReport } from "./common.js";
 
-await runAction(async () => {
+export async function buildAction(): Promise<void> {
   const modelDir = resolve(core.getInput("model", { required: true }));
   const validation = await validateModel(modelDir);
   if (!validation.accepted) {
-    throw new Error(`the model was rejected by validation (${validation.findings.map((f) => f.code).join(", ")}); nothing was built`);
+    throw new Error(
+      `the model was rejected by validation (${validation.findings.map((f) => f.code).join(", ")}); nothing was built`,
+    );
   }
   const layout = core.getInput("oci-layout");
   const report = await buildImage({
@@ -17,7 +19,10 @@ await runAction(async () => {
     image: core.getInput("image", { required: true }),
     base: core.getInput("base") || undefined,
     ociLayout: layout ? resolve(layout) : undefined,
-    labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+    labels: {
+      "io.modelship.model.digest": validation.digest,
+      "io.modelship.model.format": validation.format,
+    },
   });
   core.setOutput("image", report.image);
   core.setOutput("digest", report.digest);
@@ -32,4 +37,4 @@ await runAction(async () => {
       true,
     )
     .write();
-});
+}

@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as core from "@actions/core";
-import { configFromOverrides, loadConfig } from "../config/load.js";
 import { ConfigError, formatIssue } from "../config/errors.js";
+import { configFromOverrides, loadConfig } from "../config/load.js";
 import type { ModelshipConfig } from "../config/schema.js";
 import type { Logger } from "../util/log.js";
 
@@ -45,7 +45,12 @@ export async function runAction(body: () => Promise<void>): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const issue of error.issues) {
-        core.error(formatIssue(issue), { file: issue.file, startLine: issue.line, startColumn: issue.column, title: "modelship config" });
+        core.error(formatIssue(issue), {
+          file: issue.file,
+          startLine: issue.line,
+          startColumn: issue.column,
+          title: "modelship config",
+        });
       }
     }
     core.setFailed((error as Error).message);

@@ -2,16 +2,20 @@ import * as core from "@actions/core";
 import { deployStage } from "../pipeline/deploy.js";
 import { rolloutHeaders, rolloutRows } from "../report/summary.js";
 import { markdownTable } from "../util/table.js";
-import { actionLogger, configFromInputs, runAction, writeReport } from "./common.js";
+import { actionLogger, configFromInputs, writeReport } from "./common.js";
 
-await runAction(async () => {
+export async function deployAction(): Promise<void> {
   const report = await deployStage(await configFromInputs(), actionLogger);
   core.setOutput("revision", report.revision);
   core.setOutput("outcome", report.outcome);
   core.setOutput("reason", report.reason);
   core.setOutput("report", await writeReport("deploy", report));
-  const summary = core.summary.addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2).addRaw(report.reason, true);
-  if (report.rollout) summary.addRaw(`\n${markdownTable(rolloutHeaders, rolloutRows(report.rollout))}\n`, true);
+  const summary = core.summary
+    .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
+    .addRaw(report.reason, true);
+  if (report.rollout)
+    summary.addRaw(`\n${markdownTable(rolloutHeaders, rolloutRows(report.rollout))}\n`, true);
   await summary.write();
-  if (report.outcome === "reverted") core.setFailed(`canary ${report.revision} was reverted: ${report.reason}`);
-});
+  if (report.outcome === "reverted")
+    core.setFailed(`canary ${report.revision} was reverted: ${report.reason}`);
+}

@@ -1,14 +1,13 @@
 import { resolve } from "node:path";
 import * as core from "@actions/core";
 import { promoteRevision } from "../rollout/manual.js";
-import { runAction } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
-await runAction(async () => {
+export async function promoteAction(): Promise<void> {
   const change = await promoteRevision(
     resolve(core.getInput("state-dir") || ".modelship"),
     core.getInput("revision", { required: true }),
     core.getInput("reason") || undefined,
   );
   await summarizeStableChange("promote", change);
-});
+}

@@ -1,9 +1,9 @@
 import * as core from "@actions/core";
 import { runPipeline } from "../pipeline/run.js";
 import { pipelineMarkdown } from "../report/summary.js";
-import { actionLogger, configFromInputs, runAction, writeReport } from "./common.js";
+import { actionLogger, configFromInputs, writeReport } from "./common.js";
 
-await runAction(async () => {
+export async function pipelineAction(): Promise<void> {
   const report = await runPipeline(await configFromInputs(), { logger: actionLogger });
   core.setOutput("outcome", report.outcome);
   core.setOutput("digest", report.model.digest);
@@ -11,6 +11,7 @@ await runAction(async () => {
   core.setOutput("image", report.build?.image ?? "");
   core.setOutput("report", await writeReport("pipeline", report));
   await core.summary.addRaw(pipelineMarkdown(report), true).write();
-  if (report.outcome === "rejected") core.setFailed("the model was rejected by validation; nothing was built or deployed");
+  if (report.outcome === "rejected")
+    core.setFailed("the model was rejected by validation; nothing was built or deployed");
   if (report.outcome === "reverted") core.setFailed(`the canary was reverted: ${report.deploy?.reason}`);
-});
+}

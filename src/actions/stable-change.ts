@@ -7,6 +7,12 @@ export async function summarizeStableChange(action: string, change: StableChange
   core.setOutput("previous", change.previous ?? "");
   await core.summary
     .addHeading(`modelship ${action}: ${change.stable} is stable`, 2)
-    .addRaw(markdownTable(["stable", "previous", "reason", "at"], [[change.stable, change.previous ?? "none", change.entry.reason ?? "", change.entry.at]]), true)
+    .addRaw(
+      markdownTable(
+        ["stable", "previous", "reason", "at"],
+        [[change.stable, change.previous ?? "none", change.entry.reason ?? "", change.entry.at]],
+      ),
+      true,
+    )
     .write();
 }

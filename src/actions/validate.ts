@@ -2,12 +2,13 @@ import { resolve } from "node:path";
 import * as core from "@actions/core";
 import { validateModel } from "../model/validate.js";
 import { markdownTable } from "../util/table.js";
-import { runAction, writeReport } from "./common.js";
+import { writeReport } from "./common.js";
 
-await runAction(async () => {
+export async function validateAction(): Promise<void> {
   const report = await validateModel(resolve(core.getInput("path", { required: true })));
   for (const f of report.findings) {
-    const annotate = f.severity === "error" ? core.error : f.severity === "warning" ? core.warning : core.notice;
+    const annotate =
+      f.severity === "error" ? core.error : f.severity === "warning" ? core.warning : core.notice;
     annotate(`${f.code}: ${f.message}`, { title: "modelship validate", file: f.file });
   }
   core.setOutput("accepted", String(report.accepted));
@@ -25,9 +26,15 @@ await runAction(async () => {
     )
     .addRaw(
       report.findings.length
-        ? `\n${markdownTable(["severity", "code", "file", "message"], report.findings.map((f) => [f.severity, f.code, f.file ?? "", f.message]))}\n`
+        ? `\n${markdownTable(
+            ["severity", "code", "file", "message"],
+            report.findings.map((f) => [f.severity, f.code, f.file ?? "", f.message]),
+          )}\n`
         : "",
     )
     .write();
-  if (!report.accepted) core.setFailed(`the model at ${report.path} was rejected: ${report.findings.map((f) => f.code).join(", ")}`);
-});
+  if (!report.accepted)
+    core.setFailed(
+      `the model at ${report.path} was rejected: ${report.findings.map((f) => f.code).join(", ")}`,
+    );
+}

@@ -53,15 +53,18 @@ export async function runBenchmark(
   o.signal?.addEventListener("abort", stop, { once: true });
 
   let lastProgressMs = startMs;
-  const progressTimer = onProgress
-    ? setInterval(() => {
-        const t = now();
-        // setInterval may fire a little early; the contract is at most one call per second.
-        if (t - lastProgressMs < 1000) return;
-        lastProgressMs = t;
-        onProgress(measurement.progress((t - startMs) / 1000));
-      }, 1000)
-    : undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    const t = now();
+    // Timers may fire a little early; the contract is at most one call per second, so wait the rest.
+    const wait = lastProgressMs + 1000 - t;
+    if (wait <= 0) {
+      lastProgressMs = t;
+      onProgress?.(measurement.progress((t - startMs) / 1000));
+    }
+    progressTimer = setTimeout(tick, wait > 0 ? Math.ceil(wait) : 1000);
+  };
+  if (onProgress) progressTimer = setTimeout(tick, 1000);
 
   let next = 0;
   const ctx: LoadContext = {
@@ -88,7 +91,7 @@ export async function runBenchmark(
       await runClosedLoop(ctx, mode.connections);
     }
   } finally {
-    if (progressTimer) clearInterval(progressTimer);
+    clearTimeout(progressTimer);
     o.signal?.removeEventListener("abort", stop);
     sender.close();
   }

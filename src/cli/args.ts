@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 /** Bad command-line usage: the CLI prints the message and the command's help, and exits 2. */
 export class UsageError extends Error {}
@@ -14,7 +14,12 @@ export function parse<T extends Options>(argv: string[], options: T) {
 }
 
 /** A strictly numeric flag value: "12abc", "", NaN and out-of-range values are usage errors. */
-export function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (value === undefined) return undefined;
   const number = Number(value);
   if (value.trim() === "" || !Number.isFinite(number) || number < min || number > max) {

@@ -1,5 +1,4 @@
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
 import { checkGates } from "../gates/check.js";
 import { buildImage } from "../image/build.js";
@@ -7,11 +6,12 @@ import { validateModel } from "../model/validate.js";
 import { runDemo } from "../pipeline/demo.js";
 import { deployStage } from "../pipeline/deploy.js";
 import { runPipeline } from "../pipeline/run.js";
+import { benchmarkText, pipelineMarkdown, rolloutText } from "../report/summary.js";
 import { LedgerFile } from "../rollout/ledger-store.js";
 import { promoteRevision, rollbackRevision, type StableChange } from "../rollout/manual.js";
 import { startModelServer } from "../serve/server.js";
-import { benchmarkText, pipelineMarkdown, rolloutText } from "../report/summary.js";
 import { stderrLogger } from "../util/log.js";
+import { packageRoot } from "../util/self.js";
 import { textTable } from "../util/table.js";
 import { numberFlag, parse, UsageError } from "./args.js";
 import { configFlags, configFromFlags } from "./config-flags.js";
@@ -45,7 +45,8 @@ const validate: Command = {
     if (values.json) printJson(report);
     else {
       print(`${report.accepted ? "accepted" : "rejected"}: ${report.format} ${report.digest}`);
-      for (const f of report.findings) print(`  ${f.severity} ${f.code}${f.file ? ` ${f.file}` : ""}: ${f.message}`);
+      for (const f of report.findings)
+        print(`  ${f.severity} ${f.code}${f.file ? ` ${f.file}` : ""}: ${f.message}`);
     }
     return report.accepted ? 0 : 1;
   },
@@ -71,14 +72,16 @@ const benchmark: Command = {
     });
     if (!values.url) throw new UsageError("--url is required");
     const protocol = values.protocol;
-    if (protocol !== "oip" && protocol !== "json") throw new UsageError(`--protocol must be oip or json, got "${protocol}"`);
+    if (protocol !== "oip" && protocol !== "json")
+      throw new UsageError(`--protocol must be oip or json, got "${protocol}"`);
     if ((values.rate === undefined) === (values.concurrency === undefined)) {
       throw new UsageError("give exactly one of --rate RPS (open loop) or --concurrency N (closed loop)");
     }
     const rps = numberFlag("rate", values.rate, 0.1, 100_000);
     const connections = numberFlag("concurrency", values.concurrency, 1, 10_000);
     const modelName = values["model-name"];
-    if (protocol === "oip" && !modelName) throw new UsageError("--model-name is required with --protocol oip");
+    if (protocol === "oip" && !modelName)
+      throw new UsageError("--model-name is required with --protocol oip");
     let bodies: unknown[];
     if (values.input) bodies = await loadBodies(resolve(values.input));
     else if (protocol === "oip") bodies = [await synthesizeOipBody(values.url, modelName as string)];
@@ -89,13 +92,19 @@ const benchmark: Command = {
         protocol,
         modelName,
         bodies,
-        mode: rps !== undefined ? { kind: "rate", rps } : { kind: "concurrency", connections: connections as number },
+        mode:
+          rps !== undefined
+            ? { kind: "rate", rps }
+            : { kind: "concurrency", connections: connections as number },
         durationS: numberFlag("duration", values.duration, 0.1, 86_400) as number,
         warmupS: numberFlag("warmup", values.warmup, 0, 3_600) as number,
       },
       values.json
         ? undefined
-        : (p) => log.info(`${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`),
+        : (p) =>
+            log.info(
+              `${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`,
+            ),
     );
     if (values.json) printJson(report);
     else print(benchmarkText(report));
@@ -118,7 +127,9 @@ const build: Command = {
     });
     if (!values.model || !values.image) throw new UsageError("--model and --image are required");
     if (values["insecure-registry"]) {
-      throw new UsageError("pushing to a registry is not available yet; write the image with --oci-layout DIR");
+      throw new UsageError(
+        "pushing to a registry is not available yet; write the image with --oci-layout DIR",
+      );
     }
     const modelDir = resolve(values.model);
     const validation = await validateModel(modelDir);
@@ -132,7 +143,10 @@ const build: Command = {
       image: values.image,
       base: values.base,
       ociLayout: values["oci-layout"] && resolve(values["oci-layout"]),
-      labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+      labels: {
+        "io.modelship.model.digest": validation.digest,
+        "io.modelship.model.format": validation.format,
+      },
     });
     if (values.json) printJson(report);
     else print(`${report.image}${report.ociLayout ? `\n  written to ${report.ociLayout}` : ""}`);
@@ -202,14 +216,23 @@ ${configHelp}`,
     const durationS = numberFlag("duration", values.duration, 1, 3_600);
     const report = await checkGates(await configFromFlags(values), values.url, durationS);
     if (values.json) printJson(report);
-    else print(textTable(["gate", "status", "evidence"], report.gates.map((g) => [g.gate, g.status, g.message])));
+    else
+      print(
+        textTable(
+          ["gate", "status", "evidence"],
+          report.gates.map((g) => [g.gate, g.status, g.message]),
+        ),
+      );
     return report.passed ? 0 : 1;
   },
 };
 
 function printStableChange(change: StableChange, json: boolean | undefined): number {
   if (json) printJson(change);
-  else print(`${change.stable} is now stable (was ${change.previous ?? "none"}); the target runs it from its next start`);
+  else
+    print(
+      `${change.stable} is now stable (was ${change.previous ?? "none"}); the target runs it from its next start`,
+    );
   return 0;
 }
 
@@ -224,7 +247,10 @@ const promote: Command = {
       json: { type: "boolean" },
     });
     if (!values.revision) throw new UsageError("--revision is required (see `modelship status`)");
-    return printStableChange(await promoteRevision(stateDirFlag(values), values.revision, values.reason), values.json);
+    return printStableChange(
+      await promoteRevision(stateDirFlag(values), values.revision, values.reason),
+      values.json,
+    );
   },
 };
 
@@ -238,7 +264,10 @@ const rollbackCommand: Command = {
       "state-dir": { type: "string" },
       json: { type: "boolean" },
     });
-    return printStableChange(await rollbackRevision(stateDirFlag(values), values.to, values.reason), values.json);
+    return printStableChange(
+      await rollbackRevision(stateDirFlag(values), values.to, values.reason),
+      values.json,
+    );
   },
 };
 
@@ -252,16 +281,29 @@ const status: Command = {
       printJson(ledger);
       return 0;
     }
-    print(`stable: ${ledger.stable ?? "none"}${ledger.canary ? `, canary: ${ledger.canary.revision} at ${ledger.canary.weight}%` : ""}`);
-    print(textTable(["revision", "model", "digest", "created"], ledger.revisions.map((r) => [r.id, r.model.path, r.model.digest.slice(0, 19), r.createdAt])));
+    print(
+      `stable: ${ledger.stable ?? "none"}${ledger.canary ? `, canary: ${ledger.canary.revision} at ${ledger.canary.weight}%` : ""}`,
+    );
+    print(
+      textTable(
+        ["revision", "model", "digest", "created"],
+        ledger.revisions.map((r) => [r.id, r.model.path, r.model.digest.slice(0, 19), r.createdAt]),
+      ),
+    );
     const decisions = ledger.history.filter((h) => h.action !== "weight");
-    print(`\n${textTable(["at", "action", "revision", "previous", "reason"], decisions.map((h) => [h.at, h.action, h.revision, h.previous ?? "", h.reason ?? ""]))}`);
+    print(
+      `\n${textTable(
+        ["at", "action", "revision", "previous", "reason"],
+        decisions.map((h) => [h.at, h.action, h.revision, h.previous ?? "", h.reason ?? ""]),
+      )}`,
+    );
     return 0;
   },
 };
 
 const run: Command = {
-  summary: "the whole pipeline from the config: validate → benchmark → build → deploy → gates → promote or revert",
+  summary:
+    "the whole pipeline from the config: validate → benchmark → build → deploy → gates → promote or revert",
   help: `usage: modelship run [options]\n${configHelp}`,
   async run(argv) {
     const { values } = parse(argv, configFlags);
@@ -295,16 +337,19 @@ const demo: Command = {
           r.deploy?.reason ?? "",
         ];
       });
-      print(`\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`);
-      print(`\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`);
+      print(
+        `\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`,
+      );
+      print(
+        `\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`,
+      );
     }
     return report.ok ? 0 : 1;
   },
 };
 
-/** examples/iris, two levels up from this module both in src/cli/ and in dist/cli/. */
 function exampleDir(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples", "iris");
+  return join(packageRoot(), "examples", "iris");
 }
 
 export const commands: Record<string, Command> = {

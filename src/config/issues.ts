@@ -35,6 +35,7 @@ export function toConfigIssues(issues: readonly z.core.$ZodIssue[], context: Iss
 
 interface Described {
   message: string;
+  required?: boolean;
   expected?: string;
   fix?: string;
 }
@@ -72,10 +73,12 @@ function located(
     fix: described.fix ?? hint?.fix,
   };
   const override = overrideFor(path, context);
-  if (override !== undefined) return { ...base, source: context.label(override) };
-  if (!context.yaml) {
-    return { ...base, fix: base.fix ?? "create modelship.yml or pass this setting as an input or flag" };
+  // Without a file position, "add name: under model:" is not actionable; say where else it can come from.
+  const settingFix = `give ${base.key} as an input or flag, or in modelship.yml`;
+  if (override !== undefined) {
+    return { ...base, source: context.label(override), fix: described.required ? settingFix : base.fix };
   }
+  if (!context.yaml) return { ...base, fix: described.required ? settingFix : (base.fix ?? settingFix) };
   const position = anchor === "key" ? context.yaml.locateKey(path) : context.yaml.locateValue(path);
   return { ...base, line: position.line, column: position.column };
 }
@@ -141,6 +144,7 @@ function required(path: readonly PropertyKey[]): Described {
   const parent = formatKey(path.slice(0, -1));
   return {
     message: "is required",
+    required: true,
     fix: `add ${String(path[path.length - 1])}:${parent ? ` under ${parent}:` : ""}`,
   };
 }

@@ -14,7 +14,11 @@ export function toEvalRows(rows: unknown[], file: string): EvalRow[] {
   return rows.map((row, index) => {
     const record = row as Record<string, unknown> | null;
     const label = record?.label;
-    if (typeof record !== "object" || record === null || (typeof label !== "number" && typeof label !== "string")) {
+    if (
+      typeof record !== "object" ||
+      record === null ||
+      (typeof label !== "number" && typeof label !== "string")
+    ) {
       throw new Error(
         `${file}: row ${index + 1} has no "label" (a class index or name). Fix: add "label" to every row of the eval set`,
       );
@@ -28,7 +32,9 @@ export function toEvalRows(rows: unknown[], file: string): EvalRow[] {
 export function predictedLabel(response: unknown, output: string): number | string | undefined {
   const outputs = (response as { outputs?: unknown })?.outputs;
   if (!Array.isArray(outputs)) return undefined;
-  const match = outputs.find((o) => (o as { name?: unknown })?.name === output) as { data?: unknown } | undefined;
+  const match = outputs.find((o) => (o as { name?: unknown })?.name === output) as
+    | { data?: unknown }
+    | undefined;
   const value = Array.isArray(match?.data) ? match.data[0] : undefined;
   return typeof value === "number" || typeof value === "string" ? value : undefined;
 }

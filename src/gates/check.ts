@@ -14,7 +14,11 @@ export interface GateReport {
  * The gate stage on its own, against one running model server: accuracy on the eval set, then
  * latency and error rate under the configured benchmark load.
  */
-export async function checkGates(config: ModelshipConfig, url: string, durationS?: number): Promise<GateReport> {
+export async function checkGates(
+  config: ModelshipConfig,
+  url: string,
+  durationS?: number,
+): Promise<GateReport> {
   const gates: GateResult[] = [];
   const { accuracy } = config.gates;
   if (accuracy) {
@@ -35,9 +39,14 @@ export async function checkGates(config: ModelshipConfig, url: string, durationS
       durationS: durationS ?? config.benchmark.durationS,
       warmupS: config.benchmark.warmupS,
     });
-    const window = { requests: bench.requests, errors: bench.errors, latencyMs: { ...bench.latencyMs, count: bench.requests } };
+    const window = {
+      requests: bench.requests,
+      errors: bench.errors,
+      latencyMs: { ...bench.latencyMs, count: bench.requests },
+    };
     gates.push(...trafficGates(config.gates, { canary: window, stable: window }));
   }
-  if (gates.length === 0) throw new Error("the config has no gates to check: add gates.latency, gates.errorRate or gates.accuracy");
+  if (gates.length === 0)
+    throw new Error("the config has no gates to check: add gates.latency, gates.errorRate or gates.accuracy");
   return { url, passed: gates.every((g) => g.status === "pass"), gates };
 }

@@ -1,6 +1,6 @@
 // build: the model as a layer on a base image (or alone, like a KServe modelcar), reproducibly, written
-// to an OCI image layout. Everything that can be refused (reference, options, base, model tree) is
-// checked before the first byte is written.
+// to an OCI image layout. The reference, options, base metadata and model tree are all checked before the
+// first byte is written; base layers are verified as they are copied.
 import { type Descriptor, discardSink, type ImageSink, writeBlob } from "./blob.js";
 import { DEFAULT_MODEL_PATH, normalizeImagePath, planModelLayer, writeModelLayer } from "./layer.js";
 import { OciLayoutReader, OciLayoutWriter, parseBaseSpec, type ResolvedImage } from "./layout.js";

@@ -13,7 +13,10 @@ export async function benchmarkModel(config: ModelshipConfig, logger: Logger): P
     const { mode, durationS, warmupS, protocol } = config.benchmark;
     return await runBenchmark(
       { url: server.url, protocol, modelName: config.model.name, bodies, mode, durationS, warmupS },
-      (p) => logger.info(`  ${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`),
+      (p) =>
+        logger.info(
+          `  ${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`,
+        ),
     );
   } finally {
     await server.stop();

@@ -22,7 +22,11 @@ export interface DemoReport {
 const plan = [
   { version: "v1", expected: "deployed", story: "first deployment: v1 becomes stable" },
   { version: "v2", expected: "promoted", story: "canary v2, a better model: expect promotion" },
-  { version: "v3", expected: "reverted", story: "canary v3, a deliberately worse model: expect an automatic revert" },
+  {
+    version: "v3",
+    expected: "reverted",
+    story: "canary v3, a deliberately worse model: expect an automatic revert",
+  },
 ] as const;
 
 /**

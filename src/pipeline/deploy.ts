@@ -1,11 +1,11 @@
 import { loadBodies, runBenchmark } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/schema.js";
 import { toEvalRows } from "../gates/accuracy.js";
+import { validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary, type StepPlan } from "../rollout/canary.js";
 import type { RevisionRecord } from "../rollout/ledger.js";
-import type { Target } from "../targets/target.js";
-import { validateModel } from "../model/validate.js";
 import { acquireDeployLock } from "../rollout/ledger-store.js";
+import type { Target } from "../targets/target.js";
 import type { Logger } from "../util/log.js";
 import { openTarget, stateDirOf } from "./target.js";
 
@@ -59,7 +59,9 @@ export async function deployRevision(
   const trafficFile = config.benchmark.input ?? config.gates.accuracy?.evalSet;
   const bodies = trafficFile ? await loadBodies(trafficFile) : [];
   if (bodies.length === 0) {
-    throw new Error("the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet");
+    throw new Error(
+      "the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet",
+    );
   }
   const holdStep = async (step: StepPlan) => {
     await runBenchmark({

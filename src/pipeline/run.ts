@@ -26,12 +26,16 @@ export interface PipelineOptions {
 }
 
 /** validate → benchmark → build → deploy (canary, gates, promote or revert). */
-export async function runPipeline(config: ModelshipConfig, options: PipelineOptions): Promise<PipelineReport> {
+export async function runPipeline(
+  config: ModelshipConfig,
+  options: PipelineOptions,
+): Promise<PipelineReport> {
   const log = options.logger;
   log.info(`▶ validate ${config.model.path}`);
   const validation = await validateModel(config.model.path);
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
-  for (const finding of validation.findings) log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
+  for (const finding of validation.findings)
+    log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
   if (!validation.accepted) {
     log.info("  ✘ rejected: nothing was built or deployed");
     return { model, outcome: "rejected", validation };
@@ -52,17 +56,22 @@ export async function runPipeline(config: ModelshipConfig, options: PipelineOpti
       modelDir: config.model.path,
       image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
       ociLayout: join(stateDirOf(config), "oci"),
-      labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+      labels: {
+        "io.modelship.model.digest": validation.digest,
+        "io.modelship.model.format": validation.format,
+      },
     });
     log.info(`  ✔ ${build.image}`);
   }
 
   log.info("▶ deploy");
   const unlock = await acquireDeployLock(stateDirOf(config));
-  const target = options.target ?? (await openTarget(config, log).catch(async (error) => {
-    await unlock();
-    throw error;
-  }));
+  const target =
+    options.target ??
+    (await openTarget(config, log).catch(async (error) => {
+      await unlock();
+      throw error;
+    }));
   try {
     const revision = await target.register(model, build?.image);
     const deploy = await deployRevision(config, target, revision, log);

@@ -6,7 +6,9 @@ import type { Logger } from "../util/log.js";
 
 export async function openTarget(config: ModelshipConfig, logger: Logger): Promise<Target> {
   if (config.target.kind !== "local") {
-    throw new Error(`target kind "${config.target.kind}" is not available yet in this version; use target.kind: local`);
+    throw new Error(
+      `target kind "${config.target.kind}" is not available yet in this version; use target.kind: local`,
+    );
   }
   return LocalTarget.open({ stateDir: config.target.stateDir, logger });
 }

@@ -1,6 +1,6 @@
 import type { BenchmarkReport } from "../bench/run.js";
-import type { RolloutReport } from "../rollout/canary.js";
 import type { PipelineReport } from "../pipeline/run.js";
+import type { RolloutReport } from "../rollout/canary.js";
 import { type Cell, markdownTable, textTable } from "../util/table.js";
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
@@ -8,12 +8,29 @@ const ms = (value: number) => `${value.toFixed(2)} ms`;
 export function benchmarkRows(report: BenchmarkReport): Cell[][] {
   const l = report.latencyMs;
   return [
-    [report.requests, report.throughputRps.toFixed(1), ms(l.p50), ms(l.p90), ms(l.p95), ms(l.p99), ms(l.max), report.errors],
+    [
+      report.requests,
+      report.throughputRps.toFixed(1),
+      ms(l.p50),
+      ms(l.p90),
+      ms(l.p95),
+      ms(l.p99),
+      ms(l.max),
+      report.errors,
+    ],
   ];
 }
 export const benchmarkHeaders = ["requests", "req/s", "p50", "p90", "p95", "p99", "max", "errors"];
 
-export const rolloutHeaders = ["step", "weight", "canary req", "canary p95", "stable p95", "canary errors", "gates"];
+export const rolloutHeaders = [
+  "step",
+  "weight",
+  "canary req",
+  "canary p95",
+  "stable p95",
+  "canary errors",
+  "gates",
+];
 export function rolloutRows(rollout: RolloutReport): Cell[][] {
   return rollout.steps.map((step, i) => [
     step.durationS === 0 ? "pre-traffic" : String(i + 1 - (rollout.steps[0]?.durationS === 0 ? 1 : 0)),
@@ -22,7 +39,9 @@ export function rolloutRows(rollout: RolloutReport): Cell[][] {
     step.canary.requests ? ms(step.canary.latencyMs.p95) : "–",
     step.stable.requests ? ms(step.stable.latencyMs.p95) : "–",
     step.canary.errors,
-    step.gates.map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`).join(", "),
+    step.gates
+      .map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`)
+      .join(", "),
   ]);
 }
 
@@ -36,12 +55,21 @@ export function pipelineMarkdown(report: PipelineReport): string {
     report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
     markdownTable(
       ["model", "format", "digest", "findings"],
-      [[report.model.path, report.validation.format, `\`${report.model.digest}\``, report.validation.findings.length]],
+      [
+        [
+          report.model.path,
+          report.validation.format,
+          `\`${report.model.digest}\``,
+          report.validation.findings.length,
+        ],
+      ],
     ),
   ];
-  if (report.benchmark) parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
+  if (report.benchmark)
+    parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
   if (report.build) parts.push("### Image", `\`${report.build.image}\``);
-  if (report.deploy?.rollout) parts.push("### Canary", markdownTable(rolloutHeaders, rolloutRows(report.deploy.rollout)));
+  if (report.deploy?.rollout)
+    parts.push("### Canary", markdownTable(rolloutHeaders, rolloutRows(report.deploy.rollout)));
   return `${parts.filter(Boolean).join("\n\n")}\n`;
 }
 

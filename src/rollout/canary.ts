@@ -1,8 +1,8 @@
 import { type AccuracyResult, type EvalRow, measureAccuracy } from "../gates/accuracy.js";
 import { accuracyGate, errorRateGate, type GateResult, latencyGate } from "../gates/gates.js";
-import type { RevisionRecord } from "./ledger.js";
 import type { RouterStats, Target, TrafficWindow } from "../targets/target.js";
 import { type Logger, silentLogger } from "../util/log.js";
+import type { RevisionRecord } from "./ledger.js";
 
 export interface StepPlan {
   weight: number;
@@ -46,7 +46,10 @@ export interface CanaryDeps {
 }
 
 /** The gates that speak for one step's traffic window (accuracy is measured separately). */
-export function trafficGates(gates: Pick<GatePlan, "latency" | "errorRate">, traffic: RouterStats): GateResult[] {
+export function trafficGates(
+  gates: Pick<GatePlan, "latency" | "errorRate">,
+  traffic: RouterStats,
+): GateResult[] {
   const results: GateResult[] = [];
   if (gates.latency) results.push(latencyGate(traffic.canary, gates.latency.p95Ms));
   if (gates.errorRate) results.push(errorRateGate(traffic.canary, gates.errorRate.max));
@@ -57,12 +60,19 @@ export function trafficGates(gates: Pick<GatePlan, "latency" | "errorRate">, tra
  * What a step's gate results mean: any failure reverts at once; doubt (inconclusive) may carry on
  * to the next step but never promotes, since revert is the default on any doubt.
  */
-export function decide(results: GateResult[], isLastStep: boolean): { action: "continue" | "promote" | "revert"; reason: string } {
+export function decide(
+  results: GateResult[],
+  isLastStep: boolean,
+): { action: "continue" | "promote" | "revert"; reason: string } {
   const failed = results.filter((r) => r.status === "fail");
-  if (failed.length > 0) return { action: "revert", reason: failed.map((r) => `${r.gate}: ${r.message}`).join("; ") };
+  if (failed.length > 0)
+    return { action: "revert", reason: failed.map((r) => `${r.gate}: ${r.message}`).join("; ") };
   const doubtful = results.filter((r) => r.status === "inconclusive");
   if (isLastStep && doubtful.length > 0) {
-    return { action: "revert", reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}` };
+    return {
+      action: "revert",
+      reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}`,
+    };
   }
   if (isLastStep) return { action: "promote", reason: "all gates passed at every step" };
   return { action: "continue", reason: "" };
@@ -72,7 +82,11 @@ export function decide(results: GateResult[], isLastStep: boolean): { action: "c
  * The canary controller: starts the revision beside the stable one, shifts traffic step by step,
  * checks the gates after each step, and promotes or reverts. Any error reverts before it is thrown.
  */
-export async function runCanary(revision: RevisionRecord, plan: CanaryPlan, deps: CanaryDeps): Promise<RolloutReport> {
+export async function runCanary(
+  revision: RevisionRecord,
+  plan: CanaryPlan,
+  deps: CanaryDeps,
+): Promise<RolloutReport> {
   const { target } = deps;
   const log = deps.logger ?? silentLogger;
   const stable = (await target.readLedger()).stable ?? "none";
@@ -89,18 +103,31 @@ export async function runCanary(revision: RevisionRecord, plan: CanaryPlan, deps
     let accuracy: GateResult | undefined;
     if (plan.gates.accuracy) {
       const { rows, min, output } = plan.gates.accuracy;
-      const result: AccuracyResult = await (deps.measureAccuracy ?? measureAccuracy)(canaryUrl, plan.modelName, rows, output);
+      const result: AccuracyResult = await (deps.measureAccuracy ?? measureAccuracy)(
+        canaryUrl,
+        plan.modelName,
+        rows,
+        output,
+      );
       accuracy = accuracyGate(result.correct, result.total, min);
       log.info(`  accuracy before traffic: ${accuracy.message} → ${accuracy.status}`);
       if (accuracy.status === "fail") {
-        steps.push({ weight: 0, durationS: 0, stable: emptyWindow(), canary: emptyWindow(), gates: [accuracy] });
+        steps.push({
+          weight: 0,
+          durationS: 0,
+          stable: emptyWindow(),
+          canary: emptyWindow(),
+          gates: [accuracy],
+        });
         return await finish("reverted", `accuracy: ${accuracy.message}`);
       }
     }
     for (const [index, step] of plan.steps.entries()) {
       await target.setCanaryWeight(step.weight);
       await target.takeTraffic(); // start the step's window clean
-      log.info(`  step ${index + 1}/${plan.steps.length}: canary weight ${step.weight}% for ${step.durationS}s`);
+      log.info(
+        `  step ${index + 1}/${plan.steps.length}: canary weight ${step.weight}% for ${step.durationS}s`,
+      );
       await deps.holdStep(step);
       const traffic = await target.takeTraffic();
       const gates = [...(accuracy ? [accuracy] : []), ...trafficGates(plan.gates, traffic)];

@@ -23,7 +23,9 @@ export class LedgerFile {
     try {
       data = JSON.parse(text);
     } catch {
-      throw new Error(`${this.path}: the ledger is not valid JSON. Fix: restore it from backup or delete it to start over`);
+      throw new Error(
+        `${this.path}: the ledger is not valid JSON. Fix: restore it from backup or delete it to start over`,
+      );
     }
     const parsed = ledgerSchema.safeParse(data);
     if (!parsed.success) {

@@ -58,7 +58,10 @@ export function addRevision(
   return { ledger: { ...ledger, revisions: [...ledger.revisions, revision] }, revision };
 }
 
-const entry = (ledger: Ledger, item: HistoryEntry): Ledger => ({ ...ledger, history: [...ledger.history, item] });
+const entry = (ledger: Ledger, item: HistoryEntry): Ledger => ({
+  ...ledger,
+  history: [...ledger.history, item],
+});
 
 export function deployStable(ledger: Ledger, revision: string, at: string, reason?: string): Ledger {
   findRevision(ledger, revision);
@@ -71,7 +74,8 @@ export function deployStable(ledger: Ledger, revision: string, at: string, reaso
 export function startCanary(ledger: Ledger, revision: string, at: string): Ledger {
   findRevision(ledger, revision);
   if (!ledger.stable) throw new Error("a canary needs a stable revision to compare with; deploy one first");
-  if (ledger.canary) throw new Error(`canary ${ledger.canary.revision} is still in progress; promote or revert it first`);
+  if (ledger.canary)
+    throw new Error(`canary ${ledger.canary.revision} is still in progress; promote or revert it first`);
   return entry(
     { ...ledger, canary: { revision, weight: 0 } },
     { at, action: "canary", revision, previous: ledger.stable },
@@ -105,7 +109,8 @@ export function revertCanary(ledger: Ledger, at: string, reason: string): Ledger
 export function rollback(ledger: Ledger, at: string, to?: string, reason?: string): Ledger {
   if (!ledger.stable) throw new Error("nothing is deployed; there is nothing to roll back");
   const target = to ?? previousStable(ledger);
-  if (!target) throw new Error(`revision ${ledger.stable} is the only one ever made stable; name one with --to`);
+  if (!target)
+    throw new Error(`revision ${ledger.stable} is the only one ever made stable; name one with --to`);
   findRevision(ledger, target);
   if (target === ledger.stable) throw new Error(`revision ${target} is already stable`);
   return entry(

@@ -7,7 +7,10 @@ export interface StableChange {
   entry: HistoryEntry;
 }
 
-async function changeStable(stateDir: string, change: (ledger: Ledger, at: string) => Ledger): Promise<StableChange> {
+async function changeStable(
+  stateDir: string,
+  change: (ledger: Ledger, at: string) => Ledger,
+): Promise<StableChange> {
   const unlock = await acquireDeployLock(stateDir);
   try {
     const ledger = await new LedgerFile(stateDir).update((l) => change(l, new Date().toISOString()));
@@ -19,7 +22,11 @@ async function changeStable(stateDir: string, change: (ledger: Ledger, at: strin
 }
 
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
-export function promoteRevision(stateDir: string, revision: string, reason = "promoted by hand"): Promise<StableChange> {
+export function promoteRevision(
+  stateDir: string,
+  revision: string,
+  reason = "promoted by hand",
+): Promise<StableChange> {
   return changeStable(stateDir, (ledger, at) => {
     findRevision(ledger, revision);
     return deployStable(ledger, revision, at, reason);
@@ -27,6 +34,10 @@ export function promoteRevision(stateDir: string, revision: string, reason = "pr
 }
 
 /** Makes the previous stable revision, or `to`, stable again. */
-export function rollbackRevision(stateDir: string, to?: string, reason = "manual rollback"): Promise<StableChange> {
+export function rollbackRevision(
+  stateDir: string,
+  to?: string,
+  reason = "manual rollback",
+): Promise<StableChange> {
   return changeStable(stateDir, (ledger, at) => rollback(ledger, at, to, reason));
 }

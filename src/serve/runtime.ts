@@ -55,7 +55,8 @@ export async function loadOnnxSession(modelFile: string): Promise<ModelSession> 
   const ort = await loadOnnxRuntime();
   let session: Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
   try {
-    session = await ort.InferenceSession.create(modelFile);
+    // Severity 3 (errors only): runtime warnings would otherwise land on stdout, which belongs to --json reports.
+    session = await ort.InferenceSession.create(modelFile, { logSeverityLevel: 3 });
   } catch (error) {
     throw new Error(
       `onnxruntime cannot load ${modelFile}: ${error instanceof Error ? error.message : String(error)}; run "modelship validate" on the model`,

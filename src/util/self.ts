@@ -1,5 +1,5 @@
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 export interface Invocation {
@@ -7,27 +7,41 @@ export interface Invocation {
   args: string[];
 }
 
+/** The modelship package's root: the nearest directory above this module holding dist/ or src/bin.ts. */
+export function packageRoot(moduleUrl: string = import.meta.url): string {
+  let dir = dirname(fileURLToPath(moduleUrl));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new Error(`cannot find modelship's package.json above ${fileURLToPath(moduleUrl)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
 /**
  * How to start this CLI again in a child process (the local target runs each model server as
- * `modelship serve …`). Bundled (dist/) → node + the bundle; from source (tsx, vitest) → node with
- * tsx's loader + src/bin.ts. MODELSHIP_CLI (a JSON array) overrides both.
+ * `modelship serve …`). Bundled (dist/) → node + dist/cli/index.js; from source (tsx, vitest) →
+ * node with tsx's loader + src/bin.ts. MODELSHIP_CLI (a JSON array) overrides both.
  */
 export function selfInvocation(moduleUrl: string = import.meta.url): Invocation {
   const override = process.env.MODELSHIP_CLI;
   if (override) {
     const parts: unknown = JSON.parse(override);
     if (!Array.isArray(parts) || parts.length === 0 || !parts.every((p) => typeof p === "string")) {
-      throw new Error("MODELSHIP_CLI must be a JSON array of strings, e.g. [\"node\",\"dist/cli/index.js\"]");
+      throw new Error('MODELSHIP_CLI must be a JSON array of strings, e.g. ["node","dist/cli/index.js"]');
     }
     const [command, ...args] = parts as string[];
     return { command: command as string, args };
   }
-  const file = fileURLToPath(moduleUrl);
-  if (file.endsWith(".ts")) {
-    const root = resolve(dirname(file), "..", "..");
-    const tsxLoader = createRequire(moduleUrl).resolve("tsx");
-    return { command: process.execPath, args: ["--import", pathToFileURL(tsxLoader).href, join(root, "src", "bin.ts")] };
+  const root = packageRoot(moduleUrl);
+  if (fileURLToPath(moduleUrl).endsWith(".ts")) {
+    // From source only (tsx, vitest): tsx is a devDependency of this repository.
+    const tsxLoader = join(root, "node_modules", "tsx", "dist", "loader.mjs");
+    return {
+      command: process.execPath,
+      args: ["--import", pathToFileURL(tsxLoader).href, join(root, "src", "bin.ts")],
+    };
   }
-  // Every bundle in dist/<entry>/index.js starts the CLI bundle beside it.
-  return { command: process.execPath, args: [join(dirname(file), "..", "cli", "index.js")] };
+  return { command: process.execPath, args: [join(root, "dist", "cli", "index.js")] };
 }

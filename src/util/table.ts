@@ -4,8 +4,8 @@ const text = (cell: Cell) => String(cell);
 
 /** A GitHub-flavoured Markdown table (job summaries, PR comments). Pipes in cells are escaped. */
 export function markdownTable(headers: string[], rows: Cell[][]): string {
-  const escape = (cell: Cell) => text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
-  const line = (cells: Cell[]) => `| ${cells.map(escape).join(" | ")} |`;
+  const escapeCell = (cell: Cell) => text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
+  const line = (cells: Cell[]) => `| ${cells.map(escapeCell).join(" | ")} |`;
   return [line(headers), `| ${headers.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 

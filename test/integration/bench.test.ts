@@ -174,24 +174,19 @@ describe("runBenchmark, open loop", () => {
 
   it("reports when the generator itself fell behind its schedule", async () => {
     const { url } = await serve((_r, res) => ok(res));
-    let blocked = false;
-    const report = await runBenchmark(
-      {
-        url,
-        protocol: "json",
-        bodies: [{}],
-        mode: { kind: "rate", rps: 100 },
-        durationS: 2,
-        warmupS: 0,
-      },
-      () => {
-        // Hog the event loop once for 500 ms: about 50 of the 200 requests cannot leave on time.
-        if (blocked) return;
-        blocked = true;
-        const until = performance.now() + 500;
-        while (performance.now() < until) {}
-      },
-    );
+    // Hog the event loop for 500 ms mid-run: about 50 of the 200 requests cannot leave on time.
+    setTimeout(() => {
+      const until = performance.now() + 500;
+      while (performance.now() < until) {}
+    }, 500);
+    const report = await runBenchmark({
+      url,
+      protocol: "json",
+      bodies: [{}],
+      mode: { kind: "rate", rps: 100 },
+      durationS: 2,
+      warmupS: 0,
+    });
     expect(report.behindSchedule).toBe(true);
     expect(report.maxScheduleLagMs).toBeGreaterThan(250);
     // Late requests are still sent, and their delay counts as latency.

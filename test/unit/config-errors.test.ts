@@ -202,7 +202,12 @@ describe("YAML problems", () => {
 
   it("alias bombs are refused", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
-    for (const [name, prev] of [["b", "a"], ["c", "b"], ["d", "c"], ["e", "d"]]) {
+    for (const [name, prev] of [
+      ["b", "a"],
+      ["c", "b"],
+      ["d", "c"],
+      ["e", "d"],
+    ]) {
       lines.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(", ")}]`);
     }
     const issue = only(`${lines.join("\n")}\n`);
@@ -244,7 +249,9 @@ describe("reporting", () => {
     expect(error.issues.map((issue) => issue.line)).toEqual([2, 5, 7, 9]);
     const lines = error.message.split("\n");
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^repo\/modelship\.yml:2:9: model\.name: "BAD" is not valid \(expected .+\)\. Fix: /);
+    expect(lines[0]).toMatch(
+      /^repo\/modelship\.yml:2:9: model\.name: "BAD" is not valid \(expected .+\)\. Fix: /,
+    );
     expect(lines[3]).toMatch(/^repo\/modelship\.yml:9:21: gates\.errorRate\.max: -1 is below 0/);
     // The error's own fields describe the first problem.
     expect([error.file, error.line, error.column, error.key]).toEqual([FILE, 2, 9, "model.name"]);
@@ -252,8 +259,8 @@ describe("reporting", () => {
 
   it("formats an issue without position or fix", () => {
     expect(formatIssue({ file: "f.yml", message: "bad" })).toBe("f.yml: bad");
-    expect(formatIssue({ file: "f.yml", line: 3, column: 4, key: "a.b", message: "bad", expected: "x", fix: "y" })).toBe(
-      "f.yml:3:4: a.b: bad (expected x). Fix: y",
-    );
+    expect(
+      formatIssue({ file: "f.yml", line: 3, column: 4, key: "a.b", message: "bad", expected: "x", fix: "y" }),
+    ).toBe("f.yml:3:4: a.b: bad (expected x). Fix: y");
   });
 });

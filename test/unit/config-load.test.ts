@@ -75,7 +75,8 @@ describe("defaults", () => {
   });
 
   it("accepts a kubernetes target with its own keys", () => {
-    const text = "model: { name: m, path: m }\ntarget: { kind: kubernetes, namespace: ml, context: kind-ci }\n";
+    const text =
+      "model: { name: m, path: m }\ntarget: { kind: kubernetes, namespace: ml, context: kind-ci }\n";
     expect(parseConfig(text, "/x/modelship.yml").target).toEqual({
       kind: "kubernetes",
       namespace: "ml",
@@ -119,7 +120,9 @@ describe("loadConfig file problems", () => {
   });
 
   it("applies the same size limit in the pure parser", () => {
-    expect(() => parseConfig(`# ${"x".repeat(1024 * 1024)}\n`, "big.yml")).toThrow(/larger than 1048576 bytes/);
+    expect(() => parseConfig(`# ${"x".repeat(1024 * 1024)}\n`, "big.yml")).toThrow(
+      /larger than 1048576 bytes/,
+    );
   });
 
   it("reads a real file and resolves paths against its directory", async () => {

@@ -5,7 +5,12 @@ import { join } from "node:path";
 import { extract } from "tar-stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeBlob } from "../../src/image/blob.js";
-import { type LayerEntry, normalizeImagePath, planModelLayer, writeModelLayer } from "../../src/image/layer.js";
+import {
+  type LayerEntry,
+  normalizeImagePath,
+  planModelLayer,
+  writeModelLayer,
+} from "../../src/image/layer.js";
 import { OciLayoutWriter } from "../../src/image/layout.js";
 
 const temps: string[] = [];
@@ -216,7 +221,9 @@ describe("writeBlob", () => {
     const out = await temp();
     const sink = await OciLayoutWriter.open(out);
     const expected = { digest: `sha256:${"0".repeat(64)}`, size: 3, what: "blob under test" };
-    await expect(writeBlob(sink, [Buffer.from("abc")], expected)).rejects.toThrow(/blob under test does not match/);
+    await expect(writeBlob(sink, [Buffer.from("abc")], expected)).rejects.toThrow(
+      /blob under test does not match/,
+    );
     expect(await readdir(join(out, "blobs", "sha256"))).toEqual([]);
   });
 });

@@ -45,7 +45,9 @@ describe("OciLayoutWriter", () => {
   it("creates the layout files", async () => {
     const root = join(await temp(), "new", "layout");
     await OciLayoutWriter.open(root);
-    expect(JSON.parse(await readFile(join(root, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
+    expect(JSON.parse(await readFile(join(root, "oci-layout"), "utf8"))).toEqual({
+      imageLayoutVersion: "1.0.0",
+    });
     expect((await index(root)).manifests).toEqual([]);
     expect(await readdir(join(root, "blobs", "sha256"))).toEqual([]);
   });
@@ -108,7 +110,9 @@ describe("OciLayoutReader", () => {
     await putImage(writer, "first", "v1");
     await putImage(writer, "second", "v2");
     const reader = await OciLayoutReader.open(root);
-    await expect(reader.resolveImage()).rejects.toThrow(/holds 2 manifests; name one as oci:DIR:TAG; tags present: v1, v2/);
+    await expect(reader.resolveImage()).rejects.toThrow(
+      /holds 2 manifests; name one as oci:DIR:TAG; tags present: v1, v2/,
+    );
     await expect(reader.resolveImage("v3")).rejects.toThrow(/no manifest tagged "v3"/);
   });
 
@@ -126,7 +130,10 @@ describe("OciLayoutReader", () => {
       ],
     });
     const indexDescriptor = blobDescriptor(MEDIA_TYPE.index, nested);
-    await writeFile(join(root, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [indexDescriptor] }));
+    await writeFile(
+      join(root, "index.json"),
+      JSON.stringify({ schemaVersion: 2, manifests: [indexDescriptor] }),
+    );
     await writeBlob(writer, [nested]);
     const image = await (await OciLayoutReader.open(root)).resolveImage();
     expect(image.descriptor.digest).toBe(amd.manifest.digest);
@@ -165,7 +172,9 @@ describe("OciLayoutReader", () => {
 
     await writeFile(writer.blobPath(img.manifest.digest), img.manifestBytes);
     await rm(writer.blobPath(img.config.digest));
-    await expect(reader.resolveImage("v1")).rejects.toThrow(new RegExp(`blob ${img.config.digest} .* is missing`));
+    await expect(reader.resolveImage("v1")).rejects.toThrow(
+      new RegExp(`blob ${img.config.digest} .* is missing`),
+    );
 
     const outside = join(await temp(), "config");
     await writeFile(outside, canonicalJson({}));

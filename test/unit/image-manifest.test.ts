@@ -82,7 +82,11 @@ describe("appendLayerToConfig", () => {
     expect(config.history?.map((h) => h.created_by)).toEqual(["one", "two", "model"]);
     expect(config.config?.Env).toEqual(["PATH=/bin"]);
     expect(config.config?.Entrypoint).toEqual(["/serve"]);
-    expect(config.config?.Labels).toEqual({ team: "b", keep: "yes", "org.opencontainers.image.created": created });
+    expect(config.config?.Labels).toEqual({
+      team: "b",
+      keep: "yes",
+      "org.opencontainers.image.created": created,
+    });
     expect(config.created).toBe(created);
     expect(config.custom).toEqual({ x: 1 });
     // the base object is not mutated
@@ -91,13 +95,21 @@ describe("appendLayerToConfig", () => {
   });
 
   it("gives a base without history one entry per layer", () => {
-    const base: ImageConfig = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [d(1)] } };
+    const base: ImageConfig = {
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: [d(1)] },
+    };
     const config = appendLayerToConfig(base, 1, { diffId: d(2), createdBy: "model" }, created);
     expect(config.history).toHaveLength(2);
   });
 
   it("refuses a base whose diff_ids do not match its layers", () => {
-    const base: ImageConfig = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [d(1)] } };
+    const base: ImageConfig = {
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: [d(1)] },
+    };
     expect(() => appendLayerToConfig(base, 2, { diffId: d(2), createdBy: "m" }, created)).toThrow(
       /1 diff_ids but its manifest has 2 layers/,
     );
@@ -128,16 +140,23 @@ describe("base parsing", () => {
     expect(normalizeLayerMediaType("application/vnd.docker.image.rootfs.diff.tar.gzip")).toBe(
       "application/vnd.oci.image.layer.v1.tar+gzip",
     );
-    expect(() => normalizeLayerMediaType("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")).toThrow(
-      /unsupported media type/,
-    );
+    expect(() =>
+      normalizeLayerMediaType("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
+    ).toThrow(/unsupported media type/);
   });
 
   it("parses a config and refuses malformed ones, naming the source", () => {
-    const good = { architecture: "amd64", os: "linux", config: null, rootfs: { type: "layers", diff_ids: [d(1)] } };
+    const good = {
+      architecture: "amd64",
+      os: "linux",
+      config: null,
+      rootfs: { type: "layers", diff_ids: [d(1)] },
+    };
     expect(parseImageConfig(Buffer.from(JSON.stringify(good)), "cfg").rootfs.diff_ids).toEqual([d(1)]);
     const bad = { ...good, rootfs: { type: "layers", diff_ids: ["sha256:../../etc/passwd"] } };
-    expect(() => parseImageConfig(Buffer.from(JSON.stringify(bad)), "config X")).toThrow(/config X is malformed/);
+    expect(() => parseImageConfig(Buffer.from(JSON.stringify(bad)), "config X")).toThrow(
+      /config X is malformed/,
+    );
     expect(() => parseImageConfig(Buffer.from("{"), "config Y")).toThrow(/config Y is not valid JSON/);
     expect(() => parseImageConfig(Buffer.from("{}"), "config Z")).toThrow(/config Z is malformed/);
   });

@@ -22,7 +22,11 @@ describe("parseReference", () => {
   });
 
   it("treats a first component without '.', ':' or localhost as part of the path", () => {
-    expect(parseReference("acme/iris:1.0")).toEqual({ repository: "acme/iris", name: "acme/iris", tag: "1.0" });
+    expect(parseReference("acme/iris:1.0")).toEqual({
+      repository: "acme/iris",
+      name: "acme/iris",
+      tag: "1.0",
+    });
     expect(parseReference("localhost/iris").registry).toBe("localhost");
   });
 
@@ -35,7 +39,12 @@ describe("parseReference", () => {
   });
 
   it("round-trips through formatReference", () => {
-    for (const input of ["iris", "localhost:5000/iris:v2", `ghcr.io/acme/iris@${DIGEST}`, `a/b:c@${DIGEST}`]) {
+    for (const input of [
+      "iris",
+      "localhost:5000/iris:v2",
+      `ghcr.io/acme/iris@${DIGEST}`,
+      `a/b:c@${DIGEST}`,
+    ]) {
       expect(formatReference(parseReference(input))).toBe(input);
     }
   });

@@ -61,7 +61,9 @@ describe("Iris training", () => {
     const { files, evaluation } = buildIrisArtifacts(csv);
     const lines = new TextDecoder().decode(files.get("eval.jsonl")).trimEnd().split("\n");
     expect(lines).toHaveLength(evaluation.length);
-    expect(lines[0]).toBe('{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}],"label":0}');
+    expect(lines[0]).toBe(
+      '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}],"label":0}',
+    );
     lines.forEach((line, i) => {
       const parsed = JSON.parse(line);
       expect(parsed.inputs[0].data).toEqual(evaluation[i]?.features);
@@ -92,8 +94,10 @@ describe("Iris training", () => {
     for (const version of ["v1", "v2", "v3"] as const) {
       const session = await ort.InferenceSession.create(join(IRIS_DIR, "models", version, "model.onnx"));
       try {
-        const out = await session.run({ input: new ort.Tensor("float32", input, [artifacts.evaluation.length, 4]) });
-        const labels = [...(out.label?.data as BigInt64Array)].map(Number);
+        const out = await session.run({
+          input: new ort.Tensor("float32", input, [artifacts.evaluation.length, 4]),
+        });
+        const labels = Array.from((out.label?.data ?? []) as BigInt64Array, Number);
         const expected = artifacts.evaluation.map((r) => predictLabel(artifacts.models[version], r.features));
         expect(labels, version).toEqual(expected);
       } finally {
@@ -109,7 +113,9 @@ describe("parseIrisCsv on malformed input", () => {
     expect(() => parseIrisCsv("a,b,c,d,e\n1,2,3,4,setosa\n")).toThrow(/line 1: expected header/);
   });
   it("rejects a short row with its line number", () => {
-    expect(() => parseIrisCsv(`${header}\n1,2,3,4,setosa\n1,2,3,setosa\n`)).toThrow(/line 3: expected 5 columns/);
+    expect(() => parseIrisCsv(`${header}\n1,2,3,4,setosa\n1,2,3,setosa\n`)).toThrow(
+      /line 3: expected 5 columns/,
+    );
   });
   it("rejects non-numeric, empty and infinite values", () => {
     expect(() => parseIrisCsv(`${header}\n1,x,3,4,setosa\n`)).toThrow(/line 2: "x" is not a finite number/);

@@ -37,6 +37,8 @@ describe("locateOnnxFile", () => {
   it("lists the candidates when there are several", async () => {
     await writeFile(join(dir, "a.onnx"), "x");
     await writeFile(join(dir, "b.onnx"), "x");
-    await expect(locateOnnxFile(dir)).rejects.toThrow(/2 \.onnx files .*a\.onnx, .*b\.onnx.*point the model path/);
+    await expect(locateOnnxFile(dir)).rejects.toThrow(
+      /2 \.onnx files .*a\.onnx, .*b\.onnx.*point the model path/,
+    );
   });
 });

@@ -6,7 +6,11 @@ import { addModel, addModelSpec } from "./model-fixtures.js";
 
 describe("buildOnnxModel", () => {
   it("encodes a graph that decodes back to the same signature, opsets and initializer bytes", () => {
-    const bytes = addModel({ producerName: "test", producerVersion: "9", opsets: [{ domain: "", version: 17 }] });
+    const bytes = addModel({
+      producerName: "test",
+      producerVersion: "9",
+      opsets: [{ domain: "", version: 17 }],
+    });
     const { summary } = inspectOnnx(bytes);
     expect(summary).toEqual({
       irVersion: 8,
@@ -50,7 +54,9 @@ describe("buildOnnxModel", () => {
 
   it("refuses initializer data that does not fill its dims", () => {
     expect(() =>
-      buildOnnxModel(addModelSpec({ initializers: [{ name: "b", dims: [3], data: new Float32Array([1, 2]) }] })),
+      buildOnnxModel(
+        addModelSpec({ initializers: [{ name: "b", dims: [3], data: new Float32Array([1, 2]) }] }),
+      ),
     ).toThrow(/dims \[3\] hold 3 values but data has 2/);
   });
 

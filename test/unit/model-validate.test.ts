@@ -52,7 +52,11 @@ describe("validateModel on good models", () => {
     const report = await validateModel(dir);
     expect(report.accepted).toBe(true);
     expect(report.files.map((f) => f.path)).toEqual(["a.json", "b.txt", "b/z.txt", "model.onnx"]);
-    expect(report.files.find((f) => f.path === "b/z.txt")).toEqual({ path: "b/z.txt", size: 2, sha256: sha256("zz") });
+    expect(report.files.find((f) => f.path === "b/z.txt")).toEqual({
+      path: "b/z.txt",
+      size: 2,
+      sha256: sha256("zz"),
+    });
     const manifest = [
       `a.json\t2\t${sha256("{}")}\n`,
       `b.txt\t1\t${sha256("b")}\n`,
@@ -67,7 +71,9 @@ describe("validateModel on good models", () => {
     await put("one/model.onnx", addModel());
     await put("two/model.onnx", addModel());
     await put("three/model.onnx", addModel({ producerVersion: "2" }));
-    const [one, two, three] = await Promise.all(["one", "two", "three"].map((d) => validateModel(join(dir, d))));
+    const [one, two, three] = await Promise.all(
+      ["one", "two", "three"].map((d) => validateModel(join(dir, d))),
+    );
     expect(one?.digest).toBe(two?.digest);
     expect(one?.digest).not.toBe(three?.digest);
   });

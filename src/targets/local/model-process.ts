@@ -53,7 +53,8 @@ function waitForUrl(child: ChildProcess, timeoutMs: number, stderrTail: () => st
     };
     const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const onExit = (code: number | null, signal: string | null) => fail(`exited with ${signal ?? `code ${code}`}`);
+    const onExit = (code: number | null, signal: string | null) =>
+      fail(`exited with ${signal ?? `code ${code}`}`);
     const onError = (error: Error) => fail(error.message);
     const cleanup = () => {
       clearTimeout(timer);

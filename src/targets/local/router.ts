@@ -50,7 +50,9 @@ export class TrafficRouter {
       server.once("error", (error: NodeJS.ErrnoException) =>
         reject(
           error.code === "EADDRINUSE"
-            ? new Error(`router port ${port} on ${host} is in use; choose another port or stop the process using it`)
+            ? new Error(
+                `router port ${port} on ${host} is in use; choose another port or stop the process using it`,
+              )
             : error,
         ),
       );
