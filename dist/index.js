@@ -71314,8 +71314,8 @@ async function runBenchmark(options, onProgress) {
 const table_text = (cell) => String(cell);
 /** A GitHub-flavoured Markdown table (job summaries, PR comments). Pipes in cells are escaped. */
 function markdownTable(headers, rows) {
-    const escape = (cell) => table_text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
-    const line = (cells) => `| ${cells.map(escape).join(" | ")} |`;
+    const escapeCell = (cell) => table_text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
+    const line = (cells) => `| ${cells.map(escapeCell).join(" | ")} |`;
     return [line(headers), `| ${headers.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 /** A plain aligned table for terminals. */
@@ -71334,11 +71334,28 @@ const ms = (value) => `${value.toFixed(2)} ms`;
 function benchmarkRows(report) {
     const l = report.latencyMs;
     return [
-        [report.requests, report.throughputRps.toFixed(1), ms(l.p50), ms(l.p90), ms(l.p95), ms(l.p99), ms(l.max), report.errors],
+        [
+            report.requests,
+            report.throughputRps.toFixed(1),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max),
+            report.errors,
+        ],
     ];
 }
 const benchmarkHeaders = ["requests", "req/s", "p50", "p90", "p95", "p99", "max", "errors"];
-const rolloutHeaders = ["step", "weight", "canary req", "canary p95", "stable p95", "canary errors", "gates"];
+const rolloutHeaders = [
+    "step",
+    "weight",
+    "canary req",
+    "canary p95",
+    "stable p95",
+    "canary errors",
+    "gates",
+];
 function rolloutRows(rollout) {
     return rollout.steps.map((step, i) => [
         step.durationS === 0 ? "pre-traffic" : String(i + 1 - (rollout.steps[0]?.durationS === 0 ? 1 : 0)),
@@ -71347,7 +71364,9 @@ function rolloutRows(rollout) {
         step.canary.requests ? ms(step.canary.latencyMs.p95) : "–",
         step.stable.requests ? ms(step.stable.latencyMs.p95) : "–",
         step.canary.errors,
-        step.gates.map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`).join(", "),
+        step.gates
+            .map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`)
+            .join(", "),
     ]);
 }
 const icon = (outcome) => ({ rejected: "❌", reverted: "↩️", promoted: "✅", deployed: "✅" })[outcome];
@@ -71356,7 +71375,14 @@ function pipelineMarkdown(report) {
     const parts = [
         `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
         report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
-        markdownTable(["model", "format", "digest", "findings"], [[report.model.path, report.validation.format, `\`${report.model.digest}\``, report.validation.findings.length]]),
+        markdownTable(["model", "format", "digest", "findings"], [
+            [
+                report.model.path,
+                report.validation.format,
+                `\`${report.model.digest}\``,
+                report.validation.findings.length,
+            ],
+        ]),
     ];
     if (report.benchmark)
         parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
@@ -81963,7 +81989,12 @@ async function runAction(body) {
     catch (error) {
         if (error instanceof ConfigError) {
             for (const issue of error.issues) {
-                core_error(formatIssue(issue), { file: issue.file, startLine: issue.line, startColumn: issue.column, title: "modelship config" });
+                core_error(formatIssue(issue), {
+                    file: issue.file,
+                    startLine: issue.line,
+                    startColumn: issue.column,
+                    title: "modelship config",
+                });
             }
         }
         setFailed(error.message);
@@ -81977,13 +82008,15 @@ async function runAction(body) {
 
 
 
-const benchmark_number = (name, fallback) => {
+/** A numeric input: empty → fallback; anything not a finite number ≥ min (above 0 by default) is an error. */
+const benchmark_number = (name, fallback, min = Number.MIN_VALUE) => {
     const raw = getInput(name);
     if (!raw)
         return fallback;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0)
-        throw new Error(`input ${name} must be a positive number, got "${raw}"`);
+    if (!Number.isFinite(value) || value < min) {
+        throw new Error(`input ${name} must be a number${min === 0 ? " ≥ 0" : " above 0"}, got "${raw}"`);
+    }
     return value;
 };
 async function benchmarkAction() {
@@ -82005,7 +82038,15 @@ async function benchmarkAction() {
             : [];
     if (bodies.length === 0)
         throw new Error("input input (a JSONL of request bodies) is required unless protocol is oip with model-name");
-    const report = await runBenchmark({ url, protocol, modelName, bodies, mode, durationS: benchmark_number("duration", 10), warmupS: benchmark_number("warmup", 1) }, (p) => actionLogger.info(`${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`));
+    const report = await runBenchmark({
+        url,
+        protocol,
+        modelName,
+        bodies,
+        mode,
+        durationS: benchmark_number("duration", 10),
+        warmupS: benchmark_number("warmup", 1, 0),
+    }, (p) => actionLogger.info(`${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`));
     for (const [key, value] of Object.entries(report.latencyMs))
         setOutput(`${key}-ms`, String(value));
     setOutput("throughput-rps", String(report.throughputRps));
@@ -83421,7 +83462,10 @@ async function buildAction() {
         image: getInput("image", { required: true }),
         base: getInput("base") || undefined,
         ociLayout: layout ? (0,external_node_path_namespaceObject.resolve)(layout) : undefined,
-        labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+        labels: {
+            "io.modelship.model.digest": validation.digest,
+            "io.modelship.model.format": validation.format,
+        },
     });
     setOutput("image", report.image);
     setOutput("digest", report.digest);
@@ -83438,7 +83482,9 @@ function toEvalRows(rows, file) {
     return rows.map((row, index) => {
         const record = row;
         const label = record?.label;
-        if (typeof record !== "object" || record === null || (typeof label !== "number" && typeof label !== "string")) {
+        if (typeof record !== "object" ||
+            record === null ||
+            (typeof label !== "number" && typeof label !== "string")) {
             throw new Error(`${file}: row ${index + 1} has no "label" (a class index or name). Fix: add "label" to every row of the eval set`);
         }
         const { label: _label, ...body } = record;
@@ -83580,7 +83626,10 @@ function decide(results, isLastStep) {
         return { action: "revert", reason: failed.map((r) => `${r.gate}: ${r.message}`).join("; ") };
     const doubtful = results.filter((r) => r.status === "inconclusive");
     if (isLastStep && doubtful.length > 0) {
-        return { action: "revert", reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}` };
+        return {
+            action: "revert",
+            reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}`,
+        };
     }
     if (isLastStep)
         return { action: "promote", reason: "all gates passed at every step" };
@@ -83612,7 +83661,13 @@ async function runCanary(revision, plan, deps) {
             accuracy = accuracyGate(result.correct, result.total, min);
             log.info(`  accuracy before traffic: ${accuracy.message} → ${accuracy.status}`);
             if (accuracy.status === "fail") {
-                steps.push({ weight: 0, durationS: 0, stable: emptyWindow(), canary: emptyWindow(), gates: [accuracy] });
+                steps.push({
+                    weight: 0,
+                    durationS: 0,
+                    stable: emptyWindow(),
+                    canary: emptyWindow(),
+                    gates: [accuracy],
+                });
                 return await finish("reverted", `accuracy: ${accuracy.message}`);
             }
         }
@@ -83690,7 +83745,10 @@ function addRevision(ledger, model, image, at) {
     const revision = { id: `r${ledger.revisions.length + 1}`, model, image, createdAt: at };
     return { ledger: { ...ledger, revisions: [...ledger.revisions, revision] }, revision };
 }
-const entry = (ledger, item) => ({ ...ledger, history: [...ledger.history, item] });
+const entry = (ledger, item) => ({
+    ...ledger,
+    history: [...ledger.history, item],
+});
 function deployStable(ledger, revision, at, reason) {
     findRevision(ledger, revision);
     return entry({ ...ledger, stable: revision, canary: undefined }, { at, action: "deploy", revision, previous: ledger.stable, reason });
@@ -83706,6 +83764,9 @@ function startCanary(ledger, revision, at) {
 function setCanaryWeight(ledger, weight, at) {
     if (!ledger.canary)
         throw new Error("no canary is in progress");
+    // The schema allows 0..100 only; recording anything else would leave a ledger that no longer loads.
+    if (!Number.isFinite(weight) || weight < 0 || weight > 100)
+        throw new Error(`canary weight must be between 0 and 100, got ${weight}`);
     const canary = { ...ledger.canary, weight };
     return entry({ ...ledger, canary }, { at, action: "weight", revision: canary.revision, weight });
 }
@@ -83867,16 +83928,27 @@ var external_node_url_ = __nccwpck_require__(3136);
 
 
 
-/** The modelship package's root: the nearest directory above this module holding dist/ or src/bin.ts. */
+/** The modelship package's root (not dist/, whose package.json only sets the module type). */
 function packageRoot(moduleUrl = import.meta.url) {
     let dir = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(moduleUrl));
-    while (!(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, "package.json"))) {
+    while (!isModelshipPackage(dir)) {
         const parent = (0,external_node_path_namespaceObject.dirname)(dir);
         if (parent === dir)
             throw new Error(`cannot find modelship's package.json above ${(0,external_node_url_.fileURLToPath)(moduleUrl)}`);
         dir = parent;
     }
     return dir;
+}
+function isModelshipPackage(dir) {
+    const file = (0,external_node_path_namespaceObject.join)(dir, "package.json");
+    if (!(0,external_node_fs_namespaceObject.existsSync)(file))
+        return false;
+    try {
+        return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, "utf8")).name === "modelship";
+    }
+    catch {
+        return false;
+    }
 }
 /**
  * How to start this CLI again in a child process (the local target runs each model server as
@@ -83897,7 +83969,10 @@ function selfInvocation(moduleUrl = import.meta.url) {
     if ((0,external_node_url_.fileURLToPath)(moduleUrl).endsWith(".ts")) {
         // From source only (tsx, vitest): tsx is a devDependency of this repository.
         const tsxLoader = (0,external_node_path_namespaceObject.join)(root, "node_modules", "tsx", "dist", "loader.mjs");
-        return { command: process.execPath, args: ["--import", (0,external_node_url_.pathToFileURL)(tsxLoader).href, (0,external_node_path_namespaceObject.join)(root, "src", "bin.ts")] };
+        return {
+            command: process.execPath,
+            args: ["--import", (0,external_node_url_.pathToFileURL)(tsxLoader).href, (0,external_node_path_namespaceObject.join)(root, "src", "bin.ts")],
+        };
     }
     return { command: process.execPath, args: [(0,external_node_path_namespaceObject.join)(root, "dist", "cli", "index.js")] };
 }
@@ -84179,6 +84254,10 @@ class LocalTarget {
     get trafficUrl() {
         return this.url;
     }
+    /** The pids of the model processes running now (for operators and tests). */
+    get pids() {
+        return { stable: this.stable?.pid, canary: this.canary?.process.pid };
+    }
     readLedger() {
         return this.ledgerFile.read();
     }
@@ -84388,7 +84467,9 @@ async function deployAction() {
     setOutput("outcome", report.outcome);
     setOutput("reason", report.reason);
     setOutput("report", await writeReport("deploy", report));
-    const summary = summary_summary.addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2).addRaw(report.reason, true);
+    const summary = summary_summary
+        .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
+        .addRaw(report.reason, true);
     if (report.rollout)
         summary.addRaw(`\n${markdownTable(rolloutHeaders, rolloutRows(report.rollout))}\n`, true);
     await summary.write();
@@ -84426,7 +84507,11 @@ async function checkGates(config, url, durationS) {
             durationS: durationS ?? config.benchmark.durationS,
             warmupS: config.benchmark.warmupS,
         });
-        const window = { requests: bench.requests, errors: bench.errors, latencyMs: { ...bench.latencyMs, count: bench.requests } };
+        const window = {
+            requests: bench.requests,
+            errors: bench.errors,
+            latencyMs: { ...bench.latencyMs, count: bench.requests },
+        };
         gates.push(...trafficGates(config.gates, { canary: window, stable: window }));
     }
     if (gates.length === 0)
@@ -84449,7 +84534,10 @@ async function gateAction() {
         .addRaw(markdownTable(["gate", "status", "evidence"], report.gates.map((g) => [g.gate, g.status, g.message])), true)
         .write();
     if (!report.passed)
-        setFailed(report.gates.filter((g) => g.status !== "pass").map((g) => `${g.gate}: ${g.message}`).join("; "));
+        setFailed(report.gates
+            .filter((g) => g.status !== "pass")
+            .map((g) => `${g.gate}: ${g.message}`)
+            .join("; "));
 }
 
 ;// CONCATENATED MODULE: ./src/rollout/manual.ts
@@ -84560,16 +84648,20 @@ async function runPipeline(config, options) {
             modelDir: config.model.path,
             image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
             ociLayout: (0,external_node_path_namespaceObject.join)(stateDirOf(config), "oci"),
-            labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+            labels: {
+                "io.modelship.model.digest": validation.digest,
+                "io.modelship.model.format": validation.format,
+            },
         });
         log.info(`  ✔ ${build.image}`);
     }
     log.info("▶ deploy");
     const unlock = await acquireDeployLock(stateDirOf(config));
-    const target = options.target ?? (await openTarget(config, log).catch(async (error) => {
-        await unlock();
-        throw error;
-    }));
+    const target = options.target ??
+        (await openTarget(config, log).catch(async (error) => {
+            await unlock();
+            throw error;
+        }));
     try {
         const revision = await target.register(model, build?.image);
         const deploy = await deployRevision(config, target, revision, log);
@@ -84695,7 +84787,11 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const plan = [
     { version: "v1", expected: "deployed", story: "first deployment: v1 becomes stable" },
     { version: "v2", expected: "promoted", story: "canary v2, a better model: expect promotion" },
-    { version: "v3", expected: "reverted", story: "canary v3, a deliberately worse model: expect an automatic revert" },
+    {
+        version: "v3",
+        expected: "reverted",
+        story: "canary v3, a deliberately worse model: expect an automatic revert",
+    },
 ];
 /**
  * The whole pipeline three times on the bundled Iris example, against one local target:
@@ -85407,7 +85503,9 @@ const commands_benchmark = {
             protocol,
             modelName,
             bodies,
-            mode: rps !== undefined ? { kind: "rate", rps } : { kind: "concurrency", connections: connections },
+            mode: rps !== undefined
+                ? { kind: "rate", rps }
+                : { kind: "concurrency", connections: connections },
             durationS: numberFlag("duration", values.duration, 0.1, 86_400),
             warmupS: numberFlag("warmup", values.warmup, 0, 3_600),
         }, values.json
@@ -85451,7 +85549,10 @@ const build = {
             image: values.image,
             base: values.base,
             ociLayout: values["oci-layout"] && (0,external_node_path_namespaceObject.resolve)(values["oci-layout"]),
-            labels: { "io.modelship.model.digest": validation.digest, "io.modelship.model.format": validation.format },
+            labels: {
+                "io.modelship.model.digest": validation.digest,
+                "io.modelship.model.format": validation.format,
+            },
         });
         if (values.json)
             printJson(report);

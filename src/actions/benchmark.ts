@@ -5,12 +5,14 @@ import { benchmarkHeaders, benchmarkRows } from "../report/summary.js";
 import { markdownTable } from "../util/table.js";
 import { actionLogger, writeReport } from "./common.js";
 
-const number = (name: string, fallback?: number): number | undefined => {
+/** A numeric input: empty → fallback; anything not a finite number ≥ min (above 0 by default) is an error. */
+const number = (name: string, fallback?: number, min = Number.MIN_VALUE): number | undefined => {
   const raw = core.getInput(name);
   if (!raw) return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`input ${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value < min) {
+    throw new Error(`input ${name} must be a number${min === 0 ? " ≥ 0" : " above 0"}, got "${raw}"`);
+  }
   return value;
 };
 
@@ -44,7 +46,7 @@ export async function benchmarkAction(): Promise<void> {
       bodies,
       mode,
       durationS: number("duration", 10) as number,
-      warmupS: number("warmup", 1) as number,
+      warmupS: number("warmup", 1, 0) as number,
     },
     (p) =>
       actionLogger.info(

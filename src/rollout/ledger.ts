@@ -84,6 +84,9 @@ export function startCanary(ledger: Ledger, revision: string, at: string): Ledge
 
 export function setCanaryWeight(ledger: Ledger, weight: number, at: string): Ledger {
   if (!ledger.canary) throw new Error("no canary is in progress");
+  // The schema allows 0..100 only; recording anything else would leave a ledger that no longer loads.
+  if (!Number.isFinite(weight) || weight < 0 || weight > 100)
+    throw new Error(`canary weight must be between 0 and 100, got ${weight}`);
   const canary = { ...ledger.canary, weight };
   return entry({ ...ledger, canary }, { at, action: "weight", revision: canary.revision, weight });
 }

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -7,16 +7,26 @@ export interface Invocation {
   args: string[];
 }
 
-/** The modelship package's root: the nearest directory above this module holding dist/ or src/bin.ts. */
+/** The modelship package's root (not dist/, whose package.json only sets the module type). */
 export function packageRoot(moduleUrl: string = import.meta.url): string {
   let dir = dirname(fileURLToPath(moduleUrl));
-  while (!existsSync(join(dir, "package.json"))) {
+  while (!isModelshipPackage(dir)) {
     const parent = dirname(dir);
     if (parent === dir)
       throw new Error(`cannot find modelship's package.json above ${fileURLToPath(moduleUrl)}`);
     dir = parent;
   }
   return dir;
+}
+
+function isModelshipPackage(dir: string): boolean {
+  const file = join(dir, "package.json");
+  if (!existsSync(file)) return false;
+  try {
+    return (JSON.parse(readFileSync(file, "utf8")) as { name?: unknown }).name === "modelship";
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -59,6 +59,11 @@ export class LocalTarget implements Target {
     return this.url;
   }
 
+  /** The pids of the model processes running now (for operators and tests). */
+  get pids(): { stable?: number; canary?: number } {
+    return { stable: this.stable?.pid, canary: this.canary?.process.pid };
+  }
+
   readLedger() {
     return this.ledgerFile.read();
   }

