@@ -71314,7 +71314,9 @@ async function runBenchmark(options, onProgress) {
 const table_text = (cell) => String(cell);
 /** A GitHub-flavoured Markdown table (job summaries, PR comments). Pipes in cells are escaped. */
 function markdownTable(headers, rows) {
-    const escapeCell = (cell) => table_text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
+    const escapeCell = (cell) => table_text(cell)
+        .replaceAll("|", "\\|")
+        .replace(/\r\n|\r|\n/g, " ");
     const line = (cells) => `| ${cells.map(escapeCell).join(" | ")} |`;
     return [line(headers), `| ${headers.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
@@ -71399,51 +71401,6 @@ function benchmarkText(report) {
     return textTable(benchmarkHeaders, benchmarkRows(report));
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: ./src/config/errors.ts
-// Config problems carry where (file:line:column, or the override that caused them), which key, what is
-// wrong, what was expected and how to fix it, so the CLI can print them and actions can annotate the file.
-function formatIssue(issue) {
-    let where;
-    if (issue.source !== undefined)
-        where = issue.file ? `${issue.file}: ${issue.source}` : issue.source;
-    else if (issue.line !== undefined)
-        where = `${issue.file}:${issue.line}:${issue.column ?? 1}`;
-    else
-        where = issue.file || "configuration";
-    // An override label usually names its key already ("override model.path"); don't say it twice.
-    const showKey = issue.key && !(issue.source ?? "").endsWith(issue.key);
-    let text = `${where}: ${showKey ? `${issue.key}: ` : ""}${issue.message}`;
-    if (issue.expected)
-        text += ` (expected ${issue.expected})`;
-    if (issue.fix)
-        text += `. Fix: ${issue.fix}`;
-    return text;
-}
-/** Every problem found in a config, one per line in `message`; the top-level fields describe the first. */
-class ConfigError extends Error {
-    issues;
-    file;
-    line;
-    column;
-    key;
-    expected;
-    fix;
-    constructor(issues) {
-        const first = issues[0] ?? { file: "", message: "invalid configuration" };
-        super(issues.length > 0 ? issues.map(formatIssue).join("\n") : formatIssue(first));
-        this.name = "ConfigError";
-        this.issues = issues.length > 0 ? issues : [first];
-        this.file = first.file;
-        this.line = first.line;
-        this.column = first.column;
-        this.key = first.key;
-        this.expected = first.expected;
-        this.fix = first.fix;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/config/duration.ts
 // Durations in modelship.yml: a number of seconds, or a string of one or more "<number><unit>" parts
 // ("500ms", "5s", "2m", "1h", "1m30s"). A bare numeric string counts as seconds so that CLI flags and
@@ -71495,6 +71452,51 @@ function quote(value) {
     return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
+;// CONCATENATED MODULE: ./src/config/errors.ts
+// Config problems carry where (file:line:column, or the override that caused them), which key, what is
+// wrong, what was expected and how to fix it, so the CLI can print them and actions can annotate the file.
+function formatIssue(issue) {
+    let where;
+    if (issue.source !== undefined)
+        where = issue.file ? `${issue.file}: ${issue.source}` : issue.source;
+    else if (issue.line !== undefined)
+        where = `${issue.file}:${issue.line}:${issue.column ?? 1}`;
+    else
+        where = issue.file || "configuration";
+    // An override label usually names its key already ("override model.path"); don't say it twice.
+    const showKey = issue.key && !(issue.source ?? "").endsWith(issue.key);
+    let text = `${where}: ${showKey ? `${issue.key}: ` : ""}${issue.message}`;
+    if (issue.expected)
+        text += ` (expected ${issue.expected})`;
+    if (issue.fix)
+        text += `. Fix: ${issue.fix}`;
+    return text;
+}
+/** Every problem found in a config, one per line in `message`; the top-level fields describe the first. */
+class ConfigError extends Error {
+    issues;
+    file;
+    line;
+    column;
+    key;
+    expected;
+    fix;
+    constructor(issues) {
+        const first = issues[0] ?? { file: "", message: "invalid configuration" };
+        super(issues.length > 0 ? issues.map(formatIssue).join("\n") : formatIssue(first));
+        this.name = "ConfigError";
+        this.issues = issues.length > 0 ? issues : [first];
+        this.file = first.file;
+        this.line = first.line;
+        this.column = first.column;
+        this.key = first.key;
+        this.expected = first.expected;
+        this.fix = first.fix;
+    }
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
 // functions
@@ -81858,6 +81860,7 @@ function aliasIssue(doc, lineCounter, file, error) {
 
 
 
+
 const EXAMPLE_FIX = "create it (start from examples/iris/modelship.yml) or point to the right file";
 async function loadConfig(file, overrides = {}, options = {}) {
     let size;
@@ -81945,10 +81948,25 @@ function load_validate(data, displayFile, file, dir, yaml, overrides, options) {
         throw new ConfigError(issues);
     return resolveConfig(parsed.data, file, dir);
 }
+/**
+ * The config for a run: `file` when given; else ./modelship.yml when it exists; else the overrides
+ * alone (a run described entirely by flags or action inputs).
+ */
+async function findConfig(file, overrides, options = {}) {
+    const path = (0,external_node_path_namespaceObject.resolve)(file ?? "modelship.yml");
+    if (!file && !(0,external_node_fs_namespaceObject.existsSync)(path))
+        return configFromOverrides(process.cwd(), overrides, options);
+    return loadConfig(path, overrides, options);
+}
+
+;// CONCATENATED MODULE: ./src/config/index.ts
+
+
+
+
+
 
 ;// CONCATENATED MODULE: ./src/actions/common.ts
-
-
 
 
 
@@ -81960,18 +81978,20 @@ const actionLogger = {
     error: (message) => core_error(message),
 };
 const input = (name) => getInput(name) || undefined;
+const inputOf = {
+    "model.path": "input model-path",
+    "model.name": "input model-name",
+    "target.stateDir": "input state-dir",
+};
 /** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
-async function configFromInputs() {
+function configFromInputs() {
+    const path = (name) => input(name) && (0,external_node_path_namespaceObject.resolve)(input(name));
     const overrides = {
-        "model.path": input("model-path") && (0,external_node_path_namespaceObject.resolve)(input("model-path")),
+        "model.path": path("model-path"),
         "model.name": input("model-name"),
-        "target.stateDir": input("state-dir") && (0,external_node_path_namespaceObject.resolve)(input("state-dir")),
+        "target.stateDir": path("state-dir"),
     };
-    const file = (0,external_node_path_namespaceObject.resolve)(input("config") ?? "modelship.yml");
-    // No modelship.yml in the repository: the inputs alone must describe the run.
-    if (!input("config") && !(0,external_node_fs_namespaceObject.existsSync)(file))
-        return configFromOverrides(process.cwd(), overrides);
-    return loadConfig(file, overrides);
+    return findConfig(input("config"), overrides, { overrideLabel: (key) => inputOf[key] ?? key });
 }
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */
 async function writeReport(name, report) {
@@ -83554,8 +83574,9 @@ function latencyGate(canary, p95Ms) {
     const samples = canary.requests;
     if (samples < MIN_TRAFFIC_SAMPLES)
         return tooFew("latency-p95", samples, MIN_TRAFFIC_SAMPLES, p95Ms);
+    // Decide on the exact figure; round only what is shown.
+    const pass = canary.latencyMs.p95 <= p95Ms;
     const observed = gates_round(canary.latencyMs.p95, 2);
-    const pass = observed <= p95Ms;
     return {
         gate: "latency-p95",
         status: pass ? "pass" : "fail",
@@ -83569,8 +83590,8 @@ function errorRateGate(canary, max) {
     const samples = canary.requests;
     if (samples < MIN_TRAFFIC_SAMPLES)
         return tooFew("error-rate", samples, MIN_TRAFFIC_SAMPLES, max);
+    const pass = canary.errors / samples <= max;
     const observed = gates_round(canary.errors / samples, 4);
-    const pass = observed <= max;
     return {
         gate: "error-rate",
         status: pass ? "pass" : "fail",
@@ -83583,8 +83604,8 @@ function errorRateGate(canary, max) {
 function accuracyGate(correct, total, min) {
     if (total < MIN_EVAL_SAMPLES)
         return tooFew("accuracy", total, MIN_EVAL_SAMPLES, min);
+    const pass = correct / total >= min;
     const observed = gates_round(correct / total, 4);
-    const pass = observed >= min;
     return {
         gate: "accuracy",
         status: pass ? "pass" : "fail",
@@ -83863,9 +83884,15 @@ async function acquireDeployLock(stateDir) {
     const path = (0,external_node_path_namespaceObject.join)(stateDir, "deploy.lock");
     for (let attempt = 0; attempt < 2; attempt++) {
         try {
-            const handle = await (0,promises_namespaceObject.open)(path, "wx");
-            await handle.writeFile(String(process.pid));
-            await handle.close();
+            // Written aside and linked into place, so no one ever reads a lock without its pid.
+            const temp = `${path}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.tmp`;
+            await (0,promises_namespaceObject.writeFile)(temp, String(process.pid));
+            try {
+                await (0,promises_namespaceObject.link)(temp, path);
+            }
+            finally {
+                await (0,promises_namespaceObject.rm)(temp, { force: true });
+            }
             return () => (0,promises_namespaceObject.rm)(path, { force: true });
         }
         catch (error) {
@@ -85391,7 +85418,6 @@ async function startModelServer(options) {
 ;// CONCATENATED MODULE: ./src/cli/config-flags.ts
 
 
-
 /** Flags every config-driven command accepts; each one overrides the matching config key. */
 const configFlags = {
     config: { type: "string" },
@@ -85400,17 +85426,19 @@ const configFlags = {
     "state-dir": { type: "string" },
     json: { type: "boolean" },
 };
-async function configFromFlags(values) {
+const flagOf = {
+    "model.path": "--model",
+    "model.name": "--name",
+    "target.stateDir": "--state-dir",
+};
+function configFromFlags(values) {
+    // Paths from flags are relative to the working directory, not to the config file.
     const overrides = {
         "model.path": values.model && (0,external_node_path_namespaceObject.resolve)(values.model),
         "model.name": values.name,
         "target.stateDir": values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]),
     };
-    const file = (0,external_node_path_namespaceObject.resolve)(values.config ?? "modelship.yml");
-    // Without a config file, flags alone may describe the run (e.g. `modelship deploy --model m --name iris`).
-    if (!values.config && !(0,external_node_fs_namespaceObject.existsSync)(file))
-        return configFromOverrides(process.cwd(), overrides);
-    return loadConfig(file, overrides);
+    return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands.ts
@@ -85598,6 +85626,9 @@ const serve = {
                 process.stdin.on("end", stop).on("error", stop).resume();
         });
         await server.close();
+        // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
+        if (values["exit-with-stdin"])
+            process.stdin.destroy();
         return 0;
     },
 };

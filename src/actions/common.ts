@@ -1,10 +1,7 @@
-import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as core from "@actions/core";
-import { ConfigError, formatIssue } from "../config/errors.js";
-import { configFromOverrides, loadConfig } from "../config/load.js";
-import type { ModelshipConfig } from "../config/schema.js";
+import { ConfigError, findConfig, formatIssue, type ModelshipConfig } from "../config/index.js";
 import type { Logger } from "../util/log.js";
 
 /** Progress lines go to the job log. */
@@ -16,17 +13,21 @@ export const actionLogger: Logger = {
 
 const input = (name: string) => core.getInput(name) || undefined;
 
+const inputOf: Record<string, string> = {
+  "model.path": "input model-path",
+  "model.name": "input model-name",
+  "target.stateDir": "input state-dir",
+};
+
 /** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
-export async function configFromInputs(): Promise<ModelshipConfig> {
+export function configFromInputs(): Promise<ModelshipConfig> {
+  const path = (name: string) => input(name) && resolve(input(name) as string);
   const overrides = {
-    "model.path": input("model-path") && resolve(input("model-path") as string),
+    "model.path": path("model-path"),
     "model.name": input("model-name"),
-    "target.stateDir": input("state-dir") && resolve(input("state-dir") as string),
+    "target.stateDir": path("state-dir"),
   };
-  const file = resolve(input("config") ?? "modelship.yml");
-  // No modelship.yml in the repository: the inputs alone must describe the run.
-  if (!input("config") && !existsSync(file)) return configFromOverrides(process.cwd(), overrides);
-  return loadConfig(file, overrides);
+  return findConfig(input("config"), overrides, { overrideLabel: (key) => inputOf[key] ?? key });
 }
 
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */

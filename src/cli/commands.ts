@@ -186,6 +186,8 @@ const serve: Command = {
       if (values["exit-with-stdin"]) process.stdin.on("end", stop).on("error", stop).resume();
     });
     await server.close();
+    // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
+    if (values["exit-with-stdin"]) process.stdin.destroy();
     return 0;
   },
 };

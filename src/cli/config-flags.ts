@@ -1,7 +1,5 @@
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { configFromOverrides, loadConfig } from "../config/load.js";
-import type { ConfigOverrides, ModelshipConfig } from "../config/schema.js";
+import { type ConfigOverrides, findConfig, type ModelshipConfig } from "../config/index.js";
 import type { Options } from "./args.js";
 
 /** Flags every config-driven command accepts; each one overrides the matching config key. */
@@ -13,19 +11,23 @@ export const configFlags = {
   json: { type: "boolean" },
 } satisfies Options;
 
-export async function configFromFlags(values: {
+const flagOf: Record<string, string> = {
+  "model.path": "--model",
+  "model.name": "--name",
+  "target.stateDir": "--state-dir",
+};
+
+export function configFromFlags(values: {
   config?: string;
   model?: string;
   name?: string;
   "state-dir"?: string;
 }): Promise<ModelshipConfig> {
+  // Paths from flags are relative to the working directory, not to the config file.
   const overrides: ConfigOverrides = {
     "model.path": values.model && resolve(values.model),
     "model.name": values.name,
     "target.stateDir": values["state-dir"] && resolve(values["state-dir"]),
   };
-  const file = resolve(values.config ?? "modelship.yml");
-  // Without a config file, flags alone may describe the run (e.g. `modelship deploy --model m --name iris`).
-  if (!values.config && !existsSync(file)) return configFromOverrides(process.cwd(), overrides);
-  return loadConfig(file, overrides);
+  return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
 }

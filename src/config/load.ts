@@ -1,4 +1,5 @@
 // Entry points: read modelship.yml (or only overrides), validate everything at once, resolve.
+import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type * as z from "zod";
@@ -136,4 +137,18 @@ function validate(
   ];
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   return resolveConfig(parsed.data, file, dir);
+}
+
+/**
+ * The config for a run: `file` when given; else ./modelship.yml when it exists; else the overrides
+ * alone (a run described entirely by flags or action inputs).
+ */
+export async function findConfig(
+  file: string | undefined,
+  overrides: ConfigOverrides,
+  options: ConfigOptions = {},
+): Promise<ModelshipConfig> {
+  const path = resolve(file ?? "modelship.yml");
+  if (!file && !existsSync(path)) return configFromOverrides(process.cwd(), overrides, options);
+  return loadConfig(path, overrides, options);
 }

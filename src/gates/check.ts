@@ -1,5 +1,5 @@
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/schema.js";
+import type { ModelshipConfig } from "../config/index.js";
 import { trafficGates } from "../rollout/canary.js";
 import { measureAccuracy, toEvalRows } from "./accuracy.js";
 import { accuracyGate, type GateResult } from "./gates.js";

@@ -31,8 +31,9 @@ function tooFew(gate: GateResult["gate"], samples: number, min: number, threshol
 export function latencyGate(canary: TrafficWindow, p95Ms: number): GateResult {
   const samples = canary.requests;
   if (samples < MIN_TRAFFIC_SAMPLES) return tooFew("latency-p95", samples, MIN_TRAFFIC_SAMPLES, p95Ms);
+  // Decide on the exact figure; round only what is shown.
+  const pass = canary.latencyMs.p95 <= p95Ms;
   const observed = round(canary.latencyMs.p95, 2);
-  const pass = observed <= p95Ms;
   return {
     gate: "latency-p95",
     status: pass ? "pass" : "fail",
@@ -46,8 +47,8 @@ export function latencyGate(canary: TrafficWindow, p95Ms: number): GateResult {
 export function errorRateGate(canary: TrafficWindow, max: number): GateResult {
   const samples = canary.requests;
   if (samples < MIN_TRAFFIC_SAMPLES) return tooFew("error-rate", samples, MIN_TRAFFIC_SAMPLES, max);
+  const pass = canary.errors / samples <= max;
   const observed = round(canary.errors / samples, 4);
-  const pass = observed <= max;
   return {
     gate: "error-rate",
     status: pass ? "pass" : "fail",
@@ -60,8 +61,8 @@ export function errorRateGate(canary: TrafficWindow, max: number): GateResult {
 
 export function accuracyGate(correct: number, total: number, min: number): GateResult {
   if (total < MIN_EVAL_SAMPLES) return tooFew("accuracy", total, MIN_EVAL_SAMPLES, min);
+  const pass = correct / total >= min;
   const observed = round(correct / total, 4);
-  const pass = observed >= min;
   return {
     gate: "accuracy",
     status: pass ? "pass" : "fail",

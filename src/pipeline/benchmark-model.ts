@@ -1,5 +1,5 @@
 import { type BenchmarkReport, loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/schema.js";
+import type { ModelshipConfig } from "../config/index.js";
 import { startModelProcess } from "../targets/local/model-process.js";
 import type { Logger } from "../util/log.js";
 

@@ -1,5 +1,5 @@
 import { loadBodies, runBenchmark } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/schema.js";
+import type { ModelshipConfig } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
 import { validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary, type StepPlan } from "../rollout/canary.js";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { BenchmarkReport } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/schema.js";
+import type { ModelshipConfig } from "../config/index.js";
 import { type BuildReport, buildImage } from "../image/build.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
 import { acquireDeployLock } from "../rollout/ledger-store.js";

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { ModelshipConfig } from "../config/schema.js";
+import type { ModelshipConfig } from "../config/index.js";
 import { LocalTarget } from "../targets/local/local-target.js";
 import type { Target } from "../targets/target.js";
 import type { Logger } from "../util/log.js";

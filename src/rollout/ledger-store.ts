@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { emptyLedger, type Ledger, ledgerSchema } from "./ledger.js";
 
@@ -61,9 +61,14 @@ export async function acquireDeployLock(stateDir: string): Promise<() => Promise
   const path = join(stateDir, "deploy.lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const handle = await open(path, "wx");
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+      // Written aside and linked into place, so no one ever reads a lock without its pid.
+      const temp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+      await writeFile(temp, String(process.pid));
+      try {
+        await link(temp, path);
+      } finally {
+        await rm(temp, { force: true });
+      }
       return () => rm(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;

@@ -4,7 +4,10 @@ const text = (cell: Cell) => String(cell);
 
 /** A GitHub-flavoured Markdown table (job summaries, PR comments). Pipes in cells are escaped. */
 export function markdownTable(headers: string[], rows: Cell[][]): string {
-  const escapeCell = (cell: Cell) => text(cell).replaceAll("|", "\\|").replaceAll("\n", " ");
+  const escapeCell = (cell: Cell) =>
+    text(cell)
+      .replaceAll("|", "\\|")
+      .replace(/\r\n|\r|\n/g, " ");
   const line = (cells: Cell[]) => `| ${cells.map(escapeCell).join(" | ")} |`;
   return [line(headers), `| ${headers.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }

@@ -17,10 +17,10 @@ export function tempDir(prefix = "modelship-it-"): Promise<string> {
 }
 
 /** Starts the CLI from source as a real process (no shell in between: the pid is the CLI's). */
-export function spawnCli(args: string[], cwd = REPO): ChildProcess {
+export function spawnCli(args: string[], options: { cwd?: string; stdin?: "ignore" | "pipe" } = {}): ChildProcess {
   return spawn(process.execPath, ["--import", TSX_LOADER, BIN, ...args], {
-    cwd,
-    stdio: ["ignore", "pipe", "pipe"],
+    cwd: options.cwd ?? REPO,
+    stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
     env: { ...process.env, MODELSHIP_DEBUG: "", NO_COLOR: "1" },
   });
 }
@@ -48,8 +48,8 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   });
 }
 
-export function runCli(args: string[], cwd = REPO): Promise<CliResult> {
-  return collect(spawnCli(args, cwd));
+export function runCli(args: string[]): Promise<CliResult> {
+  return collect(spawnCli(args));
 }
 
 export function isAlive(pid: number): boolean {
@@ -73,7 +73,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
 /** Live (non-zombie) child processes of `pid`, from `ps`. */
 export function childPids(pid: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    execFile("ps", ["-o", "pid=,stat=", "--ppid", String(pid)], (error, stdout) => {
+    const ps = execFile("ps", ["-o", "pid=,stat=", "--ppid", String(pid)], (error, stdout) => {
       // ps exits 1 when no process matches.
       if (error && (error as { code?: unknown }).code !== 1) return reject(error);
       resolve(
@@ -81,7 +81,9 @@ export function childPids(pid: number): Promise<number[]> {
           .split("\n")
           .map((line) => line.trim().split(/\s+/))
           .filter(([p, stat]) => p && !stat?.startsWith("Z"))
-          .map(([p]) => Number(p)),
+          .map(([p]) => Number(p))
+          // When asked about this process, ps sees itself among the children.
+          .filter((p) => p !== ps.pid),
       );
     });
   });
