@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -62,7 +62,16 @@ gates:
 
 /** Deploys Iris v1 as the first (stable) revision into `stateDir` through the CLI. */
 async function deployV1(config: string, stateDir: string) {
-  const result = await runCli(["deploy", "--config", config, "--model", model("v1"), "--state-dir", stateDir, "--json"]);
+  const result = await runCli([
+    "deploy",
+    "--config",
+    config,
+    "--model",
+    model("v1"),
+    "--state-dir",
+    stateDir,
+    "--json",
+  ]);
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as { revision: string; outcome: string };
 }
@@ -101,7 +110,12 @@ describe("modelship CLI as a real process", () => {
   it("validate --json accepts the Iris v2 model and prints the report alone on stdout", async () => {
     const { code, stdout } = await runCli(["validate", model("v2"), "--json"]);
     expect(code).toBe(0);
-    const report = JSON.parse(stdout) as { accepted: boolean; format: string; digest: string; findings: unknown[] };
+    const report = JSON.parse(stdout) as {
+      accepted: boolean;
+      format: string;
+      digest: string;
+      findings: unknown[];
+    };
     expect(report.accepted).toBe(true);
     expect(report.format).toBe("onnx");
     expect(report.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -269,16 +283,22 @@ strategy:
     cli.stderr?.on("data", (chunk: string) => {
       stderr += chunk;
     });
-    await waitFor(() => /step 1\/1: canary weight 50%/.test(stderr) || cli.exitCode !== null, "the canary step");
+    await waitFor(
+      () => /step 1\/1: canary weight 50%/.test(stderr) || cli.exitCode !== null,
+      "the canary step",
+    );
     expect(cli.exitCode, stderr).toBeNull();
-    const servers = await childPids(pid);
+    const children = await childPids(pid);
+    const servers = children.filter((p) =>
+      readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("serve"),
+    );
     expect(servers).toHaveLength(2); // stable v1 and canary v2
     spawned.push(...servers);
 
     cli.kill("SIGINT");
     const result = await done;
     expect(result.code === 130 || result.signal === "SIGINT").toBe(true);
-    await waitFor(() => servers.every((p) => !isAlive(p)), "the model servers to exit");
+    await waitFor(() => children.every((p) => !isAlive(p)), "the CLI's children to exit");
 
     const target = await LocalTarget.open({ stateDir });
     try {
