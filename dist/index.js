@@ -83721,6 +83721,47 @@ const emptyWindow = () => ({
     latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 },
 });
 
+;// CONCATENATED MODULE: ./src/util/child-cleanup.ts
+// Children still running when this process ends are killed: on normal exit, on an uncaught error
+// and on Ctrl-C / SIGTERM, so a run never leaves model servers behind. On a signal, interrupt hooks
+// (a revert recorded in the ledger, a lock released) get a few seconds to run first.
+const live = new Set();
+const interruptHooks = new Set();
+const HOOK_TIMEOUT_MS = 5_000;
+let installed = false;
+function killAll() {
+    for (const child of live)
+        child.kill("SIGTERM");
+    live.clear();
+}
+async function interrupted(signal) {
+    const hooks = [...interruptHooks].map((hook) => hook(signal).catch(() => { }));
+    const timeout = new Promise((done) => setTimeout(done, HOOK_TIMEOUT_MS).unref());
+    await Promise.race([Promise.all(hooks), timeout]);
+    killAll();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+}
+function install() {
+    if (installed)
+        return;
+    installed = true;
+    process.on("exit", killAll);
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+        process.once(signal, () => void interrupted(signal));
+    }
+}
+function trackChild(child) {
+    install();
+    live.add(child);
+    child.once("exit", () => live.delete(child));
+}
+/** Runs `hook` if this process is interrupted by a signal; the returned function removes it. */
+function onInterrupt(hook) {
+    install();
+    interruptHooks.add(hook);
+    return () => interruptHooks.delete(hook);
+}
+
 ;// CONCATENATED MODULE: ./src/rollout/ledger.ts
 
 /**
@@ -83830,6 +83871,7 @@ function previousStable(ledger) {
 
 
 
+
 /** The ledger on disk: `<stateDir>/ledger.json`, replaced atomically so a crash never leaves half a file. */
 class LedgerFile {
     stateDir;
@@ -83893,7 +83935,12 @@ async function acquireDeployLock(stateDir) {
             finally {
                 await (0,promises_namespaceObject.rm)(temp, { force: true });
             }
-            return () => (0,promises_namespaceObject.rm)(path, { force: true });
+            const release = () => (0,promises_namespaceObject.rm)(path, { force: true });
+            const forgetInterrupt = onInterrupt(release);
+            return async () => {
+                forgetInterrupt();
+                await release();
+            };
         }
         catch (error) {
             if (error.code !== "EEXIST")
@@ -83921,34 +83968,6 @@ function isAlive(pid) {
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:readline"
 const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-;// CONCATENATED MODULE: ./src/util/child-cleanup.ts
-// Children still running when this process ends: killed on normal exit, on an uncaught error and
-// on Ctrl-C / SIGTERM, so a run never leaves model servers behind.
-const live = new Set();
-let installed = false;
-function killAll() {
-    for (const child of live)
-        child.kill("SIGTERM");
-    live.clear();
-}
-function install() {
-    if (installed)
-        return;
-    installed = true;
-    process.on("exit", killAll);
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-        process.once(signal, () => {
-            killAll();
-            process.exit(signal === "SIGINT" ? 130 : 143);
-        });
-    }
-}
-function trackChild(child) {
-    install();
-    live.add(child);
-    child.once("exit", () => live.delete(child));
-}
-
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/util/self.ts
@@ -84247,6 +84266,7 @@ class TrafficRouter {
 
 
 
+
 /**
  * The embedded target: each revision runs as a `modelship serve` process on a free port, a router
  * on this machine splits traffic by weight, and the ledger lives in the state directory. Processes
@@ -84261,6 +84281,7 @@ class LocalTarget {
     stable;
     canary;
     url = "";
+    forgetInterrupt = () => { };
     constructor(options) {
         this.ledgerFile = new LedgerFile((0,external_node_path_namespaceObject.resolve)(options.stateDir));
         this.logger = options.logger ?? silentLogger;
@@ -84271,6 +84292,8 @@ class LocalTarget {
         const target = new LocalTarget(options);
         try {
             await target.start();
+            // Ctrl-C or a cancelled job mid-rollout: record the revert before the process goes.
+            target.forgetInterrupt = onInterrupt((signal) => target.canary ? target.revert(`interrupted by ${signal}`) : Promise.resolve());
         }
         catch (error) {
             await target.close();
@@ -84355,6 +84378,7 @@ class LocalTarget {
             await this.ledgerFile.write(revertCanary(ledger, this.now(), reason));
     }
     async close() {
+        this.forgetInterrupt();
         if (this.canary)
             await this.revert("the run ended before the canary was promoted").catch(() => { });
         await this.stable?.stop();
@@ -85606,6 +85630,14 @@ const serve = {
         if (values.port === undefined)
             throw new UsageError("--port is required (0 picks a free port)");
         const port = numberFlag("port", values.port, 0, 65_535);
+        // Listen for the stop signals before loading the model, so a stop during start-up is clean too.
+        const stopped = new Promise((done) => {
+            process.once("SIGINT", () => done());
+            process.once("SIGTERM", () => done());
+            // Started by a parent (the local target): exit when the parent goes away.
+            if (values["exit-with-stdin"])
+                process.stdin.on("end", done).on("error", done).resume();
+        });
         const server = await startModelServer({
             modelPath: (0,external_node_path_namespaceObject.resolve)(positionals[0]),
             port,
@@ -85617,14 +85649,7 @@ const serve = {
             print(JSON.stringify({ url: server.url, port: server.port }));
         else
             log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
-        await new Promise((done) => {
-            const stop = () => done();
-            process.once("SIGINT", stop);
-            process.once("SIGTERM", stop);
-            // Started by a parent (the local target): exit when the parent goes away.
-            if (values["exit-with-stdin"])
-                process.stdin.on("end", stop).on("error", stop).resume();
-        });
+        await stopped;
         await server.close();
         // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
         if (values["exit-with-stdin"])

@@ -169,6 +169,13 @@ const serve: Command = {
     if (positionals.length !== 1) throw new UsageError("serve takes exactly one MODEL path");
     if (values.port === undefined) throw new UsageError("--port is required (0 picks a free port)");
     const port = numberFlag("port", values.port, 0, 65_535) as number;
+    // Listen for the stop signals before loading the model, so a stop during start-up is clean too.
+    const stopped = new Promise<void>((done) => {
+      process.once("SIGINT", () => done());
+      process.once("SIGTERM", () => done());
+      // Started by a parent (the local target): exit when the parent goes away.
+      if (values["exit-with-stdin"]) process.stdin.on("end", done).on("error", done).resume();
+    });
     const server = await startModelServer({
       modelPath: resolve(positionals[0] as string),
       port,
@@ -178,13 +185,7 @@ const serve: Command = {
     });
     if (values.json) print(JSON.stringify({ url: server.url, port: server.port }));
     else log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
-    await new Promise<void>((done) => {
-      const stop = () => done();
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-      // Started by a parent (the local target): exit when the parent goes away.
-      if (values["exit-with-stdin"]) process.stdin.on("end", stop).on("error", stop).resume();
-    });
+    await stopped;
     await server.close();
     // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
     if (values["exit-with-stdin"]) process.stdin.destroy();

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { onInterrupt } from "../util/child-cleanup.js";
 import { emptyLedger, type Ledger, ledgerSchema } from "./ledger.js";
 
 /** The ledger on disk: `<stateDir>/ledger.json`, replaced atomically so a crash never leaves half a file. */
@@ -69,7 +70,12 @@ export async function acquireDeployLock(stateDir: string): Promise<() => Promise
       } finally {
         await rm(temp, { force: true });
       }
-      return () => rm(path, { force: true });
+      const release = () => rm(path, { force: true });
+      const forgetInterrupt = onInterrupt(release);
+      return async () => {
+        forgetInterrupt();
+        await release();
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);

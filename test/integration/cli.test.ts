@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalTarget } from "../../src/targets/local/local-target.js";
+import { LedgerFile } from "../../src/rollout/ledger-store.js";
 import {
   childPids,
   closeServer,
@@ -300,14 +300,16 @@ strategy:
     expect(result.code === 130 || result.signal === "SIGINT").toBe(true);
     await waitFor(() => children.every((p) => !isAlive(p)), "the CLI's children to exit");
 
-    const target = await LocalTarget.open({ stateDir });
-    try {
-      const ledger = await target.readLedger();
-      expect(ledger.canary).toBeUndefined();
-      expect(ledger.stable).toBe("r1");
-      expect(ledger.history.at(-1)).toMatchObject({ action: "revert", revision: "r2" });
-    } finally {
-      await target.close();
-    }
+    // The interrupted CLI recorded the revert itself and released the deploy lock: `status` is
+    // truthful right away, before anything reopens the target.
+    expect(existsSync(join(stateDir, "deploy.lock"))).toBe(false);
+    const ledger = await new LedgerFile(stateDir).read();
+    expect(ledger.canary).toBeUndefined();
+    expect(ledger.stable).toBe("r1");
+    expect(ledger.history.at(-1)).toMatchObject({
+      action: "revert",
+      revision: "r2",
+      reason: "interrupted by SIGINT",
+    });
   });
 });

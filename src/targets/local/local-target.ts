@@ -11,6 +11,7 @@ import {
   startCanary,
 } from "../../rollout/ledger.js";
 import { LedgerFile } from "../../rollout/ledger-store.js";
+import { onInterrupt } from "../../util/child-cleanup.js";
 import { type Logger, silentLogger } from "../../util/log.js";
 import type { RouterStats, Target } from "../target.js";
 import { type ModelProcess, startModelProcess } from "./model-process.js";
@@ -36,6 +37,7 @@ export class LocalTarget implements Target {
   private stable?: ModelProcess;
   private canary?: { process: ModelProcess; revision: RevisionRecord };
   private url = "";
+  private forgetInterrupt: () => void = () => {};
 
   private constructor(options: LocalTargetOptions) {
     this.ledgerFile = new LedgerFile(resolve(options.stateDir));
@@ -48,6 +50,10 @@ export class LocalTarget implements Target {
     const target = new LocalTarget(options);
     try {
       await target.start();
+      // Ctrl-C or a cancelled job mid-rollout: record the revert before the process goes.
+      target.forgetInterrupt = onInterrupt((signal) =>
+        target.canary ? target.revert(`interrupted by ${signal}`) : Promise.resolve(),
+      );
     } catch (error) {
       await target.close();
       throw error;
@@ -140,6 +146,7 @@ export class LocalTarget implements Target {
   }
 
   async close(): Promise<void> {
+    this.forgetInterrupt();
     if (this.canary) await this.revert("the run ended before the canary was promoted").catch(() => {});
     await this.stable?.stop();
     this.stable = undefined;
