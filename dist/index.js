@@ -85638,22 +85638,26 @@ const serve = {
             if (values["exit-with-stdin"])
                 process.stdin.on("end", done).on("error", done).resume();
         });
-        const server = await startModelServer({
-            modelPath: (0,external_node_path_namespaceObject.resolve)(positionals[0]),
-            port,
-            host: values.host,
-            name: values.name,
-            logger: log,
-        });
-        if (values.json)
-            print(JSON.stringify({ url: server.url, port: server.port }));
-        else
-            log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
-        await stopped;
-        await server.close();
-        // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
-        if (values["exit-with-stdin"])
-            process.stdin.destroy();
+        try {
+            const server = await startModelServer({
+                modelPath: (0,external_node_path_namespaceObject.resolve)(positionals[0]),
+                port,
+                host: values.host,
+                name: values.name,
+                logger: log,
+            });
+            if (values.json)
+                print(JSON.stringify({ url: server.url, port: server.port }));
+            else
+                log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
+            await stopped;
+            await server.close();
+        }
+        finally {
+            // Stop reading stdin: an open pipe from the parent would keep this process alive.
+            if (values["exit-with-stdin"])
+                process.stdin.destroy();
+        }
         return 0;
     },
 };

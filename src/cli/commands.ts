@@ -176,19 +176,22 @@ const serve: Command = {
       // Started by a parent (the local target): exit when the parent goes away.
       if (values["exit-with-stdin"]) process.stdin.on("end", done).on("error", done).resume();
     });
-    const server = await startModelServer({
-      modelPath: resolve(positionals[0] as string),
-      port,
-      host: values.host,
-      name: values.name,
-      logger: log,
-    });
-    if (values.json) print(JSON.stringify({ url: server.url, port: server.port }));
-    else log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
-    await stopped;
-    await server.close();
-    // Stop reading stdin too: an open pipe from the parent would keep this process alive after SIGTERM.
-    if (values["exit-with-stdin"]) process.stdin.destroy();
+    try {
+      const server = await startModelServer({
+        modelPath: resolve(positionals[0] as string),
+        port,
+        host: values.host,
+        name: values.name,
+        logger: log,
+      });
+      if (values.json) print(JSON.stringify({ url: server.url, port: server.port }));
+      else log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
+      await stopped;
+      await server.close();
+    } finally {
+      // Stop reading stdin: an open pipe from the parent would keep this process alive.
+      if (values["exit-with-stdin"]) process.stdin.destroy();
+    }
     return 0;
   },
 };
