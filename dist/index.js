@@ -83975,7 +83975,7 @@ var external_node_url_ = __nccwpck_require__(3136);
 
 
 /** The modelship package's root (not dist/, whose package.json only sets the module type). */
-function packageRoot(moduleUrl = import.meta.url) {
+function self_packageRoot(moduleUrl = import.meta.url) {
     let dir = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(moduleUrl));
     while (!isModelshipPackage(dir)) {
         const parent = (0,external_node_path_namespaceObject.dirname)(dir);
@@ -84011,7 +84011,7 @@ function selfInvocation(moduleUrl = import.meta.url) {
         const [command, ...args] = parts;
         return { command: command, args };
     }
-    const root = packageRoot(moduleUrl);
+    const root = self_packageRoot(moduleUrl);
     if ((0,external_node_url_.fileURLToPath)(moduleUrl).endsWith(".ts")) {
         // From source only (tsx, vitest): tsx is a devDependency of this repository.
         const tsxLoader = (0,external_node_path_namespaceObject.join)(root, "node_modules", "tsx", "dist", "loader.mjs");
@@ -84826,6 +84826,136 @@ function numberFlag(name, value, min, max) {
     return number;
 }
 
+;// CONCATENATED MODULE: ./src/cli/commands/common.ts
+
+
+const log = stderrLogger;
+const print = (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+const printJson = (value) => print(JSON.stringify(value, null, 2));
+const configHelp = `  --config FILE       modelship.yml (default ./modelship.yml; without it, flags alone)
+  --model PATH        model file or directory (overrides model.path)
+  --name NAME         model name (overrides model.name)
+  --state-dir DIR     local target state (overrides target.stateDir)
+  --json              print the JSON report alone on stdout`;
+function stateDirFlag(values) {
+    return (0,external_node_path_namespaceObject.resolve)(values["state-dir"] ?? ".modelship");
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/benchmark.ts
+
+
+
+
+
+const benchmark_benchmark = {
+    summary: "load-test an inference endpoint (open loop --rate or closed loop --concurrency)",
+    help: `usage: modelship benchmark --url URL [--protocol oip|json] [--model-name N] [--input FILE.jsonl]
+                          (--rate RPS | --concurrency N) [--duration S] [--warmup S] [--json]
+  --url          oip: the server's base URL; json: the endpoint to POST to
+  --input        JSONL, one request body per line (oip: without it, one request is made from the model's metadata)`,
+    async run(argv) {
+        const { values } = args_parse(argv, {
+            url: { type: "string" },
+            protocol: { type: "string", default: "oip" },
+            "model-name": { type: "string" },
+            input: { type: "string" },
+            rate: { type: "string" },
+            concurrency: { type: "string" },
+            duration: { type: "string", default: "10" },
+            warmup: { type: "string", default: "1" },
+            json: { type: "boolean" },
+        });
+        if (!values.url)
+            throw new UsageError("--url is required");
+        const protocol = values.protocol;
+        if (protocol !== "oip" && protocol !== "json")
+            throw new UsageError(`--protocol must be oip or json, got "${protocol}"`);
+        if ((values.rate === undefined) === (values.concurrency === undefined)) {
+            throw new UsageError("give exactly one of --rate RPS (open loop) or --concurrency N (closed loop)");
+        }
+        const rps = numberFlag("rate", values.rate, 0.1, 100_000);
+        const connections = numberFlag("concurrency", values.concurrency, 1, 10_000);
+        const modelName = values["model-name"];
+        if (protocol === "oip" && !modelName)
+            throw new UsageError("--model-name is required with --protocol oip");
+        let bodies;
+        if (values.input)
+            bodies = await loadBodies((0,external_node_path_namespaceObject.resolve)(values.input));
+        else if (protocol === "oip")
+            bodies = [await synthesizeOipBody(values.url, modelName)];
+        else
+            throw new UsageError("--input is required with --protocol json");
+        const report = await runBenchmark({
+            url: values.url,
+            protocol,
+            modelName,
+            bodies,
+            mode: rps !== undefined
+                ? { kind: "rate", rps }
+                : { kind: "concurrency", connections: connections },
+            durationS: numberFlag("duration", values.duration, 0.1, 86_400),
+            warmupS: numberFlag("warmup", values.warmup, 0, 3_600),
+        }, values.json
+            ? undefined
+            : (p) => log.info(`${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`));
+        if (values.json)
+            printJson(report);
+        else
+            print(benchmarkText(report));
+        return 0;
+    },
+};
+
+;// CONCATENATED MODULE: ./src/cli/commands/build.ts
+
+
+
+
+
+const build = {
+    summary: "build a reproducible OCI image of the model (written as an OCI image layout)",
+    help: `usage: modelship build --model DIR --image REF [--base oci:DIR[:TAG]] [--oci-layout DIR] [--json]
+  Pushing to a registry (--insecure-registry HOST:PORT) is not available yet; use --oci-layout.`,
+    async run(argv) {
+        const { values } = args_parse(argv, {
+            model: { type: "string" },
+            image: { type: "string" },
+            base: { type: "string" },
+            "oci-layout": { type: "string" },
+            "insecure-registry": { type: "string" },
+            json: { type: "boolean" },
+        });
+        if (!values.model || !values.image)
+            throw new UsageError("--model and --image are required");
+        if (values["insecure-registry"]) {
+            throw new UsageError("pushing to a registry is not available yet; write the image with --oci-layout DIR");
+        }
+        const modelDir = (0,external_node_path_namespaceObject.resolve)(values.model);
+        const validation = await validateModel(modelDir);
+        if (!validation.accepted) {
+            for (const f of validation.findings)
+                log.error(`${f.code}: ${f.message}`);
+            log.error("the model was rejected by validation; nothing was built");
+            return 1;
+        }
+        const report = await buildImage({
+            modelDir,
+            image: values.image,
+            base: values.base,
+            ociLayout: values["oci-layout"] && (0,external_node_path_namespaceObject.resolve)(values["oci-layout"]),
+            labels: {
+                "io.modelship.model.digest": validation.digest,
+                "io.modelship.model.format": validation.format,
+            },
+        });
+        if (values.json)
+            printJson(report);
+        else
+            print(`${report.image}${report.ociLayout ? `\n  written to ${report.ociLayout}` : ""}`);
+        return 0;
+    },
+};
+
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./src/pipeline/demo.ts
@@ -84874,6 +85004,144 @@ async function runDemo(exampleDir, logger, stateDir) {
     const ok = runs.length === plan.length && runs.every((r) => r.report.outcome === r.expected);
     return { ok, wallS: (performance.now() - started) / 1000, stateDir: dir, runs };
 }
+
+;// CONCATENATED MODULE: ./src/cli/commands/demo.ts
+
+
+
+
+
+
+const demo = {
+    summary: "the whole pipeline on the bundled Iris example: v1 stable, v2 promoted, v3 reverted",
+    help: "usage: modelship demo [--state-dir DIR] [--json]",
+    async run(argv) {
+        const { values } = args_parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
+        const report = await runDemo(exampleDir(), log, values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]));
+        if (values.json)
+            printJson(report);
+        else {
+            const rows = report.runs.map(({ version, expected, report: r }) => {
+                const pre = r.deploy?.rollout?.steps.flatMap((s) => s.gates).find((g) => g.gate === "accuracy");
+                const last = r.deploy?.rollout?.steps.at(-1);
+                return [
+                    version,
+                    r.deploy?.revision ?? "–",
+                    r.outcome,
+                    r.outcome === expected ? "yes" : `no (expected ${expected})`,
+                    r.benchmark ? `${r.benchmark.latencyMs.p95.toFixed(2)} ms` : "–",
+                    pre ? String(pre.observed) : "–",
+                    last?.canary.requests ? `${last.canary.latencyMs.p95.toFixed(2)} ms` : "–",
+                    r.deploy?.reason ?? "",
+                ];
+            });
+            print(`\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`);
+            print(`\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`);
+        }
+        return report.ok ? 0 : 1;
+    },
+};
+function _exampleDir() {
+    return join(packageRoot(), "examples", "iris");
+}
+function exampleDir() {
+    return (0,external_node_path_namespaceObject.join)(self_packageRoot(), "examples", "iris");
+}
+
+;// CONCATENATED MODULE: ./src/cli/config-flags.ts
+
+
+/** Flags every config-driven command accepts; each one overrides the matching config key. */
+const configFlags = {
+    config: { type: "string" },
+    model: { type: "string" },
+    name: { type: "string" },
+    "state-dir": { type: "string" },
+    json: { type: "boolean" },
+};
+const flagOf = {
+    "model.path": "--model",
+    "model.name": "--name",
+    "target.stateDir": "--state-dir",
+};
+function configFromFlags(values) {
+    // Paths from flags are relative to the working directory, not to the config file.
+    const overrides = {
+        "model.path": values.model && (0,external_node_path_namespaceObject.resolve)(values.model),
+        "model.name": values.name,
+        "target.stateDir": values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]),
+    };
+    return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
+}
+
+;// CONCATENATED MODULE: ./src/cli/commands/deploy.ts
+
+
+
+
+
+const deploy = {
+    summary: "deploy the model to the target: first as stable, then as a canary through the gates",
+    help: `usage: modelship deploy [options]\n${configHelp}`,
+    async run(argv) {
+        const { values } = args_parse(argv, configFlags);
+        const report = await deployStage(await configFromFlags(values), log);
+        if (values.json)
+            printJson(report);
+        else {
+            if (report.rollout)
+                print(rolloutText(report.rollout));
+            print(`${report.revision}: ${report.outcome} (${report.reason})`);
+        }
+        return report.outcome === "reverted" ? 1 : 0;
+    },
+};
+
+;// CONCATENATED MODULE: ./src/cli/commands/gate.ts
+
+
+
+
+
+const gate = {
+    summary: "check the configured gates against a running model server",
+    help: `usage: modelship gate --url URL [--duration S] [options]
+  Measures accuracy on gates.accuracy.evalSet and latency / error rate under benchmark traffic.
+${configHelp}`,
+    async run(argv) {
+        const { values } = args_parse(argv, { ...configFlags, url: { type: "string" }, duration: { type: "string" } });
+        if (!values.url)
+            throw new UsageError("--url is required");
+        const durationS = numberFlag("duration", values.duration, 1, 3_600);
+        const report = await checkGates(await configFromFlags(values), values.url, durationS);
+        if (values.json)
+            printJson(report);
+        else
+            print(textTable(["gate", "status", "evidence"], report.gates.map((g) => [g.gate, g.status, g.message])));
+        return report.passed ? 0 : 1;
+    },
+};
+
+;// CONCATENATED MODULE: ./src/cli/commands/run.ts
+
+
+
+
+
+const run = {
+    summary: "the whole pipeline from the config: validate → benchmark → build → deploy → gates → promote or revert",
+    help: `usage: modelship run [options]\n${configHelp}`,
+    async run(argv) {
+        const { values } = args_parse(argv, configFlags);
+        const config = await configFromFlags(values);
+        const report = await runPipeline(config, { logger: log });
+        if (values.json)
+            printJson(report);
+        else
+            print(pipelineMarkdown(report));
+        return report.outcome === "rejected" || report.outcome === "reverted" ? 1 : 0;
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/model/locate.ts
 
@@ -85439,180 +85707,11 @@ async function startModelServer(options) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/cli/config-flags.ts
-
-
-/** Flags every config-driven command accepts; each one overrides the matching config key. */
-const configFlags = {
-    config: { type: "string" },
-    model: { type: "string" },
-    name: { type: "string" },
-    "state-dir": { type: "string" },
-    json: { type: "boolean" },
-};
-const flagOf = {
-    "model.path": "--model",
-    "model.name": "--name",
-    "target.stateDir": "--state-dir",
-};
-function configFromFlags(values) {
-    // Paths from flags are relative to the working directory, not to the config file.
-    const overrides = {
-        "model.path": values.model && (0,external_node_path_namespaceObject.resolve)(values.model),
-        "model.name": values.name,
-        "target.stateDir": values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]),
-    };
-    return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
-}
-
-;// CONCATENATED MODULE: ./src/cli/commands.ts
+;// CONCATENATED MODULE: ./src/cli/commands/serve.ts
 
 
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-const log = stderrLogger;
-const print = (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
-const printJson = (value) => print(JSON.stringify(value, null, 2));
-const configHelp = `  --config FILE       modelship.yml (default ./modelship.yml; without it, flags alone)
-  --model PATH        model file or directory (overrides model.path)
-  --name NAME         model name (overrides model.name)
-  --state-dir DIR     local target state (overrides target.stateDir)
-  --json              print the JSON report alone on stdout`;
-function stateDirFlag(values) {
-    return (0,external_node_path_namespaceObject.resolve)(values["state-dir"] ?? ".modelship");
-}
-const commands_validate = {
-    summary: "check a model file or directory (exit 0 accepted, 1 rejected)",
-    help: "usage: modelship validate PATH [--json]",
-    async run(argv) {
-        const { values, positionals } = args_parse(argv, { json: { type: "boolean" } });
-        if (positionals.length !== 1)
-            throw new UsageError("validate takes exactly one PATH");
-        const report = await validateModel((0,external_node_path_namespaceObject.resolve)(positionals[0]));
-        if (values.json)
-            printJson(report);
-        else {
-            print(`${report.accepted ? "accepted" : "rejected"}: ${report.format} ${report.digest}`);
-            for (const f of report.findings)
-                print(`  ${f.severity} ${f.code}${f.file ? ` ${f.file}` : ""}: ${f.message}`);
-        }
-        return report.accepted ? 0 : 1;
-    },
-};
-const commands_benchmark = {
-    summary: "load-test an inference endpoint (open loop --rate or closed loop --concurrency)",
-    help: `usage: modelship benchmark --url URL [--protocol oip|json] [--model-name N] [--input FILE.jsonl]
-                          (--rate RPS | --concurrency N) [--duration S] [--warmup S] [--json]
-  --url          oip: the server's base URL; json: the endpoint to POST to
-  --input        JSONL, one request body per line (oip: without it, one request is made from the model's metadata)`,
-    async run(argv) {
-        const { values } = args_parse(argv, {
-            url: { type: "string" },
-            protocol: { type: "string", default: "oip" },
-            "model-name": { type: "string" },
-            input: { type: "string" },
-            rate: { type: "string" },
-            concurrency: { type: "string" },
-            duration: { type: "string", default: "10" },
-            warmup: { type: "string", default: "1" },
-            json: { type: "boolean" },
-        });
-        if (!values.url)
-            throw new UsageError("--url is required");
-        const protocol = values.protocol;
-        if (protocol !== "oip" && protocol !== "json")
-            throw new UsageError(`--protocol must be oip or json, got "${protocol}"`);
-        if ((values.rate === undefined) === (values.concurrency === undefined)) {
-            throw new UsageError("give exactly one of --rate RPS (open loop) or --concurrency N (closed loop)");
-        }
-        const rps = numberFlag("rate", values.rate, 0.1, 100_000);
-        const connections = numberFlag("concurrency", values.concurrency, 1, 10_000);
-        const modelName = values["model-name"];
-        if (protocol === "oip" && !modelName)
-            throw new UsageError("--model-name is required with --protocol oip");
-        let bodies;
-        if (values.input)
-            bodies = await loadBodies((0,external_node_path_namespaceObject.resolve)(values.input));
-        else if (protocol === "oip")
-            bodies = [await synthesizeOipBody(values.url, modelName)];
-        else
-            throw new UsageError("--input is required with --protocol json");
-        const report = await runBenchmark({
-            url: values.url,
-            protocol,
-            modelName,
-            bodies,
-            mode: rps !== undefined
-                ? { kind: "rate", rps }
-                : { kind: "concurrency", connections: connections },
-            durationS: numberFlag("duration", values.duration, 0.1, 86_400),
-            warmupS: numberFlag("warmup", values.warmup, 0, 3_600),
-        }, values.json
-            ? undefined
-            : (p) => log.info(`${p.elapsedS.toFixed(0)}s: ${p.requests} requests, ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`));
-        if (values.json)
-            printJson(report);
-        else
-            print(benchmarkText(report));
-        return 0;
-    },
-};
-const build = {
-    summary: "build a reproducible OCI image of the model (written as an OCI image layout)",
-    help: `usage: modelship build --model DIR --image REF [--base oci:DIR[:TAG]] [--oci-layout DIR] [--json]
-  Pushing to a registry (--insecure-registry HOST:PORT) is not available yet; use --oci-layout.`,
-    async run(argv) {
-        const { values } = args_parse(argv, {
-            model: { type: "string" },
-            image: { type: "string" },
-            base: { type: "string" },
-            "oci-layout": { type: "string" },
-            "insecure-registry": { type: "string" },
-            json: { type: "boolean" },
-        });
-        if (!values.model || !values.image)
-            throw new UsageError("--model and --image are required");
-        if (values["insecure-registry"]) {
-            throw new UsageError("pushing to a registry is not available yet; write the image with --oci-layout DIR");
-        }
-        const modelDir = (0,external_node_path_namespaceObject.resolve)(values.model);
-        const validation = await validateModel(modelDir);
-        if (!validation.accepted) {
-            for (const f of validation.findings)
-                log.error(`${f.code}: ${f.message}`);
-            log.error("the model was rejected by validation; nothing was built");
-            return 1;
-        }
-        const report = await buildImage({
-            modelDir,
-            image: values.image,
-            base: values.base,
-            ociLayout: values["oci-layout"] && (0,external_node_path_namespaceObject.resolve)(values["oci-layout"]),
-            labels: {
-                "io.modelship.model.digest": validation.digest,
-                "io.modelship.model.format": validation.format,
-            },
-        });
-        if (values.json)
-            printJson(report);
-        else
-            print(`${report.image}${report.ociLayout ? `\n  written to ${report.ociLayout}` : ""}`);
-        return 0;
-    },
-};
 const serve = {
     summary: "serve an ONNX model over the Open Inference Protocol v2 (with /metrics)",
     help: `usage: modelship serve MODEL.onnx --port N [--name NAME] [--host HOST] [--json]
@@ -85661,40 +85760,11 @@ const serve = {
         return 0;
     },
 };
-const deploy = {
-    summary: "deploy the model to the target: first as stable, then as a canary through the gates",
-    help: `usage: modelship deploy [options]\n${configHelp}`,
-    async run(argv) {
-        const { values } = args_parse(argv, configFlags);
-        const report = await deployStage(await configFromFlags(values), log);
-        if (values.json)
-            printJson(report);
-        else {
-            if (report.rollout)
-                print(rolloutText(report.rollout));
-            print(`${report.revision}: ${report.outcome} (${report.reason})`);
-        }
-        return report.outcome === "reverted" ? 1 : 0;
-    },
-};
-const gate = {
-    summary: "check the configured gates against a running model server",
-    help: `usage: modelship gate --url URL [--duration S] [options]
-  Measures accuracy on gates.accuracy.evalSet and latency / error rate under benchmark traffic.
-${configHelp}`,
-    async run(argv) {
-        const { values } = args_parse(argv, { ...configFlags, url: { type: "string" }, duration: { type: "string" } });
-        if (!values.url)
-            throw new UsageError("--url is required");
-        const durationS = numberFlag("duration", values.duration, 1, 3_600);
-        const report = await checkGates(await configFromFlags(values), values.url, durationS);
-        if (values.json)
-            printJson(report);
-        else
-            print(textTable(["gate", "status", "evidence"], report.gates.map((g) => [g.gate, g.status, g.message])));
-        return report.passed ? 0 : 1;
-    },
-};
+
+;// CONCATENATED MODULE: ./src/cli/commands/stable.ts
+
+
+
 function printStableChange(change, json) {
     if (json)
         printJson(change);
@@ -85730,7 +85800,13 @@ const rollbackCommand = {
         return printStableChange(await rollbackRevision(stateDirFlag(values), values.to, values.reason), values.json);
     },
 };
-const commands_status = {
+
+;// CONCATENATED MODULE: ./src/cli/commands/status.ts
+
+
+
+
+const status_status = {
     summary: "show the revisions, the stable one, and the history of decisions",
     help: "usage: modelship status [--state-dir DIR] [--json]",
     async run(argv) {
@@ -85747,64 +85823,54 @@ const commands_status = {
         return 0;
     },
 };
-const run = {
-    summary: "the whole pipeline from the config: validate → benchmark → build → deploy → gates → promote or revert",
-    help: `usage: modelship run [options]\n${configHelp}`,
+
+;// CONCATENATED MODULE: ./src/cli/commands/validate.ts
+
+
+
+
+const validate_validate = {
+    summary: "check a model file or directory (exit 0 accepted, 1 rejected)",
+    help: "usage: modelship validate PATH [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, configFlags);
-        const config = await configFromFlags(values);
-        const report = await runPipeline(config, { logger: log });
-        if (values.json)
-            printJson(report);
-        else
-            print(pipelineMarkdown(report));
-        return report.outcome === "rejected" || report.outcome === "reverted" ? 1 : 0;
-    },
-};
-const demo = {
-    summary: "the whole pipeline on the bundled Iris example: v1 stable, v2 promoted, v3 reverted",
-    help: "usage: modelship demo [--state-dir DIR] [--json]",
-    async run(argv) {
-        const { values } = args_parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
-        const report = await runDemo(exampleDir(), log, values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]));
+        const { values, positionals } = args_parse(argv, { json: { type: "boolean" } });
+        if (positionals.length !== 1)
+            throw new UsageError("validate takes exactly one PATH");
+        const report = await validateModel((0,external_node_path_namespaceObject.resolve)(positionals[0]));
         if (values.json)
             printJson(report);
         else {
-            const rows = report.runs.map(({ version, expected, report: r }) => {
-                const pre = r.deploy?.rollout?.steps.flatMap((s) => s.gates).find((g) => g.gate === "accuracy");
-                const last = r.deploy?.rollout?.steps.at(-1);
-                return [
-                    version,
-                    r.deploy?.revision ?? "–",
-                    r.outcome,
-                    r.outcome === expected ? "yes" : `no (expected ${expected})`,
-                    r.benchmark ? `${r.benchmark.latencyMs.p95.toFixed(2)} ms` : "–",
-                    pre ? String(pre.observed) : "–",
-                    last?.canary.requests ? `${last.canary.latencyMs.p95.toFixed(2)} ms` : "–",
-                    r.deploy?.reason ?? "",
-                ];
-            });
-            print(`\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`);
-            print(`\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`);
+            print(`${report.accepted ? "accepted" : "rejected"}: ${report.format} ${report.digest}`);
+            for (const f of report.findings)
+                print(`  ${f.severity} ${f.code}${f.file ? ` ${f.file}` : ""}: ${f.message}`);
         }
-        return report.ok ? 0 : 1;
+        return report.accepted ? 0 : 1;
     },
 };
-function exampleDir() {
-    return (0,external_node_path_namespaceObject.join)(packageRoot(), "examples", "iris");
-}
+
+;// CONCATENATED MODULE: ./src/cli/commands.ts
+
+
+
+
+
+
+
+
+
+
 const commands = {
-    validate: commands_validate,
-    benchmark: commands_benchmark,
-    build,
-    serve,
-    deploy,
-    gate,
-    promote,
+    validate: validate_validate,
+    benchmark: benchmark_benchmark,
+    build: build,
+    serve: serve,
+    deploy: deploy,
+    gate: gate,
+    promote: promote,
     rollback: rollbackCommand,
-    status: commands_status,
-    run,
-    demo,
+    status: status_status,
+    run: run,
+    demo: demo,
 };
 function usage() {
     const width = Math.max(...Object.keys(commands).map((n) => n.length));

@@ -1,12 +1,49 @@
-// Installs the project's npm dependencies when they are missing or older than the lockfile,
-// so `npm test` and `npm run demo` work on a fresh clone with nothing installed by hand.
+// Installs what the tests and the demo need when it is missing, so `npm test` and `npm run demo`
+// work on a fresh clone with nothing installed by hand:
+// - npm dependencies (npm ci) when node_modules is missing or older than the lockfile;
+// - with --system, the Debian packages the integration tests and benchmarks run for real
+//   (an OCI registry, skopeo, nginx, wrk), through apt-get.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 
-const marker = "node_modules/.package-lock.json";
-const stale = !existsSync(marker) || statSync("package-lock.json").mtimeMs > statSync(marker).mtimeMs;
-if (stale) {
-  console.error("modelship: installing dependencies (npm ci)…");
-  const result = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit" });
+const run = (command, args) => {
+  const result = spawnSync(command, args, {
+    stdio: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
   if (result.status !== 0) process.exit(result.status ?? 1);
+};
+
+const marker = "node_modules/.package-lock.json";
+if (!existsSync(marker) || statSync("package-lock.json").mtimeMs > statSync(marker).mtimeMs) {
+  console.error("modelship: installing npm dependencies (npm ci)…");
+  run("npm", ["ci", "--no-audit", "--no-fund"]);
+}
+
+// Debian package → a binary it provides.
+const systemPackages = {
+  "docker-registry": "/usr/bin/docker-registry",
+  skopeo: "/usr/bin/skopeo",
+  "nginx-light": "/usr/sbin/nginx",
+  wrk: "/usr/bin/wrk",
+};
+
+if (process.argv.includes("--system")) {
+  const missing = Object.entries(systemPackages)
+    .filter(([, binary]) => !existsSync(binary))
+    .map(([name]) => name);
+  if (missing.length > 0) {
+    if (!existsSync("/usr/bin/apt-get")) {
+      console.error(
+        `modelship: the tests need these Debian packages: ${missing.join(", ")}; install them first`,
+      );
+      process.exit(1);
+    }
+    // apt-get needs root: as root directly, otherwise through sudo.
+    const apt = (...args) =>
+      process.getuid?.() === 0 ? run("apt-get", args) : run("sudo", ["apt-get", ...args]);
+    console.error(`modelship: installing ${missing.join(", ")} (apt-get)…`);
+    apt("update", "-qq");
+    apt("install", "-y", "-qq", "--no-install-recommends", ...missing);
+  }
 }

@@ -1,0 +1,47 @@
+import { join, resolve } from "node:path";
+import { runDemo } from "../../pipeline/demo.js";
+import { packageRoot } from "../../util/self.js";
+import { textTable } from "../../util/table.js";
+import { parse } from "../args.js";
+import { type Command, log, print, printJson } from "./common.js";
+
+export const demo: Command = {
+  summary: "the whole pipeline on the bundled Iris example: v1 stable, v2 promoted, v3 reverted",
+  help: "usage: modelship demo [--state-dir DIR] [--json]",
+  async run(argv) {
+    const { values } = parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
+    const report = await runDemo(exampleDir(), log, values["state-dir"] && resolve(values["state-dir"]));
+    if (values.json) printJson(report);
+    else {
+      const rows = report.runs.map(({ version, expected, report: r }) => {
+        const pre = r.deploy?.rollout?.steps.flatMap((s) => s.gates).find((g) => g.gate === "accuracy");
+        const last = r.deploy?.rollout?.steps.at(-1);
+        return [
+          version,
+          r.deploy?.revision ?? "–",
+          r.outcome,
+          r.outcome === expected ? "yes" : `no (expected ${expected})`,
+          r.benchmark ? `${r.benchmark.latencyMs.p95.toFixed(2)} ms` : "–",
+          pre ? String(pre.observed) : "–",
+          last?.canary.requests ? `${last.canary.latencyMs.p95.toFixed(2)} ms` : "–",
+          r.deploy?.reason ?? "",
+        ];
+      });
+      print(
+        `\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`,
+      );
+      print(
+        `\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`,
+      );
+    }
+    return report.ok ? 0 : 1;
+  },
+};
+
+function _exampleDir(): string {
+  return join(packageRoot(), "examples", "iris");
+}
+
+function exampleDir(): string {
+  return join(packageRoot(), "examples", "iris");
+}

@@ -1,0 +1,20 @@
+import { deployStage } from "../../pipeline/deploy.js";
+import { rolloutText } from "../../report/summary.js";
+import { parse } from "../args.js";
+import { configFlags, configFromFlags } from "../config-flags.js";
+import { type Command, configHelp, log, print, printJson } from "./common.js";
+
+export const deploy: Command = {
+  summary: "deploy the model to the target: first as stable, then as a canary through the gates",
+  help: `usage: modelship deploy [options]\n${configHelp}`,
+  async run(argv) {
+    const { values } = parse(argv, configFlags);
+    const report = await deployStage(await configFromFlags(values), log);
+    if (values.json) printJson(report);
+    else {
+      if (report.rollout) print(rolloutText(report.rollout));
+      print(`${report.revision}: ${report.outcome} (${report.reason})`);
+    }
+    return report.outcome === "reverted" ? 1 : 0;
+  },
+};

@@ -1,0 +1,47 @@
+import { promoteRevision, rollbackRevision, type StableChange } from "../../rollout/manual.js";
+import { parse, UsageError } from "../args.js";
+import { type Command, print, printJson, stateDirFlag } from "./common.js";
+
+function printStableChange(change: StableChange, json: boolean | undefined): number {
+  if (json) printJson(change);
+  else
+    print(
+      `${change.stable} is now stable (was ${change.previous ?? "none"}); the target runs it from its next start`,
+    );
+  return 0;
+}
+
+export const promote: Command = {
+  summary: "make a recorded revision stable by hand, without gates",
+  help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR] [--json]",
+  async run(argv) {
+    const { values } = parse(argv, {
+      revision: { type: "string" },
+      reason: { type: "string" },
+      "state-dir": { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (!values.revision) throw new UsageError("--revision is required (see `modelship status`)");
+    return printStableChange(
+      await promoteRevision(stateDirFlag(values), values.revision, values.reason),
+      values.json,
+    );
+  },
+};
+
+export const rollbackCommand: Command = {
+  summary: "make the previous stable revision (or --to rN) stable again",
+  help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR] [--json]",
+  async run(argv) {
+    const { values } = parse(argv, {
+      to: { type: "string" },
+      reason: { type: "string" },
+      "state-dir": { type: "string" },
+      json: { type: "boolean" },
+    });
+    return printStableChange(
+      await rollbackRevision(stateDirFlag(values), values.to, values.reason),
+      values.json,
+    );
+  },
+};

@@ -1,0 +1,34 @@
+import { LedgerFile } from "../../rollout/ledger-store.js";
+import { textTable } from "../../util/table.js";
+import { parse } from "../args.js";
+import { type Command, print, printJson, stateDirFlag } from "./common.js";
+
+export const status: Command = {
+  summary: "show the revisions, the stable one, and the history of decisions",
+  help: "usage: modelship status [--state-dir DIR] [--json]",
+  async run(argv) {
+    const { values } = parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
+    const ledger = await new LedgerFile(stateDirFlag(values)).read();
+    if (values.json) {
+      printJson(ledger);
+      return 0;
+    }
+    print(
+      `stable: ${ledger.stable ?? "none"}${ledger.canary ? `, canary: ${ledger.canary.revision} at ${ledger.canary.weight}%` : ""}`,
+    );
+    print(
+      textTable(
+        ["revision", "model", "digest", "created"],
+        ledger.revisions.map((r) => [r.id, r.model.path, r.model.digest.slice(0, 19), r.createdAt]),
+      ),
+    );
+    const decisions = ledger.history.filter((h) => h.action !== "weight");
+    print(
+      `\n${textTable(
+        ["at", "action", "revision", "previous", "reason"],
+        decisions.map((h) => [h.at, h.action, h.revision, h.previous ?? "", h.reason ?? ""]),
+      )}`,
+    );
+    return 0;
+  },
+};
