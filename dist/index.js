@@ -71330,7 +71330,31 @@ function textTable(headers, rows) {
     return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
+;// CONCATENATED MODULE: ./src/report/rollout-chart.ts
+/**
+ * A Mermaid chart of canary against stable p95 latency for each traffic step, which GitHub renders
+ * in job summaries and comments. Empty when no step carried traffic (e.g. reverted before traffic).
+ */
+function rolloutLatencyChart(rollout) {
+    const steps = rollout.steps.filter((s) => s.durationS > 0);
+    if (steps.length === 0)
+        return "";
+    const labels = steps.map((s, i) => `"step ${i + 1} (${s.weight}%)"`).join(", ");
+    const series = (pick) => steps.map((s) => pick(s).toFixed(2)).join(", ");
+    return [
+        "```mermaid",
+        "xychart-beta",
+        '  title "p95 latency by step: bars stable, line canary (ms)"',
+        `  x-axis [${labels}]`,
+        '  y-axis "ms"',
+        `  bar [${series((s) => s.stable.latencyMs.p95)}]`,
+        `  line [${series((s) => s.canary.latencyMs.p95)}]`,
+        "```",
+    ].join("\n");
+}
+
 ;// CONCATENATED MODULE: ./src/report/summary.ts
+
 
 const ms = (value) => `${value.toFixed(2)} ms`;
 function benchmarkRows(report) {
@@ -71391,8 +71415,14 @@ function pipelineMarkdown(report) {
     if (report.build)
         parts.push("### Image", `\`${report.build.image}\``);
     if (report.deploy?.rollout)
-        parts.push("### Canary", markdownTable(rolloutHeaders, rolloutRows(report.deploy.rollout)));
+        parts.push("### Canary", rolloutMarkdown(report.deploy.rollout));
     return `${parts.filter(Boolean).join("\n\n")}\n`;
+}
+/** The canary's steps as a table with its latency chart. */
+function rolloutMarkdown(rollout) {
+    return [markdownTable(rolloutHeaders, rolloutRows(rollout)), rolloutLatencyChart(rollout)]
+        .filter(Boolean)
+        .join("\n\n");
 }
 function rolloutText(rollout) {
     return textTable(rolloutHeaders, rolloutRows(rollout));
@@ -84511,7 +84541,6 @@ async function deployStage(config, logger) {
 
 
 
-
 async function deployAction() {
     const report = await deployStage(await configFromInputs(), actionLogger);
     setOutput("revision", report.revision);
@@ -84522,7 +84551,7 @@ async function deployAction() {
         .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
         .addRaw(report.reason, true);
     if (report.rollout)
-        summary.addRaw(`\n${markdownTable(rolloutHeaders, rolloutRows(report.rollout))}\n`, true);
+        summary.addRaw(`\n${rolloutMarkdown(report.rollout)}\n`, true);
     await summary.write();
     if (report.outcome === "reverted")
         setFailed(`canary ${report.revision} was reverted: ${report.reason}`);

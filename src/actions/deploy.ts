@@ -1,7 +1,6 @@
 import * as core from "@actions/core";
 import { deployStage } from "../pipeline/deploy.js";
-import { rolloutHeaders, rolloutRows } from "../report/summary.js";
-import { markdownTable } from "../util/table.js";
+import { rolloutMarkdown } from "../report/summary.js";
 import { actionLogger, configFromInputs, writeReport } from "./common.js";
 
 export async function deployAction(): Promise<void> {
@@ -13,8 +12,7 @@ export async function deployAction(): Promise<void> {
   const summary = core.summary
     .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
     .addRaw(report.reason, true);
-  if (report.rollout)
-    summary.addRaw(`\n${markdownTable(rolloutHeaders, rolloutRows(report.rollout))}\n`, true);
+  if (report.rollout) summary.addRaw(`\n${rolloutMarkdown(report.rollout)}\n`, true);
   await summary.write();
   if (report.outcome === "reverted")
     core.setFailed(`canary ${report.revision} was reverted: ${report.reason}`);

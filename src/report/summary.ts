@@ -2,6 +2,7 @@ import type { BenchmarkReport } from "../bench/run.js";
 import type { PipelineReport } from "../pipeline/run.js";
 import type { RolloutReport } from "../rollout/canary.js";
 import { type Cell, markdownTable, textTable } from "../util/table.js";
+import { rolloutLatencyChart } from "./rollout-chart.js";
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
@@ -68,9 +69,15 @@ export function pipelineMarkdown(report: PipelineReport): string {
   if (report.benchmark)
     parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
   if (report.build) parts.push("### Image", `\`${report.build.image}\``);
-  if (report.deploy?.rollout)
-    parts.push("### Canary", markdownTable(rolloutHeaders, rolloutRows(report.deploy.rollout)));
+  if (report.deploy?.rollout) parts.push("### Canary", rolloutMarkdown(report.deploy.rollout));
   return `${parts.filter(Boolean).join("\n\n")}\n`;
+}
+
+/** The canary's steps as a table with its latency chart. */
+export function rolloutMarkdown(rollout: RolloutReport): string {
+  return [markdownTable(rolloutHeaders, rolloutRows(rollout)), rolloutLatencyChart(rollout)]
+    .filter(Boolean)
+    .join("\n\n");
 }
 
 export function rolloutText(rollout: RolloutReport): string {

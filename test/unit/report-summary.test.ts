@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { rolloutLatencyChart } from "../../src/report/rollout-chart.js";
+import { rolloutMarkdown } from "../../src/report/summary.js";
+import type { RolloutReport, StepReport } from "../../src/rollout/canary.js";
+
+const window = (requests: number, p95: number) => ({
+  requests,
+  errors: 0,
+  latencyMs: { p50: p95 / 2, p90: p95, p95, p99: p95, max: p95, count: requests },
+});
+
+const step = (weight: number, durationS: number, stableP95: number, canaryP95: number): StepReport => ({
+  weight,
+  durationS,
+  stable: window(80, stableP95),
+  canary: window(20, canaryP95),
+  gates: [
+    { gate: "latency-p95", status: "pass", observed: canaryP95, threshold: 250, samples: 20, message: "ok" },
+  ],
+});
+
+const rollout = (steps: StepReport[]): RolloutReport => ({
+  revision: "r2",
+  stable: "r1",
+  outcome: "promoted",
+  reason: "all gates passed at every step",
+  steps,
+});
+
+describe("rollout job summary", () => {
+  it("charts stable and canary p95 for each traffic step, in step order", () => {
+    const chart = rolloutLatencyChart(rollout([step(20, 5, 4.5, 5.25), step(50, 5, 3, 6.125)]));
+    expect(chart).toContain("xychart-beta");
+    expect(chart).toContain('x-axis ["step 1 (20%)", "step 2 (50%)"]');
+    expect(chart).toContain("bar [4.50, 3.00]");
+    expect(chart).toContain("line [5.25, 6.13]");
+    expect(chart.startsWith("```mermaid\n")).toBe(true);
+    expect(chart.endsWith("\n```")).toBe(true);
+  });
+
+  it("has no chart when no step carried traffic (reverted before any weight moved)", () => {
+    const report = rollout([step(0, 0, 0, 0)]);
+    expect(rolloutLatencyChart(report)).toBe("");
+    const markdown = rolloutMarkdown(report);
+    expect(markdown).toContain("pre-traffic");
+    expect(markdown).not.toContain("mermaid");
+  });
+});
