@@ -1,0 +1,57 @@
+// A/A: a canary that is the stable model under another digest must pass every gate and be
+// promoted. If this fails, the gates flag noise as regressions and no rollout can be trusted.
+import { cp, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/index.js";
+import { validateModel } from "../../src/model/validate.js";
+import { deployRevision } from "../../src/pipeline/deploy.js";
+import { LocalTarget } from "../../src/targets/local/local-target.js";
+import { silentLogger } from "../../src/util/log.js";
+import { IRIS, model, tempDir } from "./helpers.js";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+it("A/A: the stable model as its own canary passes every gate at every step and is promoted", async () => {
+  const work = await tempDir("modelship-aa-");
+  dirs.push(work);
+  // The same weights with one more file: a different digest, so a new revision.
+  const twin = join(work, "v2-twin");
+  await cp(model("v2"), twin, { recursive: true });
+  await writeFile(join(twin, "README.md"), "the v2 weights, unchanged\n");
+
+  const config = await loadConfig(join(IRIS, "modelship.yml"), {
+    "target.stateDir": join(work, "state"),
+    "strategy.steps": "50:2s,100:2s",
+  });
+  const target = await LocalTarget.open({
+    stateDir: config.target.kind === "local" ? config.target.stateDir : "",
+  });
+  try {
+    const register = async (path: string) =>
+      target.register({ name: "iris", path, digest: (await validateModel(path)).digest });
+    const stable = await register(model("v2"));
+    expect((await deployRevision(config, target, stable, silentLogger)).outcome).toBe("deployed");
+
+    const canary = await register(twin);
+    expect(canary.id).not.toBe(stable.id);
+    const report = await deployRevision(config, target, canary, silentLogger);
+    expect(report.outcome).toBe("promoted");
+    const steps = report.rollout?.steps ?? [];
+    expect(steps.map((s) => s.weight)).toEqual([50, 100]);
+    for (const step of steps) {
+      expect(step.canary.requests).toBeGreaterThanOrEqual(20);
+      expect(step.gates.map((g) => [g.gate, g.status])).toEqual([
+        ["accuracy", "pass"],
+        ["latency-p95", "pass"],
+        ["error-rate", "pass"],
+      ]);
+    }
+    expect((await target.readLedger()).stable).toBe(canary.id);
+  } finally {
+    await target.close();
+  }
+});
