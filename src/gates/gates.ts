@@ -1,9 +1,10 @@
 import type { TrafficWindow } from "../targets/target.js";
+import { mannWhitneyGreater, median } from "./statistics.js";
 
 export type GateStatus = "pass" | "fail" | "inconclusive";
 
 export interface GateResult {
-  gate: "latency-p95" | "error-rate" | "accuracy";
+  gate: "latency-p95" | "latency-vs-stable" | "error-rate" | "accuracy";
   status: GateStatus;
   observed: number;
   threshold: number;
@@ -70,5 +71,49 @@ export function accuracyGate(correct: number, total: number, min: number): GateR
     threshold: min,
     samples: total,
     message: `canary accuracy ${observed} (${correct}/${total}) ${pass ? "≥" : "<"} ${min}`,
+  };
+}
+
+export interface LatencyComparison {
+  /** The canary's median may exceed the stable's by this much before it counts as a regression. */
+  maxIncreasePct: number;
+  /** Significance level of the one-sided U test. */
+  alpha: number;
+}
+
+export const DEFAULT_LATENCY_COMPARISON: LatencyComparison = { maxIncreasePct: 20, alpha: 0.01 };
+
+/**
+ * Canary against stable on the same step's traffic: fails only when the canary is slower both
+ * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct),
+ * so noise never fails an A/A run and a tiny real shift does not either.
+ */
+export function latencyComparisonGate(
+  canaryMs: readonly number[],
+  stableMs: readonly number[],
+  limits: LatencyComparison = DEFAULT_LATENCY_COMPARISON,
+): GateResult {
+  const samples = Math.min(canaryMs.length, stableMs.length);
+  if (samples < MIN_TRAFFIC_SAMPLES) {
+    return {
+      ...tooFew("latency-vs-stable", samples, MIN_TRAFFIC_SAMPLES, limits.maxIncreasePct),
+      message: `only ${samples} samples on the smaller side (need ${MIN_TRAFFIC_SAMPLES})`,
+    };
+  }
+  const canaryMedian = median(canaryMs);
+  const stableMedian = median(stableMs);
+  const increasePct = stableMedian > 0 ? ((canaryMedian - stableMedian) / stableMedian) * 100 : 0;
+  const { pValue } = mannWhitneyGreater(canaryMs, stableMs);
+  const fail = pValue < limits.alpha && increasePct > limits.maxIncreasePct;
+  const sign = increasePct >= 0 ? "+" : "";
+  return {
+    gate: "latency-vs-stable",
+    status: fail ? "fail" : "pass",
+    observed: round(increasePct, 1),
+    threshold: limits.maxIncreasePct,
+    samples,
+    message:
+      `canary median ${round(canaryMedian, 2)} ms vs stable ${round(stableMedian, 2)} ms (${sign}${round(increasePct, 1)}%, ` +
+      `U test p=${pValue < 0.0001 ? "<0.0001" : round(pValue, 4)}) ${fail ? ">" : "within"} +${limits.maxIncreasePct}%`,
   };
 }

@@ -1,5 +1,12 @@
 import { type AccuracyResult, type EvalRow, measureAccuracy } from "../gates/accuracy.js";
-import { accuracyGate, errorRateGate, type GateResult, latencyGate } from "../gates/gates.js";
+import {
+  accuracyGate,
+  errorRateGate,
+  type GateResult,
+  type LatencyComparison,
+  latencyComparisonGate,
+  latencyGate,
+} from "../gates/gates.js";
 import type { RouterStats, Target, TrafficWindow } from "../targets/target.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import type { RevisionRecord } from "./ledger.js";
@@ -10,7 +17,7 @@ export interface StepPlan {
 }
 
 export interface GatePlan {
-  latency?: { p95Ms: number };
+  latency?: { p95Ms: number; compare?: LatencyComparison };
   errorRate?: { max: number };
   accuracy?: { rows: EvalRow[]; min: number; output: string };
 }
@@ -52,6 +59,11 @@ export function trafficGates(
 ): GateResult[] {
   const results: GateResult[] = [];
   if (gates.latency) results.push(latencyGate(traffic.canary, gates.latency.p95Ms));
+  // Canary against stable on the same traffic, whenever the stable served some of it.
+  const samples = traffic.samplesMs;
+  if (gates.latency && samples && traffic.stable.requests > 0) {
+    results.push(latencyComparisonGate(samples.canary, samples.stable, gates.latency.compare));
+  }
   if (gates.errorRate) results.push(errorRateGate(traffic.canary, gates.errorRate.max));
   return results;
 }

@@ -14,19 +14,45 @@ export interface TrafficWindow {
 export interface RouterStats {
   stable: TrafficWindow;
   canary: TrafficWindow;
+  /** Latencies of successful requests (a uniform sample when there were more), for comparisons. */
+  samplesMs?: Record<Role, number[]>;
 }
+
+// Enough for a rank test to see small shifts, small enough to keep per window in memory.
+const MAX_SAMPLES = 20_000;
 
 class RoleCounters {
   requests = 0;
   errors = 0;
   readonly latency = new LatencyRecorder();
+  private samples: number[] = [];
+  private successes = 0;
 
-  take(): TrafficWindow {
+  record(ms: number, ok: boolean): void {
+    this.requests += 1;
+    this.latency.record(ms);
+    if (!ok) {
+      this.errors += 1;
+      return;
+    }
+    // Reservoir sampling keeps a uniform sample of the window whatever its length.
+    this.successes += 1;
+    if (this.samples.length < MAX_SAMPLES) this.samples.push(ms);
+    else {
+      const slot = Math.floor(Math.random() * this.successes);
+      if (slot < MAX_SAMPLES) this.samples[slot] = ms;
+    }
+  }
+
+  take(): { window: TrafficWindow; samples: number[] } {
     const window = { requests: this.requests, errors: this.errors, latencyMs: this.latency.summary() };
+    const samples = this.samples;
     this.requests = 0;
     this.errors = 0;
+    this.successes = 0;
+    this.samples = [];
     this.latency.reset();
-    return window;
+    return { window, samples };
   }
 }
 
@@ -77,7 +103,13 @@ export class TrafficRouter {
 
   /** What each backend served since the last call (a measurement window). */
   takeStats(): RouterStats {
-    return { stable: this.counters.stable.take(), canary: this.counters.canary.take() };
+    const stable = this.counters.stable.take();
+    const canary = this.counters.canary.take();
+    return {
+      stable: stable.window,
+      canary: canary.window,
+      samplesMs: { stable: stable.samples, canary: canary.samples },
+    };
   }
 
   async close(): Promise<void> {
@@ -107,9 +139,7 @@ export class TrafficRouter {
     const finish = (ok: boolean) => {
       if (settled) return;
       settled = true;
-      counters.requests += 1;
-      if (!ok) counters.errors += 1;
-      counters.latency.record(performance.now() - started);
+      counters.record(performance.now() - started, ok);
     };
     const upstream = http.request(
       {
