@@ -26,6 +26,9 @@ const systemPackages = {
   skopeo: "/usr/bin/skopeo",
   "nginx-light": "/usr/sbin/nginx",
   wrk: "/usr/bin/wrk",
+  // The registry tests sign tokens with openssl's certificate and hash htpasswd entries with perl.
+  openssl: "/usr/bin/openssl",
+  perl: "/usr/bin/perl",
 };
 
 if (process.argv.includes("--system")) {

@@ -48,6 +48,13 @@ export class LatencyRecorder {
     return { p50: at(50), p90: at(90), p95: at(95), p99: at(99), max, count };
   }
 
+  /** Latency (ms) at any percentile, e.g. 99.9; 0 when nothing was recorded. */
+  valueAt(percentile: number): number {
+    if (this.histogram.totalCount === 0) return 0;
+    const max = this.histogram.maxValue / MICROS_PER_MS;
+    return Math.min(this.histogram.getValueAtPercentile(percentile) / MICROS_PER_MS, max);
+  }
+
   reset(): void {
     this.histogram.reset();
   }

@@ -11,7 +11,8 @@ export interface LoadContext {
   endMs: number;
   /** Aborted when the run is stopped early; in-flight requests are then cancelled by the sender. */
   stop: AbortSignal;
-  onOutcome(outcome: Completed, latencyMs: number, measured: boolean): void;
+  /** `sentAtMs`: intended send time (open loop) or actual one (closed loop); warmup is decided from it. */
+  onOutcome(outcome: Completed, sentAtMs: number, latencyMs: number): void;
 }
 
 function sleepUntil(now: () => number, atMs: number, stop: AbortSignal): Promise<void> {
@@ -36,12 +37,11 @@ export async function runOpenLoop(ctx: LoadContext, rps: number): Promise<Schedu
     const due = dueCount(ctx.startMs, rps, ctx.now(), total);
     for (; next < due; next++) {
       const intended = intendedTime(ctx.startMs, rps, next);
-      const measured = intended >= ctx.warmupEndMs;
-      if (measured) lag.note(ctx.now() - intended);
+      if (intended >= ctx.warmupEndMs) lag.note(ctx.now() - intended);
       const done: Promise<void> = ctx.sender.send(ctx.nextBody()).then((outcome) => {
         pending.delete(done);
         if ("cancelled" in outcome) return;
-        ctx.onOutcome(outcome, ctx.now() - intended, measured);
+        ctx.onOutcome(outcome, intended, ctx.now() - intended);
       });
       pending.add(done);
     }
@@ -58,7 +58,7 @@ export async function runClosedLoop(ctx: LoadContext, connections: number): Prom
       const started = ctx.now();
       const outcome = await ctx.sender.send(ctx.nextBody());
       if ("cancelled" in outcome) return;
-      ctx.onOutcome(outcome, ctx.now() - started, started >= ctx.warmupEndMs);
+      ctx.onOutcome(outcome, started, ctx.now() - started);
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));

@@ -1,14 +1,31 @@
 import { validateHeaderName, validateHeaderValue } from "node:http";
+import { defaultWindowS } from "./windows.js";
 
-export type Protocol = "oip" | "json";
+export const PROTOCOLS = ["oip", "json", "openai-completions", "openai-chat", "openai-embeddings"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+// OpenAI-compatible paths under the server's base URL (a base already ending in /v1 is accepted too).
+const OPENAI_PATHS: Partial<Record<Protocol, string>> = {
+  "openai-completions": "completions",
+  "openai-chat": "chat/completions",
+  "openai-embeddings": "embeddings",
+};
+
+export function isProtocol(value: unknown): value is Protocol {
+  return typeof value === "string" && (PROTOCOLS as readonly string[]).includes(value);
+}
 export type LoadMode = { kind: "rate"; rps: number } | { kind: "concurrency"; connections: number };
 
 export interface BenchmarkOptions {
-  /** oip: the server base URL; json: the full endpoint URL. */
+  /** oip and openai-*: the server base URL; json: the full endpoint URL. */
   url: string;
   protocol: Protocol;
-  /** Required for oip. */
+  /** Required for oip; for openai-* it fills a body's missing "model". */
   modelName?: string;
+  /** openai-completions / openai-chat: ask for a streamed (SSE) response and time each token. */
+  stream?: boolean;
+  /** Length of a measurement window in seconds (default: a fifth of the duration, at least 1 s). */
+  windowS?: number;
   /** Request bodies, used round-robin; for oip, keys outside the protocol (such as "label") are stripped. */
   bodies: unknown[];
   mode: LoadMode;
@@ -29,6 +46,8 @@ export interface ValidatedOptions {
   endpoint: URL;
   protocol: Protocol;
   modelName?: string;
+  stream: boolean;
+  windowS: number;
   bodies: unknown[];
   mode: LoadMode;
   durationS: number;
@@ -79,6 +98,11 @@ export function resolveEndpoint(url: string, protocol: Protocol, modelName?: str
     throw new Error(`benchmark: url must use http or https, got ${describe(url)}`);
   }
   if (protocol === "json") return parsed;
+  const openai = OPENAI_PATHS[protocol];
+  if (openai !== undefined) {
+    const base = parsed.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
+    return new URL(`${base.endsWith("/v1") ? base : `${base}/v1`}/${openai}`);
+  }
   if (modelName === undefined) throw new Error("benchmark: modelName is required for the oip protocol");
   const base = url.replace(/\/+$/, "");
   return new URL(`${base}/v2/models/${encodeURIComponent(modelName)}/infer`);
@@ -114,8 +138,18 @@ function validateHeaders(headers: Record<string, string> | undefined): Record<st
 }
 
 export function validateOptions(options: BenchmarkOptions): ValidatedOptions {
-  if (options.protocol !== "oip" && options.protocol !== "json") {
-    throw new Error(`benchmark: protocol must be "oip" or "json", got ${describe(options.protocol)}`);
+  if (!isProtocol(options.protocol)) {
+    throw new Error(
+      `benchmark: protocol must be one of ${PROTOCOLS.join(", ")}, got ${describe(options.protocol)}`,
+    );
+  }
+  const stream = options.stream ?? false;
+  if (typeof stream !== "boolean")
+    throw new Error(`benchmark: stream must be true or false, got ${describe(stream)}`);
+  if (stream && options.protocol !== "openai-completions" && options.protocol !== "openai-chat") {
+    throw new Error(
+      `benchmark: stream needs protocol openai-completions or openai-chat, not ${options.protocol}`,
+    );
   }
   if (options.protocol === "oip") {
     if (typeof options.modelName !== "string" || options.modelName.trim() === "") {
@@ -133,14 +167,21 @@ export function validateOptions(options: BenchmarkOptions): ValidatedOptions {
     LIMITS.maxTimeoutMs,
     false,
   );
+  const durationS = requireNumber("durationS", options.durationS, 0, LIMITS.maxDurationS, false);
+  const windowS =
+    options.windowS === undefined
+      ? defaultWindowS(durationS)
+      : requireNumber("windowS", options.windowS, 0, durationS, false);
   return {
     url: options.url,
     endpoint,
     protocol: options.protocol,
     ...(options.modelName !== undefined ? { modelName: options.modelName } : {}),
+    stream,
+    windowS,
     bodies: options.bodies,
     mode: validateMode(options.mode),
-    durationS: requireNumber("durationS", options.durationS, 0, LIMITS.maxDurationS, false),
+    durationS,
     warmupS: requireNumber("warmupS", options.warmupS, 0, LIMITS.maxWarmupS, true),
     timeoutMs,
     headers: validateHeaders(options.headers),

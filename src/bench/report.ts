@@ -1,16 +1,51 @@
+import type { BaselineComparison } from "./baseline.js";
 import { LatencyRecorder } from "./histogram.js";
 import type { Completed } from "./http.js";
 import type { LoadMode, Protocol } from "./options.js";
+import type { ThresholdResult } from "./thresholds.js";
+import { assessStability, type Stability, type WindowedMeasurement, type WindowReport } from "./windows.js";
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** Streaming (SSE) responses only: token timing as LLM benchmarks report it. */
+export interface StreamingReport {
+  /** From each request's intended (open loop) or actual (closed loop) send time to its first token. */
+  timeToFirstTokenMs: Percentiles;
+  /** Gaps between successive tokens of one response. */
+  interTokenMs: Percentiles;
+  /** Output tokens across all successful responses (server's usage count when it sends one). */
+  tokens: number;
+  /** Output tokens per measured second, all requests together. */
+  tokensPerS: number;
+}
+
+export interface BenchmarkSettings {
+  url: string;
+  protocol: Protocol;
+  mode: LoadMode;
+  durationS: number;
+  warmupS: number;
+  timeoutMs: number;
+  windowS: number;
+  stream: boolean;
+}
 
 export interface BenchmarkReport {
   /** Latency of successful (2xx) requests, ms; open loop measures from each request's intended send time. */
-  latencyMs: { p50: number; p90: number; p95: number; p99: number; max: number };
+  latencyMs: Percentiles;
   /** Successful requests per measured second. */
   throughputRps: number;
   /** Measured requests that completed: successes plus errors. */
   requests: number;
   errors: number;
-  /** Errors by cause: "status:<code>", "timeout", "connection:<code>". */
+  /** Errors by cause: "status:<code>", "timeout", "connection:<code>", "stream:<what>". */
   errorBreakdown: Record<string, number>;
   /** Open loop only: the generator itself could not keep to the schedule, so the load was lower than asked. */
   behindSchedule: boolean;
@@ -18,7 +53,18 @@ export interface BenchmarkReport {
   /** Seconds actually measured: durationS, or less when the run was stopped early. */
   measuredS: number;
   aborted: boolean;
-  settings: { url: string; protocol: Protocol; mode: LoadMode; durationS: number; warmupS: number };
+  /** Successive slices of the measured period, and whether they agree with one another. */
+  windows: WindowReport[];
+  stability: Stability;
+  streaming?: StreamingReport;
+  /** The same load against a trivial local server: the floor the generator itself adds (when measured). */
+  overhead?: { latencyMs: Percentiles; throughputRps: number };
+  settings: BenchmarkSettings;
+  /** Set by `judge`: each threshold with what was observed. */
+  thresholds?: ThresholdResult[];
+  baseline?: BaselineComparison;
+  /** Set by `judge`: false when a threshold failed or the baseline comparison found a regression. */
+  passed?: boolean;
 }
 
 export interface BenchmarkProgress {
@@ -28,26 +74,58 @@ export interface BenchmarkProgress {
   p99Ms: number;
 }
 
+const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export function percentiles(recorder: LatencyRecorder): Percentiles {
+  const s = recorder.summary();
+  return {
+    p50: round(s.p50),
+    p90: round(s.p90),
+    p95: round(s.p95),
+    p99: round(s.p99),
+    p999: round(recorder.valueAt(99.9)),
+    max: round(s.max),
+  };
+}
+
 /** Running totals of the measured part of a run. */
 export class Measurement {
   readonly latency = new LatencyRecorder();
+  readonly ttft = new LatencyRecorder();
+  readonly interToken = new LatencyRecorder();
+  tokens = 0;
+  streamed = 0;
   requests = 0;
   errors = 0;
   readonly errorBreakdown: Record<string, number> = {};
 
-  add(outcome: Completed, latencyMs: number): void {
+  constructor(readonly windows: WindowedMeasurement) {}
+
+  /** `sentAtMs` is the intended (open loop) or actual (closed loop) send time; `offsetS` its place in the run. */
+  add(outcome: Completed, latencyMs: number, sentAtMs: number, offsetS: number): void {
     this.requests++;
-    if (outcome.ok) {
-      this.latency.record(Math.max(0, latencyMs));
+    this.windows.add(offsetS, outcome, latencyMs);
+    if (!outcome.ok) {
+      this.errors++;
+      this.errorBreakdown[outcome.error] = (this.errorBreakdown[outcome.error] ?? 0) + 1;
       return;
     }
-    this.errors++;
-    this.errorBreakdown[outcome.error] = (this.errorBreakdown[outcome.error] ?? 0) + 1;
+    this.latency.record(Math.max(0, latencyMs));
+    const times = outcome.tokenTimesMs;
+    if (times === undefined) return;
+    this.streamed++;
+    this.tokens += outcome.usageTokens ?? times.length;
+    const first = times[0];
+    if (first === undefined) return;
+    this.ttft.record(Math.max(0, first - sentAtMs));
+    for (let i = 1; i < times.length; i++) {
+      this.interToken.record(Math.max(0, (times[i] as number) - (times[i - 1] as number)));
+    }
   }
 
   progress(elapsedS: number): BenchmarkProgress {
     return {
-      elapsedS: round(elapsedS, 3),
+      elapsedS: round(elapsedS),
       requests: this.requests,
       errors: this.errors,
       p99Ms: this.latency.summary().p99,
@@ -55,14 +133,9 @@ export class Measurement {
   }
 }
 
-function round(value: number, digits: number): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
 export interface ReportInputs {
   measurement: Measurement;
-  settings: BenchmarkReport["settings"];
+  settings: BenchmarkSettings;
   measuredS: number;
   aborted: boolean;
   behindSchedule: boolean;
@@ -70,25 +143,31 @@ export interface ReportInputs {
 }
 
 export function buildReport(inputs: ReportInputs): BenchmarkReport {
-  const { measurement: m, measuredS } = inputs;
-  const s = m.latency.summary();
+  const { measurement: m, measuredS, settings } = inputs;
   const successes = m.requests - m.errors;
+  const windows = m.windows.report(measuredS);
   return {
-    latencyMs: {
-      p50: round(s.p50, 3),
-      p90: round(s.p90, 3),
-      p95: round(s.p95, 3),
-      p99: round(s.p99, 3),
-      max: round(s.max, 3),
-    },
+    latencyMs: percentiles(m.latency),
     throughputRps: measuredS > 0 ? round(successes / measuredS, 2) : 0,
     requests: m.requests,
     errors: m.errors,
     errorBreakdown: { ...m.errorBreakdown },
     behindSchedule: inputs.behindSchedule,
-    maxScheduleLagMs: round(inputs.maxScheduleLagMs, 3),
-    measuredS: round(measuredS, 3),
+    maxScheduleLagMs: round(inputs.maxScheduleLagMs),
+    measuredS: round(measuredS),
     aborted: inputs.aborted,
-    settings: inputs.settings,
+    windows,
+    stability: assessStability(windows, settings.windowS),
+    ...(settings.stream
+      ? {
+          streaming: {
+            timeToFirstTokenMs: percentiles(m.ttft),
+            interTokenMs: percentiles(m.interToken),
+            tokens: m.tokens,
+            tokensPerS: measuredS > 0 ? round(m.tokens / measuredS, 2) : 0,
+          },
+        }
+      : {}),
+    settings,
   };
 }

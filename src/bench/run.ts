@@ -4,10 +4,18 @@ import { type LoadContext, runClosedLoop, runOpenLoop } from "./load.js";
 import { type BenchmarkOptions, validateOptions } from "./options.js";
 import { encodeBodies } from "./protocols.js";
 import { type BenchmarkProgress, type BenchmarkReport, buildReport, Measurement } from "./report.js";
+import { WindowedMeasurement, type WindowReport } from "./windows.js";
 
 export { loadBodies, synthesizeOipBody } from "./bodies.js";
 export type { LoadMode, Protocol } from "./options.js";
+export type { WindowReport } from "./windows.js";
 export type { BenchmarkOptions, BenchmarkProgress, BenchmarkReport };
+
+/** Callbacks while a run is going: progress at most once a second, and each window as it closes. */
+export interface BenchmarkHooks {
+  onProgress?: (p: BenchmarkProgress) => void;
+  onWindow?: (w: WindowReport, index: number) => void;
+}
 
 // An open-loop run must keep its schedule even when the server stalls, so it never runs short of
 // sockets below this; requests beyond it queue in the agent, and their wait still counts as latency.
@@ -18,10 +26,15 @@ const MAX_OPEN_LOOP_SOCKETS = 20_000;
 /** Drives load at the endpoint for warmup + duration and reports what was measured. */
 export async function runBenchmark(
   options: BenchmarkOptions,
-  onProgress?: (p: BenchmarkProgress) => void,
+  hooks?: BenchmarkHooks | ((p: BenchmarkProgress) => void),
 ): Promise<BenchmarkReport> {
+  const { onProgress, onWindow } =
+    typeof hooks === "function" ? { onProgress: hooks, onWindow: undefined } : (hooks ?? {});
   const o = validateOptions(options);
-  const payloads = encodeBodies(o.protocol, o.bodies);
+  const payloads = encodeBodies(o.protocol, o.bodies, {
+    stream: o.stream,
+    ...(o.modelName !== undefined ? { modelName: o.modelName } : {}),
+  });
   const { mode } = o;
   const maxSockets =
     mode.kind === "rate"
@@ -35,9 +48,11 @@ export async function runBenchmark(
     headers: o.headers,
     timeoutMs: o.timeoutMs,
     maxSockets,
+    stream: o.stream,
   });
 
-  const measurement = new Measurement();
+  const windows = new WindowedMeasurement(o.windowS, o.durationS);
+  const measurement = new Measurement(windows);
   const now = () => performance.now();
   const startMs = now();
   const warmupEndMs = startMs + o.warmupS * 1000;
@@ -66,6 +81,24 @@ export async function runBenchmark(
   };
   if (onProgress) progressTimer = setTimeout(tick, 1000);
 
+  // Each window is announced once its span has passed; answers still in flight then are left out of
+  // the line (they are in the final report).
+  let windowTimer: NodeJS.Timeout | undefined;
+  let announced = 0;
+  const windowCount = windows.report().length;
+  const announce = () => {
+    const elapsedS = (now() - warmupEndMs) / 1000;
+    const closed = Math.min(windowCount, Math.floor(elapsedS / o.windowS + 1e-9));
+    const all = windows.report();
+    for (; announced < closed; announced++) onWindow?.(all[announced] as WindowReport, announced);
+    if (announced < windowCount) {
+      const nextAt = warmupEndMs + (announced + 1) * o.windowS * 1000;
+      windowTimer = setTimeout(announce, Math.max(1, Math.ceil(nextAt - now())));
+    }
+  };
+  if (onWindow)
+    windowTimer = setTimeout(announce, Math.max(1, Math.ceil(warmupEndMs + o.windowS * 1000 - now())));
+
   let next = 0;
   const ctx: LoadContext = {
     sender,
@@ -75,8 +108,10 @@ export async function runBenchmark(
     warmupEndMs,
     endMs,
     stop: stopper.signal,
-    onOutcome: (outcome, latencyMs, measured) => {
-      if (measured) measurement.add(outcome, latencyMs);
+    onOutcome: (outcome, sentAtMs, latencyMs) => {
+      if (sentAtMs >= warmupEndMs) {
+        measurement.add(outcome, latencyMs, sentAtMs, (sentAtMs - warmupEndMs) / 1000);
+      }
     },
   };
 
@@ -92,15 +127,31 @@ export async function runBenchmark(
     }
   } finally {
     clearTimeout(progressTimer);
+    clearTimeout(windowTimer);
     o.signal?.removeEventListener("abort", stop);
     sender.close();
   }
 
   const measuredEndMs = Math.min(stoppedAtMs ?? endMs, endMs);
+  const measuredS = Math.max(0, measuredEndMs - warmupEndMs) / 1000;
+  // The last window closes as the run ends, before its timer could fire: announce what is left.
+  if (onWindow) {
+    const all = windows.report(measuredS);
+    for (; announced < all.length; announced++) onWindow(all[announced] as WindowReport, announced);
+  }
   return buildReport({
     measurement,
-    settings: { url: o.url, protocol: o.protocol, mode, durationS: o.durationS, warmupS: o.warmupS },
-    measuredS: Math.max(0, measuredEndMs - warmupEndMs) / 1000,
+    settings: {
+      url: o.url,
+      protocol: o.protocol,
+      mode,
+      durationS: o.durationS,
+      warmupS: o.warmupS,
+      timeoutMs: o.timeoutMs,
+      windowS: o.windowS,
+      stream: o.stream,
+    },
+    measuredS,
     aborted: stoppedAtMs !== undefined,
     behindSchedule,
     maxScheduleLagMs,

@@ -22,12 +22,32 @@ export const HINTS: Record<string, Hint> = {
     expected: `a model file or directory, as ${PATH}`,
     fix: "set model.path to the model file",
   },
-  image: { expected: "a mapping with optional repository and base" },
+  image: {
+    expected:
+      "a mapping with optional repository, base, insecureRegistries, platforms, runtime, builder, dockerfile, context",
+  },
   "image.repository": {
     expected: 'an image repository without tag or digest, e.g. "ghcr.io/acme/iris" or "localhost:5000/iris"',
     fix: "remove any :tag or @digest; modelship tags images itself",
   },
   "image.base": { expected: 'an image reference such as "ghcr.io/acme/onnx-server:1.2"' },
+  "image.platforms": {
+    expected: "a list of platforms as os/arch[/variant], e.g. [linux/amd64, linux/arm64]",
+    fix: "each platform must be in the base image's index; two or more give a multi-platform image",
+  },
+  "image.platforms.*": { expected: "a platform as os/arch[/variant], e.g. linux/arm64" },
+  "image.runtime": {
+    expected:
+      "a runtime preset (reference, kserve-modelcar, triton, vllm, tgi, torchserve, custom) or a mapping with preset and name, version, path, args, env, port",
+  },
+  "image.runtime.preset": {
+    expected: "one of reference, kserve-modelcar, triton, vllm, tgi, torchserve, custom",
+  },
+  "image.builder": {
+    expected: "daemonless (the model appended as a layer, the default) or docker (docker buildx build)",
+  },
+  "image.dockerfile": { expected: "the Dockerfile for builder: docker, as a path relative to modelship.yml" },
+  "image.context": { expected: "the build context for builder: docker, as a path relative to modelship.yml" },
   target: { expected: 'a mapping with kind: "local" or kind: "kubernetes"' },
   "target.kind": {
     expected: '"local" or "kubernetes"',
@@ -53,6 +73,17 @@ export const HINTS: Record<string, Hint> = {
     expected: DURATION_EXPECTED.replace("greater than 0", "0 or more"),
     fix: DURATION.fix,
   },
+  "benchmark.timeout": { expected: `per-request timeout: ${DURATION_EXPECTED}` },
+  "benchmark.headers": {
+    expected: "a mapping of header names to values, e.g. X-Team: ml (use tokenEnv for credentials)",
+  },
+  "benchmark.tokenEnv": { expected: "the name of an environment variable holding a bearer token" },
+  "benchmark.thresholds": {
+    expected: 'a list of k6-style thresholds, e.g. ["p95 < 200", "errors < 1%"]',
+    fix: 'write each as "<metric> <op> <number>": p50 p90 p95 p99 p999 max in ms (or "0.2s"), errors in %, rps',
+  },
+  "benchmark.baseline": { expected: `an earlier benchmark JSON report, as ${PATH}` },
+  "benchmark.maxRegression": { expected: 'a percentage like "10%" (or a fraction like 0.1)' },
   strategy: { expected: "a mapping with trafficRate and steps" },
   "strategy.trafficRate": { expected: `requests per second, greater than 0 and at most ${LIMITS.maxRps}` },
   "strategy.steps": {
@@ -80,6 +111,29 @@ export const HINTS: Record<string, Hint> = {
     fix: "write 0.9 for 90%, not 90",
   },
   "gates.accuracy.output": { expected: "the name of the model output that holds the predicted class" },
+  validation: {
+    expected:
+      "a mapping with any of formats, maxSize, pickle, allowGlobals, requiredFiles, allowBreakingChanges, smokeRun",
+  },
+  "validation.formats": {
+    expected: "a list of weight formats: onnx, safetensors, pickle, pytorch, gguf, savedmodel",
+    fix: "write e.g. formats: [onnx, safetensors]",
+  },
+  "validation.maxSize": { expected: 'a size in bytes, or a string like "500MB" or "2GiB"' },
+  "validation.pickle": {
+    expected: '"warn" (unknown pickle globals warn) or "strict" (they reject the model)',
+  },
+  "validation.allowGlobals": {
+    expected: 'a list of reviewed pickle globals as "module.name", e.g. "mylib.models.Net"',
+  },
+  "validation.allowGlobals.*": { expected: 'a global as "module.name"' },
+  "validation.requiredFiles": {
+    expected: `a list of files that must be in the model, each ${PATH.replace("modelship.yml", "the model")}`,
+  },
+  "validation.allowBreakingChanges": { expected: "true or false (default false)" },
+  "validation.smokeRun": {
+    expected: "true or false (default true): load ONNX models in onnxruntime and run one request",
+  },
 };
 
 export function hintFor(path: readonly PropertyKey[]): Hint | undefined {

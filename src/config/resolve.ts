@@ -1,5 +1,7 @@
 // Validated file data → ModelshipConfig: defaults filled in, relative paths made absolute.
 import { resolve } from "node:path";
+import type { RuntimeSpec } from "../image/presets.js";
+import { DEFAULT_POLICY } from "../model/policy.js";
 import type { RawConfig } from "./schema.js";
 import type { ModelshipConfig } from "./types.js";
 
@@ -10,6 +12,7 @@ export const DEFAULTS = {
   rate: 20,
   durationS: 10,
   warmupS: 1,
+  maxRegression: 0.1,
   trafficRate: 20,
   steps: [
     { weight: 20, durationS: 10 },
@@ -22,6 +25,7 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
   const bench = raw.benchmark ?? {};
   const target = raw.target ?? {};
   const gates = raw.gates ?? {};
+  const validation = raw.validation ?? {};
   return {
     file,
     dir,
@@ -29,6 +33,12 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
     image: {
       ...(raw.image?.repository ? { repository: raw.image.repository } : {}),
       ...(raw.image?.base ? { base: raw.image.base } : {}),
+      ...(raw.image?.insecureRegistries ? { insecureRegistries: [...raw.image.insecureRegistries] } : {}),
+      ...(raw.image?.platforms ? { platforms: [...raw.image.platforms] } : {}),
+      ...(raw.image?.runtime ? { runtime: runtimeSpec(raw.image.runtime) } : {}),
+      ...(raw.image?.builder ? { builder: raw.image.builder } : {}),
+      ...(raw.image?.dockerfile ? { dockerfile: at(raw.image.dockerfile) } : {}),
+      ...(raw.image?.context ? { context: at(raw.image.context) } : {}),
     },
     target:
       target.kind === "kubernetes"
@@ -48,6 +58,18 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
           : { kind: "rate", rps: bench.rate ?? DEFAULTS.rate },
       durationS: bench.duration ?? DEFAULTS.durationS,
       warmupS: bench.warmup ?? DEFAULTS.warmupS,
+      ...(bench.timeout != null ? { timeoutMs: bench.timeout * 1000 } : {}),
+      ...(bench.headers ? { headers: { ...bench.headers } } : {}),
+      ...(bench.tokenEnv ? { tokenEnv: bench.tokenEnv } : {}),
+      ...(bench.thresholds?.length ? { thresholds: [...bench.thresholds] } : {}),
+      ...(bench.baseline
+        ? {
+            baseline: {
+              file: at(bench.baseline),
+              maxRegression: bench.maxRegression ?? DEFAULTS.maxRegression,
+            },
+          }
+        : {}),
     },
     strategy: {
       trafficRate: raw.strategy?.trafficRate ?? DEFAULTS.trafficRate,
@@ -68,5 +90,26 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
           }
         : {}),
     },
+    validation: {
+      ...(validation.formats ? { formats: [...validation.formats] } : {}),
+      ...(validation.maxSize != null ? { maxSizeBytes: validation.maxSize } : {}),
+      pickle: validation.pickle ?? DEFAULT_POLICY.pickle,
+      allowGlobals: validation.allowGlobals ?? [],
+      requiredFiles: validation.requiredFiles ?? [],
+      allowBreakingChanges: validation.allowBreakingChanges ?? DEFAULT_POLICY.allowBreakingChanges,
+      smokeRun: validation.smokeRun ?? DEFAULT_POLICY.smokeRun,
+    },
   };
+}
+
+/** The file's runtime mapping without its nulls. */
+function runtimeSpec(raw: NonNullable<NonNullable<RawConfig["image"]>["runtime"]>): RuntimeSpec {
+  const spec: RuntimeSpec = { preset: raw.preset };
+  if (raw.name != null) spec.name = raw.name;
+  if (raw.version != null) spec.version = raw.version;
+  if (raw.path != null) spec.path = raw.path;
+  if (raw.args != null) spec.args = [...raw.args];
+  if (raw.env != null) spec.env = { ...raw.env };
+  if (raw.port != null) spec.port = raw.port;
+  return spec;
 }

@@ -2,6 +2,9 @@
 // silently ignored settings. Durations are converted to seconds here; defaults and paths are applied in
 // resolve.ts, because zod v4 returns `.default()` values without validating them.
 import * as z from "zod";
+import { parseRegression } from "../bench/baseline.js";
+import { parseThreshold } from "../bench/thresholds.js";
+import { RUNTIME_PRESETS } from "../image/presets.js";
 import { parseDuration } from "./duration.js";
 
 // Other modules import the public types from here too.
@@ -59,10 +62,80 @@ const model = z.strictObject({
   path,
 });
 
-const image = z.strictObject({
-  repository: z.string().max(255).regex(REPOSITORY_PATTERN).nullish(),
-  base: z.string().min(1).max(512).regex(IMAGE_REF_PATTERN).nullish(),
+const runtime = z.strictObject({
+  preset: z.enum(RUNTIME_PRESETS),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/)
+    .nullish(),
+  version: z
+    .union([z.number().int().min(1), z.string().regex(/^[1-9][0-9]{0,8}$/)])
+    .transform(String)
+    .nullish(),
+  path: z.string().startsWith("/").max(LIMITS.maxPathLength).nullish(),
+  args: z.array(z.string().max(4096)).max(100).nullish(),
+  env: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+        .max(256),
+      z.string().max(8192),
+    )
+    .nullish(),
+  port: z.number().int().min(1).max(65535).nullish(),
 });
+
+const image = z
+  .strictObject({
+    repository: z.string().max(255).regex(REPOSITORY_PATTERN).nullish(),
+    base: z.string().min(1).max(512).regex(IMAGE_REF_PATTERN).nullish(),
+    /** Registries (HOST:PORT) reached over plain http, e.g. a local registry. */
+    insecureRegistries: z
+      .array(
+        z
+          .string()
+          .max(262)
+          .regex(/^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$/, "expected HOST or HOST:PORT"),
+      )
+      .max(32)
+      .nullish(),
+    /** Platforms to build from the base's index; two or more give an OCI image index. */
+    platforms: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9]{1,32}\/[a-z0-9]{1,32}(?:\/[a-z0-9]{1,32})?$/, "expected os/arch[/variant]"),
+      )
+      .min(1)
+      .max(16)
+      .refine((list) => new Set(list).size === list.length, { message: "lists a platform twice" })
+      .nullish(),
+    /** A runtime preset name, or a mapping with the preset and its settings. */
+    runtime: z
+      .preprocess((value) => (typeof value === "string" ? { preset: value } : value), runtime)
+      .nullish(),
+    builder: z.enum(["daemonless", "docker"]).nullish(),
+    /** builder docker: the Dockerfile and the build context, relative to the config file. */
+    dockerfile: path.nullish(),
+    context: path.nullish(),
+  })
+  .superRefine((value, ctx) => {
+    // Each builder's own keys are refused for the other, so no setting is silently ignored.
+    const docker = value.builder === "docker";
+    const wrong = docker ? (["base", "runtime"] as const) : (["dockerfile", "context"] as const);
+    for (const key of wrong) {
+      if (value[key] != null) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: docker
+            ? `${key} applies to the daemonless builder; with builder: docker the Dockerfile decides it`
+            : `${key} applies to builder: docker only`,
+        });
+      }
+    }
+  });
 
 const localTarget = z.strictObject({
   kind: z.literal("local").optional(),
@@ -78,6 +151,22 @@ const kubernetesTarget = z.strictObject({
 
 const target = z.discriminatedUnion("kind", [localTarget, kubernetesTarget]);
 
+// An RFC 7230 token, and a POSIX environment variable name.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A string checked by `parse`, whose error message becomes the issue. */
+function checked<T>(parse: (value: string) => T) {
+  return z.string().transform((value, ctx) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      ctx.issues.push({ code: "custom", message: (error as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+}
+
 const benchmark = z.strictObject({
   input: path.nullish(),
   protocol: z.enum(["oip", "json"]).nullish(),
@@ -85,6 +174,15 @@ const benchmark = z.strictObject({
   concurrency: z.number().int().min(1).max(LIMITS.maxConnections).nullish(),
   duration: duration().nullish(),
   warmup: duration({ allowZero: true }).nullish(),
+  timeout: duration().nullish(),
+  headers: z.record(z.string().regex(HEADER_NAME).max(256), z.string().max(8192)).nullish(),
+  tokenEnv: z.string().regex(ENV_NAME).max(256).nullish(),
+  thresholds: z
+    .array(checked(parseThreshold).transform((t) => t.text))
+    .max(50)
+    .nullish(),
+  baseline: path.nullish(),
+  maxRegression: z.union([z.string(), z.number()]).transform(String).pipe(checked(parseRegression)).nullish(),
 });
 
 const step = z.strictObject({
@@ -109,6 +207,57 @@ const gates = z.strictObject({
     .nullish(),
 });
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KIB: 2 ** 10,
+  MIB: 2 ** 20,
+  GIB: 2 ** 30,
+  TIB: 2 ** 40,
+};
+
+/** A byte count: a number of bytes or "500MB", "2GiB". */
+const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = typeof value === "number" ? null : /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const bytes =
+    typeof value === "number"
+      ? value
+      : match
+        ? Number(match[1]) * (SIZE_UNITS[(match[2] ?? "").toUpperCase()] ?? Number.NaN)
+        : Number.NaN;
+  if (!Number.isFinite(bytes) || bytes <= 0) {
+    ctx.issues.push({ code: "custom", message: `${JSON.stringify(value)} is not a size`, input: value });
+    return z.NEVER;
+  }
+  return Math.floor(bytes);
+});
+
+const validation = z.strictObject({
+  formats: z
+    .array(z.enum(["onnx", "safetensors", "pickle", "pytorch", "gguf", "savedmodel"]))
+    .min(1)
+    .nullish(),
+  maxSize: size.nullish(),
+  pickle: z.enum(["warn", "strict"]).nullish(),
+  allowGlobals: z
+    .array(
+      z
+        .string()
+        .min(3)
+        .max(512)
+        .regex(/^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$/),
+    )
+    .max(1000)
+    .nullish(),
+  requiredFiles: z.array(path).max(1000).nullish(),
+  allowBreakingChanges: z.boolean().nullish(),
+  smokeRun: z.boolean().nullish(),
+});
+
 export const configSchema = z.strictObject({
   model,
   image: image.nullish(),
@@ -116,6 +265,7 @@ export const configSchema = z.strictObject({
   benchmark: benchmark.nullish(),
   strategy: strategy.nullish(),
   gates: gates.nullish(),
+  validation: validation.nullish(),
 });
 
 export type RawConfig = z.output<typeof configSchema>;

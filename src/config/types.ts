@@ -1,3 +1,6 @@
+import type { RuntimeSpec } from "../image/presets.js";
+import type { ValidationPolicy } from "../model/policy.js";
+
 /** modelship.yml fully resolved: defaults applied, paths absolute, durations in seconds. */
 export interface ModelshipConfig {
   /** Absolute path of the config file; "" when the config came from overrides only. */
@@ -5,7 +8,19 @@ export interface ModelshipConfig {
   /** Directory that relative paths were resolved against. */
   dir: string;
   model: { name: string; path: string };
-  image: { repository?: string; base?: string };
+  image: {
+    repository?: string;
+    base?: string;
+    insecureRegistries?: string[];
+    /** os/arch[/variant]; two or more give an OCI image index. */
+    platforms?: string[];
+    runtime?: RuntimeSpec;
+    /** Default daemonless (the model appended as a layer); docker runs `docker buildx build`. */
+    builder?: "daemonless" | "docker";
+    /** builder docker: absolute paths. */
+    dockerfile?: string;
+    context?: string;
+  };
   target:
     | { kind: "local"; stateDir: string }
     | { kind: "kubernetes"; namespace: string; context?: string; deployment?: string };
@@ -15,6 +30,14 @@ export interface ModelshipConfig {
     mode: { kind: "rate"; rps: number } | { kind: "concurrency"; connections: number };
     durationS: number;
     warmupS: number;
+    timeoutMs?: number;
+    headers?: Record<string, string>;
+    /** Environment variable holding a bearer token (the token itself never sits in the file). */
+    tokenEnv?: string;
+    /** k6-style, e.g. "p95 < 200", "errors < 1%"; checked when the config is loaded. */
+    thresholds?: string[];
+    /** An earlier benchmark JSON report to compare with; maxRegression is a fraction (0.1 = 10% worse fails). */
+    baseline?: { file: string; maxRegression: number };
   };
   strategy: { trafficRate: number; steps: { weight: number; durationS: number }[] };
   gates: {
@@ -22,4 +45,6 @@ export interface ModelshipConfig {
     errorRate?: { max: number };
     accuracy?: { evalSet: string; min: number; output: string };
   };
+  /** Defaults from DEFAULT_POLICY where the file says nothing. */
+  validation: ValidationPolicy;
 }

@@ -24,6 +24,7 @@ import {
   digestHex,
   type ImageSink,
   type ImageSource,
+  type Platform,
   writeBlob,
 } from "./blob.js";
 import {
@@ -37,6 +38,7 @@ import {
   parseImageConfig,
   parseJson,
 } from "./manifest.js";
+import { DEFAULT_PLATFORM, formatPlatform, platformMatches, platformsOf } from "./platform.js";
 
 export const LAYOUT_FILE = "oci-layout";
 export const LAYOUT_VERSION = "1.0.0";
@@ -192,7 +194,7 @@ async function checkLayoutFile(path: string): Promise<void> {
 }
 
 export interface ResolvedImage {
-  /** The manifest descriptor as found (for a multi-platform index: the linux/amd64 entry). */
+  /** The manifest descriptor as found (for a multi-platform index: the wanted platform's entry). */
   descriptor: Descriptor;
   manifest: ImageManifest;
   config: ImageConfig;
@@ -204,6 +206,10 @@ export class OciLayoutReader implements ImageSource {
   static async open(root: string): Promise<OciLayoutReader> {
     await checkLayoutFile(join(root, LAYOUT_FILE));
     return new OciLayoutReader(root);
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, "blobs", "sha256", digestHex(digest));
   }
 
   async readIndex(): Promise<ImageIndex> {
@@ -268,9 +274,9 @@ export class OciLayoutReader implements ImageSource {
 
   /**
    * Finds an image: the manifest tagged `tag` (org.opencontainers.image.ref.name), or the only one
-   * when no tag is given. An index is resolved to its linux/amd64 manifest.
+   * when no tag is given. An index is resolved to the manifest for `platform` (default linux/amd64).
    */
-  async resolveImage(tag?: string): Promise<ResolvedImage> {
+  async resolveImage(tag?: string, platform: Platform = DEFAULT_PLATFORM): Promise<ResolvedImage> {
     const index = await this.readIndex();
     let candidates = index.manifests;
     if (tag !== undefined) candidates = candidates.filter((d) => d.annotations?.[ANNOTATION.refName] === tag);
@@ -294,10 +300,12 @@ export class OciLayoutReader implements ImageSource {
         await this.readBlob(descriptor, MAX_JSON),
         `index ${descriptor.digest}`,
       );
-      const match = nested.manifests.find(
-        (d) => d.platform?.os === "linux" && d.platform.architecture === "amd64",
-      );
-      if (!match) throw new Error(`index ${descriptor.digest} in ${this.root} has no linux/amd64 image`);
+      const match = nested.manifests.find((d) => platformMatches(d.platform, platform));
+      if (!match) {
+        throw new Error(
+          `index ${descriptor.digest} in ${this.root} has no ${formatPlatform(platform)} image (has ${platformsOf(nested.manifests)})`,
+        );
+      }
       descriptor = match;
     }
     if (descriptor.mediaType !== MEDIA_TYPE.manifest && descriptor.mediaType !== MEDIA_TYPE.dockerManifest) {

@@ -146,10 +146,14 @@ export function blobDescriptor(mediaType: string, bytes: Uint8Array): Descriptor
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * The build time written into the image: `created` when given, else SOURCE_DATE_EPOCH, else the Unix
- * epoch — never the clock, so rebuilding the same inputs gives the same digest.
+ * The build time written into the image: `created` when given, else SOURCE_DATE_EPOCH, else the commit
+ * time (seconds), else the Unix epoch — never the clock, so rebuilding the same inputs gives the same digest.
  */
-export function resolveCreated(created?: string, sourceDateEpoch?: string): { iso: string; date: Date } {
+export function resolveCreated(
+  created?: string,
+  sourceDateEpoch?: string,
+  commitTime?: number,
+): { iso: string; date: Date } {
   let date: Date;
   if (created !== undefined) {
     date = new Date(created);
@@ -165,6 +169,8 @@ export function resolveCreated(created?: string, sourceDateEpoch?: string): { is
       );
     }
     date = new Date(Number(sourceDateEpoch) * 1000);
+  } else if (commitTime !== undefined) {
+    date = new Date(commitTime * 1000);
   } else {
     date = new Date(0);
   }
@@ -238,4 +244,30 @@ export function buildManifest(
   };
   if (annotations && Object.keys(annotations).length > 0) manifest.annotations = annotations;
   return manifest;
+}
+
+export interface ImageIndex {
+  schemaVersion: 2;
+  mediaType: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** An OCI image index over platform manifests (each descriptor carries its platform). */
+export function buildIndex(
+  manifests: readonly Descriptor[],
+  annotations?: Record<string, string>,
+): ImageIndex {
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE.index,
+    manifests: manifests.map((m) => {
+      const d: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.size };
+      if (m.platform) d.platform = { ...m.platform };
+      if (m.annotations) d.annotations = m.annotations;
+      return d;
+    }),
+  };
+  if (annotations && Object.keys(annotations).length > 0) index.annotations = annotations;
+  return index;
 }

@@ -19,8 +19,22 @@ export interface OnnxSummary {
   outputs: TensorSignature[];
 }
 
+export interface OnnxNode {
+  opType: string;
+  /** "" is the default ai.onnx domain. */
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+}
+
 export interface OnnxInspection {
   summary: OnnxSummary;
+  /** Top-level graph nodes in file order (subgraphs of If/Loop are not listed). */
+  nodes: OnnxNode[];
+  /** Every graph input name, initializers included. */
+  graphInputs: string[];
+  initializers: string[];
+  graphOutputs: string[];
   /** `location` values of initializers stored outside the protobuf, in graph order. */
   externalDataLocations: string[];
 }
@@ -96,5 +110,14 @@ export function inspectOnnx(bytes: Uint8Array): OnnxInspection {
       outputs: (graph.output ?? []).map(signature),
     },
     externalDataLocations,
+    nodes: (graph.node ?? []).map((n) => ({
+      opType: n.opType ?? "",
+      domain: n.domain ?? "",
+      inputs: n.input ?? [],
+      outputs: n.output ?? [],
+    })),
+    graphInputs: (graph.input ?? []).map((i) => i.name ?? ""),
+    initializers: [...initializerNames],
+    graphOutputs: (graph.output ?? []).map((o) => o.name ?? ""),
   };
 }

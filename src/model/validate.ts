@@ -1,153 +1,57 @@
-// Thin model validation: list and hash every file, compute the model digest, recognise ONNX by content
-// and summarise it. Bad model content never throws: it ends up as findings in the report.
-import { open, readFile, stat } from "node:fs/promises";
-import { isAbsolute, posix } from "node:path";
+// Model validation: list and hash every file (the digest), recognise each file's format by content and
+// check it (pickle globals, safetensors/GGUF headers, ONNX graphs, archives), recognise MLflow / Hugging
+// Face / SavedModel layouts, apply the team's policy, compare the signature with the stable model's, and
+// smoke-run ONNX models. Bad model content never throws: it ends up as findings in the report.
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { type ContainerFormat, type ContainerInfo, inspectContainer } from "./containers.js";
 import { type FileEntry, modelDigest, sha256File } from "./digest.js";
 import type { Finding } from "./findings.js";
-import { inspectOnnx, type OnnxInspection, type OnnxSummary } from "./onnx-inspect.js";
-import { type WalkResult, walkModel } from "./walk.js";
+import { type Artifact, type InspectedFile, inspectFile } from "./inspect-file.js";
+import { checkOnnx } from "./onnx-check.js";
+import type { OnnxSummary } from "./onnx-inspect.js";
+import { DEFAULT_POLICY, type FileFormat, type ValidationPolicy } from "./policy.js";
+import { compareSignatures, type Signature, type SignatureChange } from "./signature.js";
+import { type SmokeResult, smokeRun } from "./smoke.js";
+import { type WalkedFile, type WalkResult, walkModel } from "./walk.js";
 
 export type { FileEntry } from "./digest.js";
 export type { Finding } from "./findings.js";
+export type { Artifact } from "./inspect-file.js";
 export type { OnnxSummary, TensorSignature } from "./onnx-inspect.js";
+export type { ValidationPolicy } from "./policy.js";
+export type { Signature } from "./signature.js";
+
+export type ModelFormat = FileFormat | ContainerFormat | "unknown";
 
 export interface ValidationReport {
   path: string;
   accepted: boolean;
-  format: "onnx" | "unknown";
+  format: ModelFormat;
   digest: string;
   files: FileEntry[];
   findings: Finding[];
+  /** Every file with the format found in it ("data" for files that are no model format). */
+  artifacts: Artifact[];
   onnx?: OnnxSummary;
+  /** Input/output signature, where the format has one (ONNX, MLflow). */
+  signature?: Signature;
+  container?: Omit<ContainerInfo, "signature">;
+  compatibility?: { baseline: string; changes: SignatureChange[] };
+  smoke?: SmokeResult;
 }
 
-// Protobuf messages cannot exceed 2 GiB; larger ONNX models must use external data files.
-const PROTOBUF_LIMIT = 2 ** 31 - 1;
-// Files not named *.onnx are only sniffed when small, so a directory of big weights is not read twice.
-const SNIFF_LIMIT = 64 * 1024 * 1024;
-// ModelProto writers emit field 1 (ir_version, varint) first: tag byte 0x08.
-const MODEL_PROTO_FIRST_BYTE = 0x08;
+export interface ValidateOptions {
+  policy?: Partial<ValidationPolicy>;
+  /** The stable model to stay compatible with: a model path, or a validation report (.json). */
+  baseline?: string;
+}
+
+// When a directory holds weights in several formats, the one a server would pick.
+const PRIORITY: FileFormat[] = ["onnx", "safetensors", "gguf", "pytorch", "pickle", "savedmodel"];
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-async function firstByte(path: string): Promise<number | undefined> {
-  const handle = await open(path, "r");
-  try {
-    const buffer = Buffer.alloc(1);
-    const { bytesRead } = await handle.read(buffer, 0, 1, 0);
-    return bytesRead === 1 ? buffer[0] : undefined;
-  } finally {
-    await handle.close();
-  }
-}
-
-interface OnnxCandidate {
-  file: string;
-  inspection: OnnxInspection;
-}
-
-async function findOnnx(
-  walked: WalkResult,
-  files: FileEntry[],
-  findings: Finding[],
-): Promise<OnnxCandidate[]> {
-  const found: OnnxCandidate[] = [];
-  for (const [index, entry] of files.entries()) {
-    const absolutePath = walked.files[index]?.absolutePath ?? "";
-    const named = entry.path.toLowerCase().endsWith(".onnx");
-    if (!named && (entry.size > SNIFF_LIMIT || entry.size === 0)) continue;
-    if (!named && (await firstByte(absolutePath)) !== MODEL_PROTO_FIRST_BYTE) continue;
-    if (named && entry.size > PROTOBUF_LIMIT) {
-      findings.push({
-        severity: "error",
-        code: "ONNX_TOO_LARGE",
-        message: `${entry.path} is ${entry.size} bytes; a protobuf cannot exceed 2 GiB. Save the model with external data (onnx.save(..., save_as_external_data=True))`,
-        file: entry.path,
-      });
-      continue;
-    }
-    try {
-      const inspection = inspectOnnx(await readFile(absolutePath));
-      found.push({ file: entry.path, inspection });
-      if (!named) {
-        findings.push({
-          severity: "warning",
-          code: "ONNX_FILE_EXTENSION",
-          message: `${entry.path} holds an ONNX model but is not named *.onnx; the model server only looks for *.onnx files`,
-          file: entry.path,
-        });
-      }
-    } catch (error) {
-      if (!named) continue;
-      findings.push({
-        severity: "error",
-        code: "ONNX_PARSE_ERROR",
-        message: `${entry.path} is named .onnx but cannot be read as an ONNX model: ${message(error)}. Re-export it (torch.onnx.export, tf2onnx, skl2onnx) and check it with onnx.checker.check_model`,
-        file: entry.path,
-      });
-    }
-  }
-  return found;
-}
-
-/** Checks on a recognised ONNX model that the runtime would otherwise report at load time, or not at all. */
-function checkOnnx(candidate: OnnxCandidate, fileSet: Set<string>): Finding[] {
-  const { file, inspection } = candidate;
-  const { summary } = inspection;
-  const findings: Finding[] = [];
-  if (summary.opsets.length === 0) {
-    findings.push({
-      severity: "error",
-      code: "ONNX_NO_OPSET",
-      message: `${file} imports no operator set; re-export it with an explicit opset`,
-      file,
-    });
-  }
-  if (summary.outputs.length === 0) {
-    findings.push({
-      severity: "error",
-      code: "ONNX_NO_OUTPUTS",
-      message: `${file} declares no graph outputs`,
-      file,
-    });
-  }
-  if (summary.inputs.length === 0) {
-    findings.push({
-      severity: "warning",
-      code: "ONNX_NO_INPUTS",
-      message: `${file} declares no graph inputs (every request gets the same answer)`,
-      file,
-    });
-  }
-  const modelDir = posix.dirname(file);
-  for (const location of inspection.externalDataLocations) {
-    const resolved = posix.normalize(posix.join(modelDir, location));
-    // The runtime opens these paths itself: a hostile model could point at /etc/shadow or ../../secrets.
-    if (
-      !location ||
-      isAbsolute(location) ||
-      posix.isAbsolute(location) ||
-      resolved.startsWith("../") ||
-      resolved === ".."
-    ) {
-      findings.push({
-        severity: "error",
-        code: "ONNX_EXTERNAL_DATA_OUTSIDE",
-        message: `${file} reads tensor data from ${JSON.stringify(location)}, outside the model directory`,
-        file,
-      });
-    } else if (!fileSet.has(resolved)) {
-      findings.push({
-        severity: "error",
-        code: "ONNX_EXTERNAL_DATA_MISSING",
-        message: `${file} reads tensor data from ${JSON.stringify(location)}, which is not in the model directory; add the file next to the model`,
-        file,
-      });
-    }
-  }
-  return findings;
 }
 
 function rejected(path: string, finding: Finding): ValidationReport {
@@ -158,13 +62,88 @@ function rejected(path: string, finding: Finding): ValidationReport {
     digest: modelDigest([]),
     files: [],
     findings: [finding],
+    artifacts: [],
   };
 }
 
-/** Validate a model file or directory. Only programming errors throw; bad content becomes findings. */
-export async function validateModel(path: string): Promise<ValidationReport> {
-  let walked: WalkResult;
+async function readBaseline(baseline: string): Promise<Signature | string> {
   try {
+    if (baseline.toLowerCase().endsWith(".json")) {
+      const report = JSON.parse(await readFile(baseline, "utf8")) as Partial<ValidationReport>;
+      const sig = report.signature ?? report.onnx;
+      if (!sig || !Array.isArray(sig.inputs) || !Array.isArray(sig.outputs))
+        return `${baseline} holds no signature`;
+      return { inputs: sig.inputs, outputs: sig.outputs };
+    }
+    const report = await validateModel(baseline, { policy: { smokeRun: false } });
+    return report.signature ?? `${baseline} has no signature modelship can read (format ${report.format})`;
+  } catch (error) {
+    return `${baseline} cannot be read: ${message(error)}`;
+  }
+}
+
+function applyPolicy(report: ValidationReport, policy: ValidationPolicy): void {
+  const findings = report.findings;
+  if (policy.formats) {
+    for (const artifact of report.artifacts) {
+      if (artifact.format !== "data" && !policy.formats.includes(artifact.format)) {
+        findings.push({
+          severity: "error",
+          code: "POLICY_FORMAT_NOT_ALLOWED",
+          message: `${artifact.file} is ${artifact.format}, which validation.formats does not allow (${policy.formats.join(", ")})`,
+          file: artifact.file,
+        });
+      }
+    }
+  }
+  const total = report.files.reduce((n, f) => n + f.size, 0);
+  if (policy.maxSizeBytes !== undefined && total > policy.maxSizeBytes) {
+    findings.push({
+      severity: "error",
+      code: "POLICY_MODEL_TOO_LARGE",
+      message: `the model's files total ${total} bytes, above validation.maxSize (${policy.maxSizeBytes} bytes)`,
+    });
+  }
+  const present = new Set(report.files.map((f) => f.path));
+  for (const required of policy.requiredFiles) {
+    if (!present.has(required.replace(/^\.\//, ""))) {
+      findings.push({
+        severity: "error",
+        code: "POLICY_REQUIRED_FILE_MISSING",
+        message: `${required} is required by validation.requiredFiles but is not in the model`,
+        key: required,
+      });
+    }
+  }
+}
+
+async function hashFiles(walked: WalkResult, findings: Finding[]) {
+  const files: FileEntry[] = [];
+  const readable: (WalkedFile & { size: number })[] = [];
+  for (const file of walked.files) {
+    try {
+      const { sha256, size } = await sha256File(file.absolutePath);
+      files.push({ path: file.path, size, sha256 });
+      readable.push({ ...file, size });
+    } catch (error) {
+      findings.push({
+        severity: "error",
+        code: "FILE_UNREADABLE",
+        message: `${file.path} cannot be read: ${message(error)}`,
+        file: file.path,
+      });
+    }
+  }
+  return { files, readable };
+}
+
+/** Validate a model file or directory. Only programming errors throw; bad content becomes findings. */
+export async function validateModel(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const policy: ValidationPolicy = { ...DEFAULT_POLICY, ...options.policy };
+  let walked: WalkResult;
+  let isDir: boolean;
+  try {
+    isDir = (await stat(path)).isDirectory();
     walked = await walkModel(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -177,23 +156,7 @@ export async function validateModel(path: string): Promise<ValidationReport> {
     });
   }
   const findings: Finding[] = [...walked.findings];
-  const files: FileEntry[] = [];
-  const readable: WalkResult = { ...walked, files: [] };
-  for (const file of walked.files) {
-    try {
-      const { sha256, size } = await sha256File(file.absolutePath);
-      files.push({ path: file.path, size, sha256 });
-      readable.files.push(file);
-    } catch (error) {
-      findings.push({
-        severity: "error",
-        code: "FILE_UNREADABLE",
-        message: `${file.path} cannot be read: ${message(error)}`,
-        file: file.path,
-      });
-    }
-  }
-
+  const { files, readable } = await hashFiles(walked, findings);
   const report: ValidationReport = {
     path,
     accepted: false,
@@ -201,12 +164,9 @@ export async function validateModel(path: string): Promise<ValidationReport> {
     digest: modelDigest(files),
     files,
     findings,
+    artifacts: [],
   };
   if (files.length === 0 && walked.files.length === 0) {
-    const isDir = await stat(path).then(
-      (s) => s.isDirectory(),
-      () => false,
-    );
     if (isDir) {
       findings.push({
         severity: "error",
@@ -217,26 +177,95 @@ export async function validateModel(path: string): Promise<ValidationReport> {
     return report;
   }
 
-  const candidates = await findOnnx(readable, files, findings);
-  if (candidates.length > 1) {
-    findings.push({
-      severity: "error",
-      code: "ONNX_MULTIPLE_MODELS",
-      message: `found ${candidates.length} ONNX models (${candidates.map((c) => c.file).join(", ")}); keep one per model directory or point the model path at the file`,
-    });
+  const inspected: InspectedFile[] = [];
+  for (const file of readable) inspected.push(await inspectFile(file, policy, findings));
+  report.artifacts = inspected.map(({ onnx: _onnx, ...artifact }) => artifact);
+
+  const container = isDir
+    ? await inspectContainer(
+        readable.map((f) => f.path),
+        (p) => join(walked.root, p),
+        findings,
+      )
+    : undefined;
+  if (container) {
+    const { signature: _signature, ...rest } = container;
+    report.container = rest;
   }
-  const [first] = candidates;
-  if (first) {
-    report.format = "onnx";
-    report.onnx = first.inspection.summary;
-    findings.push(...checkOnnx(first, new Set(files.map((f) => f.path))));
-  } else if (!findings.some((f) => f.code === "ONNX_PARSE_ERROR")) {
+  const modelFiles = inspected.filter((a) => a.format !== "data");
+  const primary = PRIORITY.find((format) => modelFiles.some((a) => a.format === format));
+  report.format = container?.format ?? primary ?? "unknown";
+  if (report.format === "unknown" && !findings.some((f) => f.severity === "error")) {
     findings.push({
       severity: "error",
       code: "MODEL_FORMAT_UNKNOWN",
-      message: `no model file recognised in ${path} (looked for ONNX); export the model to ONNX`,
+      message: isDir
+        ? `no model file recognised in ${path} (looked for ONNX, safetensors, GGUF, PyTorch, pickle, MLflow, Hugging Face, SavedModel)`
+        : `${path} is not a model format modelship recognises (ONNX, safetensors, GGUF, PyTorch, pickle)`,
     });
   }
+
+  const onnxFiles = inspected.filter(
+    (a): a is InspectedFile & { onnx: NonNullable<InspectedFile["onnx"]> } => a.onnx !== undefined,
+  );
+  if (onnxFiles.length > 1) {
+    findings.push({
+      severity: "error",
+      code: "ONNX_MULTIPLE_MODELS",
+      message: `found ${onnxFiles.length} ONNX models (${onnxFiles.map((c) => c.file).join(", ")}); keep one per model directory or point the model path at the file`,
+    });
+  }
+  const [onnx] = onnxFiles;
+  if (onnx) {
+    report.onnx = onnx.onnx.summary;
+    report.signature = { inputs: onnx.onnx.summary.inputs, outputs: onnx.onnx.summary.outputs };
+    const checks = checkOnnx(onnx.file, onnx.onnx, new Set(files.map((f) => f.path)));
+    findings.push(...checks);
+    const absolute = readable.find((f) => f.path === onnx.file)?.absolutePath;
+    if (
+      policy.smokeRun &&
+      absolute &&
+      onnxFiles.length === 1 &&
+      !checks.some((f) => f.severity === "error")
+    ) {
+      const smoke = await smokeRun(absolute, onnx.file, report.signature);
+      findings.push(...smoke.findings);
+      if (smoke.result) report.smoke = smoke.result;
+    }
+  } else if (container?.signature) {
+    report.signature = container.signature;
+  }
+
+  if (options.baseline) {
+    const baseline = await readBaseline(options.baseline);
+    if (typeof baseline === "string") {
+      findings.push({
+        severity: "warning",
+        code: "BASELINE_UNREADABLE",
+        message: `signature compatibility not checked: ${baseline}`,
+      });
+    } else if (!report.signature) {
+      findings.push({
+        severity: "warning",
+        code: "SIGNATURE_UNKNOWN",
+        message:
+          "signature compatibility not checked: this model's format has no signature modelship can read",
+      });
+    } else {
+      const changes = compareSignatures(baseline, report.signature);
+      report.compatibility = { baseline: options.baseline, changes };
+      for (const change of changes) {
+        findings.push({
+          severity: change.breaking ? (policy.allowBreakingChanges ? "warning" : "error") : "info",
+          code: change.code,
+          message: `${change.message}${change.breaking && !policy.allowBreakingChanges ? " compared with the stable model; clients would break (set validation.allowBreakingChanges: true to ship it anyway)" : ""}`,
+          key: change.key,
+        });
+      }
+    }
+  }
+
+  applyPolicy(report, policy);
   report.accepted = !findings.some((f) => f.severity === "error");
   return report;
 }

@@ -1,6 +1,7 @@
 import { loadBodies, runBenchmark } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
+import { stableModelPath } from "../model/baseline.js";
 import { validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary, type StepPlan } from "../rollout/canary.js";
 import type { RevisionRecord } from "../rollout/ledger.js";
@@ -80,7 +81,11 @@ export async function deployRevision(
 
 /** The deploy stage alone: validate the model, then deploy it under the deploy lock. */
 export async function deployStage(config: ModelshipConfig, logger: Logger): Promise<DeployReport> {
-  const validation = await validateModel(config.model.path);
+  const baseline = await stableModelPath(stateDirOf(config));
+  const validation = await validateModel(config.model.path, {
+    policy: config.validation,
+    ...(baseline ? { baseline } : {}),
+  });
   if (!validation.accepted) {
     const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
     throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);

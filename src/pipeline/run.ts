@@ -1,7 +1,10 @@
 import { join } from "node:path";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
-import { type BuildReport, buildImage } from "../image/build.js";
+import { parseReference } from "../image/reference.js";
+import { registryOf, registryReachable } from "../image/remote.js";
+import { type ImageBuildReport as BuildReport, buildStage } from "../image/stage.js";
+import { stableModelPath } from "../model/baseline.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
 import { acquireDeployLock } from "../rollout/ledger-store.js";
 import type { Target } from "../targets/target.js";
@@ -32,7 +35,11 @@ export async function runPipeline(
 ): Promise<PipelineReport> {
   const log = options.logger;
   log.info(`▶ validate ${config.model.path}`);
-  const validation = await validateModel(config.model.path);
+  const baseline = await stableModelPath(stateDirOf(config));
+  const validation = await validateModel(config.model.path, {
+    policy: config.validation,
+    ...(baseline ? { baseline } : {}),
+  });
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   for (const finding of validation.findings)
     log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
@@ -52,10 +59,22 @@ export async function runPipeline(
   let build: BuildReport | undefined;
   if (config.image.repository) {
     log.info("▶ build image");
-    build = await buildImage({
+    const insecure = config.image.insecureRegistries ?? [];
+    const host = registryOf(parseReference(config.image.repository)).host;
+    const push = await registryReachable(host, insecure.includes(host));
+    if (!push) log.warn(`registry ${host} does not answer: the image is kept in the local OCI layout only`);
+    const docker = config.image.builder === "docker";
+    build = await buildStage({
       modelDir: config.model.path,
       image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
-      ociLayout: join(stateDirOf(config), "oci"),
+      ...(docker
+        ? { builder: "docker", context: config.image.context ?? config.dir }
+        : { ociLayout: join(stateDirOf(config), "oci"), push }),
+      ...(config.image.base ? { base: config.image.base } : {}),
+      ...(config.image.platforms ? { platforms: config.image.platforms } : {}),
+      ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
+      ...(config.image.dockerfile ? { dockerfile: config.image.dockerfile } : {}),
+      registry: { insecureRegistries: insecure, log },
       labels: {
         "io.modelship.model.digest": validation.digest,
         "io.modelship.model.format": validation.format,

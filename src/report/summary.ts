@@ -16,12 +16,14 @@ export function benchmarkRows(report: BenchmarkReport): Cell[][] {
       ms(l.p90),
       ms(l.p95),
       ms(l.p99),
+      // Reports written before p99.9 was measured have none.
+      l.p999 === undefined ? "–" : ms(l.p999),
       ms(l.max),
       report.errors,
     ],
   ];
 }
-export const benchmarkHeaders = ["requests", "req/s", "p50", "p90", "p95", "p99", "max", "errors"];
+export const benchmarkHeaders = ["requests", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "errors"];
 
 export const rolloutHeaders = [
   "step",

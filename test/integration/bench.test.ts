@@ -80,7 +80,16 @@ describe("runBenchmark, open loop", () => {
       mode: { kind: "rate", rps: 100 },
       durationS: 2,
       warmupS: 0,
+      timeoutMs: 10_000,
+      windowS: 1,
+      stream: false,
     });
+    // Two one-second windows of 100 requests each; a quiet local server keeps them in agreement.
+    expect(report.windows.map((w) => w.requests)).toEqual([100, 100]);
+    expect(report.windows.map((w) => w.startS)).toEqual([0, 1]);
+    expect(report.stability.stable).not.toBeNull();
+    expect(report.latencyMs.p99).toBeLessThanOrEqual(report.latencyMs.p999);
+    expect(report.latencyMs.p999).toBeLessThanOrEqual(report.latencyMs.max);
     expect(report.aborted).toBe(false);
     expect(report.measuredS).toBe(2);
     expect(received.every((r) => r.method === "POST" && r.url === "/v2/models/iris/infer")).toBe(true);
@@ -142,7 +151,7 @@ describe("runBenchmark, open loop", () => {
     expect(report.errors).toBe(20);
     expect(report.errorBreakdown).toEqual({ "connection:ECONNREFUSED": 20 });
     expect(report.throughputRps).toBe(0);
-    expect(report.latencyMs).toEqual({ p50: 0, p90: 0, p95: 0, p99: 0, max: 0 });
+    expect(report.latencyMs).toEqual({ p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 });
   });
 
   it("shows a server stall in the percentiles (no coordinated omission)", async () => {

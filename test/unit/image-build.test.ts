@@ -1,7 +1,7 @@
 import { access, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { writeBlob } from "../../src/image/blob.js";
 import { buildImage } from "../../src/image/build.js";
 import { OciLayoutReader, OciLayoutWriter } from "../../src/image/layout.js";
@@ -13,6 +13,11 @@ async function temp(): Promise<string> {
   temps.push(dir);
   return dir;
 }
+beforeEach(() => {
+  // Labels read from GitHub Actions' environment would change these images when the suite runs there.
+  for (const name of ["GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "SOURCE_DATE_EPOCH"])
+    vi.stubEnv(name, "");
+});
 afterEach(async () => {
   vi.unstubAllEnvs();
   await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));

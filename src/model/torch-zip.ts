@@ -1,0 +1,125 @@
+// PyTorch zip checkpoints (torch.save since 1.6, TorchScript archives): list the members without
+// extracting anything, reject member paths that would escape on extraction, and walk every *.pkl
+// member (data.pkl holds the object, constants.pkl TorchScript constants) with the pickle walker.
+import yauzl from "yauzl";
+import { ByteReader } from "./byte-reader.js";
+import { type PickleWalk, walkPickle } from "./pickle.js";
+
+export interface ZipInspection {
+  members: number;
+  /** The top-level directory holding data.pkl ("archive" for torch.save), when there is one. */
+  dataPkl?: string;
+  torchScript: boolean;
+  pickles: { member: string; walk: PickleWalk }[];
+  unsafeMembers: string[];
+  /** The archive cannot be read as a zip. */
+  error?: string;
+}
+
+export const ZIP_LIMITS = { members: 100_000, pickleBytes: 2 ** 31 };
+
+/** Absolute, drive-letter, or `..` member paths would land outside the directory a tool extracts to. */
+export function unsafeMemberPath(name: string): boolean {
+  if (name.startsWith("/") || name.startsWith("\\") || /^[a-zA-Z]:/.test(name) || name.includes("\0"))
+    return true;
+  return name.split(/[\\/]/).some((part) => part === "..");
+}
+
+type Source = { path: string } | { bytes: Uint8Array };
+
+async function openZip(source: Source): Promise<yauzl.ZipFile> {
+  const options = { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true };
+  return "path" in source
+    ? yauzl.openPromise(source.path, options)
+    : yauzl.fromBufferPromise(
+        Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.length),
+        options,
+      );
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Never throws for bad content: an unreadable archive sets `error`. */
+export async function inspectZip(source: Source): Promise<ZipInspection> {
+  const out: ZipInspection = { members: 0, torchScript: false, pickles: [], unsafeMembers: [] };
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await openZip(source);
+  } catch (error) {
+    out.error = `not a readable zip archive: ${message(error)}`;
+    return out;
+  }
+  try {
+    const pickles: { name: string; entry: yauzl.Entry }[] = [];
+    for await (const entry of zip.eachEntry()) {
+      const name = (entry.fileName as unknown as Buffer).toString("utf8");
+      out.members++;
+      if (out.members > ZIP_LIMITS.members) {
+        out.error = `more than ${ZIP_LIMITS.members} members`;
+        return out;
+      }
+      if (unsafeMemberPath(name)) {
+        out.unsafeMembers.push(name);
+        continue;
+      }
+      const parts = name.split("/");
+      if (parts.length === 2 && parts[1] === "data.pkl" && out.dataPkl === undefined) out.dataPkl = parts[0];
+      if (parts.length >= 2 && parts[1] === "code") out.torchScript = true;
+      if (name.endsWith(".pkl")) pickles.push({ name, entry });
+    }
+    for (const { name, entry } of pickles) {
+      if (entry.uncompressedSize > ZIP_LIMITS.pickleBytes) {
+        out.pickles.push({
+          member: name,
+          walk: {
+            protocol: 0,
+            pickles: 0,
+            legacyTorch: false,
+            globals: [],
+            extensions: [],
+            trailingBytes: 0,
+            error: {
+              message: `member declares ${entry.uncompressedSize} bytes, above the 2 GiB limit`,
+              offset: 0,
+            },
+          },
+        });
+        continue;
+      }
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = await zip.openReadStreamPromise(entry);
+      } catch (error) {
+        out.pickles.push({
+          member: name,
+          walk: {
+            protocol: 0,
+            pickles: 0,
+            legacyTorch: false,
+            globals: [],
+            extensions: [],
+            trailingBytes: 0,
+            error: { message: `member cannot be read: ${message(error)}`, offset: 0 },
+          },
+        });
+        continue;
+      }
+      const readable = stream as NodeJS.ReadableStream & { destroy(): void };
+      // Swallow late stream errors after an early stop; the walk already recorded what went wrong.
+      readable.on("error", () => {});
+      const walk = await walkPickle(
+        new ByteReader(readable as AsyncIterable<Uint8Array>, entry.uncompressedSize, () =>
+          readable.destroy(),
+        ),
+      );
+      out.pickles.push({ member: name, walk });
+    }
+  } catch (error) {
+    out.error = `not a readable zip archive: ${message(error)}`;
+  } finally {
+    zip.close();
+  }
+  return out;
+}
