@@ -24,11 +24,15 @@ export const HINTS: Record<string, Hint> = {
   },
   image: {
     expected:
-      "a mapping with optional repository, base, insecureRegistries, platforms, runtime, builder, dockerfile, context",
+      "a mapping with optional repository, base, push, insecureRegistries, platforms, runtime, builder, dockerfile, context",
   },
   "image.repository": {
     expected: 'an image repository without tag or digest, e.g. "ghcr.io/acme/iris" or "localhost:5000/iris"',
     fix: "remove any :tag or @digest; modelship tags images itself",
+  },
+  "image.push": {
+    expected:
+      "true (push to image.repository, the default) or false (keep the image in the local OCI layout)",
   },
   "image.base": { expected: 'an image reference such as "ghcr.io/acme/onnx-server:1.2"' },
   "image.platforms": {

@@ -33,6 +33,7 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
     image: {
       ...(raw.image?.repository ? { repository: raw.image.repository } : {}),
       ...(raw.image?.base ? { base: raw.image.base } : {}),
+      push: raw.image?.push ?? true,
       ...(raw.image?.insecureRegistries ? { insecureRegistries: [...raw.image.insecureRegistries] } : {}),
       ...(raw.image?.platforms ? { platforms: [...raw.image.platforms] } : {}),
       ...(raw.image?.runtime ? { runtime: runtimeSpec(raw.image.runtime) } : {}),

@@ -90,6 +90,8 @@ const image = z
   .strictObject({
     repository: z.string().max(255).regex(REPOSITORY_PATTERN).nullish(),
     base: z.string().min(1).max(512).regex(IMAGE_REF_PATTERN).nullish(),
+    /** false: build into the local OCI layout only; true (default): push, and fail when the push fails. */
+    push: z.boolean().nullish(),
     /** Registries (HOST:PORT) reached over plain http, e.g. a local registry. */
     insecureRegistries: z
       .array(

@@ -11,6 +11,8 @@ export interface ModelshipConfig {
   image: {
     repository?: string;
     base?: string;
+    /** Push the built image to `repository` (default); false keeps it in the local OCI layout. */
+    push: boolean;
     insecureRegistries?: string[];
     /** os/arch[/variant]; two or more give an OCI image index. */
     platforms?: string[];

@@ -16,7 +16,7 @@ import {
 } from "./manifest.js";
 import { DEFAULT_PLATFORM, formatPlatform, platformMatches, platformsOf } from "./platform.js";
 import { type ImageReference, parseReference } from "./reference.js";
-import { apiHost, RegistryClient, type RetryPolicy } from "./registry/client.js";
+import { RegistryClient, type RetryPolicy } from "./registry/client.js";
 import { type CredentialOptions, resolveCredential } from "./registry/credentials.js";
 import {
   type BlobOpener,
@@ -245,19 +245,4 @@ export async function pushImage(
   await repo.putManifestAt(manifest.bytes, manifest.descriptor, manifest.descriptor.digest);
   for (const tag of tags) await repo.putManifestAt(manifest.bytes, manifest.descriptor, tag);
   return result;
-}
-
-/**
- * Whether a registry answers the distribution API at all (one GET /v2/, no retries, short timeout):
- * the pipeline uses it to decide between pushing and keeping the image in a local layout only.
- */
-export async function registryReachable(host: string, insecure: boolean, timeoutMs = 2000): Promise<boolean> {
-  const url = new URL(`${insecure ? "http" : "https"}://${apiHost(host)}/v2/`);
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-    await res.body?.cancel();
-    return res.status === 200 || res.status === 401;
-  } catch {
-    return false;
-  }
 }

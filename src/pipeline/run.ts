@@ -1,8 +1,6 @@
 import { join } from "node:path";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
-import { parseReference } from "../image/reference.js";
-import { registryOf, registryReachable } from "../image/remote.js";
 import { type ImageBuildReport as BuildReport, buildStage } from "../image/stage.js";
 import { stableModelPath } from "../model/baseline.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
@@ -60,9 +58,9 @@ export async function runPipeline(
   if (config.image.repository) {
     log.info("▶ build image");
     const insecure = config.image.insecureRegistries ?? [];
-    const host = registryOf(parseReference(config.image.repository)).host;
-    const push = await registryReachable(host, insecure.includes(host));
-    if (!push) log.warn(`registry ${host} does not answer: the image is kept in the local OCI layout only`);
+    // A configured push that cannot happen fails the run (nothing is deployed); only an explicit
+    // `image.push: false` keeps the image local.
+    const push = config.image.push;
     const docker = config.image.builder === "docker";
     build = await buildStage({
       modelDir: config.model.path,

@@ -13,7 +13,11 @@ describe("loadConfig on the Iris example", () => {
     expect(config.file).toBe(EXAMPLE);
     expect(config.dir).toBe(EXAMPLE_DIR);
     expect(config.model).toEqual({ name: "iris", path: join(EXAMPLE_DIR, "models/v2") });
-    expect(config.image).toEqual({ repository: "localhost:5000/iris" });
+    expect(config.image).toEqual({
+      repository: "localhost:5000/iris",
+      push: false,
+      insecureRegistries: ["localhost:5000"],
+    });
     expect(config.target).toEqual({ kind: "local", stateDir: join(EXAMPLE_DIR, ".modelship") });
     expect(config.benchmark).toEqual({
       input: join(EXAMPLE_DIR, "eval.jsonl"),
@@ -45,7 +49,7 @@ describe("loadConfig on the Iris example", () => {
 describe("defaults", () => {
   it("fills in everything but model", () => {
     const config = parseConfig("model:\n  name: m\n  path: model.onnx\n", "/srv/app/modelship.yml");
-    expect(config.image).toEqual({});
+    expect(config.image).toEqual({ push: true });
     expect(config.target).toEqual({ kind: "local", stateDir: "/srv/app/.modelship" });
     expect(config.benchmark).toEqual({
       protocol: "oip",
@@ -61,7 +65,7 @@ describe("defaults", () => {
   it("treats empty sections and null values as absent", () => {
     const text = "model: { name: m, path: m.onnx }\nimage:\n  base: null\ntarget:\nbenchmark:\ngates:\n";
     const config = parseConfig(text, "/x/modelship.yml");
-    expect(config.image).toEqual({});
+    expect(config.image).toEqual({ push: true });
     expect(config.target).toEqual({ kind: "local", stateDir: "/x/.modelship" });
     expect(config.gates).toEqual({});
   });

@@ -31,6 +31,7 @@ describe("image config", () => {
     );
     expect(config.image).toEqual({
       repository: "ghcr.io/acme/iris",
+      push: true,
       platforms: ["linux/amd64", "linux/arm64/v8"],
       runtime: { preset: "triton", name: "iris", version: "3", env: { OMP_NUM_THREADS: "2" } },
     });
@@ -40,6 +41,7 @@ describe("image config", () => {
     );
     expect(docker.image).toEqual({
       builder: "docker",
+      push: true,
       dockerfile: "/repo/serving/Dockerfile",
       context: "/repo",
       platforms: ["linux/arm64"],
@@ -76,5 +78,18 @@ describe("image config: builder-specific keys", () => {
     const found = issues(`${MODEL}image:\n  ${yaml}\n`);
     expect(found.map((i) => i.key)).toEqual([key]);
     expect(found[0]?.message).toMatch(/builder/);
+  });
+});
+
+describe("image.push", () => {
+  it("pushes by default and keeps the image local only when set to false", () => {
+    expect(parseConfig(`${MODEL}image:\n  repository: ghcr.io/acme/iris\n`, FILE).image.push).toBe(true);
+    expect(
+      parseConfig(`${MODEL}image:\n  repository: ghcr.io/acme/iris\n  push: false\n`, FILE).image.push,
+    ).toBe(false);
+  });
+
+  it("refuses a value that is not a boolean, naming the line", () => {
+    expect(() => parseConfig(`${MODEL}image:\n  push: "sometimes"\n`, FILE)).toThrow(/image\.push/);
   });
 });
