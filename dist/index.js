@@ -102293,6 +102293,7 @@ function pipelineMarkdown(report) {
     const parts = [
         `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
         report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
+        report.reason ? `**rejected**: ${report.reason}` : "",
         markdownTable(["model", "format", "digest", "findings"], [
             [
                 report.model.path,
@@ -102473,8 +102474,8 @@ async function rollbackAction() {
 
 
 /**
- * Serves the model on this machine in its own process and benchmarks it as configured. Throws when a
- * configured threshold fails or the run regressed against the baseline, before anything is built.
+ * Serves the model on this machine in its own process and benchmarks it as configured, judged
+ * against the configured thresholds and baseline (`passed` says whether the model may go on).
  */
 async function benchmarkModel(config, logger) {
     const b = config.benchmark;
@@ -102515,13 +102516,11 @@ async function benchmarkModel(config, logger) {
             ? { baseline: { report: baseline, file: b.baseline.file, maxRegression: b.baseline.maxRegression } }
             : {}),
     });
-    const reasons = failureReasons(report);
-    if (reasons.length > 0)
-        throw new Error(`benchmark failed: ${reasons.join("; ")}`);
     return report;
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/run.ts
+
 
 
 
@@ -102544,13 +102543,20 @@ async function runPipeline(config, options) {
         log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
     if (!validation.accepted) {
         log.info("  ✘ rejected: nothing was built or deployed");
-        return { model, outcome: "rejected", validation };
+        const errors = validation.findings.filter((f) => f.severity === "error");
+        const reason = `validation: ${errors.map((f) => `${f.code} ${f.message}`).join("; ")}`;
+        return { model, outcome: "rejected", reason, validation };
     }
     log.info(`  ✔ ${validation.format} model, digest ${validation.digest}`);
     log.info(`▶ benchmark (${run_describeMode(config)} for ${config.benchmark.durationS}s)`);
     const benchmark = await benchmarkModel(config, log);
     const l = benchmark.latencyMs;
     log.info(`  ${benchmark.throughputRps.toFixed(1)} req/s, p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ${benchmark.errors} errors`);
+    const failures = failureReasons(benchmark);
+    if (failures.length > 0) {
+        log.info(`  ✘ rejected: ${failures.join("; ")}; nothing was built or deployed`);
+        return { model, outcome: "rejected", reason: `benchmark: ${failures.join("; ")}`, validation, benchmark };
+    }
     let build;
     if (config.image.repository) {
         log.info("▶ build image");
@@ -102614,7 +102620,7 @@ async function pipelineAction() {
     setOutput("report", await writeReport("pipeline", report));
     await summary_summary.addRaw(pipelineMarkdown(report), true).write();
     if (report.outcome === "rejected")
-        setFailed("the model was rejected by validation; nothing was built or deployed");
+        setFailed(`the model was rejected (${report.reason}); nothing was built or deployed`);
     if (report.outcome === "reverted")
         setFailed(`the canary was reverted: ${report.deploy?.reason}`);
 }

@@ -12,6 +12,6 @@ export async function pipelineAction(): Promise<void> {
   core.setOutput("report", await writeReport("pipeline", report));
   await core.summary.addRaw(pipelineMarkdown(report), true).write();
   if (report.outcome === "rejected")
-    core.setFailed("the model was rejected by validation; nothing was built or deployed");
+    core.setFailed(`the model was rejected (${report.reason}); nothing was built or deployed`);
   if (report.outcome === "reverted") core.setFailed(`the canary was reverted: ${report.deploy?.reason}`);
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { failureReasons } from "../bench/judge.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { type ImageBuildReport as BuildReport, buildStage } from "../image/stage.js";
@@ -14,6 +15,8 @@ import { openTarget, stateDirOf } from "./target.js";
 export interface PipelineReport {
   model: { name: string; path: string; digest: string };
   outcome: "rejected" | DeployReport["outcome"];
+  /** Why the model was rejected before deployment (validation findings or benchmark failures). */
+  reason?: string;
   validation: ValidationReport;
   benchmark?: BenchmarkReport;
   build?: BuildReport;
@@ -43,7 +46,9 @@ export async function runPipeline(
     log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
   if (!validation.accepted) {
     log.info("  ✘ rejected: nothing was built or deployed");
-    return { model, outcome: "rejected", validation };
+    const errors = validation.findings.filter((f) => f.severity === "error");
+    const reason = `validation: ${errors.map((f) => `${f.code} ${f.message}`).join("; ")}`;
+    return { model, outcome: "rejected", reason, validation };
   }
   log.info(`  ✔ ${validation.format} model, digest ${validation.digest}`);
 
@@ -53,6 +58,11 @@ export async function runPipeline(
   log.info(
     `  ${benchmark.throughputRps.toFixed(1)} req/s, p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ${benchmark.errors} errors`,
   );
+  const failures = failureReasons(benchmark);
+  if (failures.length > 0) {
+    log.info(`  ✘ rejected: ${failures.join("; ")}; nothing was built or deployed`);
+    return { model, outcome: "rejected", reason: `benchmark: ${failures.join("; ")}`, validation, benchmark };
+  }
 
   let build: BuildReport | undefined;
   if (config.image.repository) {

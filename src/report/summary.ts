@@ -56,6 +56,7 @@ export function pipelineMarkdown(report: PipelineReport): string {
   const parts = [
     `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
     report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
+    report.reason ? `**rejected**: ${report.reason}` : "",
     markdownTable(
       ["model", "format", "digest", "findings"],
       [

@@ -189,6 +189,28 @@ describe("bundled actions on Node 24", () => {
       expect(Number(bench.outputs["p50-ms"])).toBeGreaterThan(0);
       expect(bench.outputs.errors).toBe("0");
       expect(bench.summary).toContain("p99");
+      expect(Number(bench.outputs["p999-ms"])).toBeGreaterThanOrEqual(Number(bench.outputs["p99-ms"]));
+      expect(bench.outputs.passed).toBe("true");
+      expect(bench.summary).toContain("```mermaid");
+
+      // A threshold that cannot hold fails the step, says which one, and never prints the token.
+      const strict = await runAction("benchmark", {
+        url,
+        "model-name": "iris",
+        input: join(iris, "eval.jsonl"),
+        rate: "20",
+        duration: "1",
+        warmup: "0",
+        token: "tok-never-printed-7731",
+        thresholds: "p95 < 0.0001\nerrors < 1%",
+      });
+      expect(strict.code).toBe(1);
+      expect(strict.outputs.passed).toBe("false");
+      expect(strict.stdout).toMatch(/::error::threshold p95 < 0.0001 failed/);
+      expect(strict.stdout).toContain("::add-mask::tok-never-printed-7731");
+      expect(strict.stdout.replace("::add-mask::tok-never-printed-7731", "")).not.toContain(
+        "tok-never-printed-7731",
+      );
 
       const gate = await runAction("gate", { url, config: join(iris, "modelship.yml"), duration: "1" });
       expect(gate.code).toBe(0);

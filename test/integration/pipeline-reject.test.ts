@@ -1,4 +1,4 @@
-// A configured push that cannot happen must stop the run before anything is deployed.
+// A model the pipeline must stop before it reaches users: nothing is built or deployed.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -35,4 +35,23 @@ it("an unreachable registry fails the pipeline at the build, and nothing is depl
   const ledger = await new LedgerFile(stateDir).read();
   expect(ledger.revisions).toEqual([]);
   expect(ledger.stable).toBeUndefined();
+});
+
+it("a benchmark threshold that fails rejects the model with the reason, and nothing is built or deployed", async () => {
+  const work = await tempDir("modelship-thresholds-");
+  dirs.push(work);
+  const stateDir = join(work, "state");
+  const config = await loadConfig(join(IRIS, "modelship.yml"), {
+    "target.stateDir": stateDir,
+    "benchmark.duration": "1s",
+  });
+  config.benchmark = { ...config.benchmark, thresholds: ["p95 < 0.0001", "errors < 1%"] };
+
+  const report = await runPipeline(config, { logger: silentLogger });
+  expect(report.outcome).toBe("rejected");
+  expect(report.reason).toMatch(/^benchmark: .*p95 < 0\.0001/);
+  expect(report.reason).not.toMatch(/errors < 1%/);
+  expect(report.build).toBeUndefined();
+  expect(report.deploy).toBeUndefined();
+  expect((await new LedgerFile(stateDir).read()).revisions).toEqual([]);
 });
