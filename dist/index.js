@@ -98301,11 +98301,110 @@ function checkedLength(value, reader, what, unit = 1) {
     return Number(value);
 }
 
+;// CONCATENATED MODULE: ./src/model/pickle-strings.ts
+// Protocol 0 text arguments decoded the way CPython's unpickler decodes them. A scanner that compares the raw
+// bytes sees `'o\x73'` where Python imports "os", so STRING and UNICODE arguments must be decoded first.
+
+const SIMPLE_ESCAPES = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    a: "\x07",
+    b: "\b",
+    f: "\f",
+    n: "\n",
+    r: "\r",
+    t: "\t",
+    v: "\v",
+};
+const isHex = (c) => c !== undefined && /^[0-9a-fA-F]$/.test(c);
+const isOctal = (c) => c !== undefined && c >= "0" && c <= "7";
+/**
+ * STRING: a quoted Python bytes literal (codecs.escape_decode), returned one char per byte. Unknown escapes
+ * stay as written, as in Python; a bad \x escape is an error there too.
+ */
+function decodeStringLiteral(body, offset) {
+    let out = "";
+    for (let i = 0; i < body.length; i++) {
+        const c = body[i];
+        if (c !== "\\") {
+            out += c;
+            continue;
+        }
+        const next = body[i + 1];
+        if (next === undefined)
+            throw new FormatError("STRING ends with a lone backslash", offset);
+        if (next === "\n") {
+            i++;
+            continue;
+        }
+        const simple = SIMPLE_ESCAPES[next];
+        if (simple !== undefined) {
+            out += simple;
+            i++;
+        }
+        else if (next === "x") {
+            if (!isHex(body[i + 2]) || !isHex(body[i + 3]))
+                throw new FormatError("invalid \\x escape in STRING", offset);
+            out += String.fromCharCode(Number.parseInt(body.slice(i + 2, i + 4), 16));
+            i += 3;
+        }
+        else if (isOctal(next)) {
+            let digits = next;
+            while (digits.length < 3 && isOctal(body[i + 1 + digits.length]))
+                digits += body[i + 1 + digits.length];
+            out += String.fromCharCode(Number.parseInt(digits, 8) & 0xff);
+            i += digits.length;
+        }
+        else {
+            out += "\\";
+        }
+    }
+    return out;
+}
+/**
+ * UNICODE: raw-unicode-escape, where only \uXXXX and \UXXXXXXXX after an odd run of backslashes are escapes
+ * and every other byte is its Latin-1 code point.
+ */
+function decodeRawUnicodeEscape(text, offset) {
+    let out = "";
+    let i = 0;
+    while (i < text.length) {
+        const c = text[i];
+        if (c !== "\\") {
+            out += c;
+            i++;
+            continue;
+        }
+        let run = 0;
+        while (text[i + run] === "\\")
+            run++;
+        const marker = text[i + run];
+        if (run % 2 === 1 && (marker === "u" || marker === "U")) {
+            const digits = marker === "u" ? 4 : 8;
+            const hex = text.slice(i + run + 1, i + run + 1 + digits);
+            if (hex.length !== digits || ![...hex].every(isHex)) {
+                throw new FormatError(`truncated \\${marker} escape in UNICODE`, offset);
+            }
+            const code = Number.parseInt(hex, 16);
+            if (code > 0x10ffff)
+                throw new FormatError("\\U escape beyond U+10FFFF in UNICODE", offset);
+            out += "\\".repeat(run - 1) + String.fromCodePoint(code);
+            i += run + 1 + digits;
+        }
+        else {
+            out += "\\".repeat(run);
+            i += run;
+        }
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/model/pickle.ts
 
 
+
 const OTHER = { k: "other" };
-const GLOBAL_VALUE = { k: "global" };
 const PICKLE_LIMITS = {
     stack: 1_000_000,
     memo: 1_000_000,
@@ -98322,6 +98421,16 @@ const utf8 = new TextDecoder("utf-8");
 function pickle_text(bytes) {
     return utf8.decode(bytes);
 }
+/** INT/LONG text argument as a bigint, when it is a plain decimal (the legacy torch magic may be one). */
+function bigIntLine(line) {
+    const s = latin1.decode(line).trim();
+    return /^-?\d{1,40}L?$/.test(s) ? BigInt(s.replace("L", "")) : undefined;
+}
+/** Both halves of a global must look like Python names before bytes that failed to parse count as one. */
+function plausibleGlobal(g) {
+    const identifier = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+    return [...g.module.split("."), ...g.name.split(".")].every((p) => identifier.test(p));
+}
 function intLine(line, offset) {
     const s = latin1.decode(line).trim();
     if (!/^-?\d{1,15}L?$/.test(s))
@@ -98335,7 +98444,7 @@ function quoted(line, offset) {
     if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) {
         throw new FormatError("STRING argument is not a quoted literal", offset);
     }
-    return s.slice(1, -1);
+    return decodeStringLiteral(s.slice(1, -1), offset);
 }
 function littleEndian(bytes) {
     let value = 0n;
@@ -98351,6 +98460,8 @@ class Walker {
     memo = new Map();
     seen = new Set();
     firstLong;
+    hazards = [];
+    extensions = [];
     constructor(r, out) {
         this.r = r;
         this.out = out;
@@ -98381,6 +98492,22 @@ class Walker {
         if (mark === undefined)
             throw new FormatError("no MARK to pop to", at);
         return this.stack.splice(mark);
+    }
+    hazard(message, offset) {
+        if (this.hazards.length < PICKLE_LIMITS.globals)
+            this.hazards.push({ message, offset });
+    }
+    /** REDUCE, NEWOBJ, OBJ call what is on the stack: in real pickles that is always an imported global. */
+    calls(callable, opcode, at) {
+        if (callable.k !== "global") {
+            this.hazard(`${opcode} at byte ${at} calls a value no GLOBAL imported (an earlier call's result or an attribute of one), which no checkpoint does and no scanner can judge`, at);
+        }
+    }
+    /** BUILD, SETITEM(S), APPEND(S), ADDITEMS change their target: legit targets are objects the pickle made. */
+    mutates(target, opcode, at) {
+        if (target.k === "global") {
+            this.hazard(`${opcode} at byte ${at} changes the imported ${target.name} itself, patching it for the whole loading process`, at);
+        }
     }
     string(s) {
         return { k: "str", v: s };
@@ -98457,11 +98584,18 @@ class Walker {
                     this.push(this.top(at));
                     break;
                 case 0x46: // FLOAT
-                case 0x49: // INT
-                case 0x4c: // LONG
                     await r.line(PICKLE_LIMITS.line);
                     this.push(OTHER);
                     break;
+                case 0x49: // INT
+                case 0x4c: {
+                    // LONG
+                    const value = bigIntLine(await r.line(PICKLE_LIMITS.line));
+                    if (this.firstLong === undefined)
+                        this.firstLong = value;
+                    this.push(OTHER);
+                    break;
+                }
                 case 0x4a: // BININT
                     await r.skip(4);
                     this.push(OTHER);
@@ -98491,7 +98625,13 @@ class Walker {
                     // LONG4
                     const n = await this.len4signed(at);
                     checkedLength(BigInt(n), r, "LONG4 length");
-                    await r.skip(n);
+                    if (n <= 16) {
+                        const value = littleEndian(await r.bytes(n));
+                        if (this.firstLong === undefined)
+                            this.firstLong = value;
+                    }
+                    else
+                        await r.skip(n);
                     this.push(OTHER);
                     break;
                 }
@@ -98514,7 +98654,7 @@ class Walker {
                     this.push(OTHER);
                     break;
                 case 0x52: // REDUCE
-                    this.pop(at, 2);
+                    this.calls(this.pop(at, 2), "REDUCE", at);
                     this.push(OTHER);
                     break;
                 case 0x53: // STRING
@@ -98526,8 +98666,8 @@ class Walker {
                 case 0x55: // SHORT_BINSTRING
                     this.push(await this.keepOrSkip(await r.u8(), (b) => latin1.decode(b), "SHORT_BINSTRING length"));
                     break;
-                case 0x56: // UNICODE (raw-unicode-escape; module names are ASCII)
-                    this.push(this.string(latin1.decode(await r.line(PICKLE_LIMITS.line))));
+                case 0x56: // UNICODE (raw-unicode-escape)
+                    this.push(this.string(decodeRawUnicodeEscape(latin1.decode(await r.line(PICKLE_LIMITS.line)), at)));
                     break;
                 case 0x58: // BINUNICODE
                     this.push(await this.keepOrSkip(await r.u32le(), pickle_text, "BINUNICODE length"));
@@ -98553,21 +98693,21 @@ class Walker {
                     break;
                 case 0x61: // APPEND
                     this.pop(at);
-                    this.top(at);
+                    this.mutates(this.top(at), "APPEND", at);
                     break;
                 case 0x65: // APPENDS
                 case 0x75: // SETITEMS
                 case 0x90: // ADDITEMS
                     this.popMark(at);
-                    this.top(at);
+                    this.mutates(this.top(at), op === 0x65 ? "APPENDS" : op === 0x75 ? "SETITEMS" : "ADDITEMS", at);
                     break;
                 case 0x62: // BUILD
                     this.pop(at);
-                    this.top(at);
+                    this.mutates(this.top(at), "BUILD", at);
                     break;
                 case 0x73: // SETITEM
                     this.pop(at, 2);
-                    this.top(at);
+                    this.mutates(this.top(at), "SETITEM", at);
                     break;
                 case 0x64: // DICT
                 case 0x6c: // LIST
@@ -98593,7 +98733,7 @@ class Walker {
                     const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
                     const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
                     this.record(module, name, at, "GLOBAL");
-                    this.push(GLOBAL_VALUE);
+                    this.push({ k: "global", name: `${module}.${name}` });
                     break;
                 }
                 case 0x69: {
@@ -98613,7 +98753,7 @@ class Walker {
                         throw new FormatError("STACK_GLOBAL needs two strings on the stack", at);
                     }
                     this.record(module.v, name.v, at, "STACK_GLOBAL");
-                    this.push(GLOBAL_VALUE);
+                    this.push({ k: "global", name: `${module.v}.${name.v}` });
                     break;
                 }
                 case 0x6f: {
@@ -98621,15 +98761,16 @@ class Walker {
                     const items = this.popMark(at);
                     if (items.length === 0)
                         throw new FormatError("OBJ without a class", at);
+                    this.calls(items[0], "OBJ", at);
                     this.push(OTHER);
                     break;
                 }
                 case 0x81: // NEWOBJ
-                    this.pop(at, 2);
+                    this.calls(this.pop(at, 2), "NEWOBJ", at);
                     this.push(OTHER);
                     break;
                 case 0x92: // NEWOBJ_EX
-                    this.pop(at, 3);
+                    this.calls(this.pop(at, 3), "NEWOBJ_EX", at);
                     this.push(OTHER);
                     break;
                 case 0x82: // EXT1
@@ -98637,9 +98778,11 @@ class Walker {
                 case 0x84: {
                     // EXT4
                     const code = op === 0x82 ? await r.u8() : op === 0x83 ? await r.u16le() : await r.i32le();
-                    if (this.out.extensions.length < PICKLE_LIMITS.globals)
-                        this.out.extensions.push({ code, offset: at });
-                    this.push(OTHER);
+                    if (this.extensions.length < PICKLE_LIMITS.globals)
+                        this.extensions.push({ code, offset: at });
+                    // Stock Python has an empty registry (the load fails); a filled one maps the code to any global.
+                    this.hazard(`EXT${op === 0x82 ? 1 : op === 0x83 ? 2 : 4} at byte ${at} imports the global registered as copyreg extension code ${code}, which no checkpoint writer uses and no scanner can see`, at);
+                    this.push({ k: "global", name: `copyreg extension ${code}` });
                     break;
                 }
                 case 0x67: // GET
@@ -98675,6 +98818,11 @@ class Walker {
 /**
  * Walk every pickle in the stream. Never throws for bad content: a malformed stream ends the walk with
  * `error` set and keeps the globals found before it (pickle.load would already have imported those).
+ *
+ * After the first pickle, the bytes that follow are walked as further pickles whatever their first byte (a
+ * loader calling pickle.load again reads a protocol 0 pickle just as well). In a legacy torch.save file the
+ * five pickles torch reads are walked strictly; elsewhere bytes that stop parsing are trailing data, and
+ * only the plausible imports seen before they stopped are kept.
  */
 async function walkPickle(reader) {
     const out = {
@@ -98683,26 +98831,50 @@ async function walkPickle(reader) {
         legacyTorch: false,
         globals: [],
         extensions: [],
+        hazards: [],
         trailingBytes: 0,
     };
     try {
         if (reader.size === 0)
             throw new FormatError("empty file", 0);
         for (;;) {
+            const start = reader.position;
+            const globalsBefore = out.globals.length;
+            const speculative = out.pickles > 0 && !out.legacyTorch;
             const walker = new Walker(reader, out);
-            await walker.walk();
+            try {
+                await walker.walk();
+            }
+            catch (error) {
+                if (!(error instanceof FormatError) || !speculative) {
+                    out.extensions.push(...walker.extensions);
+                    out.hazards.push(...walker.hazards);
+                    throw error;
+                }
+                const kept = out.globals.splice(globalsBefore).filter(plausibleGlobal);
+                out.globals.push(...kept);
+                out.trailingBytes = reader.size - start;
+                break;
+            }
+            out.extensions.push(...walker.extensions);
+            out.hazards.push(...walker.hazards);
             out.pickles++;
             if (out.pickles === 1 && walker.firstLong === TORCH_MAGIC)
                 out.legacyTorch = true;
             // Legacy torch.save: magic, protocol, sys_info, the object, storage keys; then raw storage bytes.
-            if (out.legacyTorch && out.pickles === 5)
+            if (out.legacyTorch && out.pickles === 5) {
+                out.trailingBytes = reader.remaining;
                 break;
-            if (reader.remaining === 0 || out.pickles >= PICKLE_LIMITS.pickles)
+            }
+            if (reader.remaining === 0)
                 break;
-            if ((await reader.peek()) !== 0x80)
-                break;
+            if (out.pickles >= PICKLE_LIMITS.pickles) {
+                throw new FormatError(`more than ${PICKLE_LIMITS.pickles} pickles back to back; the rest was not checked`, reader.position);
+            }
         }
-        out.trailingBytes = reader.remaining;
+        const hazard = out.hazards[0];
+        if (hazard)
+            out.error = { ...hazard };
     }
     catch (error) {
         if (!(error instanceof FormatError))
@@ -98735,6 +98907,19 @@ async function openZip(source) {
         ? yauzl.openPromise(source.path, options)
         : yauzl.fromBufferPromise(Buffer.from(source.bytes.buffer, source.bytes.byteOffset, source.bytes.length), options);
 }
+/** A walk that never started: the member is too large or unreadable, which rejects it like a bad pickle. */
+function failedWalk(why) {
+    return {
+        protocol: 0,
+        pickles: 0,
+        legacyTorch: false,
+        globals: [],
+        extensions: [],
+        hazards: [],
+        trailingBytes: 0,
+        error: { message: why, offset: 0 },
+    };
+}
 function message(error) {
     return error instanceof Error ? error.message : String(error);
 }
@@ -98762,30 +98947,22 @@ async function inspectZip(source) {
                 out.unsafeMembers.push(name);
                 continue;
             }
-            const parts = name.split("/");
+            // torch's zip reader (miniz) finds records by a case-insensitive name match: archive/DATA.PKL is
+            // data.pkl to torch.load, so every comparison here ignores case too.
+            const lower = name.toLowerCase();
+            const parts = lower.split("/");
             if (parts.length === 2 && parts[1] === "data.pkl" && out.dataPkl === undefined)
-                out.dataPkl = parts[0];
+                out.dataPkl = name.split("/")[0];
             if (parts.length >= 2 && parts[1] === "code")
                 out.torchScript = true;
-            if (name.endsWith(".pkl"))
+            if (lower.endsWith(".pkl"))
                 pickles.push({ name, entry });
         }
         for (const { name, entry } of pickles) {
             if (entry.uncompressedSize > ZIP_LIMITS.pickleBytes) {
                 out.pickles.push({
                     member: name,
-                    walk: {
-                        protocol: 0,
-                        pickles: 0,
-                        legacyTorch: false,
-                        globals: [],
-                        extensions: [],
-                        trailingBytes: 0,
-                        error: {
-                            message: `member declares ${entry.uncompressedSize} bytes, above the 2 GiB limit`,
-                            offset: 0,
-                        },
-                    },
+                    walk: failedWalk(`member declares ${entry.uncompressedSize} bytes, above the 2 GiB limit`),
                 });
                 continue;
             }
@@ -98794,18 +98971,7 @@ async function inspectZip(source) {
                 stream = await zip.openReadStreamPromise(entry);
             }
             catch (error) {
-                out.pickles.push({
-                    member: name,
-                    walk: {
-                        protocol: 0,
-                        pickles: 0,
-                        legacyTorch: false,
-                        globals: [],
-                        extensions: [],
-                        trailingBytes: 0,
-                        error: { message: `member cannot be read: ${message(error)}`, offset: 0 },
-                    },
-                });
+                out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${message(error)}`) });
                 continue;
             }
             const readable = stream;
@@ -99338,13 +99504,43 @@ function inspectOnnx(bytes) {
 }
 
 ;// CONCATENATED MODULE: ./src/model/pickle-policy.ts
-// Python 2 names that Python 3's unpickler maps (fix_imports) before importing.
+// Python 2 module names that Python 3's unpickler maps (fix_imports, protocols 0-2) before importing. Mapped
+// whatever the protocol: a name Python 3 would not map fails to import, so mapping it too is only stricter.
 const PY2_MODULES = {
     __builtin__: "builtins",
+    exceptions: "builtins",
     copy_reg: "copyreg",
     cPickle: "pickle",
     commands: "subprocess",
-    exceptions: "builtins",
+    thread: "_thread",
+    dummy_thread: "_dummy_thread",
+    cStringIO: "io",
+    StringIO: "io",
+    urllib2: "urllib.request",
+    urlparse: "urllib.parse",
+    robotparser: "urllib.robotparser",
+    httplib: "http.client",
+    BaseHTTPServer: "http.server",
+    SimpleHTTPServer: "http.server",
+    CGIHTTPServer: "http.server",
+    Cookie: "http.cookies",
+    cookielib: "http.cookiejar",
+    SocketServer: "socketserver",
+    xmlrpclib: "xmlrpc.client",
+    SimpleXMLRPCServer: "xmlrpc.server",
+    DocXMLRPCServer: "xmlrpc.server",
+    anydbm: "dbm",
+    whichdb: "dbm",
+    dumbdbm: "dbm.dumb",
+    dbhash: "dbm.bsd",
+    gdbm: "dbm.gnu",
+    UserDict: "collections",
+    UserList: "collections",
+    UserString: "collections",
+    Queue: "queue",
+    ConfigParser: "configparser",
+    repr: "reprlib",
+    _winreg: "winreg",
 };
 /** Modules where every name is dangerous (the module itself, or any submodule). */
 const DANGEROUS_MODULES = [
@@ -99425,6 +99621,65 @@ const DANGEROUS_MODULES = [
     "site",
     "sysconfig",
     "trace",
+    // Found missing by the bypass review (picklescan/modelscan advisories, fickling's UNSAFE_IMPORTS):
+    // profilers, debuggers and doc tools that run code or import by name.
+    "cProfile",
+    "profile",
+    "pydoc",
+    "doctest",
+    "idlelib",
+    "lib2to3",
+    "unittest",
+    "test",
+    // Call helpers: bind arguments (even keyword ones) to a callable that a later REDUCE runs.
+    "functools",
+    "atexit",
+    // Mail, network and shell helpers that spawn commands or open connections.
+    "imaplib",
+    "poplib",
+    "nntplib",
+    "mailcap",
+    "pipes",
+    "pexpect",
+    "socketserver",
+    "selectors",
+    "concurrent",
+    "logging",
+    // Files and databases: read, write or extract on the loading host.
+    "tarfile",
+    "zipfile",
+    "fileinput",
+    "linecache",
+    "filecmp",
+    "compileall",
+    "py_compile",
+    "sqlite3",
+    "dbm",
+    "cffi",
+    // Other deserialisers (a second payload the walker cannot see).
+    "yaml",
+    "jsonpickle",
+    "numpy.ctypeslib",
+    "pandas.io",
+    "pandas.core.computation",
+    // torch subsystems that compile, trace, run guards, load libraries or talk to other processes. Plain
+    // checkpoints use none of them; the storage and rebuild helpers they do use are listed under SAFE.
+    "torch._C",
+    "torch._dynamo",
+    "torch._inductor",
+    "torch._export",
+    "torch._functorch",
+    "torch.export",
+    "torch.compiler",
+    "torch.fx",
+    "torch.utils",
+    "torch.ops",
+    "torch.classes",
+    "torch.library",
+    "torch.multiprocessing",
+    "torch.distributed",
+    "torch.testing",
+    "torch.onnx",
 ];
 /** name → dangerous, per module, where only some names of the module are. */
 const DANGEROUS_NAMES = {
@@ -99466,8 +99721,74 @@ const DANGEROUS_NAMES = {
     "joblib.numpy_pickle": ["load"],
     pandas: ["read_pickle", "eval"],
     "pandas.io.pickle": ["read_pickle"],
-    copyreg: ["add_extension"],
 };
+/**
+ * Modules a checkpoint only ever needs a few names from: anything in them that is not on the SAFE list is
+ * dangerous rather than unknown (builtins.iter calls a callable, copyreg.pickle rewires pickling,
+ * torch._utils._import_dotted_name imports any module by name).
+ */
+const CLOSED_MODULES = [
+    "builtins",
+    "copyreg",
+    "_codecs",
+    "torch._utils",
+    "torch._tensor",
+    "torch.serialization",
+    "torch.storage",
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+];
+/**
+ * Final attribute names that load, import, evaluate or execute, wherever they live: a block list of modules
+ * never ends, but the verbs do repeat (numpy.lib._npyio_impl.load, yaml.unsafe_load, X.system via an
+ * alias). No known-safe global ends in one of these.
+ */
+const DANGEROUS_LEAVES = new Set([
+    "eval",
+    "exec",
+    "execfile",
+    "compile",
+    "system",
+    "popen",
+    "Popen",
+    "spawn",
+    "startfile",
+    "call",
+    "check_call",
+    "check_output",
+    "getoutput",
+    "getstatusoutput",
+    "run",
+    "runcode",
+    "runsource",
+    "runctx",
+    "run_path",
+    "run_module",
+    "load",
+    "loads",
+    "unsafe_load",
+    "full_load",
+    "load_all",
+    "load_library",
+    "load_source",
+    "load_module",
+    "load_dynamic",
+    "load_inline",
+    "load_model",
+    "read_pickle",
+    "import_module",
+    "locate",
+    "resolve_name",
+    "attrgetter",
+    "methodcaller",
+    "getattr",
+    "setattr",
+    "delattr",
+    "open",
+    "breakpoint",
+    "set_trace",
+    "post_mortem",
+]);
 const SAFE = {
     builtins: [
         "object",
@@ -99491,7 +99812,8 @@ const SAFE = {
         "False",
         "None",
     ],
-    collections: ["OrderedDict", "defaultdict", "Counter", "deque", "namedtuple"],
+    // Not namedtuple: a class factory no checkpoint references by name.
+    collections: ["OrderedDict", "defaultdict", "Counter", "deque"],
     copyreg: ["_reconstructor", "__newobj__", "__newobj_ex__"],
     _codecs: ["encode"],
     datetime: ["datetime", "date", "time", "timedelta", "timezone"],
@@ -99565,8 +99887,12 @@ const SAFE = {
         "_rebuild_meta_tensor_no_storage",
         "_rebuild_nested_tensor",
         "_rebuild_wrapper_subclass",
+        "_rebuild_xla_tensor",
+        "_rebuild_mps_tensor",
+        "_rebuild_sparse_csr_tensor",
+        "_rebuild_device_tensor_from_cpu_tensor",
     ],
-    "torch._tensor": ["_rebuild_from_type_v2", "Tensor"],
+    "torch._tensor": ["_rebuild_from_type", "_rebuild_from_type_v2", "Tensor"],
     "torch.nn.parameter": ["Parameter", "Buffer", "UninitializedParameter"],
     "torch.storage": ["TypedStorage", "UntypedStorage", "_StorageBase"],
     "torch.serialization": ["_get_layout"],
@@ -99596,6 +99922,9 @@ const SAFE = {
     ],
     "numpy.core.multiarray": ["_reconstruct", "scalar"],
     "numpy._core.multiarray": ["_reconstruct", "scalar"],
+    // Protocol 5 arrays: rebuilt from an (out-of-band or inline) buffer, dtype and shape.
+    "numpy.core.numeric": ["_frombuffer"],
+    "numpy._core.numeric": ["_frombuffer"],
     "numpy.dtypes": ["Float32DType", "Float64DType", "Int64DType", "Int32DType", "UInt8DType", "BoolDType"],
     "numpy.random._pickle": ["__randomstate_ctor", "__generator_ctor", "__bit_generator_ctor"],
     "numpy.random": ["__RandomState_ctor"],
@@ -99609,40 +99938,75 @@ const SAFE_CLASS_PREFIXES = ["torch.nn.modules.", "sklearn.", "xgboost.", "light
 function inModule(module, prefix) {
     return module === prefix || module.startsWith(`${prefix}.`);
 }
+// A Python identifier (PEP 3131 start and continue classes, without NFKC: import does not normalise).
+const IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+// Names that, as an attribute of some other module, are that module's own `import os` / `import sys as _sys`.
+const ALIASED_MODULES = new Set([
+    "builtins",
+    ...DANGEROUS_MODULES.filter((m) => !m.includes(".")).map((m) => m.replace(/^_+/, "")),
+]);
 function normaliseGlobal(module, name) {
     return { module: PY2_MODULES[module] ?? module, name };
+}
+const danger = (why) => ({ verdict: "dangerous", why });
+/** The verdict before the user's allow list and the safe list are consulted; undefined when not dangerous. */
+function dangerOf(module, name) {
+    const parts = name.split(".");
+    const moduleParts = module.split(".");
+    if (![...moduleParts, ...parts].every((p) => IDENTIFIER.test(p))) {
+        return danger("is not a valid Python name, so it was built to confuse a scanner");
+    }
+    const listedSafe = SAFE[module]?.includes(name) ?? false;
+    // Attribute chains reach anything: numpy.x.__globals__ → os. Dunder attributes are never needed.
+    if (parts.some((p) => /^__.+__$/.test(p)) && !listedSafe) {
+        return danger("reaches a dunder attribute, a known way to escape to os or builtins");
+    }
+    const top = moduleParts[0];
+    if (top.startsWith("_") && top !== "__main__" && !listedSafe) {
+        return danger(`lives in the private module ${top}, which no checkpoint needs (_operator, _ctypes, …)`);
+    }
+    // Protocol 4 resolves a dotted name attribute by attribute, so torch + "hub.load" is torch.hub.load:
+    // judge the whole path, not just the module the pickle names.
+    const path = `${module}.${name}`;
+    const dangerousModule = DANGEROUS_MODULES.find((m) => inModule(module, m) || inModule(path, m));
+    if (dangerousModule)
+        return danger(`is in module ${dangerousModule}, which can run commands or touch files`);
+    for (const [m, names] of Object.entries(DANGEROUS_NAMES)) {
+        const hit = names.find((n) => inModule(path, `${m}.${n}`));
+        if (hit)
+            return danger(`reaches ${m}.${hit}, which can run code, read files or load another pickle`);
+    }
+    for (const closed of CLOSED_MODULES) {
+        if (!path.startsWith(`${closed}.`))
+            continue;
+        const rest = path.slice(closed.length + 1);
+        if (!(SAFE[closed]?.includes(rest) ?? false)) {
+            return danger(`is not one of the few names checkpoints use from ${closed}, and may run code`);
+        }
+    }
+    if (parts.length > 1) {
+        const alias = parts.find((p) => ALIASED_MODULES.has(p.replace(/^_+/, "")));
+        if (alias)
+            return danger(`goes through attribute ${alias}, another module's handle on a dangerous module`);
+    }
+    const leaf = parts[parts.length - 1];
+    if (DANGEROUS_LEAVES.has(leaf)) {
+        return danger(`is named ${leaf}: it loads, imports or executes whatever it is given`);
+    }
+    return undefined;
 }
 /** `allow` lists "module.name" entries the user has reviewed (config validation.allowGlobals). */
 function judgeGlobal(rawModule, rawName, allow = []) {
     const { module, name } = normaliseGlobal(rawModule, rawName);
-    // Attribute chains reach anything: numpy.x.__globals__ → os. Dunder attributes are never needed.
-    const parts = name.split(".");
-    if (parts.some((p) => /^__.+__$/.test(p)) && !(SAFE[module]?.includes(name) ?? false)) {
-        return {
-            verdict: "dangerous",
-            why: "reaches a dunder attribute, a known way to escape to os or builtins",
-        };
-    }
-    if (/[\s\0]/.test(module) || /[\s\0]/.test(name) || module === "" || name === "") {
-        return { verdict: "dangerous", why: "is not a valid Python name" };
-    }
-    const dangerousModule = DANGEROUS_MODULES.find((m) => inModule(module, m));
-    if (dangerousModule)
-        return { verdict: "dangerous", why: `module ${dangerousModule} can run commands or touch files` };
-    for (const [m, names] of Object.entries(DANGEROUS_NAMES)) {
-        if (module === m && (names.includes(name) || names.includes(parts[0]))) {
-            return { verdict: "dangerous", why: `${m}.${name} can run code, read files or load another pickle` };
-        }
-    }
-    if (module === "builtins" && parts.length > 1) {
-        return { verdict: "dangerous", why: "an attribute chain on a builtin can reach arbitrary code" };
-    }
+    const dangerous = dangerOf(module, name);
+    if (dangerous)
+        return dangerous;
     if (allow.includes(`${module}.${name}`) || allow.includes(`${rawModule}.${rawName}`)) {
         return { verdict: "safe", why: "allowed by validation.allowGlobals" };
     }
     if (SAFE[module]?.includes(name))
         return { verdict: "safe", why: "needed by plain checkpoints" };
-    if (parts.length === 1 &&
+    if (!name.includes(".") &&
         /^[A-Z][A-Za-z0-9_]*$/.test(name) &&
         SAFE_CLASS_PREFIXES.some((p) => module.startsWith(p))) {
         return { verdict: "safe", why: "a model class rebuilt without running code" };

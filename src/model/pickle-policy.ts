@@ -3,13 +3,43 @@
 // → accepted; anything else → unknown, a warning, or rejected under a strict policy.
 export type GlobalVerdict = "dangerous" | "safe" | "unknown";
 
-// Python 2 names that Python 3's unpickler maps (fix_imports) before importing.
+// Python 2 module names that Python 3's unpickler maps (fix_imports, protocols 0-2) before importing. Mapped
+// whatever the protocol: a name Python 3 would not map fails to import, so mapping it too is only stricter.
 const PY2_MODULES: Record<string, string> = {
   __builtin__: "builtins",
+  exceptions: "builtins",
   copy_reg: "copyreg",
   cPickle: "pickle",
   commands: "subprocess",
-  exceptions: "builtins",
+  thread: "_thread",
+  dummy_thread: "_dummy_thread",
+  cStringIO: "io",
+  StringIO: "io",
+  urllib2: "urllib.request",
+  urlparse: "urllib.parse",
+  robotparser: "urllib.robotparser",
+  httplib: "http.client",
+  BaseHTTPServer: "http.server",
+  SimpleHTTPServer: "http.server",
+  CGIHTTPServer: "http.server",
+  Cookie: "http.cookies",
+  cookielib: "http.cookiejar",
+  SocketServer: "socketserver",
+  xmlrpclib: "xmlrpc.client",
+  SimpleXMLRPCServer: "xmlrpc.server",
+  DocXMLRPCServer: "xmlrpc.server",
+  anydbm: "dbm",
+  whichdb: "dbm",
+  dumbdbm: "dbm.dumb",
+  dbhash: "dbm.bsd",
+  gdbm: "dbm.gnu",
+  UserDict: "collections",
+  UserList: "collections",
+  UserString: "collections",
+  Queue: "queue",
+  ConfigParser: "configparser",
+  repr: "reprlib",
+  _winreg: "winreg",
 };
 
 /** Modules where every name is dangerous (the module itself, or any submodule). */
@@ -91,6 +121,65 @@ const DANGEROUS_MODULES = [
   "site",
   "sysconfig",
   "trace",
+  // Found missing by the bypass review (picklescan/modelscan advisories, fickling's UNSAFE_IMPORTS):
+  // profilers, debuggers and doc tools that run code or import by name.
+  "cProfile",
+  "profile",
+  "pydoc",
+  "doctest",
+  "idlelib",
+  "lib2to3",
+  "unittest",
+  "test",
+  // Call helpers: bind arguments (even keyword ones) to a callable that a later REDUCE runs.
+  "functools",
+  "atexit",
+  // Mail, network and shell helpers that spawn commands or open connections.
+  "imaplib",
+  "poplib",
+  "nntplib",
+  "mailcap",
+  "pipes",
+  "pexpect",
+  "socketserver",
+  "selectors",
+  "concurrent",
+  "logging",
+  // Files and databases: read, write or extract on the loading host.
+  "tarfile",
+  "zipfile",
+  "fileinput",
+  "linecache",
+  "filecmp",
+  "compileall",
+  "py_compile",
+  "sqlite3",
+  "dbm",
+  "cffi",
+  // Other deserialisers (a second payload the walker cannot see).
+  "yaml",
+  "jsonpickle",
+  "numpy.ctypeslib",
+  "pandas.io",
+  "pandas.core.computation",
+  // torch subsystems that compile, trace, run guards, load libraries or talk to other processes. Plain
+  // checkpoints use none of them; the storage and rebuild helpers they do use are listed under SAFE.
+  "torch._C",
+  "torch._dynamo",
+  "torch._inductor",
+  "torch._export",
+  "torch._functorch",
+  "torch.export",
+  "torch.compiler",
+  "torch.fx",
+  "torch.utils",
+  "torch.ops",
+  "torch.classes",
+  "torch.library",
+  "torch.multiprocessing",
+  "torch.distributed",
+  "torch.testing",
+  "torch.onnx",
 ];
 
 /** name → dangerous, per module, where only some names of the module are. */
@@ -133,8 +222,76 @@ const DANGEROUS_NAMES: Record<string, string[]> = {
   "joblib.numpy_pickle": ["load"],
   pandas: ["read_pickle", "eval"],
   "pandas.io.pickle": ["read_pickle"],
-  copyreg: ["add_extension"],
 };
+
+/**
+ * Modules a checkpoint only ever needs a few names from: anything in them that is not on the SAFE list is
+ * dangerous rather than unknown (builtins.iter calls a callable, copyreg.pickle rewires pickling,
+ * torch._utils._import_dotted_name imports any module by name).
+ */
+const CLOSED_MODULES = [
+  "builtins",
+  "copyreg",
+  "_codecs",
+  "torch._utils",
+  "torch._tensor",
+  "torch.serialization",
+  "torch.storage",
+  "numpy.core.multiarray",
+  "numpy._core.multiarray",
+];
+
+/**
+ * Final attribute names that load, import, evaluate or execute, wherever they live: a block list of modules
+ * never ends, but the verbs do repeat (numpy.lib._npyio_impl.load, yaml.unsafe_load, X.system via an
+ * alias). No known-safe global ends in one of these.
+ */
+const DANGEROUS_LEAVES = new Set([
+  "eval",
+  "exec",
+  "execfile",
+  "compile",
+  "system",
+  "popen",
+  "Popen",
+  "spawn",
+  "startfile",
+  "call",
+  "check_call",
+  "check_output",
+  "getoutput",
+  "getstatusoutput",
+  "run",
+  "runcode",
+  "runsource",
+  "runctx",
+  "run_path",
+  "run_module",
+  "load",
+  "loads",
+  "unsafe_load",
+  "full_load",
+  "load_all",
+  "load_library",
+  "load_source",
+  "load_module",
+  "load_dynamic",
+  "load_inline",
+  "load_model",
+  "read_pickle",
+  "import_module",
+  "locate",
+  "resolve_name",
+  "attrgetter",
+  "methodcaller",
+  "getattr",
+  "setattr",
+  "delattr",
+  "open",
+  "breakpoint",
+  "set_trace",
+  "post_mortem",
+]);
 
 const SAFE: Record<string, string[]> = {
   builtins: [
@@ -159,7 +316,8 @@ const SAFE: Record<string, string[]> = {
     "False",
     "None",
   ],
-  collections: ["OrderedDict", "defaultdict", "Counter", "deque", "namedtuple"],
+  // Not namedtuple: a class factory no checkpoint references by name.
+  collections: ["OrderedDict", "defaultdict", "Counter", "deque"],
   copyreg: ["_reconstructor", "__newobj__", "__newobj_ex__"],
   _codecs: ["encode"],
   datetime: ["datetime", "date", "time", "timedelta", "timezone"],
@@ -233,8 +391,12 @@ const SAFE: Record<string, string[]> = {
     "_rebuild_meta_tensor_no_storage",
     "_rebuild_nested_tensor",
     "_rebuild_wrapper_subclass",
+    "_rebuild_xla_tensor",
+    "_rebuild_mps_tensor",
+    "_rebuild_sparse_csr_tensor",
+    "_rebuild_device_tensor_from_cpu_tensor",
   ],
-  "torch._tensor": ["_rebuild_from_type_v2", "Tensor"],
+  "torch._tensor": ["_rebuild_from_type", "_rebuild_from_type_v2", "Tensor"],
   "torch.nn.parameter": ["Parameter", "Buffer", "UninitializedParameter"],
   "torch.storage": ["TypedStorage", "UntypedStorage", "_StorageBase"],
   "torch.serialization": ["_get_layout"],
@@ -264,6 +426,9 @@ const SAFE: Record<string, string[]> = {
   ],
   "numpy.core.multiarray": ["_reconstruct", "scalar"],
   "numpy._core.multiarray": ["_reconstruct", "scalar"],
+  // Protocol 5 arrays: rebuilt from an (out-of-band or inline) buffer, dtype and shape.
+  "numpy.core.numeric": ["_frombuffer"],
+  "numpy._core.numeric": ["_frombuffer"],
   "numpy.dtypes": ["Float32DType", "Float64DType", "Int64DType", "Int32DType", "UInt8DType", "BoolDType"],
   "numpy.random._pickle": ["__randomstate_ctor", "__generator_ctor", "__bit_generator_ctor"],
   "numpy.random": ["__RandomState_ctor"],
@@ -280,8 +445,64 @@ function inModule(module: string, prefix: string): boolean {
   return module === prefix || module.startsWith(`${prefix}.`);
 }
 
+// A Python identifier (PEP 3131 start and continue classes, without NFKC: import does not normalise).
+const IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+
+// Names that, as an attribute of some other module, are that module's own `import os` / `import sys as _sys`.
+const ALIASED_MODULES = new Set([
+  "builtins",
+  ...DANGEROUS_MODULES.filter((m) => !m.includes(".")).map((m) => m.replace(/^_+/, "")),
+]);
+
 export function normaliseGlobal(module: string, name: string): { module: string; name: string } {
   return { module: PY2_MODULES[module] ?? module, name };
+}
+
+const danger = (why: string) => ({ verdict: "dangerous" as const, why });
+
+/** The verdict before the user's allow list and the safe list are consulted; undefined when not dangerous. */
+function dangerOf(module: string, name: string): { verdict: "dangerous"; why: string } | undefined {
+  const parts = name.split(".");
+  const moduleParts = module.split(".");
+  if (![...moduleParts, ...parts].every((p) => IDENTIFIER.test(p))) {
+    return danger("is not a valid Python name, so it was built to confuse a scanner");
+  }
+  const listedSafe = SAFE[module]?.includes(name) ?? false;
+  // Attribute chains reach anything: numpy.x.__globals__ → os. Dunder attributes are never needed.
+  if (parts.some((p) => /^__.+__$/.test(p)) && !listedSafe) {
+    return danger("reaches a dunder attribute, a known way to escape to os or builtins");
+  }
+  const top = moduleParts[0] as string;
+  if (top.startsWith("_") && top !== "__main__" && !listedSafe) {
+    return danger(`lives in the private module ${top}, which no checkpoint needs (_operator, _ctypes, …)`);
+  }
+  // Protocol 4 resolves a dotted name attribute by attribute, so torch + "hub.load" is torch.hub.load:
+  // judge the whole path, not just the module the pickle names.
+  const path = `${module}.${name}`;
+  const dangerousModule = DANGEROUS_MODULES.find((m) => inModule(module, m) || inModule(path, m));
+  if (dangerousModule)
+    return danger(`is in module ${dangerousModule}, which can run commands or touch files`);
+  for (const [m, names] of Object.entries(DANGEROUS_NAMES)) {
+    const hit = names.find((n) => inModule(path, `${m}.${n}`));
+    if (hit) return danger(`reaches ${m}.${hit}, which can run code, read files or load another pickle`);
+  }
+  for (const closed of CLOSED_MODULES) {
+    if (!path.startsWith(`${closed}.`)) continue;
+    const rest = path.slice(closed.length + 1);
+    if (!(SAFE[closed]?.includes(rest) ?? false)) {
+      return danger(`is not one of the few names checkpoints use from ${closed}, and may run code`);
+    }
+  }
+  if (parts.length > 1) {
+    const alias = parts.find((p) => ALIASED_MODULES.has(p.replace(/^_+/, "")));
+    if (alias)
+      return danger(`goes through attribute ${alias}, another module's handle on a dangerous module`);
+  }
+  const leaf = parts[parts.length - 1] as string;
+  if (DANGEROUS_LEAVES.has(leaf)) {
+    return danger(`is named ${leaf}: it loads, imports or executes whatever it is given`);
+  }
+  return undefined;
 }
 
 /** `allow` lists "module.name" entries the user has reviewed (config validation.allowGlobals). */
@@ -291,34 +512,14 @@ export function judgeGlobal(
   allow: readonly string[] = [],
 ): { verdict: GlobalVerdict; why: string } {
   const { module, name } = normaliseGlobal(rawModule, rawName);
-  // Attribute chains reach anything: numpy.x.__globals__ → os. Dunder attributes are never needed.
-  const parts = name.split(".");
-  if (parts.some((p) => /^__.+__$/.test(p)) && !(SAFE[module]?.includes(name) ?? false)) {
-    return {
-      verdict: "dangerous",
-      why: "reaches a dunder attribute, a known way to escape to os or builtins",
-    };
-  }
-  if (/[\s\0]/.test(module) || /[\s\0]/.test(name) || module === "" || name === "") {
-    return { verdict: "dangerous", why: "is not a valid Python name" };
-  }
-  const dangerousModule = DANGEROUS_MODULES.find((m) => inModule(module, m));
-  if (dangerousModule)
-    return { verdict: "dangerous", why: `module ${dangerousModule} can run commands or touch files` };
-  for (const [m, names] of Object.entries(DANGEROUS_NAMES)) {
-    if (module === m && (names.includes(name) || names.includes(parts[0] as string))) {
-      return { verdict: "dangerous", why: `${m}.${name} can run code, read files or load another pickle` };
-    }
-  }
-  if (module === "builtins" && parts.length > 1) {
-    return { verdict: "dangerous", why: "an attribute chain on a builtin can reach arbitrary code" };
-  }
+  const dangerous = dangerOf(module, name);
+  if (dangerous) return dangerous;
   if (allow.includes(`${module}.${name}`) || allow.includes(`${rawModule}.${rawName}`)) {
     return { verdict: "safe", why: "allowed by validation.allowGlobals" };
   }
   if (SAFE[module]?.includes(name)) return { verdict: "safe", why: "needed by plain checkpoints" };
   if (
-    parts.length === 1 &&
+    !name.includes(".") &&
     /^[A-Z][A-Za-z0-9_]*$/.test(name) &&
     SAFE_CLASS_PREFIXES.some((p) => module.startsWith(p))
   ) {

@@ -5,6 +5,7 @@
 import type { ByteReader } from "./byte-reader.js";
 import { checkedLength } from "./byte-reader.js";
 import { FormatError } from "./findings.js";
+import { decodeRawUnicodeEscape, decodeStringLiteral } from "./pickle-strings.js";
 
 export interface PickleGlobal {
   module: string;
@@ -24,16 +25,20 @@ export interface PickleWalk {
   globals: PickleGlobal[];
   /** copyreg extension codes (EXT1/2/4): globals resolved through a registry we cannot see. */
   extensions: { code: number; offset: number }[];
+  /**
+   * Constructs no checkpoint writer emits and a static scan cannot judge: EXT opcodes, calling a value no
+   * GLOBAL imported, mutating an imported object. The first one also becomes `error`, so it is rejected.
+   */
+  hazards: { message: string; offset: number }[];
   /** Bytes after the last pickle that were not walked. */
   trailingBytes: number;
-  /** The stream is not a valid pickle; globals before this point are still reported. */
+  /** The stream is not a valid pickle (or holds a hazard); globals before this point are still reported. */
   error?: { message: string; offset: number };
 }
 
-type Value = { k: "str"; v: string } | { k: "global" } | { k: "other" };
+type Value = { k: "str"; v: string } | { k: "global"; name: string } | { k: "other" };
 
 const OTHER: Value = { k: "other" };
-const GLOBAL_VALUE: Value = { k: "global" };
 
 export const PICKLE_LIMITS = {
   stack: 1_000_000,
@@ -55,6 +60,18 @@ function text(bytes: Uint8Array): string {
   return utf8.decode(bytes);
 }
 
+/** INT/LONG text argument as a bigint, when it is a plain decimal (the legacy torch magic may be one). */
+function bigIntLine(line: Uint8Array): bigint | undefined {
+  const s = latin1.decode(line).trim();
+  return /^-?\d{1,40}L?$/.test(s) ? BigInt(s.replace("L", "")) : undefined;
+}
+
+/** Both halves of a global must look like Python names before bytes that failed to parse count as one. */
+function plausibleGlobal(g: PickleGlobal): boolean {
+  const identifier = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+  return [...g.module.split("."), ...g.name.split(".")].every((p) => identifier.test(p));
+}
+
 function intLine(line: Uint8Array, offset: number): number {
   const s = latin1.decode(line).trim();
   if (!/^-?\d{1,15}L?$/.test(s))
@@ -69,7 +86,7 @@ function quoted(line: Uint8Array, offset: number): string {
   if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) {
     throw new FormatError("STRING argument is not a quoted literal", offset);
   }
-  return s.slice(1, -1);
+  return decodeStringLiteral(s.slice(1, -1), offset);
 }
 
 function littleEndian(bytes: Uint8Array): bigint {
@@ -84,6 +101,8 @@ class Walker {
   private memo = new Map<number, Value>();
   private seen = new Set<string>();
   firstLong?: bigint;
+  readonly hazards: PickleWalk["hazards"] = [];
+  readonly extensions: PickleWalk["extensions"] = [];
 
   constructor(
     private readonly r: ByteReader,
@@ -115,6 +134,30 @@ class Walker {
     const mark = this.marks.pop();
     if (mark === undefined) throw new FormatError("no MARK to pop to", at);
     return this.stack.splice(mark);
+  }
+
+  private hazard(message: string, offset: number): void {
+    if (this.hazards.length < PICKLE_LIMITS.globals) this.hazards.push({ message, offset });
+  }
+
+  /** REDUCE, NEWOBJ, OBJ call what is on the stack: in real pickles that is always an imported global. */
+  private calls(callable: Value, opcode: string, at: number): void {
+    if (callable.k !== "global") {
+      this.hazard(
+        `${opcode} at byte ${at} calls a value no GLOBAL imported (an earlier call's result or an attribute of one), which no checkpoint does and no scanner can judge`,
+        at,
+      );
+    }
+  }
+
+  /** BUILD, SETITEM(S), APPEND(S), ADDITEMS change their target: legit targets are objects the pickle made. */
+  private mutates(target: Value, opcode: string, at: number): void {
+    if (target.k === "global") {
+      this.hazard(
+        `${opcode} at byte ${at} changes the imported ${target.name} itself, patching it for the whole loading process`,
+        at,
+      );
+    }
   }
 
   private string(s: string): Value {
@@ -192,11 +235,17 @@ class Walker {
           this.push(this.top(at));
           break;
         case 0x46: // FLOAT
-        case 0x49: // INT
-        case 0x4c: // LONG
           await r.line(PICKLE_LIMITS.line);
           this.push(OTHER);
           break;
+        case 0x49: // INT
+        case 0x4c: {
+          // LONG
+          const value = bigIntLine(await r.line(PICKLE_LIMITS.line));
+          if (this.firstLong === undefined) this.firstLong = value;
+          this.push(OTHER);
+          break;
+        }
         case 0x4a: // BININT
           await r.skip(4);
           this.push(OTHER);
@@ -225,7 +274,10 @@ class Walker {
           // LONG4
           const n = await this.len4signed(at);
           checkedLength(BigInt(n), r, "LONG4 length");
-          await r.skip(n);
+          if (n <= 16) {
+            const value = littleEndian(await r.bytes(n));
+            if (this.firstLong === undefined) this.firstLong = value;
+          } else await r.skip(n);
           this.push(OTHER);
           break;
         }
@@ -248,7 +300,7 @@ class Walker {
           this.push(OTHER);
           break;
         case 0x52: // REDUCE
-          this.pop(at, 2);
+          this.calls(this.pop(at, 2), "REDUCE", at);
           this.push(OTHER);
           break;
         case 0x53: // STRING
@@ -262,8 +314,8 @@ class Walker {
         case 0x55: // SHORT_BINSTRING
           this.push(await this.keepOrSkip(await r.u8(), (b) => latin1.decode(b), "SHORT_BINSTRING length"));
           break;
-        case 0x56: // UNICODE (raw-unicode-escape; module names are ASCII)
-          this.push(this.string(latin1.decode(await r.line(PICKLE_LIMITS.line))));
+        case 0x56: // UNICODE (raw-unicode-escape)
+          this.push(this.string(decodeRawUnicodeEscape(latin1.decode(await r.line(PICKLE_LIMITS.line)), at)));
           break;
         case 0x58: // BINUNICODE
           this.push(await this.keepOrSkip(await r.u32le(), text, "BINUNICODE length"));
@@ -295,21 +347,21 @@ class Walker {
           break;
         case 0x61: // APPEND
           this.pop(at);
-          this.top(at);
+          this.mutates(this.top(at), "APPEND", at);
           break;
         case 0x65: // APPENDS
         case 0x75: // SETITEMS
         case 0x90: // ADDITEMS
           this.popMark(at);
-          this.top(at);
+          this.mutates(this.top(at), op === 0x65 ? "APPENDS" : op === 0x75 ? "SETITEMS" : "ADDITEMS", at);
           break;
         case 0x62: // BUILD
           this.pop(at);
-          this.top(at);
+          this.mutates(this.top(at), "BUILD", at);
           break;
         case 0x73: // SETITEM
           this.pop(at, 2);
-          this.top(at);
+          this.mutates(this.top(at), "SETITEM", at);
           break;
         case 0x64: // DICT
         case 0x6c: // LIST
@@ -335,7 +387,7 @@ class Walker {
           const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
           const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
           this.record(module, name, at, "GLOBAL");
-          this.push(GLOBAL_VALUE);
+          this.push({ k: "global", name: `${module}.${name}` });
           break;
         }
         case 0x69: {
@@ -355,22 +407,23 @@ class Walker {
             throw new FormatError("STACK_GLOBAL needs two strings on the stack", at);
           }
           this.record(module.v, name.v, at, "STACK_GLOBAL");
-          this.push(GLOBAL_VALUE);
+          this.push({ k: "global", name: `${module.v}.${name.v}` });
           break;
         }
         case 0x6f: {
           // OBJ
           const items = this.popMark(at);
           if (items.length === 0) throw new FormatError("OBJ without a class", at);
+          this.calls(items[0] as Value, "OBJ", at);
           this.push(OTHER);
           break;
         }
         case 0x81: // NEWOBJ
-          this.pop(at, 2);
+          this.calls(this.pop(at, 2), "NEWOBJ", at);
           this.push(OTHER);
           break;
         case 0x92: // NEWOBJ_EX
-          this.pop(at, 3);
+          this.calls(this.pop(at, 3), "NEWOBJ_EX", at);
           this.push(OTHER);
           break;
         case 0x82: // EXT1
@@ -378,9 +431,13 @@ class Walker {
         case 0x84: {
           // EXT4
           const code = op === 0x82 ? await r.u8() : op === 0x83 ? await r.u16le() : await r.i32le();
-          if (this.out.extensions.length < PICKLE_LIMITS.globals)
-            this.out.extensions.push({ code, offset: at });
-          this.push(OTHER);
+          if (this.extensions.length < PICKLE_LIMITS.globals) this.extensions.push({ code, offset: at });
+          // Stock Python has an empty registry (the load fails); a filled one maps the code to any global.
+          this.hazard(
+            `EXT${op === 0x82 ? 1 : op === 0x83 ? 2 : 4} at byte ${at} imports the global registered as copyreg extension code ${code}, which no checkpoint writer uses and no scanner can see`,
+            at,
+          );
+          this.push({ k: "global", name: `copyreg extension ${code}` });
           break;
         }
         case 0x67: // GET
@@ -417,6 +474,11 @@ class Walker {
 /**
  * Walk every pickle in the stream. Never throws for bad content: a malformed stream ends the walk with
  * `error` set and keeps the globals found before it (pickle.load would already have imported those).
+ *
+ * After the first pickle, the bytes that follow are walked as further pickles whatever their first byte (a
+ * loader calling pickle.load again reads a protocol 0 pickle just as well). In a legacy torch.save file the
+ * five pickles torch reads are walked strictly; elsewhere bytes that stop parsing are trailing data, and
+ * only the plausible imports seen before they stopped are kept.
  */
 export async function walkPickle(reader: ByteReader): Promise<PickleWalk> {
   const out: PickleWalk = {
@@ -425,21 +487,48 @@ export async function walkPickle(reader: ByteReader): Promise<PickleWalk> {
     legacyTorch: false,
     globals: [],
     extensions: [],
+    hazards: [],
     trailingBytes: 0,
   };
   try {
     if (reader.size === 0) throw new FormatError("empty file", 0);
     for (;;) {
+      const start = reader.position;
+      const globalsBefore = out.globals.length;
+      const speculative = out.pickles > 0 && !out.legacyTorch;
       const walker = new Walker(reader, out);
-      await walker.walk();
+      try {
+        await walker.walk();
+      } catch (error) {
+        if (!(error instanceof FormatError) || !speculative) {
+          out.extensions.push(...walker.extensions);
+          out.hazards.push(...walker.hazards);
+          throw error;
+        }
+        const kept = out.globals.splice(globalsBefore).filter(plausibleGlobal);
+        out.globals.push(...kept);
+        out.trailingBytes = reader.size - start;
+        break;
+      }
+      out.extensions.push(...walker.extensions);
+      out.hazards.push(...walker.hazards);
       out.pickles++;
       if (out.pickles === 1 && walker.firstLong === TORCH_MAGIC) out.legacyTorch = true;
       // Legacy torch.save: magic, protocol, sys_info, the object, storage keys; then raw storage bytes.
-      if (out.legacyTorch && out.pickles === 5) break;
-      if (reader.remaining === 0 || out.pickles >= PICKLE_LIMITS.pickles) break;
-      if ((await reader.peek()) !== 0x80) break;
+      if (out.legacyTorch && out.pickles === 5) {
+        out.trailingBytes = reader.remaining;
+        break;
+      }
+      if (reader.remaining === 0) break;
+      if (out.pickles >= PICKLE_LIMITS.pickles) {
+        throw new FormatError(
+          `more than ${PICKLE_LIMITS.pickles} pickles back to back; the rest was not checked`,
+          reader.position,
+        );
+      }
     }
-    out.trailingBytes = reader.remaining;
+    const hazard = out.hazards[0];
+    if (hazard) out.error = { ...hazard };
   } catch (error) {
     if (!(error instanceof FormatError)) throw error;
     out.error = { message: error.message, offset: error.offset ?? reader.position };

@@ -37,6 +37,20 @@ async function openZip(source: Source): Promise<yauzl.ZipFile> {
       );
 }
 
+/** A walk that never started: the member is too large or unreadable, which rejects it like a bad pickle. */
+function failedWalk(why: string): PickleWalk {
+  return {
+    protocol: 0,
+    pickles: 0,
+    legacyTorch: false,
+    globals: [],
+    extensions: [],
+    hazards: [],
+    trailingBytes: 0,
+    error: { message: why, offset: 0 },
+  };
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -64,27 +78,20 @@ export async function inspectZip(source: Source): Promise<ZipInspection> {
         out.unsafeMembers.push(name);
         continue;
       }
-      const parts = name.split("/");
-      if (parts.length === 2 && parts[1] === "data.pkl" && out.dataPkl === undefined) out.dataPkl = parts[0];
+      // torch's zip reader (miniz) finds records by a case-insensitive name match: archive/DATA.PKL is
+      // data.pkl to torch.load, so every comparison here ignores case too.
+      const lower = name.toLowerCase();
+      const parts = lower.split("/");
+      if (parts.length === 2 && parts[1] === "data.pkl" && out.dataPkl === undefined)
+        out.dataPkl = name.split("/")[0];
       if (parts.length >= 2 && parts[1] === "code") out.torchScript = true;
-      if (name.endsWith(".pkl")) pickles.push({ name, entry });
+      if (lower.endsWith(".pkl")) pickles.push({ name, entry });
     }
     for (const { name, entry } of pickles) {
       if (entry.uncompressedSize > ZIP_LIMITS.pickleBytes) {
         out.pickles.push({
           member: name,
-          walk: {
-            protocol: 0,
-            pickles: 0,
-            legacyTorch: false,
-            globals: [],
-            extensions: [],
-            trailingBytes: 0,
-            error: {
-              message: `member declares ${entry.uncompressedSize} bytes, above the 2 GiB limit`,
-              offset: 0,
-            },
-          },
+          walk: failedWalk(`member declares ${entry.uncompressedSize} bytes, above the 2 GiB limit`),
         });
         continue;
       }
@@ -92,18 +99,7 @@ export async function inspectZip(source: Source): Promise<ZipInspection> {
       try {
         stream = await zip.openReadStreamPromise(entry);
       } catch (error) {
-        out.pickles.push({
-          member: name,
-          walk: {
-            protocol: 0,
-            pickles: 0,
-            legacyTorch: false,
-            globals: [],
-            extensions: [],
-            trailingBytes: 0,
-            error: { message: `member cannot be read: ${message(error)}`, offset: 0 },
-          },
-        });
+        out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${message(error)}`) });
         continue;
       }
       const readable = stream as NodeJS.ReadableStream & { destroy(): void };
