@@ -99183,13 +99183,27 @@ async function inspectContainer(paths, abs, findings) {
 ;// CONCATENATED MODULE: ./src/model/digest.ts
 
 
-/** Hex sha256 of a file, streamed so multi-gigabyte weights do not need to fit in memory. */
+/**
+ * Hex sha256 of a file, read in 1 MiB pieces into one reused buffer: multi-gigabyte weights never
+ * need to fit in memory, and no garbage piles up between collections (a read stream allocates a
+ * new chunk per read).
+ */
 async function sha256File(path) {
     const hash = (0,external_node_crypto_.createHash)("sha256");
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    const handle = await (0,promises_namespaceObject.open)(path, "r");
     let size = 0;
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(path, { highWaterMark: 1 << 20 })) {
-        hash.update(chunk);
-        size += chunk.length;
+    try {
+        for (;;) {
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0)
+                break;
+            hash.update(buffer.subarray(0, bytesRead));
+            size += bytesRead;
+        }
+    }
+    finally {
+        await handle.close();
     }
     return { sha256: hash.digest("hex"), size };
 }
