@@ -2,12 +2,13 @@
 // with inputs as INPUT_* variables and the $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY files.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { osSystem, torchStateDict } from "../fixtures/model/pickles.js";
 import { skopeo, startRegistry } from "../support/registry.js";
 
 const root = resolve(import.meta.dirname, "..", "..");
@@ -131,6 +132,24 @@ describe("bundled actions on Node 24", () => {
     expect(run.code).toBe(1);
     expect(run.outputs.accepted).toBe("false");
     expect(run.stdout).toMatch(/::error .*ONNX_PARSE_ERROR/);
+  });
+
+  it("validate rejects a pickle that would run os.system, naming the global, and accepts a plain state dict", async () => {
+    const evil = join(work, "evil");
+    const plain = join(work, "plain");
+    await mkdir(evil, { recursive: true });
+    await mkdir(plain, { recursive: true });
+    await writeFile(join(evil, "model.pkl"), osSystem());
+    await writeFile(join(plain, "model.pkl"), torchStateDict());
+
+    const rejected = await runAction("validate", { path: evil });
+    expect(rejected.code).toBe(1);
+    expect(rejected.outputs).toMatchObject({ accepted: "false", format: "pickle" });
+    expect(rejected.stdout).toMatch(/::error .*PICKLE_GLOBAL_DANGEROUS.*(posix|os)\.system/);
+
+    const accepted = await runAction("validate", { path: plain });
+    expect(accepted.code).toBe(0);
+    expect(accepted.outputs).toMatchObject({ accepted: "true", format: "pickle" });
   });
 
   it("build writes a reproducible image: the same digest twice", async () => {
