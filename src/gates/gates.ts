@@ -77,16 +77,23 @@ export function accuracyGate(correct: number, total: number, min: number): GateR
 export interface LatencyComparison {
   /** The canary's median may exceed the stable's by this much before it counts as a regression. */
   maxIncreasePct: number;
+  /** …and by at least this many milliseconds: a shift nobody can notice is not a regression. */
+  minIncreaseMs: number;
   /** Significance level of the one-sided U test. */
   alpha: number;
 }
 
-export const DEFAULT_LATENCY_COMPARISON: LatencyComparison = { maxIncreasePct: 20, alpha: 0.01 };
+export const DEFAULT_LATENCY_COMPARISON: LatencyComparison = {
+  maxIncreasePct: 20,
+  minIncreaseMs: 1,
+  alpha: 0.01,
+};
 
 /**
  * Canary against stable on the same step's traffic: fails only when the canary is slower both
- * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct),
- * so noise never fails an A/A run and a tiny real shift does not either.
+ * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct
+ * and by more than minIncreaseMs), so noise never fails an A/A run and neither does a shift too
+ * small to matter, such as a freshly started process on a sub-millisecond model.
  */
 export function latencyComparisonGate(
   canaryMs: readonly number[],
@@ -104,7 +111,10 @@ export function latencyComparisonGate(
   const stableMedian = median(stableMs);
   const increasePct = stableMedian > 0 ? ((canaryMedian - stableMedian) / stableMedian) * 100 : 0;
   const { pValue } = mannWhitneyGreater(canaryMs, stableMs);
-  const fail = pValue < limits.alpha && increasePct > limits.maxIncreasePct;
+  const fail =
+    pValue < limits.alpha &&
+    increasePct > limits.maxIncreasePct &&
+    canaryMedian - stableMedian > limits.minIncreaseMs;
   const sign = increasePct >= 0 ? "+" : "";
   return {
     gate: "latency-vs-stable",
@@ -114,6 +124,7 @@ export function latencyComparisonGate(
     samples,
     message:
       `canary median ${round(canaryMedian, 2)} ms vs stable ${round(stableMedian, 2)} ms (${sign}${round(increasePct, 1)}%, ` +
-      `U test p=${pValue < 0.0001 ? "<0.0001" : round(pValue, 4)}) ${fail ? ">" : "within"} +${limits.maxIncreasePct}%`,
+      `U test p=${pValue < 0.0001 ? "<0.0001" : round(pValue, 4)}) ` +
+      `${fail ? "exceeds" : "within"} +${limits.maxIncreasePct}% and +${limits.minIncreaseMs} ms`,
   };
 }

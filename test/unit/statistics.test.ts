@@ -71,12 +71,21 @@ describe("latencyComparisonGate (canary against stable on the same traffic)", ()
   });
 
   it("passes a shift that is significant but smaller than the allowed increase", () => {
+    // No millisecond floor here, so only the percentage bound can let it pass.
     const result = latencyComparisonGate(latencies(5000, 5.25, 5), latencies(5000, 5, 6), {
       maxIncreasePct: 20,
+      minIncreaseMs: 0,
       alpha: 0.01,
     });
     expect(result.status).toBe("pass");
     expect(result.observed).toBeGreaterThan(0);
+  });
+
+  it("passes a large relative shift that is too small in milliseconds to matter (a cold sub-ms model)", () => {
+    const result = latencyComparisonGate(latencies(400, 0.6, 11), latencies(400, 0.3, 12));
+    expect(result.observed).toBeGreaterThan(80);
+    expect(result.status).toBe("pass");
+    expect(result.message).toContain("+1 ms");
   });
 
   it("is inconclusive with too few samples on either side", () => {
