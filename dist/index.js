@@ -101895,11 +101895,16 @@ function accuracyGate(correct, total, min) {
         message: `canary accuracy ${observed} (${correct}/${total}) ${pass ? "≥" : "<"} ${min}`,
     };
 }
-const DEFAULT_LATENCY_COMPARISON = { maxIncreasePct: 20, alpha: 0.01 };
+const DEFAULT_LATENCY_COMPARISON = {
+    maxIncreasePct: 20,
+    minIncreaseMs: 1,
+    alpha: 0.01,
+};
 /**
  * Canary against stable on the same step's traffic: fails only when the canary is slower both
- * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct),
- * so noise never fails an A/A run and a tiny real shift does not either.
+ * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct
+ * and by more than minIncreaseMs), so noise never fails an A/A run and neither does a shift too
+ * small to matter, such as a freshly started process on a sub-millisecond model.
  */
 function latencyComparisonGate(canaryMs, stableMs, limits = DEFAULT_LATENCY_COMPARISON) {
     const samples = Math.min(canaryMs.length, stableMs.length);
@@ -101913,7 +101918,9 @@ function latencyComparisonGate(canaryMs, stableMs, limits = DEFAULT_LATENCY_COMP
     const stableMedian = statistics_median(stableMs);
     const increasePct = stableMedian > 0 ? ((canaryMedian - stableMedian) / stableMedian) * 100 : 0;
     const { pValue } = mannWhitneyGreater(canaryMs, stableMs);
-    const fail = pValue < limits.alpha && increasePct > limits.maxIncreasePct;
+    const fail = pValue < limits.alpha &&
+        increasePct > limits.maxIncreasePct &&
+        canaryMedian - stableMedian > limits.minIncreaseMs;
     const sign = increasePct >= 0 ? "+" : "";
     return {
         gate: "latency-vs-stable",
@@ -101922,7 +101929,8 @@ function latencyComparisonGate(canaryMs, stableMs, limits = DEFAULT_LATENCY_COMP
         threshold: limits.maxIncreasePct,
         samples,
         message: `canary median ${gates_round(canaryMedian, 2)} ms vs stable ${gates_round(stableMedian, 2)} ms (${sign}${gates_round(increasePct, 1)}%, ` +
-            `U test p=${pValue < 0.0001 ? "<0.0001" : gates_round(pValue, 4)}) ${fail ? ">" : "within"} +${limits.maxIncreasePct}%`,
+            `U test p=${pValue < 0.0001 ? "<0.0001" : gates_round(pValue, 4)}) ` +
+            `${fail ? "exceeds" : "within"} +${limits.maxIncreasePct}% and +${limits.minIncreaseMs} ms`,
     };
 }
 
