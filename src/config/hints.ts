@@ -101,7 +101,9 @@ export const HINTS: Record<string, Hint> = {
   },
   "strategy.steps.*.duration": DURATION,
   gates: { expected: "a mapping with any of latency, errorRate, accuracy" },
-  "gates.latency": { expected: "a mapping { p95Ms }" },
+  "gates.latency": { expected: "a mapping { p95Ms, maxIncreasePct?, minIncreaseMs? }" },
+  "gates.latency.maxIncreasePct": { expected: "a percentage greater than 0, at most 1000 (default 20)" },
+  "gates.latency.minIncreaseMs": { expected: "milliseconds, 0 or more (default 1)" },
   "gates.latency.p95Ms": { expected: `milliseconds, greater than 0 and at most ${LIMITS.maxP95Ms}` },
   "gates.errorRate": { expected: "a mapping { max }" },
   "gates.errorRate.max": {

@@ -1,5 +1,6 @@
 // Validated file data → ModelshipConfig: defaults filled in, relative paths made absolute.
 import { resolve } from "node:path";
+import { DEFAULT_LATENCY_COMPARISON } from "../gates/gates.js";
 import type { RuntimeSpec } from "../image/presets.js";
 import { DEFAULT_POLICY } from "../model/policy.js";
 import type { RawConfig } from "./schema.js";
@@ -79,7 +80,15 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
         : DEFAULTS.steps.map((step) => ({ ...step })),
     },
     gates: {
-      ...(gates.latency ? { latency: { p95Ms: gates.latency.p95Ms } } : {}),
+      ...(gates.latency
+        ? {
+            latency: {
+              p95Ms: gates.latency.p95Ms,
+              maxIncreasePct: gates.latency.maxIncreasePct ?? DEFAULT_LATENCY_COMPARISON.maxIncreasePct,
+              minIncreaseMs: gates.latency.minIncreaseMs ?? DEFAULT_LATENCY_COMPARISON.minIncreaseMs,
+            },
+          }
+        : {}),
       ...(gates.errorRate ? { errorRate: { max: gates.errorRate.max } } : {}),
       ...(gates.accuracy
         ? {

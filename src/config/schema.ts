@@ -198,7 +198,14 @@ const strategy = z.strictObject({
 });
 
 const gates = z.strictObject({
-  latency: z.strictObject({ p95Ms: z.number().gt(0).max(LIMITS.maxP95Ms) }).nullish(),
+  latency: z
+    .strictObject({
+      p95Ms: z.number().gt(0).max(LIMITS.maxP95Ms),
+      /** Canary against stable: the median may rise by this many percent and milliseconds. */
+      maxIncreasePct: z.number().gt(0).max(1000).nullish(),
+      minIncreaseMs: z.number().min(0).max(LIMITS.maxP95Ms).nullish(),
+    })
+    .nullish(),
   errorRate: z.strictObject({ max: z.number().min(0).max(1) }).nullish(),
   accuracy: z
     .strictObject({

@@ -43,7 +43,8 @@ export interface ModelshipConfig {
   };
   strategy: { trafficRate: number; steps: { weight: number; durationS: number }[] };
   gates: {
-    latency?: { p95Ms: number };
+    /** p95Ms: absolute bound; maxIncreasePct / minIncreaseMs: the comparison with the stable model. */
+    latency?: { p95Ms: number; maxIncreasePct: number; minIncreaseMs: number };
     errorRate?: { max: number };
     accuracy?: { evalSet: string; min: number; output: string };
   };

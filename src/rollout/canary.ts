@@ -1,6 +1,7 @@
 import { type AccuracyResult, type EvalRow, measureAccuracy } from "../gates/accuracy.js";
 import {
   accuracyGate,
+  DEFAULT_LATENCY_COMPARISON,
   errorRateGate,
   type GateResult,
   type LatencyComparison,
@@ -17,7 +18,7 @@ export interface StepPlan {
 }
 
 export interface GatePlan {
-  latency?: { p95Ms: number; compare?: LatencyComparison };
+  latency?: { p95Ms: number } & Partial<Pick<LatencyComparison, "maxIncreasePct" | "minIncreaseMs">>;
   errorRate?: { max: number };
   accuracy?: { rows: EvalRow[]; min: number; output: string };
 }
@@ -62,7 +63,13 @@ export function trafficGates(
   // Canary against stable on the same traffic, whenever the stable served some of it.
   const samples = traffic.samplesMs;
   if (gates.latency && samples && traffic.stable.requests > 0) {
-    results.push(latencyComparisonGate(samples.canary, samples.stable, gates.latency.compare));
+    const { maxIncreasePct, minIncreaseMs } = gates.latency;
+    const limits = {
+      ...DEFAULT_LATENCY_COMPARISON,
+      ...(maxIncreasePct !== undefined ? { maxIncreasePct } : {}),
+      ...(minIncreaseMs !== undefined ? { minIncreaseMs } : {}),
+    };
+    results.push(latencyComparisonGate(samples.canary, samples.stable, limits));
   }
   if (gates.errorRate) results.push(errorRateGate(traffic.canary, gates.errorRate.max));
   return results;

@@ -34,7 +34,7 @@ describe("loadConfig on the Iris example", () => {
       ],
     });
     expect(config.gates).toEqual({
-      latency: { p95Ms: 250 },
+      latency: { p95Ms: 250, maxIncreasePct: 20, minIncreaseMs: 1 },
       errorRate: { max: 0.01 },
       accuracy: { evalSet: join(EXAMPLE_DIR, "eval.jsonl"), min: 0.9, output: "label" },
     });
@@ -135,5 +135,21 @@ describe("loadConfig file problems", () => {
     const config = await loadConfig(file);
     expect(config.model.path).toBe(join(dir, "../m.onnx"));
     expect(config.dir).toBe(dir);
+  });
+});
+
+describe("gates.latency comparison with the stable model", () => {
+  it("takes the bounds from the file, and refuses a negative millisecond floor on its line", () => {
+    const text =
+      "model: { name: m, path: m.onnx }\ngates:\n  latency:\n    p95Ms: 100\n    maxIncreasePct: 5\n    minIncreaseMs: 0.5\n";
+    expect(parseConfig(text, "/repo/modelship.yml").gates.latency).toEqual({
+      p95Ms: 100,
+      maxIncreasePct: 5,
+      minIncreaseMs: 0.5,
+    });
+    const bad = text.replace("minIncreaseMs: 0.5", "minIncreaseMs: -1");
+    expect(() => parseConfig(bad, "/repo/modelship.yml")).toThrow(
+      /modelship\.yml:6:\d+: gates\.latency\.minIncreaseMs/,
+    );
   });
 });

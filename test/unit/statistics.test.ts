@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { latencyComparisonGate } from "../../src/gates/gates.js";
 import { mannWhitneyGreater, median, normalCdf } from "../../src/gates/statistics.js";
+import { trafficGates } from "../../src/rollout/canary.js";
 
 describe("Mann–Whitney U (one-sided, canary greater)", () => {
   // Reference values from SciPy 1.x: mannwhitneyu(candidate, baseline, alternative="greater",
@@ -91,5 +92,29 @@ describe("latencyComparisonGate (canary against stable on the same traffic)", ()
   it("is inconclusive with too few samples on either side", () => {
     expect(latencyComparisonGate(latencies(10, 50, 7), latencies(400, 5, 8)).status).toBe("inconclusive");
     expect(latencyComparisonGate(latencies(400, 5, 9), latencies(5, 5, 10)).status).toBe("inconclusive");
+  });
+});
+
+describe("trafficGates compares with the stable using the configured bounds", () => {
+  const window = (samples: number[]) => ({
+    requests: samples.length,
+    errors: 0,
+    latencyMs: { p50: 0, p90: 0, p95: Math.max(...samples), p99: 0, max: 0, count: samples.length },
+  });
+  const slow = Array.from({ length: 50 }, (_, i) => 10 + (i % 5));
+  const fast = Array.from({ length: 50 }, (_, i) => 5 + (i % 5));
+  const traffic = { canary: window(slow), stable: window(fast), samplesMs: { canary: slow, stable: fast } };
+  const verdict = (latency: Parameters<typeof trafficGates>[0]["latency"]) =>
+    trafficGates({ latency }, traffic).find((g) => g.gate === "latency-vs-stable")?.status;
+
+  it("fails a canary twice as slow by default, and passes it under looser bounds", () => {
+    expect(verdict({ p95Ms: 1000 })).toBe("fail");
+    expect(verdict({ p95Ms: 1000, maxIncreasePct: 200 })).toBe("pass");
+    expect(verdict({ p95Ms: 1000, minIncreaseMs: 10 })).toBe("pass");
+  });
+
+  it("does not compare when the stable served none of the step", () => {
+    const alone = { ...traffic, stable: window([]) };
+    expect(trafficGates({ latency: { p95Ms: 1000 } }, alone).map((g) => g.gate)).toEqual(["latency-p95"]);
   });
 });
