@@ -85024,7 +85024,13 @@ const strategy = strictObject({
     steps: array(step).min(1).max(schema_LIMITS.maxSteps).nullish(),
 });
 const gates = strictObject({
-    latency: strictObject({ p95Ms: schemas_number().gt(0).max(schema_LIMITS.maxP95Ms) }).nullish(),
+    latency: strictObject({
+        p95Ms: schemas_number().gt(0).max(schema_LIMITS.maxP95Ms),
+        /** Canary against stable: the median may rise by this many percent and milliseconds. */
+        maxIncreasePct: schemas_number().gt(0).max(1000).nullish(),
+        minIncreaseMs: schemas_number().min(0).max(schema_LIMITS.maxP95Ms).nullish(),
+    })
+        .nullish(),
     errorRate: strictObject({ max: schemas_number().min(0).max(1) }).nullish(),
     accuracy: strictObject({
         evalSet: schema_path,
@@ -85242,7 +85248,9 @@ const HINTS = {
     },
     "strategy.steps.*.duration": DURATION,
     gates: { expected: "a mapping with any of latency, errorRate, accuracy" },
-    "gates.latency": { expected: "a mapping { p95Ms }" },
+    "gates.latency": { expected: "a mapping { p95Ms, maxIncreasePct?, minIncreaseMs? }" },
+    "gates.latency.maxIncreasePct": { expected: "a percentage greater than 0, at most 1000 (default 20)" },
+    "gates.latency.minIncreaseMs": { expected: "milliseconds, 0 or more (default 1)" },
     "gates.latency.p95Ms": { expected: `milliseconds, greater than 0 and at most ${schema_LIMITS.maxP95Ms}` },
     "gates.errorRate": { expected: "a mapping { max }" },
     "gates.errorRate.max": {
@@ -85633,6 +85641,170 @@ function deletePath(target, path) {
         delete node[last];
 }
 
+;// CONCATENATED MODULE: ./src/gates/statistics.ts
+function mannWhitneyGreater(candidate, baseline) {
+    const n1 = candidate.length;
+    const n2 = baseline.length;
+    if (n1 === 0 || n2 === 0)
+        throw new Error("the U test needs samples on both sides");
+    const pooled = [
+        ...candidate.map((value) => ({ value, fromCandidate: true })),
+        ...baseline.map((value) => ({ value, fromCandidate: false })),
+    ].sort((a, b) => a.value - b.value);
+    const n = n1 + n2;
+    let candidateRankSum = 0;
+    let tieTerm = 0;
+    for (let start = 0; start < n;) {
+        let end = start;
+        while (end + 1 < n &&
+            pooled[end + 1].value === pooled[start].value)
+            end++;
+        const midrank = (start + end) / 2 + 1; // ranks are 1-based
+        for (let i = start; i <= end; i++)
+            if (pooled[i].fromCandidate)
+                candidateRankSum += midrank;
+        const ties = end - start + 1;
+        tieTerm += ties ** 3 - ties;
+        start = end + 1;
+    }
+    const u = candidateRankSum - (n1 * (n1 + 1)) / 2;
+    const mean = (n1 * n2) / 2;
+    const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
+    if (variance === 0)
+        return { u, pValue: 0.5 }; // every value equal: no evidence either way
+    const z = (u - mean - 0.5) / Math.sqrt(variance);
+    return { u, pValue: 1 - normalCdf(z) };
+}
+/** Φ(z) from erfc (W. J. Cody's rational approximation as in Numerical Recipes' erfcc; |error| < 1.2e-7). */
+function normalCdf(z) {
+    const x = Math.abs(z) / Math.SQRT2;
+    const t = 1 / (1 + 0.5 * x);
+    const erfc = t *
+        Math.exp(-x * x -
+            1.26551223 +
+            t *
+                (1.00002368 +
+                    t *
+                        (0.37409196 +
+                            t *
+                                (0.09678418 +
+                                    t *
+                                        (-0.18628806 +
+                                            t *
+                                                (0.27886807 +
+                                                    t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+    return z >= 0 ? 1 - erfc / 2 : erfc / 2;
+}
+function statistics_median(values) {
+    if (values.length === 0)
+        return Number.NaN;
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2
+        ? sorted[middle]
+        : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+;// CONCATENATED MODULE: ./src/gates/gates.ts
+
+// Fewer samples than this and a percentile or ratio says too little to pass or fail on.
+const MIN_TRAFFIC_SAMPLES = 20;
+const MIN_EVAL_SAMPLES = 10;
+const gates_round = (value, digits = 3) => Number(value.toFixed(digits));
+function tooFew(gate, samples, min, threshold) {
+    return {
+        gate,
+        status: "inconclusive",
+        observed: Number.NaN,
+        threshold,
+        samples,
+        message: `only ${samples} samples (need ${min})`,
+    };
+}
+function latencyGate(canary, p95Ms) {
+    const samples = canary.requests;
+    if (samples < MIN_TRAFFIC_SAMPLES)
+        return tooFew("latency-p95", samples, MIN_TRAFFIC_SAMPLES, p95Ms);
+    // Decide on the exact figure; round only what is shown.
+    const pass = canary.latencyMs.p95 <= p95Ms;
+    const observed = gates_round(canary.latencyMs.p95, 2);
+    return {
+        gate: "latency-p95",
+        status: pass ? "pass" : "fail",
+        observed,
+        threshold: p95Ms,
+        samples,
+        message: `canary p95 ${observed} ms ${pass ? "≤" : ">"} ${p95Ms} ms`,
+    };
+}
+function errorRateGate(canary, max) {
+    const samples = canary.requests;
+    if (samples < MIN_TRAFFIC_SAMPLES)
+        return tooFew("error-rate", samples, MIN_TRAFFIC_SAMPLES, max);
+    const pass = canary.errors / samples <= max;
+    const observed = gates_round(canary.errors / samples, 4);
+    return {
+        gate: "error-rate",
+        status: pass ? "pass" : "fail",
+        observed,
+        threshold: max,
+        samples,
+        message: `canary error rate ${observed} (${canary.errors}/${samples}) ${pass ? "≤" : ">"} ${max}`,
+    };
+}
+function accuracyGate(correct, total, min) {
+    if (total < MIN_EVAL_SAMPLES)
+        return tooFew("accuracy", total, MIN_EVAL_SAMPLES, min);
+    const pass = correct / total >= min;
+    const observed = gates_round(correct / total, 4);
+    return {
+        gate: "accuracy",
+        status: pass ? "pass" : "fail",
+        observed,
+        threshold: min,
+        samples: total,
+        message: `canary accuracy ${observed} (${correct}/${total}) ${pass ? "≥" : "<"} ${min}`,
+    };
+}
+const DEFAULT_LATENCY_COMPARISON = {
+    maxIncreasePct: 20,
+    minIncreaseMs: 1,
+    alpha: 0.01,
+};
+/**
+ * Canary against stable on the same step's traffic: fails only when the canary is slower both
+ * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct
+ * and by more than minIncreaseMs), so noise never fails an A/A run and neither does a shift too
+ * small to matter, such as a freshly started process on a sub-millisecond model.
+ */
+function latencyComparisonGate(canaryMs, stableMs, limits = DEFAULT_LATENCY_COMPARISON) {
+    const samples = Math.min(canaryMs.length, stableMs.length);
+    if (samples < MIN_TRAFFIC_SAMPLES) {
+        return {
+            ...tooFew("latency-vs-stable", samples, MIN_TRAFFIC_SAMPLES, limits.maxIncreasePct),
+            message: `only ${samples} samples on the smaller side (need ${MIN_TRAFFIC_SAMPLES})`,
+        };
+    }
+    const canaryMedian = statistics_median(canaryMs);
+    const stableMedian = statistics_median(stableMs);
+    const increasePct = stableMedian > 0 ? ((canaryMedian - stableMedian) / stableMedian) * 100 : 0;
+    const { pValue } = mannWhitneyGreater(canaryMs, stableMs);
+    const fail = pValue < limits.alpha &&
+        increasePct > limits.maxIncreasePct &&
+        canaryMedian - stableMedian > limits.minIncreaseMs;
+    const sign = increasePct >= 0 ? "+" : "";
+    return {
+        gate: "latency-vs-stable",
+        status: fail ? "fail" : "pass",
+        observed: gates_round(increasePct, 1),
+        threshold: limits.maxIncreasePct,
+        samples,
+        message: `canary median ${gates_round(canaryMedian, 2)} ms vs stable ${gates_round(stableMedian, 2)} ms (${sign}${gates_round(increasePct, 1)}%, ` +
+            `U test p=${pValue < 0.0001 ? "<0.0001" : gates_round(pValue, 4)}) ` +
+            `${fail ? "exceeds" : "within"} +${limits.maxIncreasePct}% and +${limits.minIncreaseMs} ms`,
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/model/policy.ts
 // What a team accepts, from modelship.yml `validation:`. The defaults accept every format and warn on
 // pickle globals that are neither known-safe nor known-dangerous.
@@ -85647,6 +85819,7 @@ const DEFAULT_POLICY = {
 
 ;// CONCATENATED MODULE: ./src/config/resolve.ts
 // Validated file data → ModelshipConfig: defaults filled in, relative paths made absolute.
+
 
 
 const DEFAULTS = {
@@ -85720,7 +85893,15 @@ function resolveConfig(raw, file, dir) {
                 : DEFAULTS.steps.map((step) => ({ ...step })),
         },
         gates: {
-            ...(gates.latency ? { latency: { p95Ms: gates.latency.p95Ms } } : {}),
+            ...(gates.latency
+                ? {
+                    latency: {
+                        p95Ms: gates.latency.p95Ms,
+                        maxIncreasePct: gates.latency.maxIncreasePct ?? DEFAULT_LATENCY_COMPARISON.maxIncreasePct,
+                        minIncreaseMs: gates.latency.minIncreaseMs ?? DEFAULT_LATENCY_COMPARISON.minIncreaseMs,
+                    },
+                }
+                : {}),
             ...(gates.errorRate ? { errorRate: { max: gates.errorRate.max } } : {}),
             ...(gates.accuracy
                 ? {
@@ -101770,170 +101951,6 @@ async function stableModelPath(stateDir) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/gates/statistics.ts
-function mannWhitneyGreater(candidate, baseline) {
-    const n1 = candidate.length;
-    const n2 = baseline.length;
-    if (n1 === 0 || n2 === 0)
-        throw new Error("the U test needs samples on both sides");
-    const pooled = [
-        ...candidate.map((value) => ({ value, fromCandidate: true })),
-        ...baseline.map((value) => ({ value, fromCandidate: false })),
-    ].sort((a, b) => a.value - b.value);
-    const n = n1 + n2;
-    let candidateRankSum = 0;
-    let tieTerm = 0;
-    for (let start = 0; start < n;) {
-        let end = start;
-        while (end + 1 < n &&
-            pooled[end + 1].value === pooled[start].value)
-            end++;
-        const midrank = (start + end) / 2 + 1; // ranks are 1-based
-        for (let i = start; i <= end; i++)
-            if (pooled[i].fromCandidate)
-                candidateRankSum += midrank;
-        const ties = end - start + 1;
-        tieTerm += ties ** 3 - ties;
-        start = end + 1;
-    }
-    const u = candidateRankSum - (n1 * (n1 + 1)) / 2;
-    const mean = (n1 * n2) / 2;
-    const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
-    if (variance === 0)
-        return { u, pValue: 0.5 }; // every value equal: no evidence either way
-    const z = (u - mean - 0.5) / Math.sqrt(variance);
-    return { u, pValue: 1 - normalCdf(z) };
-}
-/** Φ(z) from erfc (W. J. Cody's rational approximation as in Numerical Recipes' erfcc; |error| < 1.2e-7). */
-function normalCdf(z) {
-    const x = Math.abs(z) / Math.SQRT2;
-    const t = 1 / (1 + 0.5 * x);
-    const erfc = t *
-        Math.exp(-x * x -
-            1.26551223 +
-            t *
-                (1.00002368 +
-                    t *
-                        (0.37409196 +
-                            t *
-                                (0.09678418 +
-                                    t *
-                                        (-0.18628806 +
-                                            t *
-                                                (0.27886807 +
-                                                    t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-    return z >= 0 ? 1 - erfc / 2 : erfc / 2;
-}
-function statistics_median(values) {
-    if (values.length === 0)
-        return Number.NaN;
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2
-        ? sorted[middle]
-        : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-;// CONCATENATED MODULE: ./src/gates/gates.ts
-
-// Fewer samples than this and a percentile or ratio says too little to pass or fail on.
-const MIN_TRAFFIC_SAMPLES = 20;
-const MIN_EVAL_SAMPLES = 10;
-const gates_round = (value, digits = 3) => Number(value.toFixed(digits));
-function tooFew(gate, samples, min, threshold) {
-    return {
-        gate,
-        status: "inconclusive",
-        observed: Number.NaN,
-        threshold,
-        samples,
-        message: `only ${samples} samples (need ${min})`,
-    };
-}
-function latencyGate(canary, p95Ms) {
-    const samples = canary.requests;
-    if (samples < MIN_TRAFFIC_SAMPLES)
-        return tooFew("latency-p95", samples, MIN_TRAFFIC_SAMPLES, p95Ms);
-    // Decide on the exact figure; round only what is shown.
-    const pass = canary.latencyMs.p95 <= p95Ms;
-    const observed = gates_round(canary.latencyMs.p95, 2);
-    return {
-        gate: "latency-p95",
-        status: pass ? "pass" : "fail",
-        observed,
-        threshold: p95Ms,
-        samples,
-        message: `canary p95 ${observed} ms ${pass ? "≤" : ">"} ${p95Ms} ms`,
-    };
-}
-function errorRateGate(canary, max) {
-    const samples = canary.requests;
-    if (samples < MIN_TRAFFIC_SAMPLES)
-        return tooFew("error-rate", samples, MIN_TRAFFIC_SAMPLES, max);
-    const pass = canary.errors / samples <= max;
-    const observed = gates_round(canary.errors / samples, 4);
-    return {
-        gate: "error-rate",
-        status: pass ? "pass" : "fail",
-        observed,
-        threshold: max,
-        samples,
-        message: `canary error rate ${observed} (${canary.errors}/${samples}) ${pass ? "≤" : ">"} ${max}`,
-    };
-}
-function accuracyGate(correct, total, min) {
-    if (total < MIN_EVAL_SAMPLES)
-        return tooFew("accuracy", total, MIN_EVAL_SAMPLES, min);
-    const pass = correct / total >= min;
-    const observed = gates_round(correct / total, 4);
-    return {
-        gate: "accuracy",
-        status: pass ? "pass" : "fail",
-        observed,
-        threshold: min,
-        samples: total,
-        message: `canary accuracy ${observed} (${correct}/${total}) ${pass ? "≥" : "<"} ${min}`,
-    };
-}
-const DEFAULT_LATENCY_COMPARISON = {
-    maxIncreasePct: 20,
-    minIncreaseMs: 1,
-    alpha: 0.01,
-};
-/**
- * Canary against stable on the same step's traffic: fails only when the canary is slower both
- * significantly (Mann–Whitney U, p < alpha) and materially (median up by more than maxIncreasePct
- * and by more than minIncreaseMs), so noise never fails an A/A run and neither does a shift too
- * small to matter, such as a freshly started process on a sub-millisecond model.
- */
-function latencyComparisonGate(canaryMs, stableMs, limits = DEFAULT_LATENCY_COMPARISON) {
-    const samples = Math.min(canaryMs.length, stableMs.length);
-    if (samples < MIN_TRAFFIC_SAMPLES) {
-        return {
-            ...tooFew("latency-vs-stable", samples, MIN_TRAFFIC_SAMPLES, limits.maxIncreasePct),
-            message: `only ${samples} samples on the smaller side (need ${MIN_TRAFFIC_SAMPLES})`,
-        };
-    }
-    const canaryMedian = statistics_median(canaryMs);
-    const stableMedian = statistics_median(stableMs);
-    const increasePct = stableMedian > 0 ? ((canaryMedian - stableMedian) / stableMedian) * 100 : 0;
-    const { pValue } = mannWhitneyGreater(canaryMs, stableMs);
-    const fail = pValue < limits.alpha &&
-        increasePct > limits.maxIncreasePct &&
-        canaryMedian - stableMedian > limits.minIncreaseMs;
-    const sign = increasePct >= 0 ? "+" : "";
-    return {
-        gate: "latency-vs-stable",
-        status: fail ? "fail" : "pass",
-        observed: gates_round(increasePct, 1),
-        threshold: limits.maxIncreasePct,
-        samples,
-        message: `canary median ${gates_round(canaryMedian, 2)} ms vs stable ${gates_round(stableMedian, 2)} ms (${sign}${gates_round(increasePct, 1)}%, ` +
-            `U test p=${pValue < 0.0001 ? "<0.0001" : gates_round(pValue, 4)}) ` +
-            `${fail ? "exceeds" : "within"} +${limits.maxIncreasePct}% and +${limits.minIncreaseMs} ms`,
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/rollout/canary.ts
 
 
@@ -101946,7 +101963,13 @@ function trafficGates(gates, traffic) {
     // Canary against stable on the same traffic, whenever the stable served some of it.
     const samples = traffic.samplesMs;
     if (gates.latency && samples && traffic.stable.requests > 0) {
-        results.push(latencyComparisonGate(samples.canary, samples.stable, gates.latency.compare));
+        const { maxIncreasePct, minIncreaseMs } = gates.latency;
+        const limits = {
+            ...DEFAULT_LATENCY_COMPARISON,
+            ...(maxIncreasePct !== undefined ? { maxIncreasePct } : {}),
+            ...(minIncreaseMs !== undefined ? { minIncreaseMs } : {}),
+        };
+        results.push(latencyComparisonGate(samples.canary, samples.stable, limits));
     }
     if (gates.errorRate)
         results.push(errorRateGate(traffic.canary, gates.errorRate.max));
