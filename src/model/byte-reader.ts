@@ -1,6 +1,7 @@
 // Sequential reads over a stream of chunks with a known total size, so parsers can check every length
 // they read against the bytes that are actually left before allocating or skipping anything.
 import { createReadStream } from "node:fs";
+import { errorMessage } from "../util/errors.js";
 import { FormatError } from "./findings.js";
 
 export class ByteReader {
@@ -53,10 +54,7 @@ export class ByteReader {
     try {
       return await this.chunks.next();
     } catch (error) {
-      throw new FormatError(
-        `read failed: ${error instanceof Error ? error.message : String(error)}`,
-        this.position,
-      );
+      throw new FormatError(`read failed: ${errorMessage(error)}`, this.position);
     }
   }
 

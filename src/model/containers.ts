@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { errorMessage } from "../util/errors.js";
 import type { Finding } from "./findings.js";
 import type { TensorSignature } from "./onnx-inspect.js";
 import type { Signature } from "./signature.js";
@@ -66,10 +67,6 @@ async function readSmall(path: string): Promise<string> {
   return text;
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Recognise the container layout of a model directory, if any. `abs` maps a relative path to disk. */
 export async function inspectContainer(
   paths: string[],
@@ -107,7 +104,7 @@ export async function inspectContainer(
       findings.push({
         severity: "error",
         code: "MLFLOW_MLMODEL_INVALID",
-        message: `${mlmodel} is not a readable MLmodel YAML file: ${message(error)}`,
+        message: `${mlmodel} is not a readable MLmodel YAML file: ${errorMessage(error)}`,
         file: mlmodel,
       });
     }
@@ -162,7 +159,7 @@ export async function inspectContainer(
       findings.push({
         severity: "error",
         code: "HF_CONFIG_INVALID",
-        message: `${config} is not valid JSON: ${message(error)}`,
+        message: `${config} is not valid JSON: ${errorMessage(error)}`,
         file: config,
       });
     }
@@ -199,7 +196,7 @@ export async function inspectContainer(
         findings.push({
           severity: "error",
           code: "HF_INDEX_INVALID",
-          message: `${file} is not a valid shard index: ${message(error)}`,
+          message: `${file} is not a valid shard index: ${errorMessage(error)}`,
           file,
         });
       }

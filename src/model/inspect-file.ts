@@ -1,14 +1,17 @@
 // One file of a model: detect its format by content (falling back to the format its name claims), run
 // that format's parser, and turn what it finds into findings. Never throws for bad content.
+import { createReadStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
+import { errorMessage } from "../util/errors.js";
 import { ByteReader } from "./byte-reader.js";
 import type { Finding } from "./findings.js";
 import { type GgufSummary, inspectGguf } from "./gguf.js";
 import { inspectOnnx, type OnnxInspection } from "./onnx-inspect.js";
-import { type PickleWalk, walkPickle } from "./pickle.js";
+import { type PickleWalk, plausibleGlobal, walkPickle } from "./pickle.js";
 import { judgeGlobal } from "./pickle-policy.js";
 import type { FileFormat, ValidationPolicy } from "./policy.js";
 import { inspectSafetensors, type SafetensorsSummary } from "./safetensors.js";
+import { isTarHeader, walkLegacyTar } from "./torch-tar.js";
 import { inspectZip } from "./torch-zip.js";
 
 export interface Artifact {
@@ -59,16 +62,54 @@ export function sniff(head: Uint8Array, size: number): Sniff {
 async function head(path: string): Promise<Uint8Array> {
   const handle = await open(path, "r");
   try {
-    const buffer = Buffer.alloc(16);
-    const { bytesRead } = await handle.read(buffer, 0, 16, 0);
+    const buffer = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(buffer, 0, 512, 0);
     return buffer.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+// torch.load, joblib.load and pickle.load pick nothing by content: whatever these names hold, one of them
+// may read it as a pickle (torch.load: zip, else tar, else pickle), so it is walked as one.
+const LOADABLE = /\.(bin|pt|pth|ckpt|pkl|pickle|joblib|dat|data)$/;
+
+// Every byte that starts a pickle opcode (CPython Lib/pickle.py): a file starting with anything else is no
+// pickle, so only these are walked to look for protocol 0/1 pickles under other names.
+const PICKLE_OPCODES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
+for (let op = 0x80; op <= 0x98; op++) PICKLE_OPCODES.add(op);
+
+/** Whether an unreadable zip names a torch checkpoint's data.pkl (miniz matches names ignoring case). */
+async function mentionsDataPkl(path: string): Promise<boolean> {
+  const needle = "data.pkl";
+  let carry = "";
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const text = carry + (chunk as Buffer).toString("latin1").toLowerCase();
+    if (text.includes(needle)) return true;
+    carry = text.slice(-(needle.length - 1));
+  }
+  return false;
+}
+
+/** The walk reached STOP: its only error, if any, is the first hazard, which walkPickle copies into `error`. */
+function parsed(walk: PickleWalk): boolean {
+  const hazard = walk.hazards[0];
+  return (
+    !walk.error ||
+    (hazard !== undefined && walk.error.offset === hazard.offset && walk.error.message === hazard.message)
+  );
+}
+
+/**
+ * What a walk of a file that does not start with PROTO proves. A pickle: it parsed to STOP and imports
+ * something (text never does both), or, for a name a pickle loader reads, it imported a plausible global
+ * before breaking off (pickle.load has run that import by then). Anything else is no pickle: raw tensor
+ * bytes, text. Imports through extension codes alone in a broken walk are ignored: stock Python has no
+ * extension registry, and 3 in 256 raw-data files start with an EXT opcode.
+ */
+function isPickle(walk: PickleWalk, loadable: boolean): boolean {
+  if (parsed(walk)) return walk.globals.length > 0 || walk.extensions.length > 0;
+  return loadable && walk.globals.some(plausibleGlobal);
 }
 
 /** Findings for one pickle walk; `member` names the archive member when the pickle sits in a zip. */
@@ -109,15 +150,31 @@ export function judgePickle(
   }
   for (const ext of walk.extensions) {
     findings.push({
-      severity: policy.pickle === "strict" ? "error" : "warning",
+      severity: "error",
       code: "PICKLE_EXTENSION_CODE",
-      message: `${where} imports a global through copyreg extension code ${ext.code}, which cannot be checked`,
+      message: `${where} imports a global through copyreg extension code ${ext.code} (byte ${ext.offset}), which resolves to whatever the loading process registered and cannot be checked`,
       file,
       offset: ext.offset,
       ...extra,
     });
   }
-  if (walk.error) {
+  // EXT opcodes are hazards too; they already have their own finding above.
+  const extensionAt = new Set(walk.extensions.map((e) => e.offset));
+  const hazards = walk.hazards.filter((h) => !extensionAt.has(h.offset));
+  const firstHazard = hazards[0];
+  if (firstHazard) {
+    const shown = hazards.slice(0, 5).map((h) => h.message);
+    if (hazards.length > shown.length) shown.push(`${hazards.length - shown.length} more`);
+    findings.push({
+      severity: "error",
+      code: "PICKLE_HAZARD",
+      message: `${where} does what no checkpoint writer does and no static scan can judge: ${shown.join("; ")}`,
+      file,
+      offset: firstHazard.offset,
+      ...extra,
+    });
+  }
+  if (walk.error && !parsed(walk)) {
     const joblib = walk.globals.some((g) => g.name === "NumpyArrayWrapper");
     findings.push({
       severity: "error",
@@ -139,6 +196,130 @@ export function judgePickle(
   return findings;
 }
 
+type PickleSummary = NonNullable<Artifact["pickle"]>;
+
+function summary(walks: PickleWalk[]): PickleSummary {
+  return {
+    protocol: Math.max(0, ...walks.map((w) => w.protocol)),
+    globals: [...new Set(walks.flatMap((w) => w.globals.map((g) => `${g.module}.${g.name}`)))],
+  };
+}
+
+interface FileContext {
+  file: string;
+  absolutePath: string;
+  size: number;
+  /** The first 512 bytes. */
+  first: Uint8Array;
+  claim: Claim;
+  loadable: boolean;
+  policy: ValidationPolicy;
+  findings: Finding[];
+}
+
+/**
+ * Reads the file the way torch.load (tar, then pickle) and pickle.load do when they are pointed at it without
+ * a PROTO byte to go by, and judges what they would unpickle. `strict`: the file must be a pickle (named
+ * .pkl, or starting with PROTO), so a walk that breaks is malformed rather than "no pickle".
+ * Returns undefined when neither reader would find a pickle in it.
+ */
+async function pickleView(
+  ctx: FileContext,
+  strict: boolean,
+): Promise<{ format: "pickle" | "pytorch"; pickle: PickleSummary } | undefined> {
+  const { file, absolutePath, size, first, policy, findings } = ctx;
+  const reader = () => ByteReader.ofFile(absolutePath, size);
+  const walks: PickleWalk[] = [];
+  let tar = false;
+  if (isTarHeader(first)) {
+    const legacy = await walkLegacyTar(reader());
+    for (const p of legacy.pickles) findings.push(...judgePickle(p.walk, file, policy, p.member));
+    walks.push(...legacy.pickles.map((p) => p.walk));
+    tar = legacy.pickles.length > 0;
+    if (tar && legacy.error) {
+      findings.push({
+        severity: "error",
+        code: "PYTORCH_TAR_INVALID",
+        message: `${file} is a legacy torch.save tar archive that cannot be read to the end (${legacy.error}); torch.load falls back to reading it as a pickle, so it cannot be checked`,
+        file,
+      });
+    }
+  }
+  strict &&= !tar;
+  if (strict || PICKLE_OPCODES.has(first[0] ?? -1)) {
+    const walk = await walkPickle(reader());
+    if (strict || isPickle(walk, ctx.loadable)) {
+      findings.push(...judgePickle(walk, file, policy));
+      walks.push(walk);
+      const torch = tar || walk.legacyTorch || ctx.claim === "pytorch";
+      return { format: torch ? "pytorch" : "pickle", pickle: summary(walks) };
+    }
+  }
+  return tar ? { format: "pytorch", pickle: summary(walks) } : undefined;
+}
+
+/** A file that parsed as `format` and that a pickle loader, picking by its name, would read as a pickle. */
+async function polyglot(ctx: FileContext, format: string): Promise<PickleSummary | undefined> {
+  if (!ctx.loadable) return undefined;
+  const view = await pickleView(ctx, false);
+  if (!view) return undefined;
+  ctx.findings.push({
+    severity: "error",
+    code: "FORMAT_POLYGLOT",
+    message: `${ctx.file} is valid ${format} and also a pickle, which torch.load / pickle.load read by its name; re-export it`,
+    file: ctx.file,
+  });
+  return view.pickle;
+}
+
+async function inspectZipFile(ctx: FileContext): Promise<InspectedFile> {
+  const { file, absolutePath, claim, policy, findings } = ctx;
+  const zip = await inspectZip({ path: absolutePath });
+  for (const member of zip.unsafeMembers) {
+    findings.push({
+      severity: "error",
+      code: "ZIP_MEMBER_PATH_UNSAFE",
+      message: `${file} holds member ${JSON.stringify(member)}, which would be written outside the directory it is extracted to`,
+      file,
+      key: member,
+    });
+  }
+  for (const p of zip.pickles) findings.push(...judgePickle(p.walk, file, policy, p.member));
+  const named = claim === "pytorch" || claim === "pickle";
+  if (zip.error) {
+    // torch's zip reader (miniz) may read an archive yauzl refuses, and then unpickle what was not checked.
+    const checkpoint = named || ctx.loadable || (await mentionsDataPkl(absolutePath).catch(() => true));
+    findings.push({
+      severity: checkpoint ? "error" : "warning",
+      code: "ZIP_INVALID",
+      message: `${file} ${checkpoint ? "looks like a PyTorch checkpoint (by its name or a data.pkl member name inside) but " : ""}cannot be read as a zip archive: ${zip.error}${checkpoint ? "; torch.load may still read it, and what it would unpickle is unchecked" : ""}`,
+      file,
+    });
+    return { file, format: checkpoint ? "pytorch" : "data" };
+  }
+  if (zip.dataPkl !== undefined) {
+    if (zip.torchScript) {
+      findings.push({
+        severity: "info",
+        code: "PYTORCH_TORCHSCRIPT",
+        message: `${file} is a TorchScript archive (code/ holds TorchScript, run by torch.jit.load)`,
+        file,
+      });
+    }
+    return { file, format: "pytorch", pickle: summary(zip.pickles.map((p) => p.walk)) };
+  }
+  if (named) {
+    findings.push({
+      severity: "error",
+      code: "PYTORCH_NO_DATA_PKL",
+      message: `${file} is a zip archive without */data.pkl, so it is not a PyTorch checkpoint`,
+      file,
+    });
+    return { file, format: "pytorch" };
+  }
+  return { file, format: "data" };
+}
+
 export async function inspectFile(
   entry: { path: string; absolutePath: string; size: number },
   policy: ValidationPolicy,
@@ -146,18 +327,19 @@ export async function inspectFile(
 ): Promise<InspectedFile> {
   const { path: file, absolutePath, size } = entry;
   const claim = claimOf(file);
-  let sniffed: Sniff;
+  let first: Uint8Array;
   try {
-    sniffed = size > 0 ? sniff(await head(absolutePath), size) : undefined;
+    first = size > 0 ? await head(absolutePath) : new Uint8Array(0);
   } catch (error) {
     findings.push({
       severity: "error",
       code: "FILE_UNREADABLE",
-      message: `${file} cannot be read: ${message(error)}`,
+      message: `${file} cannot be read: ${errorMessage(error)}`,
       file,
     });
     return { file, format: "data" };
   }
+  const sniffed: Sniff = size > 0 ? sniff(first, size) : undefined;
   const kind: Sniff | Claim = sniffed === "onnx?" && claim && claim !== "onnx" ? claim : (sniffed ?? claim);
   const fits: Record<string, Sniff[]> = {
     onnx: ["onnx?"],
@@ -176,89 +358,45 @@ export async function inspectFile(
     });
   }
   const reader = () => ByteReader.ofFile(absolutePath, size);
+  const ctx: FileContext = {
+    file,
+    absolutePath,
+    size,
+    first,
+    claim,
+    loadable: LOADABLE.test(file.toLowerCase()),
+    policy,
+    findings,
+  };
+  const withPickle = (pickle: PickleSummary | undefined) => (pickle ? { pickle } : {});
 
   if (kind === "gguf") {
     try {
       const gguf = await inspectGguf(reader());
-      return { file, format: "gguf", gguf };
+      return { file, format: "gguf", gguf, ...withPickle(await polyglot(ctx, "GGUF")) };
     } catch (error) {
       const offset = (error as { offset?: number }).offset;
       const key = (error as { key?: string }).key;
       findings.push({
         severity: "error",
         code: "GGUF_INVALID",
-        message: `${file} is not a valid GGUF file: ${message(error)}`,
+        message: `${file} is not a valid GGUF file: ${errorMessage(error)}`,
         file,
         ...(offset !== undefined ? { offset } : {}),
         ...(key !== undefined ? { key } : {}),
       });
-      return { file, format: "gguf" };
+      return { file, format: "gguf", ...withPickle(await polyglot(ctx, "GGUF")) };
     }
   }
   if (kind === "safetensors") {
     const safetensors = await inspectSafetensors(reader(), (f) =>
       findings.push({ severity: "error", ...f, message: `${file}: ${f.message}`, file }),
     );
-    return { file, format: "safetensors", ...(safetensors ? { safetensors } : {}) };
+    const pickle = await polyglot(ctx, "safetensors");
+    return { file, format: "safetensors", ...(safetensors ? { safetensors } : {}), ...withPickle(pickle) };
   }
-  if (kind === "zip" || (kind === "pytorch" && sniffed === undefined)) {
-    const zip = await inspectZip({ path: absolutePath });
-    for (const member of zip.unsafeMembers) {
-      findings.push({
-        severity: "error",
-        code: "ZIP_MEMBER_PATH_UNSAFE",
-        message: `${file} holds member ${JSON.stringify(member)}, which would be written outside the directory it is extracted to`,
-        file,
-        key: member,
-      });
-    }
-    for (const p of zip.pickles) findings.push(...judgePickle(p.walk, file, policy, p.member));
-    const named = claim === "pytorch" || claim === "pickle";
-    if (zip.error) {
-      findings.push({
-        severity: named ? "error" : "warning",
-        code: "ZIP_INVALID",
-        message: `${file} ${named ? "is named like a PyTorch checkpoint but " : ""}cannot be read as a zip archive: ${zip.error}`,
-        file,
-      });
-      return { file, format: named ? "pytorch" : "data" };
-    }
-    if (zip.dataPkl !== undefined) {
-      if (zip.torchScript) {
-        findings.push({
-          severity: "info",
-          code: "PYTORCH_TORCHSCRIPT",
-          message: `${file} is a TorchScript archive (code/ holds TorchScript, run by torch.jit.load)`,
-          file,
-        });
-      }
-      const globals = zip.pickles.flatMap((p) => p.walk.globals.map((g) => `${g.module}.${g.name}`));
-      return {
-        file,
-        format: "pytorch",
-        pickle: { protocol: Math.max(0, ...zip.pickles.map((p) => p.walk.protocol)), globals },
-      };
-    }
-    if (named) {
-      findings.push({
-        severity: "error",
-        code: "PYTORCH_NO_DATA_PKL",
-        message: `${file} is a zip archive without */data.pkl, so it is not a PyTorch checkpoint`,
-        file,
-      });
-      return { file, format: "pytorch" };
-    }
-    return { file, format: "data" };
-  }
-  if (kind === "pickle" || kind === "pytorch") {
-    const walk = await walkPickle(reader());
-    findings.push(...judgePickle(walk, file, policy));
-    return {
-      file,
-      format: walk.legacyTorch || claim === "pytorch" ? "pytorch" : "pickle",
-      pickle: { protocol: walk.protocol, globals: walk.globals.map((g) => `${g.module}.${g.name}`) },
-    };
-  }
+  // torch.load reads a zip as a zip whatever else it is; pickle.load fails on one at its first opcode.
+  if (kind === "zip") return inspectZipFile(ctx);
   if (kind === "onnx?" || kind === "onnx") {
     const named = claim === "onnx";
     if (named && size > PROTOBUF_LIMIT) {
@@ -281,18 +419,24 @@ export async function inspectFile(
           file,
         });
       }
-      return { file, format: "onnx", onnx };
+      return { file, format: "onnx", onnx, ...withPickle(await polyglot(ctx, "ONNX")) };
     } catch (error) {
       if (!named) return { file, format: "data" };
       findings.push({
         severity: "error",
         code: "ONNX_PARSE_ERROR",
-        message: `${file} is named .onnx but cannot be read as an ONNX model: ${message(error)}. Re-export it (torch.onnx.export, tf2onnx, skl2onnx) and check it with onnx.checker.check_model`,
+        message: `${file} is named .onnx but cannot be read as an ONNX model: ${errorMessage(error)}. Re-export it (torch.onnx.export, tf2onnx, skl2onnx) and check it with onnx.checker.check_model`,
         file,
       });
       return { file, format: "onnx" };
     }
   }
+  // Left: files starting with PROTO, named like a pickle or checkpoint, legacy tars, and everything else,
+  // which may still be a protocol 0/1 pickle. A .pkl or a PROTO start must parse as a pickle.
+  const view = await pickleView(ctx, kind === "pickle");
+  if (view) return { file, format: view.format, pickle: view.pickle };
+  // A .pt/.pth/.ckpt that is no pickle and no tar: torch.load's last hope is a zip.
+  if (kind === "pytorch") return inspectZipFile(ctx);
   if (file === "saved_model.pb" || file.endsWith("/saved_model.pb")) return { file, format: "savedmodel" };
   return { file, format: "data" };
 }

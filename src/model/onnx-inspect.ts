@@ -1,5 +1,7 @@
 // Decode ONNX ModelProto bytes into the summary a reviewer needs: IR version, opsets, graph signature,
 // and where external tensor data is said to live (so validation can check it stays inside the model).
+
+import { errorMessage } from "../util/errors.js";
 import { int64ToNumber, oipDatatypeOf, onnx, type pb } from "./onnx-proto.js";
 
 export interface TensorSignature {
@@ -76,9 +78,7 @@ export function inspectOnnx(bytes: Uint8Array): OnnxInspection {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
     // RangeError covers truncated input and hostile nesting that exhausts the stack.
-    throw new OnnxParseError(
-      `not a valid ONNX protobuf: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new OnnxParseError(`not a valid ONNX protobuf: ${errorMessage(error)}`);
   }
   const irVersion = int64ToNumber(model.irVersion);
   if (!model.graph) throw new OnnxParseError("protobuf decoded but has no graph: not an ONNX model");

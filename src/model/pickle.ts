@@ -67,7 +67,7 @@ function bigIntLine(line: Uint8Array): bigint | undefined {
 }
 
 /** Both halves of a global must look like Python names before bytes that failed to parse count as one. */
-function plausibleGlobal(g: PickleGlobal): boolean {
+export function plausibleGlobal(g: PickleGlobal): boolean {
   const identifier = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
   return [...g.module.split("."), ...g.name.split(".")].every((p) => identifier.test(p));
 }

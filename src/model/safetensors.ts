@@ -1,5 +1,7 @@
 // safetensors: an 8-byte little-endian header length, a JSON header, then the tensor bytes. Only the
 // header is read; every length is checked against the file size before anything is allocated for it.
+
+import { errorMessage } from "../util/errors.js";
 import { type ByteReader, checkedLength } from "./byte-reader.js";
 import { type Finding, FormatError } from "./findings.js";
 
@@ -65,7 +67,7 @@ export async function inspectSafetensors(
     const offset = error instanceof FormatError ? error.offset : 8;
     emit({
       code: "SAFETENSORS_HEADER_INVALID",
-      message: `header cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      message: `header cannot be read: ${errorMessage(error)}`,
       ...(offset !== undefined ? { offset } : {}),
     });
     return undefined;

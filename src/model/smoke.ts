@@ -3,6 +3,7 @@
 // declared, or not finite, is rejected here rather than after it was built and deployed.
 import { loadOnnxRuntime, loadOnnxSession, type ModelSession } from "../serve/runtime.js";
 import { CODECS, type InputTensor } from "../serve/tensors.js";
+import { errorMessage } from "../util/errors.js";
 import type { Finding } from "./findings.js";
 import type { TensorSignature } from "./onnx-inspect.js";
 
@@ -10,10 +11,6 @@ export interface SmokeResult {
   ran: boolean;
   inputs: { name: string; shape: number[] }[];
   outputs: { name: string; shape: number[] }[];
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export function synthesiseInputs(inputs: TensorSignature[]): InputTensor[] | string {
@@ -44,7 +41,7 @@ export async function smokeRun(
     findings.push({
       severity: "warning",
       code: "SMOKE_SKIPPED",
-      message: `smoke run skipped: ${message(error)}`,
+      message: `smoke run skipped: ${errorMessage(error)}`,
       file,
     });
     return { findings };
@@ -56,7 +53,7 @@ export async function smokeRun(
     findings.push({
       severity: "error",
       code: "ONNX_RUNTIME_LOAD_FAILED",
-      message: `ONNX Runtime cannot load ${file} (unknown operator for its opset, bad attribute or type): ${message(error).replace(/; run "modelship validate".*$/, "")}`,
+      message: `ONNX Runtime cannot load ${file} (unknown operator for its opset, bad attribute or type): ${errorMessage(error).replace(/; run "modelship validate".*$/, "")}`,
       file,
     });
     return { findings };
@@ -80,7 +77,7 @@ export async function smokeRun(
       findings.push({
         severity: "error",
         code: "SMOKE_RUN_FAILED",
-        message: `${file} failed on a synthesised request: ${message(error)}`,
+        message: `${file} failed on a synthesised request: ${errorMessage(error)}`,
         file,
       });
       return { findings };

@@ -2,6 +2,7 @@
 // extracting anything, reject member paths that would escape on extraction, and walk every *.pkl
 // member (data.pkl holds the object, constants.pkl TorchScript constants) with the pickle walker.
 import yauzl from "yauzl";
+import { errorMessage } from "../util/errors.js";
 import { ByteReader } from "./byte-reader.js";
 import { type PickleWalk, walkPickle } from "./pickle.js";
 
@@ -51,10 +52,6 @@ function failedWalk(why: string): PickleWalk {
   };
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Never throws for bad content: an unreadable archive sets `error`. */
 export async function inspectZip(source: Source): Promise<ZipInspection> {
   const out: ZipInspection = { members: 0, torchScript: false, pickles: [], unsafeMembers: [] };
@@ -62,7 +59,7 @@ export async function inspectZip(source: Source): Promise<ZipInspection> {
   try {
     zip = await openZip(source);
   } catch (error) {
-    out.error = `not a readable zip archive: ${message(error)}`;
+    out.error = `not a readable zip archive: ${errorMessage(error)}`;
     return out;
   }
   try {
@@ -99,7 +96,7 @@ export async function inspectZip(source: Source): Promise<ZipInspection> {
       try {
         stream = await zip.openReadStreamPromise(entry);
       } catch (error) {
-        out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${message(error)}`) });
+        out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${errorMessage(error)}`) });
         continue;
       }
       const readable = stream as NodeJS.ReadableStream & { destroy(): void };
@@ -113,7 +110,7 @@ export async function inspectZip(source: Source): Promise<ZipInspection> {
       out.pickles.push({ member: name, walk });
     }
   } catch (error) {
-    out.error = `not a readable zip archive: ${message(error)}`;
+    out.error = `not a readable zip archive: ${errorMessage(error)}`;
   } finally {
     zip.close();
   }

@@ -4,6 +4,7 @@
 // smoke-run ONNX models. Bad model content never throws: it ends up as findings in the report.
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { errorMessage } from "../util/errors.js";
 import { type ContainerFormat, type ContainerInfo, inspectContainer } from "./containers.js";
 import { type FileEntry, modelDigest, sha256File } from "./digest.js";
 import type { Finding } from "./findings.js";
@@ -50,10 +51,6 @@ export interface ValidateOptions {
 // When a directory holds weights in several formats, the one a server would pick.
 const PRIORITY: FileFormat[] = ["onnx", "safetensors", "gguf", "pytorch", "pickle", "savedmodel"];
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function rejected(path: string, finding: Finding): ValidationReport {
   return {
     path,
@@ -78,7 +75,7 @@ async function readBaseline(baseline: string): Promise<Signature | string> {
     const report = await validateModel(baseline, { policy: { smokeRun: false } });
     return report.signature ?? `${baseline} has no signature modelship can read (format ${report.format})`;
   } catch (error) {
-    return `${baseline} cannot be read: ${message(error)}`;
+    return `${baseline} cannot be read: ${errorMessage(error)}`;
   }
 }
 
@@ -129,7 +126,7 @@ async function hashFiles(walked: WalkResult, findings: Finding[]) {
       findings.push({
         severity: "error",
         code: "FILE_UNREADABLE",
-        message: `${file.path} cannot be read: ${message(error)}`,
+        message: `${file.path} cannot be read: ${errorMessage(error)}`,
         file: file.path,
       });
     }
@@ -148,7 +145,7 @@ export async function validateModel(path: string, options: ValidateOptions = {})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
-      code === "ENOENT" || code === "ENOTDIR" ? "does not exist" : `cannot be read (${message(error)})`;
+      code === "ENOENT" || code === "ENOTDIR" ? "does not exist" : `cannot be read (${errorMessage(error)})`;
     return rejected(path, {
       severity: "error",
       code: "MODEL_NOT_FOUND",

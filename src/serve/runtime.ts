@@ -1,5 +1,7 @@
 // The only file that touches onnxruntime-node. It is an optional dependency (native, large), so it is
 // imported lazily and its absence becomes a clear error instead of a crash at startup.
+
+import { errorMessage } from "../util/errors.js";
 import {
   CODECS,
   type InputTensor,
@@ -26,7 +28,7 @@ export async function loadOnnxRuntime(): Promise<Ort> {
     const why =
       code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
         ? "is not installed"
-        : `failed to load (${error instanceof Error ? error.message : String(error)})`;
+        : `failed to load (${errorMessage(error)})`;
     throw new Error(
       `onnxruntime-node ${why}; it is an optional dependency needed to serve ONNX models: run "npm install onnxruntime-node"`,
     );
@@ -59,7 +61,7 @@ export async function loadOnnxSession(modelFile: string): Promise<ModelSession> 
     session = await ort.InferenceSession.create(modelFile, { logSeverityLevel: 3 });
   } catch (error) {
     throw new Error(
-      `onnxruntime cannot load ${modelFile}: ${error instanceof Error ? error.message : String(error)}; run "modelship validate" on the model`,
+      `onnxruntime cannot load ${modelFile}: ${errorMessage(error)}; run "modelship validate" on the model`,
     );
   }
   return {

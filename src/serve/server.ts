@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { locateOnnxFile } from "../model/locate.js";
+import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 import { loadOnnxSession, type ModelSession } from "./runtime.js";
@@ -195,7 +196,7 @@ class Handler {
         sendJson(res, status, { error: error.message });
       } else {
         status = 500;
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         this.logger.error(`inference failed: ${message}`);
         sendJson(res, 500, { error: `inference failed: ${message}` });
       }
@@ -245,7 +246,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   const handler = new Handler(session, metrics, options.name, version, logger);
   const server = createServer((req, res) => {
     handler.handle(req, res).catch((error: unknown) => {
-      logger.error(`request failed: ${error instanceof Error ? error.message : String(error)}`);
+      logger.error(`request failed: ${errorMessage(error)}`);
       if (!res.headersSent) sendJson(res, 500, { error: "internal server error" });
       else res.destroy();
     });
