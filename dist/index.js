@@ -98318,6 +98318,12 @@ async function buildStage(options) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/util/errors.ts
+/** The message of anything thrown (an Error or not), for findings and logs. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+
 // EXTERNAL MODULE: ./node_modules/yauzl/index.js
 var yauzl = __nccwpck_require__(663);
 ;// CONCATENATED MODULE: ./src/model/findings.ts
@@ -98333,6 +98339,7 @@ class FormatError extends Error {
 ;// CONCATENATED MODULE: ./src/model/byte-reader.ts
 // Sequential reads over a stream of chunks with a known total size, so parsers can check every length
 // they read against the bytes that are actually left before allocating or skipping anything.
+
 
 
 class ByteReader {
@@ -98380,7 +98387,7 @@ class ByteReader {
             return await this.chunks.next();
         }
         catch (error) {
-            throw new FormatError(`read failed: ${error instanceof Error ? error.message : String(error)}`, this.position);
+            throw new FormatError(`read failed: ${errorMessage(error)}`, this.position);
         }
     }
     async fill(n) {
@@ -99075,6 +99082,7 @@ async function walkPickle(reader) {
 
 
 
+
 const ZIP_LIMITS = { members: 100_000, pickleBytes: 2 ** 31 };
 /** Absolute, drive-letter, or `..` member paths would land outside the directory a tool extracts to. */
 function unsafeMemberPath(name) {
@@ -99101,9 +99109,6 @@ function failedWalk(why) {
         error: { message: why, offset: 0 },
     };
 }
-function message(error) {
-    return error instanceof Error ? error.message : String(error);
-}
 /** Never throws for bad content: an unreadable archive sets `error`. */
 async function inspectZip(source) {
     const out = { members: 0, torchScript: false, pickles: [], unsafeMembers: [] };
@@ -99112,7 +99117,7 @@ async function inspectZip(source) {
         zip = await openZip(source);
     }
     catch (error) {
-        out.error = `not a readable zip archive: ${message(error)}`;
+        out.error = `not a readable zip archive: ${errorMessage(error)}`;
         return out;
     }
     try {
@@ -99152,7 +99157,7 @@ async function inspectZip(source) {
                 stream = await zip.openReadStreamPromise(entry);
             }
             catch (error) {
-                out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${message(error)}`) });
+                out.pickles.push({ member: name, walk: failedWalk(`member cannot be read: ${errorMessage(error)}`) });
                 continue;
             }
             const readable = stream;
@@ -99163,7 +99168,7 @@ async function inspectZip(source) {
         }
     }
     catch (error) {
-        out.error = `not a readable zip archive: ${message(error)}`;
+        out.error = `not a readable zip archive: ${errorMessage(error)}`;
     }
     finally {
         zip.close();
@@ -99175,6 +99180,7 @@ async function inspectZip(source) {
 // Model directory layouts that wrap weight files: MLflow (MLmodel), Hugging Face (config.json + weights
 // + tokenizer), TensorFlow SavedModel (saved_model.pb). Their weight files are validated file by file
 // elsewhere; here the layout is recognised, its signature read where it has one, and its references checked.
+
 
 
 
@@ -99225,9 +99231,6 @@ async function readSmall(path) {
         throw new Error(`larger than ${CONFIG_LIMIT} bytes`);
     return text;
 }
-function containers_message(error) {
-    return error instanceof Error ? error.message : String(error);
-}
 /** Recognise the container layout of a model directory, if any. `abs` maps a relative path to disk. */
 async function inspectContainer(paths, abs, findings) {
     const set = new Set(paths);
@@ -99261,7 +99264,7 @@ async function inspectContainer(paths, abs, findings) {
             findings.push({
                 severity: "error",
                 code: "MLFLOW_MLMODEL_INVALID",
-                message: `${mlmodel} is not a readable MLmodel YAML file: ${containers_message(error)}`,
+                message: `${mlmodel} is not a readable MLmodel YAML file: ${errorMessage(error)}`,
                 file: mlmodel,
             });
         }
@@ -99316,7 +99319,7 @@ async function inspectContainer(paths, abs, findings) {
             findings.push({
                 severity: "error",
                 code: "HF_CONFIG_INVALID",
-                message: `${config} is not valid JSON: ${containers_message(error)}`,
+                message: `${config} is not valid JSON: ${errorMessage(error)}`,
                 file: config,
             });
         }
@@ -99351,7 +99354,7 @@ async function inspectContainer(paths, abs, findings) {
                 findings.push({
                     severity: "error",
                     code: "HF_INDEX_INVALID",
-                    message: `${file} is not a valid shard index: ${containers_message(error)}`,
+                    message: `${file} is not a valid shard index: ${errorMessage(error)}`,
                     file,
                 });
             }
@@ -99614,6 +99617,7 @@ function int64ToNumber(value) {
 // Decode ONNX ModelProto bytes into the summary a reviewer needs: IR version, opsets, graph signature,
 // and where external tensor data is said to live (so validation can check it stays inside the model).
 
+
 class OnnxParseError extends Error {
 }
 function signature(info) {
@@ -99653,7 +99657,7 @@ function inspectOnnx(bytes) {
     }
     catch (error) {
         // RangeError covers truncated input and hostile nesting that exhausts the stack.
-        throw new OnnxParseError(`not a valid ONNX protobuf: ${error instanceof Error ? error.message : String(error)}`);
+        throw new OnnxParseError(`not a valid ONNX protobuf: ${errorMessage(error)}`);
     }
     const irVersion = int64ToNumber(model.irVersion);
     if (!model.graph)
@@ -100214,6 +100218,7 @@ function judgeGlobal(rawModule, rawName, allow = []) {
 // header is read; every length is checked against the file size before anything is allocated for it.
 
 
+
 const SAFETENSORS_MAX_HEADER = 100_000_000;
 /** Bytes per element; sub-byte and 8-bit float types included as the safetensors crate defines them. */
 const DTYPE_BITS = {
@@ -100264,7 +100269,7 @@ async function inspectSafetensors(reader, emit) {
         const offset = error instanceof FormatError ? error.offset : 8;
         emit({
             code: "SAFETENSORS_HEADER_INVALID",
-            message: `header cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+            message: `header cannot be read: ${errorMessage(error)}`,
             ...(offset !== undefined ? { offset } : {}),
         });
         return undefined;
@@ -100359,9 +100364,146 @@ async function inspectSafetensors(reader, emit) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/model/torch-tar.ts
+// Legacy torch.save checkpoints (before PyTorch 0.4) are tar archives whose members torch unpickles.
+// Read here as Python's tarfile reads them, from the stream, without extracting anything.
+
+
+
+
+/** Python's tarfile number field: NUL/space-padded octal, or base-256 when the first byte is 0x80/0xff. */
+function tarNumber(field) {
+    const first = field[0];
+    if (first === 0x80 || first === 0xff) {
+        let n = 0;
+        for (const b of field.subarray(1))
+            n = n * 256 + b;
+        return first === 0xff ? n - 256 ** (field.length - 1) : n;
+    }
+    const end = field.indexOf(0);
+    const text = Buffer.from(field.subarray(0, end < 0 ? field.length : end))
+        .toString("latin1")
+        .trim();
+    return /^[0-7]*$/.test(text) ? Number.parseInt(text || "0", 8) : undefined;
+}
+/** tarfile.open (which torch.load tries before pickle) accepts a block whose checksum matches, no magic needed. */
+function isTarHeader(block) {
+    if (block.length < 512 || block.every((b) => b === 0))
+        return false;
+    let unsigned = 256;
+    let signed = 256;
+    for (let i = 0; i < 512; i++) {
+        if (i >= 148 && i < 156)
+            continue;
+        const b = block[i];
+        unsigned += b;
+        signed += b < 128 ? b : b - 256;
+    }
+    const stored = tarNumber(block.subarray(148, 156));
+    return stored === unsigned || stored === signed;
+}
+const LEGACY_TAR_PICKLES = new Set(["pickle", "storages", "tensors"]);
+/** posixpath.normpath, which tarfile applies to member names before matching them. */
+function normalisedName(name) {
+    const parts = [];
+    for (const part of name.split("/")) {
+        if (part === "" || part === ".")
+            continue;
+        if (part === "..")
+            parts.pop();
+        else
+            parts.push(part);
+    }
+    return (name.startsWith("/") ? "/" : "") + parts.join("/");
+}
+function cString(bytes) {
+    const end = bytes.indexOf(0);
+    return Buffer.from(bytes.subarray(0, end < 0 ? bytes.length : end)).toString("utf8");
+}
+/** Bytes `n` of `outer` as chunks, counting what was handed out so the caller can skip the rest. */
+function slice(outer, n, taken) {
+    return (async function* () {
+        while (taken.bytes < n) {
+            const chunk = await outer.bytes(Math.min(n - taken.bytes, 1 << 20));
+            taken.bytes += chunk.length;
+            yield chunk;
+        }
+    })();
+}
+/**
+ * Legacy torch.save (before 0.4) writes a tar whose members `pickle`, `storages` and `tensors` torch unpickles.
+ * Names are matched as tarfile matches them: PAX `path` and GNU long names count, and so does every
+ * duplicate (tarfile uses the last). Members are walked from the stream; nothing is extracted.
+ */
+async function walkLegacyTar(reader) {
+    const pickles = [];
+    let override = {};
+    // A global PAX header's path applies to every later member (tarfile merges it into each one's headers).
+    let globalPath;
+    try {
+        for (let headers = 0; reader.remaining >= 512 && headers < 100_000; headers++) {
+            const block = await reader.bytes(512);
+            if (!isTarHeader(block))
+                break; // tarfile stops at the first block that is no header, as here
+            const type = String.fromCharCode(block[156]);
+            const declared = tarNumber(block.subarray(124, 136));
+            const size = override.size ?? declared;
+            if (size === undefined || size < 0 || size > reader.remaining) {
+                throw new FormatError(`tar member size ${declared} runs past the end of the file`, reader.position);
+            }
+            const padded = size + ((512 - (size % 512)) % 512);
+            const skip = Math.min(padded, reader.remaining);
+            if (type === "x" || type === "g" || type === "L") {
+                if (size > 1 << 20)
+                    throw new FormatError(`tar extended header of ${size} bytes`, reader.position);
+                const body = await reader.bytes(size);
+                await reader.skip(skip - size);
+                if (type === "L")
+                    override = { path: cString(body) };
+                else {
+                    const text = Buffer.from(body).toString("utf8");
+                    const path = /(?:^|\n)\d+ path=([^\n]*)/.exec(text)?.[1];
+                    const paxSize = /(?:^|\n)\d+ size=(\d+)/.exec(text)?.[1];
+                    if (type === "g" && path !== undefined)
+                        globalPath = path;
+                    override = {
+                        ...(path !== undefined ? { path } : {}),
+                        ...(paxSize ? { size: Number(paxSize) } : {}),
+                    };
+                }
+                continue;
+            }
+            const name = cString(block.subarray(0, 100));
+            const prefix = cString(block.subarray(345, 500));
+            const names = [name, `${prefix}/${name}`, override.path ?? name, globalPath ?? name].map(normalisedName);
+            override = {};
+            const member = names.find((n) => LEGACY_TAR_PICKLES.has(n));
+            if (member === undefined || size === 0) {
+                await reader.skip(skip);
+                continue;
+            }
+            const taken = { bytes: 0 };
+            const walk = await walkPickle(new ByteReader(slice(reader, size, taken), size));
+            // storages and tensors hold raw tensor bytes after their pickles: that is their format, not trailing data.
+            pickles.push({ member, walk: member === "pickle" ? walk : { ...walk, trailingBytes: 0 } });
+            await reader.skip(skip - taken.bytes);
+        }
+    }
+    catch (error) {
+        return { pickles, error: errorMessage(error) };
+    }
+    finally {
+        reader.dispose();
+    }
+    return { pickles };
+}
+
 ;// CONCATENATED MODULE: ./src/model/inspect-file.ts
 // One file of a model: detect its format by content (falling back to the format its name claims), run
 // that format's parser, and turn what it finds into findings. Never throws for bad content.
+
+
+
 
 
 
@@ -100408,16 +100550,51 @@ function sniff(head, size) {
 async function head(path) {
     const handle = await (0,promises_namespaceObject.open)(path, "r");
     try {
-        const buffer = Buffer.alloc(16);
-        const { bytesRead } = await handle.read(buffer, 0, 16, 0);
+        const buffer = Buffer.alloc(512);
+        const { bytesRead } = await handle.read(buffer, 0, 512, 0);
         return buffer.subarray(0, bytesRead);
     }
     finally {
         await handle.close();
     }
 }
-function inspect_file_message(error) {
-    return error instanceof Error ? error.message : String(error);
+// torch.load, joblib.load and pickle.load pick nothing by content: whatever these names hold, one of them
+// may read it as a pickle (torch.load: zip, else tar, else pickle), so it is walked as one.
+const LOADABLE = /\.(bin|pt|pth|ckpt|pkl|pickle|joblib|dat|data)$/;
+// Every byte that starts a pickle opcode (CPython Lib/pickle.py): a file starting with anything else is no
+// pickle, so only these are walked to look for protocol 0/1 pickles under other names.
+const PICKLE_OPCODES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
+for (let op = 0x80; op <= 0x98; op++)
+    PICKLE_OPCODES.add(op);
+/** Whether an unreadable zip names a torch checkpoint's data.pkl (miniz matches names ignoring case). */
+async function mentionsDataPkl(path) {
+    const needle = "data.pkl";
+    let carry = "";
+    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(path, { highWaterMark: 1 << 20 })) {
+        const text = carry + chunk.toString("latin1").toLowerCase();
+        if (text.includes(needle))
+            return true;
+        carry = text.slice(-(needle.length - 1));
+    }
+    return false;
+}
+/** The walk reached STOP: its only error, if any, is the first hazard, which walkPickle copies into `error`. */
+function parsed(walk) {
+    const hazard = walk.hazards[0];
+    return (!walk.error ||
+        (hazard !== undefined && walk.error.offset === hazard.offset && walk.error.message === hazard.message));
+}
+/**
+ * What a walk of a file that does not start with PROTO proves. A pickle: it parsed to STOP and imports
+ * something (text never does both), or, for a name a pickle loader reads, it imported a plausible global
+ * before breaking off (pickle.load has run that import by then). Anything else is no pickle: raw tensor
+ * bytes, text. Imports through extension codes alone in a broken walk are ignored: stock Python has no
+ * extension registry, and 3 in 256 raw-data files start with an EXT opcode.
+ */
+function isPickle(walk, loadable) {
+    if (parsed(walk))
+        return walk.globals.length > 0 || walk.extensions.length > 0;
+    return loadable && walk.globals.some(plausibleGlobal);
 }
 /** Findings for one pickle walk; `member` names the archive member when the pickle sits in a zip. */
 function judgePickle(walk, file, policy, member) {
@@ -100453,15 +100630,32 @@ function judgePickle(walk, file, policy, member) {
     }
     for (const ext of walk.extensions) {
         findings.push({
-            severity: policy.pickle === "strict" ? "error" : "warning",
+            severity: "error",
             code: "PICKLE_EXTENSION_CODE",
-            message: `${where} imports a global through copyreg extension code ${ext.code}, which cannot be checked`,
+            message: `${where} imports a global through copyreg extension code ${ext.code} (byte ${ext.offset}), which resolves to whatever the loading process registered and cannot be checked`,
             file,
             offset: ext.offset,
             ...extra,
         });
     }
-    if (walk.error) {
+    // EXT opcodes are hazards too; they already have their own finding above.
+    const extensionAt = new Set(walk.extensions.map((e) => e.offset));
+    const hazards = walk.hazards.filter((h) => !extensionAt.has(h.offset));
+    const firstHazard = hazards[0];
+    if (firstHazard) {
+        const shown = hazards.slice(0, 5).map((h) => h.message);
+        if (hazards.length > shown.length)
+            shown.push(`${hazards.length - shown.length} more`);
+        findings.push({
+            severity: "error",
+            code: "PICKLE_HAZARD",
+            message: `${where} does what no checkpoint writer does and no static scan can judge: ${shown.join("; ")}`,
+            file,
+            offset: firstHazard.offset,
+            ...extra,
+        });
+    }
+    if (walk.error && !parsed(walk)) {
         const joblib = walk.globals.some((g) => g.name === "NumpyArrayWrapper");
         findings.push({
             severity: "error",
@@ -100483,22 +100677,130 @@ function judgePickle(walk, file, policy, member) {
     }
     return findings;
 }
+function summary(walks) {
+    return {
+        protocol: Math.max(0, ...walks.map((w) => w.protocol)),
+        globals: [...new Set(walks.flatMap((w) => w.globals.map((g) => `${g.module}.${g.name}`)))],
+    };
+}
+/**
+ * Reads the file the way torch.load (tar, then pickle) and pickle.load do when they are pointed at it without
+ * a PROTO byte to go by, and judges what they would unpickle. `strict`: the file must be a pickle (named
+ * .pkl, or starting with PROTO), so a walk that breaks is malformed rather than "no pickle".
+ * Returns undefined when neither reader would find a pickle in it.
+ */
+async function pickleView(ctx, strict) {
+    const { file, absolutePath, size, first, policy, findings } = ctx;
+    const reader = () => ByteReader.ofFile(absolutePath, size);
+    const walks = [];
+    let tar = false;
+    if (isTarHeader(first)) {
+        const legacy = await walkLegacyTar(reader());
+        for (const p of legacy.pickles)
+            findings.push(...judgePickle(p.walk, file, policy, p.member));
+        walks.push(...legacy.pickles.map((p) => p.walk));
+        tar = legacy.pickles.length > 0;
+        if (tar && legacy.error) {
+            findings.push({
+                severity: "error",
+                code: "PYTORCH_TAR_INVALID",
+                message: `${file} is a legacy torch.save tar archive that cannot be read to the end (${legacy.error}); torch.load falls back to reading it as a pickle, so it cannot be checked`,
+                file,
+            });
+        }
+    }
+    strict &&= !tar;
+    if (strict || PICKLE_OPCODES.has(first[0] ?? -1)) {
+        const walk = await walkPickle(reader());
+        if (strict || isPickle(walk, ctx.loadable)) {
+            findings.push(...judgePickle(walk, file, policy));
+            walks.push(walk);
+            const torch = tar || walk.legacyTorch || ctx.claim === "pytorch";
+            return { format: torch ? "pytorch" : "pickle", pickle: summary(walks) };
+        }
+    }
+    return tar ? { format: "pytorch", pickle: summary(walks) } : undefined;
+}
+/** A file that parsed as `format` and that a pickle loader, picking by its name, would read as a pickle. */
+async function polyglot(ctx, format) {
+    if (!ctx.loadable)
+        return undefined;
+    const view = await pickleView(ctx, false);
+    if (!view)
+        return undefined;
+    ctx.findings.push({
+        severity: "error",
+        code: "FORMAT_POLYGLOT",
+        message: `${ctx.file} is valid ${format} and also a pickle, which torch.load / pickle.load read by its name; re-export it`,
+        file: ctx.file,
+    });
+    return view.pickle;
+}
+async function inspectZipFile(ctx) {
+    const { file, absolutePath, claim, policy, findings } = ctx;
+    const zip = await inspectZip({ path: absolutePath });
+    for (const member of zip.unsafeMembers) {
+        findings.push({
+            severity: "error",
+            code: "ZIP_MEMBER_PATH_UNSAFE",
+            message: `${file} holds member ${JSON.stringify(member)}, which would be written outside the directory it is extracted to`,
+            file,
+            key: member,
+        });
+    }
+    for (const p of zip.pickles)
+        findings.push(...judgePickle(p.walk, file, policy, p.member));
+    const named = claim === "pytorch" || claim === "pickle";
+    if (zip.error) {
+        // torch's zip reader (miniz) may read an archive yauzl refuses, and then unpickle what was not checked.
+        const checkpoint = named || ctx.loadable || (await mentionsDataPkl(absolutePath).catch(() => true));
+        findings.push({
+            severity: checkpoint ? "error" : "warning",
+            code: "ZIP_INVALID",
+            message: `${file} ${checkpoint ? "looks like a PyTorch checkpoint (by its name or a data.pkl member name inside) but " : ""}cannot be read as a zip archive: ${zip.error}${checkpoint ? "; torch.load may still read it, and what it would unpickle is unchecked" : ""}`,
+            file,
+        });
+        return { file, format: checkpoint ? "pytorch" : "data" };
+    }
+    if (zip.dataPkl !== undefined) {
+        if (zip.torchScript) {
+            findings.push({
+                severity: "info",
+                code: "PYTORCH_TORCHSCRIPT",
+                message: `${file} is a TorchScript archive (code/ holds TorchScript, run by torch.jit.load)`,
+                file,
+            });
+        }
+        return { file, format: "pytorch", pickle: summary(zip.pickles.map((p) => p.walk)) };
+    }
+    if (named) {
+        findings.push({
+            severity: "error",
+            code: "PYTORCH_NO_DATA_PKL",
+            message: `${file} is a zip archive without */data.pkl, so it is not a PyTorch checkpoint`,
+            file,
+        });
+        return { file, format: "pytorch" };
+    }
+    return { file, format: "data" };
+}
 async function inspectFile(entry, policy, findings) {
     const { path: file, absolutePath, size } = entry;
     const claim = claimOf(file);
-    let sniffed;
+    let first;
     try {
-        sniffed = size > 0 ? sniff(await head(absolutePath), size) : undefined;
+        first = size > 0 ? await head(absolutePath) : new Uint8Array(0);
     }
     catch (error) {
         findings.push({
             severity: "error",
             code: "FILE_UNREADABLE",
-            message: `${file} cannot be read: ${inspect_file_message(error)}`,
+            message: `${file} cannot be read: ${errorMessage(error)}`,
             file,
         });
         return { file, format: "data" };
     }
+    const sniffed = size > 0 ? sniff(first, size) : undefined;
     const kind = sniffed === "onnx?" && claim && claim !== "onnx" ? claim : (sniffed ?? claim);
     const fits = {
         onnx: ["onnx?"],
@@ -100517,10 +100819,21 @@ async function inspectFile(entry, policy, findings) {
         });
     }
     const reader = () => ByteReader.ofFile(absolutePath, size);
+    const ctx = {
+        file,
+        absolutePath,
+        size,
+        first,
+        claim,
+        loadable: LOADABLE.test(file.toLowerCase()),
+        policy,
+        findings,
+    };
+    const withPickle = (pickle) => (pickle ? { pickle } : {});
     if (kind === "gguf") {
         try {
             const gguf = await inspectGguf(reader());
-            return { file, format: "gguf", gguf };
+            return { file, format: "gguf", gguf, ...withPickle(await polyglot(ctx, "GGUF")) };
         }
         catch (error) {
             const offset = error.offset;
@@ -100528,77 +100841,22 @@ async function inspectFile(entry, policy, findings) {
             findings.push({
                 severity: "error",
                 code: "GGUF_INVALID",
-                message: `${file} is not a valid GGUF file: ${inspect_file_message(error)}`,
+                message: `${file} is not a valid GGUF file: ${errorMessage(error)}`,
                 file,
                 ...(offset !== undefined ? { offset } : {}),
                 ...(key !== undefined ? { key } : {}),
             });
-            return { file, format: "gguf" };
+            return { file, format: "gguf", ...withPickle(await polyglot(ctx, "GGUF")) };
         }
     }
     if (kind === "safetensors") {
         const safetensors = await inspectSafetensors(reader(), (f) => findings.push({ severity: "error", ...f, message: `${file}: ${f.message}`, file }));
-        return { file, format: "safetensors", ...(safetensors ? { safetensors } : {}) };
+        const pickle = await polyglot(ctx, "safetensors");
+        return { file, format: "safetensors", ...(safetensors ? { safetensors } : {}), ...withPickle(pickle) };
     }
-    if (kind === "zip" || (kind === "pytorch" && sniffed === undefined)) {
-        const zip = await inspectZip({ path: absolutePath });
-        for (const member of zip.unsafeMembers) {
-            findings.push({
-                severity: "error",
-                code: "ZIP_MEMBER_PATH_UNSAFE",
-                message: `${file} holds member ${JSON.stringify(member)}, which would be written outside the directory it is extracted to`,
-                file,
-                key: member,
-            });
-        }
-        for (const p of zip.pickles)
-            findings.push(...judgePickle(p.walk, file, policy, p.member));
-        const named = claim === "pytorch" || claim === "pickle";
-        if (zip.error) {
-            findings.push({
-                severity: named ? "error" : "warning",
-                code: "ZIP_INVALID",
-                message: `${file} ${named ? "is named like a PyTorch checkpoint but " : ""}cannot be read as a zip archive: ${zip.error}`,
-                file,
-            });
-            return { file, format: named ? "pytorch" : "data" };
-        }
-        if (zip.dataPkl !== undefined) {
-            if (zip.torchScript) {
-                findings.push({
-                    severity: "info",
-                    code: "PYTORCH_TORCHSCRIPT",
-                    message: `${file} is a TorchScript archive (code/ holds TorchScript, run by torch.jit.load)`,
-                    file,
-                });
-            }
-            const globals = zip.pickles.flatMap((p) => p.walk.globals.map((g) => `${g.module}.${g.name}`));
-            return {
-                file,
-                format: "pytorch",
-                pickle: { protocol: Math.max(0, ...zip.pickles.map((p) => p.walk.protocol)), globals },
-            };
-        }
-        if (named) {
-            findings.push({
-                severity: "error",
-                code: "PYTORCH_NO_DATA_PKL",
-                message: `${file} is a zip archive without */data.pkl, so it is not a PyTorch checkpoint`,
-                file,
-            });
-            return { file, format: "pytorch" };
-        }
-        return { file, format: "data" };
-    }
-    if (kind === "pickle" || kind === "pytorch") {
-        const walk = await walkPickle(reader());
-        findings.push(...judgePickle(walk, file, policy));
-        return {
-            file,
-            format: walk.legacyTorch || claim === "pytorch" ? "pytorch" : "pickle",
-            pickle: { protocol: walk.protocol, globals: walk.globals.map((g) => `${g.module}.${g.name}`) },
-        };
-    }
+    // torch.load reads a zip as a zip whatever else it is; pickle.load fails on one at its first opcode.
+    if (kind === "zip")
+        return inspectZipFile(ctx);
     if (kind === "onnx?" || kind === "onnx") {
         const named = claim === "onnx";
         if (named && size > PROTOBUF_LIMIT) {
@@ -100622,7 +100880,7 @@ async function inspectFile(entry, policy, findings) {
                     file,
                 });
             }
-            return { file, format: "onnx", onnx };
+            return { file, format: "onnx", onnx, ...withPickle(await polyglot(ctx, "ONNX")) };
         }
         catch (error) {
             if (!named)
@@ -100630,12 +100888,20 @@ async function inspectFile(entry, policy, findings) {
             findings.push({
                 severity: "error",
                 code: "ONNX_PARSE_ERROR",
-                message: `${file} is named .onnx but cannot be read as an ONNX model: ${inspect_file_message(error)}. Re-export it (torch.onnx.export, tf2onnx, skl2onnx) and check it with onnx.checker.check_model`,
+                message: `${file} is named .onnx but cannot be read as an ONNX model: ${errorMessage(error)}. Re-export it (torch.onnx.export, tf2onnx, skl2onnx) and check it with onnx.checker.check_model`,
                 file,
             });
             return { file, format: "onnx" };
         }
     }
+    // Left: files starting with PROTO, named like a pickle or checkpoint, legacy tars, and everything else,
+    // which may still be a protocol 0/1 pickle. A .pkl or a PROTO start must parse as a pickle.
+    const view = await pickleView(ctx, kind === "pickle");
+    if (view)
+        return { file, format: view.format, pickle: view.pickle };
+    // A .pt/.pth/.ckpt that is no pickle and no tar: torch.load's last hope is a zip.
+    if (kind === "pytorch")
+        return inspectZipFile(ctx);
     if (file === "saved_model.pb" || file.endsWith("/saved_model.pb"))
         return { file, format: "savedmodel" };
     return { file, format: "data" };
@@ -101014,6 +101280,7 @@ function toJsonData(datatype, data) {
 // The only file that touches onnxruntime-node. It is an optional dependency (native, large), so it is
 // imported lazily and its absence becomes a clear error instead of a crash at startup.
 
+
 async function loadOnnxRuntime() {
     try {
         return await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 3958));
@@ -101022,7 +101289,7 @@ async function loadOnnxRuntime() {
         const code = error.code;
         const why = code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
             ? "is not installed"
-            : `failed to load (${error instanceof Error ? error.message : String(error)})`;
+            : `failed to load (${errorMessage(error)})`;
         throw new Error(`onnxruntime-node ${why}; it is an optional dependency needed to serve ONNX models: run "npm install onnxruntime-node"`);
     }
 }
@@ -101045,7 +101312,7 @@ async function loadOnnxSession(modelFile) {
         session = await ort.InferenceSession.create(modelFile, { logSeverityLevel: 3 });
     }
     catch (error) {
-        throw new Error(`onnxruntime cannot load ${modelFile}: ${error instanceof Error ? error.message : String(error)}; run "modelship validate" on the model`);
+        throw new Error(`onnxruntime cannot load ${modelFile}: ${errorMessage(error)}; run "modelship validate" on the model`);
     }
     return {
         inputs: session.inputMetadata.map(specOf),
@@ -101082,9 +101349,7 @@ async function loadOnnxSession(modelFile) {
 // declared, or not finite, is rejected here rather than after it was built and deployed.
 
 
-function smoke_message(error) {
-    return error instanceof Error ? error.message : String(error);
-}
+
 function synthesiseInputs(inputs) {
     const out = [];
     for (const input of inputs) {
@@ -101112,7 +101377,7 @@ async function smokeRun(modelFile, file, declared) {
         findings.push({
             severity: "warning",
             code: "SMOKE_SKIPPED",
-            message: `smoke run skipped: ${smoke_message(error)}`,
+            message: `smoke run skipped: ${errorMessage(error)}`,
             file,
         });
         return { findings };
@@ -101125,7 +101390,7 @@ async function smokeRun(modelFile, file, declared) {
         findings.push({
             severity: "error",
             code: "ONNX_RUNTIME_LOAD_FAILED",
-            message: `ONNX Runtime cannot load ${file} (unknown operator for its opset, bad attribute or type): ${smoke_message(error).replace(/; run "modelship validate".*$/, "")}`,
+            message: `ONNX Runtime cannot load ${file} (unknown operator for its opset, bad attribute or type): ${errorMessage(error).replace(/; run "modelship validate".*$/, "")}`,
             file,
         });
         return { findings };
@@ -101150,7 +101415,7 @@ async function smokeRun(modelFile, file, declared) {
             findings.push({
                 severity: "error",
                 code: "SMOKE_RUN_FAILED",
-                message: `${file} failed on a synthesised request: ${smoke_message(error)}`,
+                message: `${file} failed on a synthesised request: ${errorMessage(error)}`,
                 file,
             });
             return { findings };
@@ -101338,11 +101603,9 @@ async function walkModel(path) {
 
 
 
+
 // When a directory holds weights in several formats, the one a server would pick.
 const PRIORITY = ["onnx", "safetensors", "gguf", "pytorch", "pickle", "savedmodel"];
-function validate_message(error) {
-    return error instanceof Error ? error.message : String(error);
-}
 function rejected(path, finding) {
     return {
         path,
@@ -101367,7 +101630,7 @@ async function readBaseline(baseline) {
         return report.signature ?? `${baseline} has no signature modelship can read (format ${report.format})`;
     }
     catch (error) {
-        return `${baseline} cannot be read: ${validate_message(error)}`;
+        return `${baseline} cannot be read: ${errorMessage(error)}`;
     }
 }
 function applyPolicy(report, policy) {
@@ -101417,7 +101680,7 @@ async function hashFiles(walked, findings) {
             findings.push({
                 severity: "error",
                 code: "FILE_UNREADABLE",
-                message: `${file.path} cannot be read: ${validate_message(error)}`,
+                message: `${file.path} cannot be read: ${errorMessage(error)}`,
                 file: file.path,
             });
         }
@@ -101435,7 +101698,7 @@ async function validateModel(path, options = {}) {
     }
     catch (error) {
         const code = error.code;
-        const why = code === "ENOENT" || code === "ENOTDIR" ? "does not exist" : `cannot be read (${validate_message(error)})`;
+        const why = code === "ENOENT" || code === "ENOTDIR" ? "does not exist" : `cannot be read (${errorMessage(error)})`;
         return rejected(path, {
             severity: "error",
             code: "MODEL_NOT_FOUND",
@@ -103730,6 +103993,7 @@ function createServerMetrics() {
 
 
 
+
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Map a URL path to a route; model names are percent-decoded. Unknown paths → undefined. */
 function matchRoute(pathname) {
@@ -103893,7 +104157,7 @@ class Handler {
             }
             else {
                 status = 500;
-                const message = error instanceof Error ? error.message : String(error);
+                const message = errorMessage(error);
                 this.logger.error(`inference failed: ${message}`);
                 sendJson(res, 500, { error: `inference failed: ${message}` });
             }
@@ -103940,7 +104204,7 @@ async function startModelServer(options) {
     const handler = new Handler(session, metrics, options.name, version, logger);
     const server = (0,external_node_http_.createServer)((req, res) => {
         handler.handle(req, res).catch((error) => {
-            logger.error(`request failed: ${error instanceof Error ? error.message : String(error)}`);
+            logger.error(`request failed: ${errorMessage(error)}`);
             if (!res.headersSent)
                 sendJson(res, 500, { error: "internal server error" });
             else
