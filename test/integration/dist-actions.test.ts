@@ -267,6 +267,35 @@ describe("bundled actions on Node 24", () => {
     expect(rolledBack.summary).toContain("r1 is stable");
   });
 
+  it("the root action runs the whole pipeline: validated, benchmarked, built, deployed, with a summary", async () => {
+    const config = join(work, "pipeline.yml");
+    await writeFile(
+      config,
+      [
+        `model: { name: iris, path: ${JSON.stringify(join(iris, "models", "v1"))} }`,
+        "image: { repository: localhost:5000/iris, push: false }",
+        "benchmark: { input: " +
+          JSON.stringify(join(iris, "eval.jsonl")) +
+          ", rate: 20, duration: 1s, warmup: 0 }",
+        "gates: { accuracy: { evalSet: " +
+          JSON.stringify(join(iris, "eval.jsonl")) +
+          ", min: 0.8, output: label } }",
+        "",
+      ].join("\n"),
+    );
+    const run = await runAction("run", { config, "state-dir": join(work, "pipeline-state") });
+    expect(run.code).toBe(0);
+    expect(run.outputs).toMatchObject({ outcome: "deployed", revision: "r1" });
+    expect(run.outputs.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(run.outputs.image).toMatch(/^localhost:5000\/iris@sha256:[a-f0-9]{64}$/);
+    const report = JSON.parse(await readFile(run.outputs.report as string, "utf8")) as {
+      benchmark: { requests: number };
+    };
+    expect(report.benchmark.requests).toBeGreaterThan(0);
+    expect(run.summary).toContain("modelship: iris deployed");
+    expect(run.summary).toContain("### Benchmark");
+  });
+
   it("the root action reports a config error on the file and line", async () => {
     const config = join(work, "broken.yml");
     await writeFile(
