@@ -73202,16 +73202,22 @@ class LatencyRecorder {
         const count = this.histogram.totalCount;
         if (count === 0)
             return { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 };
-        const max = this.histogram.maxValue / MICROS_PER_MS;
-        // HDR reports the top of a percentile's bucket, which can sit just above the largest recorded value.
-        const at = (percentile) => Math.min(this.histogram.getValueAtPercentile(percentile) / MICROS_PER_MS, max);
-        return { p50: at(50), p90: at(90), p95: at(95), p99: at(99), max, count };
+        const at = (percentile) => this.valueAt(percentile);
+        return {
+            p50: at(50),
+            p90: at(90),
+            p95: at(95),
+            p99: at(99),
+            max: this.histogram.maxValue / MICROS_PER_MS,
+            count,
+        };
     }
     /** Latency (ms) at any percentile, e.g. 99.9; 0 when nothing was recorded. */
     valueAt(percentile) {
         if (this.histogram.totalCount === 0)
             return 0;
         const max = this.histogram.maxValue / MICROS_PER_MS;
+        // HDR reports the top of a percentile's bucket, which can sit just above the largest recorded value.
         return Math.min(this.histogram.getValueAtPercentile(percentile) / MICROS_PER_MS, max);
     }
     reset() {
@@ -73239,6 +73245,7 @@ const STABILITY = {
 function defaultWindowS(durationS) {
     return Math.min(durationS, Math.max(1, durationS / 5));
 }
+/** Rounds to `digits` decimals: reports carry readable figures, not float noise. */
 const round = (value, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 function median(values) {
     const sorted = [...values].sort((a, b) => a - b);
@@ -73382,6 +73389,13 @@ function resolveEndpoint(url, protocol, modelName) {
     const base = url.replace(/\/+$/, "");
     return new URL(`${base}/v2/models/${encodeURIComponent(modelName)}/infer`);
 }
+/** Where a URL's requests connect: the host without IPv6 brackets, and the port (the scheme's default when absent). */
+function socketAddress(url) {
+    return {
+        host: url.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+    };
+}
 function validateMode(mode) {
     const m = mode;
     if (m?.kind === "rate") {
@@ -73473,9 +73487,47 @@ function progressHooks(output, logger) {
     return {};
 }
 
+;// CONCATENATED MODULE: ./src/util/http-body.ts
+/**
+ * A fetch response body as text, refusing one larger than `maxBytes` before it is all in memory:
+ * a server under test or a model server is not trusted to bound its own answers.
+ */
+async function readTextLimited(response, maxBytes, what) {
+    if (!response.body)
+        return "";
+    const reader = response.body.getReader();
+    const chunks = [];
+    let size = 0;
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        size += next.value.byteLength;
+        if (size > maxBytes) {
+            await reader.cancel();
+            throw new Error(`${what} is larger than ${maxBytes} bytes`);
+        }
+        chunks.push(next.value);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+}
+
 ;// CONCATENATED MODULE: ./src/bench/bodies.ts
 
 
+
+/** Every non-blank line of JSONL text, parsed, with its line number; a bad line is an error naming file:line. */
+function parseJsonLines(text, file, hint = "") {
+    const out = [];
+    for (const [i, line] of text.split(/\r?\n/).entries()) {
+        if (line.trim() === "")
+            continue;
+        try {
+            out.push({ value: JSON.parse(line), line: i + 1 });
+        }
+        catch (err) {
+            throw new Error(`${file}:${i + 1}: not valid JSON (${err.message})${hint}`);
+        }
+    }
+    return out;
+}
 /** Reads request bodies from a JSONL file: one JSON value a line, blank lines skipped. */
 async function loadBodies(file) {
     let text;
@@ -73485,18 +73537,7 @@ async function loadBodies(file) {
     catch (err) {
         throw new Error(`${file}: cannot read request bodies: ${err.message}`);
     }
-    const bodies = [];
-    const lines = text.split(/\r?\n/);
-    for (const [i, line] of lines.entries()) {
-        if (line.trim() === "")
-            continue;
-        try {
-            bodies.push(JSON.parse(line));
-        }
-        catch (err) {
-            throw new Error(`${file}:${i + 1}: not valid JSON (${err.message}); each line must hold one JSON request body`);
-        }
-    }
+    const bodies = parseJsonLines(text, file, "; each line must hold one JSON request body").map((l) => l.value);
     if (bodies.length === 0) {
         throw new Error(`${file}: no request bodies; the file is empty (expected one JSON body a line)`);
     }
@@ -73521,6 +73562,8 @@ const ZERO_BY_DATATYPE = {
 // A synthesized body is sent thousands of times; a shape beyond this is a metadata error, not a request.
 const MAX_ELEMENTS = 10_000_000;
 const METADATA_TIMEOUT_MS = 10_000;
+// Metadata is a few tensor descriptions; a server sending more is broken or hostile.
+const MAX_METADATA_BYTES = 1 << 20;
 function parseTensor(value, where) {
     const t = value;
     if (typeof t !== "object" || t === null)
@@ -73547,7 +73590,7 @@ async function synthesizeOipBody(url, modelName) {
         const cause = err.cause?.code ?? err.message;
         throw new Error(`benchmark: cannot fetch model metadata from ${metadataUrl}: ${cause}`);
     }
-    const text = await response.text();
+    const text = await readTextLimited(response, MAX_METADATA_BYTES, `benchmark: model metadata from ${metadataUrl}`);
     if (!response.ok) {
         throw new Error(`benchmark: GET ${metadataUrl} returned ${response.status}: ${text.slice(0, 200)}; is "${modelName}" served there?`);
     }
@@ -73590,7 +73633,7 @@ var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node
 ;// CONCATENATED MODULE: ./src/util/child-cleanup.ts
 // Children still running when this process ends are killed: on normal exit, on an uncaught error
 // and on Ctrl-C / SIGTERM, so a run never leaves model servers behind. On a signal, interrupt hooks
-// (a revert recorded in the ledger, a lock released) get a few seconds to run first.
+// (a revert recorded in the ledger, then the lock released) get a few seconds to run first.
 const live = new Set();
 const interruptHooks = new Set();
 const HOOK_TIMEOUT_MS = 5_000;
@@ -73601,9 +73644,14 @@ function killAll() {
     live.clear();
 }
 async function interrupted(signal) {
-    const hooks = [...interruptHooks].map((hook) => hook(signal).catch(() => { }));
+    // Last registered runs first, like nested finally blocks: the target records its revert in the
+    // ledger before the deploy lock that guards the ledger is released.
+    const runHooks = async () => {
+        for (const hook of [...interruptHooks].reverse())
+            await hook(signal).catch(() => { });
+    };
     const timeout = new Promise((done) => setTimeout(done, HOOK_TIMEOUT_MS).unref());
-    await Promise.race([Promise.all(hooks), timeout]);
+    await Promise.race([runHooks(), timeout]);
     killAll();
     process.exit(signal === "SIGINT" ? 130 : 143);
 }
@@ -74121,6 +74169,7 @@ class SseTokenReader {
 
 
 
+
 /** How often timeouts are checked: a request's timeout fires up to this late. */
 const SWEEP_MS = 10;
 /** The request line and headers, encoded once; only Content-Length varies with the body. */
@@ -74141,8 +74190,7 @@ function requestHead(endpoint, headers, stream) {
 function createSender(options) {
     const { endpoint, timeoutMs, maxSockets } = options;
     const secure = endpoint.protocol === "https:";
-    const host = endpoint.hostname.replace(/^\[|\]$/g, "");
-    const port = Number(endpoint.port) || (secure ? 443 : 80);
+    const { host, port } = socketAddress(endpoint);
     const head = requestHead(endpoint, options.headers, options.stream ?? false);
     // Bodies are the same few buffers over and over: each full request is built once.
     const encoded = new WeakMap();
@@ -74502,16 +74550,15 @@ function encodeBodies(protocol, bodies, openai = { stream: false }) {
 ;// CONCATENATED MODULE: ./src/bench/report.ts
 
 
-const report_round = (value, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 function percentiles(recorder) {
     const s = recorder.summary();
     return {
-        p50: report_round(s.p50),
-        p90: report_round(s.p90),
-        p95: report_round(s.p95),
-        p99: report_round(s.p99),
-        p999: report_round(recorder.valueAt(99.9)),
-        max: report_round(s.max),
+        p50: round(s.p50),
+        p90: round(s.p90),
+        p95: round(s.p95),
+        p99: round(s.p99),
+        p999: round(recorder.valueAt(99.9)),
+        max: round(s.max),
     };
 }
 /** Running totals of the measured part of a run. */
@@ -74553,7 +74600,7 @@ class Measurement {
     }
     progress(elapsedS) {
         return {
-            elapsedS: report_round(elapsedS),
+            elapsedS: round(elapsedS),
             requests: this.requests,
             errors: this.errors,
             p99Ms: this.latency.summary().p99,
@@ -74566,13 +74613,13 @@ function buildReport(inputs) {
     const windows = m.windows.report(measuredS);
     return {
         latencyMs: percentiles(m.latency),
-        throughputRps: measuredS > 0 ? report_round(successes / measuredS, 2) : 0,
+        throughputRps: measuredS > 0 ? round(successes / measuredS, 2) : 0,
         requests: m.requests,
         errors: m.errors,
         errorBreakdown: { ...m.errorBreakdown },
         behindSchedule: inputs.behindSchedule,
-        maxScheduleLagMs: report_round(inputs.maxScheduleLagMs),
-        measuredS: report_round(measuredS),
+        maxScheduleLagMs: round(inputs.maxScheduleLagMs),
+        measuredS: round(measuredS),
         aborted: inputs.aborted,
         windows,
         stability: assessStability(windows, settings.windowS),
@@ -74582,7 +74629,7 @@ function buildReport(inputs) {
                     timeToFirstTokenMs: percentiles(m.ttft),
                     interTokenMs: percentiles(m.interToken),
                     tokens: m.tokens,
-                    tokensPerS: measuredS > 0 ? report_round(m.tokens / measuredS, 2) : 0,
+                    tokensPerS: measuredS > 0 ? round(m.tokens / measuredS, 2) : 0,
                 },
             }
             : {}),
@@ -74837,6 +74884,7 @@ function pickBest(steps) {
 // A string that is exactly "{{column}}" becomes the row's value with its type (JSONL numbers stay
 // numbers); "{{column}}" inside a longer string is replaced by the value as text. Nothing is evaluated.
 
+
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
 const WHOLE = /^\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}$/;
 // A template fills thousands of bodies; rows past this are a mistake (the wrong file), not a workload.
@@ -74938,22 +74986,12 @@ async function loadRows(file) {
     return rows;
 }
 function jsonlRows(text, file) {
-    const rows = [];
-    for (const [i, line] of text.split(/\r?\n/).entries()) {
-        if (line.trim() === "")
-            continue;
-        let value;
-        try {
-            value = JSON.parse(line);
-        }
-        catch (err) {
-            throw new Error(`${file}:${i + 1}: not valid JSON (${err.message})`);
-        }
+    const rows = parseJsonLines(text, file).map(({ value, line }) => {
         if (typeof value !== "object" || value === null || Array.isArray(value)) {
-            throw new Error(`${file}:${i + 1}: a row must be a JSON object of column values`);
+            throw new Error(`${file}:${line}: a row must be a JSON object of column values`);
         }
-        rows.push(value);
-    }
+        return value;
+    });
     if (rows.length === 0)
         throw new Error(`${file}: no rows`);
     return rows;
@@ -75083,12 +75121,11 @@ async function runSession(s, logger, hooks = {}) {
     };
     let result;
     if (argv) {
-        const endpoint = resolveEndpoint(s.url, s.protocol, s.modelName);
-        const port = Number(endpoint.port) || (endpoint.protocol === "https:" ? 443 : 80);
+        const { host, port } = socketAddress(resolveEndpoint(s.url, s.protocol, s.modelName));
         logger.info(`starting the server under test: ${argv[0]} (${argv.length - 1} argument(s))`);
         result = await withServer({
             argv,
-            host: endpoint.hostname.replace(/^\[|\]$/g, ""),
+            host,
             port,
             ...(s.readyUrl ? { readyUrl: s.readyUrl } : {}),
             readyTimeoutMs: s.readyTimeoutMs,
@@ -75113,10 +75150,58 @@ function describeMode(mode) {
     return mode.kind === "rate" ? `${mode.rps} req/s` : `${mode.connections} connections`;
 }
 
+;// CONCATENATED MODULE: ./src/config/errors.ts
+// Config problems carry where (file:line:column, or the override that caused them), which key, what is
+// wrong, what was expected and how to fix it, so the CLI can print them and actions can annotate the file.
+/** A value quoted in a message, cut to 40 characters so a hostile or huge value cannot flood the log. */
+function shorten(text) {
+    return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+function formatIssue(issue) {
+    let where;
+    if (issue.source !== undefined)
+        where = issue.file ? `${issue.file}: ${issue.source}` : issue.source;
+    else if (issue.line !== undefined)
+        where = `${issue.file}:${issue.line}:${issue.column ?? 1}`;
+    else
+        where = issue.file || "configuration";
+    // An override label usually names its key already ("override model.path"); don't say it twice.
+    const showKey = issue.key && !(issue.source ?? "").endsWith(issue.key);
+    let text = `${where}: ${showKey ? `${issue.key}: ` : ""}${issue.message}`;
+    if (issue.expected)
+        text += ` (expected ${issue.expected})`;
+    if (issue.fix)
+        text += `. Fix: ${issue.fix}`;
+    return text;
+}
+/** Every problem found in a config, one per line in `message`; the top-level fields describe the first. */
+class ConfigError extends Error {
+    issues;
+    file;
+    line;
+    column;
+    key;
+    expected;
+    fix;
+    constructor(issues) {
+        const first = issues[0] ?? { file: "", message: "invalid configuration" };
+        super(issues.length > 0 ? issues.map(formatIssue).join("\n") : formatIssue(first));
+        this.name = "ConfigError";
+        this.issues = issues.length > 0 ? issues : [first];
+        this.file = first.file;
+        this.line = first.line;
+        this.column = first.column;
+        this.key = first.key;
+        this.expected = first.expected;
+        this.fix = first.fix;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/config/duration.ts
 // Durations in modelship.yml: a number of seconds, or a string of one or more "<number><unit>" parts
 // ("500ms", "5s", "2m", "1h", "1m30s"). A bare numeric string counts as seconds so that CLI flags and
 // action inputs (always strings) can say "5".
+
 const MAX_DURATION_S = 24 * 60 * 60;
 const UNIT_S = { ms: 0.001, s: 1, m: 60, h: 3600 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
@@ -75160,51 +75245,7 @@ function parseDuration(value, options = {}) {
     return seconds;
 }
 function quote(value) {
-    const text = typeof value === "string" ? JSON.stringify(value) : String(value);
-    return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-;// CONCATENATED MODULE: ./src/config/errors.ts
-// Config problems carry where (file:line:column, or the override that caused them), which key, what is
-// wrong, what was expected and how to fix it, so the CLI can print them and actions can annotate the file.
-function formatIssue(issue) {
-    let where;
-    if (issue.source !== undefined)
-        where = issue.file ? `${issue.file}: ${issue.source}` : issue.source;
-    else if (issue.line !== undefined)
-        where = `${issue.file}:${issue.line}:${issue.column ?? 1}`;
-    else
-        where = issue.file || "configuration";
-    // An override label usually names its key already ("override model.path"); don't say it twice.
-    const showKey = issue.key && !(issue.source ?? "").endsWith(issue.key);
-    let text = `${where}: ${showKey ? `${issue.key}: ` : ""}${issue.message}`;
-    if (issue.expected)
-        text += ` (expected ${issue.expected})`;
-    if (issue.fix)
-        text += `. Fix: ${issue.fix}`;
-    return text;
-}
-/** Every problem found in a config, one per line in `message`; the top-level fields describe the first. */
-class ConfigError extends Error {
-    issues;
-    file;
-    line;
-    column;
-    key;
-    expected;
-    fix;
-    constructor(issues) {
-        const first = issues[0] ?? { file: "", message: "invalid configuration" };
-        super(issues.length > 0 ? issues.map(formatIssue).join("\n") : formatIssue(first));
-        this.name = "ConfigError";
-        this.issues = issues.length > 0 ? issues : [first];
-        this.file = first.file;
-        this.line = first.line;
-        this.column = first.column;
-        this.key = first.key;
-        this.expected = first.expected;
-        this.fix = first.fix;
-    }
+    return shorten(typeof value === "string" ? JSON.stringify(value) : String(value));
 }
 
 ;// CONCATENATED MODULE: external "node:fs"
@@ -85336,6 +85377,7 @@ function suggest(word, candidates) {
 
 
 
+
 function toConfigIssues(issues, context) {
     const result = [];
     for (const issue of issues) {
@@ -85476,9 +85518,6 @@ function show(value) {
         return JSON.stringify(shorten(value));
     return String(value);
 }
-function shorten(text) {
-    return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
 function formatKey(path) {
     let key = "";
     for (const segment of path) {
@@ -85512,6 +85551,7 @@ function dedupe(issues) {
 ;// CONCATENATED MODULE: ./src/config/overrides.ts
 // Overrides come from action inputs and CLI flags as strings keyed by dotted config keys. They are merged
 // into the file's data before validation, so they go through exactly the same schema as the file.
+
 
 
 const defaultOverrideLabel = (key) => `override ${key}`;
@@ -85598,7 +85638,7 @@ function convert(kind, raw) {
 /** Strict: "12abc", "0x10", "" and "Infinity" are errors, unlike Number() / parseFloat(). */
 function parseNumber(text) {
     if (!NUMBER.test(text))
-        return new Error(`${JSON.stringify(overrides_shorten(text))} is not a number`);
+        return new Error(`${JSON.stringify(shorten(text))} is not a number`);
     return Number(text);
 }
 /** "10:5s,50:5s" → [{ weight: 10, duration: "5s" }, { weight: 50, duration: "5s" }] */
@@ -85608,14 +85648,11 @@ function parseSteps(text) {
         const match = /^([^:]*):(.*)$/.exec(part.trim());
         const weight = match ? parseNumber((match[1] ?? "").trim()) : undefined;
         if (!match || weight === undefined || weight instanceof Error || !(match[2] ?? "").trim()) {
-            return new Error(`step ${JSON.stringify(overrides_shorten(part.trim()))} is not weight:duration`);
+            return new Error(`step ${JSON.stringify(shorten(part.trim()))} is not weight:duration`);
         }
         steps.push({ weight, duration: (match[2] ?? "").trim() });
     }
     return steps;
-}
-function overrides_shorten(text) {
-    return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 function overrides_isPlainObject(value) {
     return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -86206,6 +86243,33 @@ async function findConfig(file, overrides, options = {}) {
         return configFromOverrides(process.cwd(), overrides, options);
     return loadConfig(path, overrides, options);
 }
+/**
+ * findConfig for a CLI command or an action: paths in `settings` are relative to the working
+ * directory, not to the config file; `names` says how each overridden key was given (for errors).
+ */
+function findRunConfig(settings, names) {
+    const path = (value) => value && (0,external_node_path_namespaceObject.resolve)(value);
+    const overrides = {
+        "model.path": path(settings.modelPath),
+        "model.name": settings.modelName,
+        "target.stateDir": path(settings.stateDir),
+    };
+    return findConfig(settings.config, overrides, { overrideLabel: (key) => names[key] ?? key });
+}
+/**
+ * Where the ledger lives, for commands that need nothing else from the config (status, promote,
+ * rollback): the directory given; else the config's `target.stateDir` (the file given, or
+ * ./modelship.yml when it exists); else the default `.modelship`.
+ */
+async function findStateDir(config, stateDir) {
+    if (stateDir)
+        return (0,external_node_path_namespaceObject.resolve)(stateDir);
+    const path = (0,external_node_path_namespaceObject.resolve)(config ?? "modelship.yml");
+    if (!config && !(0,external_node_fs_namespaceObject.existsSync)(path))
+        return (0,external_node_path_namespaceObject.resolve)(DEFAULTS.stateDir);
+    const loaded = await loadConfig(path);
+    return loaded.target.kind === "local" ? loaded.target.stateDir : (0,external_node_path_namespaceObject.resolve)(DEFAULTS.stateDir);
+}
 
 ;// CONCATENATED MODULE: ./src/config/index.ts
 
@@ -86233,13 +86297,17 @@ const inputOf = {
 };
 /** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
 function configFromInputs() {
-    const path = (name) => input(name) && (0,external_node_path_namespaceObject.resolve)(input(name));
-    const overrides = {
-        "model.path": path("model-path"),
-        "model.name": input("model-name"),
-        "target.stateDir": path("state-dir"),
-    };
-    return findConfig(input("config"), overrides, { overrideLabel: (key) => inputOf[key] ?? key });
+    return findRunConfig({
+        config: input("config"),
+        modelPath: input("model-path"),
+        modelName: input("model-name"),
+        stateDir: input("state-dir"),
+    }, inputOf);
+}
+/** Input `state-dir`, by default .modelship in the working directory, as the CLI's --state-dir. */
+/** Input state-dir, else target.stateDir of input config or ./modelship.yml, else .modelship. */
+function stateDirFromInput() {
+    return findStateDir(input("config"), input("state-dir"));
 }
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */
 async function writeReport(name, report) {
@@ -86441,6 +86509,7 @@ const MAX_NAME = 255;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
 const HOST = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]{1,5}))?$`);
+/** A tag as the distribution spec allows it. */
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 class ImageReferenceError extends Error {
@@ -86535,6 +86604,60 @@ function digestHex(digest) {
         throw new Error(`unsupported or malformed digest ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
     }
     return digest.slice("sha256:".length);
+}
+/**
+ * Reads a file from `start` up to `end` (or its end, if sooner) in chunks of at most `chunkSize`: a layer
+ * is streamed, never held whole. The caller decides whether ending short is an error.
+ */
+async function* readChunks(handle, start, end, chunkSize) {
+    for (let position = start; position < end;) {
+        const buffer = Buffer.allocUnsafe(Math.min(chunkSize, end - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0)
+            return;
+        position += bytesRead;
+        yield buffer.subarray(0, bytesRead);
+    }
+}
+/**
+ * Passes a blob's chunks on while checking them against its descriptor: more bytes than its size, fewer,
+ * or another digest end the iteration with an error. The digest is checked before the last chunk is
+ * handed on, so a consumer never sees a complete wrong blob.
+ */
+async function* verifyBlob(chunks, descriptor, what) {
+    const hash = (0,external_node_crypto_.createHash)("sha256");
+    let size = 0;
+    const checkDigest = () => {
+        const digest = `sha256:${hash.digest("hex")}`;
+        if (digest !== descriptor.digest) {
+            throw new Error(`${what} has digest ${digest}; it is corrupt or was tampered with`);
+        }
+    };
+    for await (const chunk of chunks) {
+        if (chunk.byteLength === 0)
+            continue;
+        size += chunk.byteLength;
+        if (size > descriptor.size)
+            throw new Error(`${what} is longer than its descriptor's ${descriptor.size} bytes`);
+        hash.update(chunk);
+        if (size === descriptor.size)
+            checkDigest();
+        yield chunk;
+    }
+    if (size < descriptor.size) {
+        throw new Error(`${what} has ${size} bytes, fewer than its descriptor's ${descriptor.size}`);
+    }
+    if (size === 0)
+        checkDigest();
+}
+/** A whole blob from a source, refused before reading when its descriptor says it is larger than maxBytes. */
+async function readWholeBlob(source, descriptor, maxBytes, what) {
+    if (descriptor.size > maxBytes)
+        throw new Error(`${what} is larger than ${maxBytes} bytes`);
+    const chunks = [];
+    for await (const chunk of source.streamBlob(descriptor))
+        chunks.push(chunk);
+    return Buffer.concat(chunks);
 }
 /**
  * Streams chunks into a sink while hashing them, then commits under the computed digest. When
@@ -86712,16 +86835,14 @@ async function addEntry(pack, entry, mtime) {
         if (!sink)
             throw new Error("tar-stream did not return an entry stream");
         // Read exactly `size` bytes: a file that grows meanwhile must not overflow its tar entry.
-        let offset = 0;
-        while (offset < entry.size) {
-            const buffer = Buffer.allocUnsafe(Math.min(CHUNK, entry.size - offset));
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-            if (bytesRead === 0)
-                throw new Error(`model file shrank while the layer was being written: ${entry.source}`);
-            offset += bytesRead;
-            if (!sink.write(buffer.subarray(0, bytesRead)))
+        let written = 0;
+        for await (const chunk of readChunks(handle, 0, entry.size, CHUNK)) {
+            written += chunk.byteLength;
+            if (!sink.write(chunk))
                 await writable(sink);
         }
+        if (written < entry.size)
+            throw new Error(`model file shrank while the layer was being written: ${entry.source}`);
         sink.end(null); // streamx typings require an argument; null adds no data
         await done;
     }
@@ -86784,6 +86905,7 @@ const ANNOTATION = {
     baseName: "org.opencontainers.image.base.name",
     baseDigest: "org.opencontainers.image.base.digest",
     modelDigest: "io.modelship.model.digest",
+    modelFormat: "io.modelship.model.format",
 };
 const digestSchema = schemas_string().regex(SHA256_DIGEST, "expected sha256:<64 lowercase hex>");
 const descriptorSchema = object({
@@ -86814,6 +86936,20 @@ const manifest_configSchema = looseObject({
     rootfs: object({ type: literal("layers"), diff_ids: array(digestSchema) }),
     history: array(looseObject({})).nullish(),
 });
+function isIndexMediaType(mediaType) {
+    return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
+}
+/** An image manifest (OCI or Docker v2), as opposed to an index or anything this code cannot read. */
+function isImageManifestMediaType(mediaType) {
+    return mediaType === MEDIA_TYPE.manifest || mediaType === MEDIA_TYPE.dockerManifest;
+}
+/** A manifest as read from a layout or a registry, under the media type it was found with. */
+function toImageManifest(parsed, mediaType) {
+    const image = { schemaVersion: 2, mediaType, config: parsed.config, layers: parsed.layers };
+    if (parsed.annotations)
+        image.annotations = parsed.annotations;
+    return image;
+}
 /** Parses untrusted JSON against a schema; the error names what was being read. */
 function parseJson(schema, bytes, what) {
     let value;
@@ -86965,7 +87101,7 @@ function buildIndex(manifests, annotations) {
 }
 
 ;// CONCATENATED MODULE: ./src/image/platform.ts
-const platform_DEFAULT_PLATFORM = { os: "linux", architecture: "amd64" };
+const DEFAULT_PLATFORM = { os: "linux", architecture: "amd64" };
 const platform_PART = /^[a-z0-9]{1,32}$/;
 /** Parses "linux/amd64" or "linux/arm64/v8"; anything else is refused with the expected form. */
 function parsePlatform(text) {
@@ -87342,6 +87478,7 @@ function createTransport() {
 const DEFAULT_RETRY = { attempts: 6, baseDelayMs: 250, maxDelayMs: 15_000 };
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_REDIRECTS = 5;
+/** Statuses worth another try: the client retries them itself; uploads restart their own way. */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const RETRYABLE_CODES = new Set([
     "ECONNRESET",
@@ -96767,10 +96904,12 @@ async function resolveCredential(host, options = {}) {
     }
     const path = dockerConfigPath(env);
     const config = await readDockerConfig(path);
+    // Helpers store Docker Hub under the URL docker itself uses.
+    const helperHost = wanted === "docker.io" ? "https://index.docker.io/v1/" : host;
     if (config) {
         const helper = Object.entries(config.credHelpers ?? {}).find(([key]) => configKeyHost(key) === wanted)?.[1];
         if (typeof helper === "string")
-            return fromHelper(helper, wanted === "docker.io" ? "https://index.docker.io/v1/" : host, options);
+            return fromHelper(helper, helperHost, options);
         const entry = Object.entries(config.auths ?? {}).find(([key]) => configKeyHost(key) === wanted)?.[1];
         if (entry && typeof entry === "object") {
             if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
@@ -96788,7 +96927,7 @@ async function resolveCredential(host, options = {}) {
             }
         }
         if (typeof config.credsStore === "string" && config.credsStore !== "") {
-            const stored = await fromHelper(config.credsStore, wanted === "docker.io" ? "https://index.docker.io/v1/" : host, options);
+            const stored = await fromHelper(config.credsStore, helperHost, options);
             if (stored)
                 return stored;
         }
@@ -96802,9 +96941,6 @@ async function resolveCredential(host, options = {}) {
 }
 
 ;// CONCATENATED MODULE: ./src/image/registry/repository.ts
-// One repository on a registry, as an ImageSink and ImageSource: blobs (HEAD, cross-repository mount,
-// monolithic or chunked upload streamed from a re-openable source, download with verification) and
-// manifests (exact bytes, media type as content type, digest checked against Docker-Content-Digest).
 
 
 
@@ -96812,10 +96948,10 @@ async function resolveCredential(host, options = {}) {
 
 
 const MANIFEST_ACCEPT = [
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
+    MEDIA_TYPE.manifest,
+    MEDIA_TYPE.index,
+    MEDIA_TYPE.dockerManifest,
+    MEDIA_TYPE.dockerManifestList,
 ];
 const MAX_MANIFEST = 4 << 20;
 class RetryableUploadError extends Error {
@@ -96863,7 +96999,7 @@ class RegistryRepository {
     async check(res, ok, what) {
         if (ok.includes(res.status))
             return res;
-        if (RETRYABLE_STATUS_FOR_UPLOAD.has(res.status)) {
+        if (RETRYABLE_STATUS.has(res.status)) {
             const retryAfter = retryAfterMs(http_header(res.headers, "retry-after"));
             await res.discard();
             throw new RetryableUploadError(`${what}: HTTP ${res.status}`, retryAfter);
@@ -97104,7 +97240,7 @@ class RegistryRepository {
             await this.putManifestAt(bytes, descriptor, tag);
     }
     async putManifestAt(bytes, descriptor, reference) {
-        const computed = `sha256:${(0,external_node_crypto_.createHash)("sha256").update(bytes).digest("hex")}`;
+        const computed = sha256Digest(bytes);
         if (computed !== descriptor.digest)
             throw new Error(`manifest bytes hash to ${computed}, not ${descriptor.digest}`);
         const what = `push manifest ${reference} to ${this.name}`;
@@ -97137,7 +97273,7 @@ class RegistryRepository {
         if (res.status !== 200)
             throw await this.client.failure(res, what);
         const bytes = await res.bytes(MAX_MANIFEST);
-        const digest = `sha256:${(0,external_node_crypto_.createHash)("sha256").update(bytes).digest("hex")}`;
+        const digest = sha256Digest(bytes);
         if (reference.startsWith("sha256:") && digest !== reference) {
             throw new Error(`${what}: the registry sent bytes hashing to ${digest}`);
         }
@@ -97152,13 +97288,8 @@ class RegistryRepository {
         }
         return { bytes, mediaType, digest };
     }
-    async readBlob(descriptor, maxBytes) {
-        if (descriptor.size > maxBytes)
-            throw new Error(`blob ${descriptor.digest} is larger than ${maxBytes} bytes`);
-        const chunks = [];
-        for await (const chunk of this.streamBlob(descriptor))
-            chunks.push(chunk);
-        return Buffer.concat(chunks);
+    readBlob(descriptor, maxBytes) {
+        return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} from ${this.name}`);
     }
     async *streamBlob(descriptor) {
         const what = `get blob ${descriptor.digest} from ${this.name}`;
@@ -97170,35 +97301,16 @@ class RegistryRepository {
         });
         if (res.status !== 200)
             throw await this.client.failure(res, what);
-        const hash = (0,external_node_crypto_.createHash)("sha256");
-        let size = 0;
-        for await (const chunk of res.stream) {
-            size += chunk.byteLength;
-            if (size > descriptor.size) {
-                res.stream.destroy();
-                throw new Error(`${what}: more bytes than the descriptor's ${descriptor.size}`);
-            }
-            hash.update(chunk);
-            if (size === descriptor.size) {
-                const digest = `sha256:${hash.digest("hex")}`;
-                if (digest !== descriptor.digest)
-                    throw new Error(`${what}: the bytes hash to ${digest}`);
-            }
-            yield chunk;
-        }
-        if (size !== descriptor.size)
-            throw new Error(`${what}: got ${size} bytes, expected ${descriptor.size}`);
-        if (size === 0 && `sha256:${hash.digest("hex")}` !== descriptor.digest) {
-            throw new Error(`${what}: the empty blob does not match its digest`);
-        }
+        // Leaving the loop early (too many bytes, a wrong digest, a consumer that stops) destroys the stream.
+        yield* verifyBlob(res.stream, descriptor, `blob ${descriptor.digest} from ${this.name}`);
     }
 }
-const RETRYABLE_STATUS_FOR_UPLOAD = new Set([408, 429, 500, 502, 503, 504]);
 
 ;// CONCATENATED MODULE: ./src/image/remote.ts
 // The registry side of a build: opening a repository for an image reference (auth, insecure hosts),
 // resolving a base image from a registry (index → platform), and pushing an image whose blobs come
 // from files on disk or from another repository.
+
 
 
 
@@ -97252,9 +97364,6 @@ class Registries {
         this.clients.clear();
     }
 }
-function isIndex(mediaType) {
-    return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
-}
 /**
  * Reads a base image from a registry for each wanted platform. The tag is read once, so every platform
  * comes from the same index even if the tag moves meanwhile. A single-platform base is returned as is
@@ -97263,10 +97372,10 @@ function isIndex(mediaType) {
 async function resolveRemoteImages(repo, reference, platforms = []) {
     const where = `${repo.client.host}/${repo.name}`;
     const top = await repo.getManifest(reference);
-    if (!isIndex(top.mediaType))
+    if (!isIndexMediaType(top.mediaType))
         return [await readImage(repo, top, where, reference)];
     const index = parseJson(indexSchema, top.bytes, `index ${where}:${reference}`);
-    const wanted = platforms.length > 0 ? platforms : [platform_DEFAULT_PLATFORM];
+    const wanted = platforms.length > 0 ? platforms : [DEFAULT_PLATFORM];
     const images = [];
     for (const platform of wanted) {
         const match = index.manifests.find((d) => platformMatches(d.platform, platform));
@@ -97274,41 +97383,26 @@ async function resolveRemoteImages(repo, reference, platforms = []) {
             throw new Error(`base ${where}:${reference} has no ${formatPlatform(platform)} image (has ${platformsOf(index.manifests)})`);
         }
         const fetched = await repo.getManifest(match.digest);
-        if (isIndex(fetched.mediaType))
+        if (isIndexMediaType(fetched.mediaType))
             throw new Error(`base ${where}: an index inside an index is not supported`);
         images.push(await readImage(repo, fetched, where, match.digest));
     }
     return images;
 }
-/** Reads a base image from a registry: an index is resolved to the wanted platform's manifest. */
-async function resolveRemoteImage(repo, reference, platform = DEFAULT_PLATFORM) {
-    const [image] = await resolveRemoteImages(repo, reference, [platform]);
-    if (!image)
-        throw new Error(`base ${repo.client.host}/${repo.name}:${reference} resolved to nothing`);
-    return image;
-}
 async function readImage(repo, fetched, where, reference) {
-    if (fetched.mediaType !== MEDIA_TYPE.manifest && fetched.mediaType !== MEDIA_TYPE.dockerManifest) {
+    if (!isImageManifestMediaType(fetched.mediaType)) {
         throw new Error(`base ${where}:${reference} has unsupported manifest type ${fetched.mediaType || "(none)"}`);
     }
     const what = `manifest ${where}@${fetched.digest}`;
     const manifest = parseJson(manifestSchema, fetched.bytes, what);
     const config = parseImageConfig(await repo.readBlob(manifest.config, MAX_JSON), `config of ${what}`);
-    const image = {
-        schemaVersion: 2,
-        mediaType: fetched.mediaType,
-        config: manifest.config,
-        layers: manifest.layers,
-    };
-    if (manifest.annotations)
-        image.annotations = manifest.annotations;
     return {
         descriptor: descriptorSchema.parse({
             mediaType: fetched.mediaType,
             digest: fetched.digest,
             size: fetched.bytes.byteLength,
         }),
-        manifest: image,
+        manifest: toImageManifest(manifest, fetched.mediaType),
         config,
     };
 }
@@ -97317,15 +97411,7 @@ function fileOpener(path) {
     return async function* (offset) {
         const handle = await (0,promises_namespaceObject.open)(path, "r");
         try {
-            let position = offset;
-            for (;;) {
-                const buffer = Buffer.allocUnsafe(READ_CHUNK);
-                const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, position);
-                if (bytesRead === 0)
-                    return;
-                position += bytesRead;
-                yield buffer.subarray(0, bytesRead);
-            }
+            yield* readChunks(handle, offset, Number.POSITIVE_INFINITY, READ_CHUNK);
         }
         finally {
             await handle.close();
@@ -97386,6 +97472,7 @@ async function pushImage(repo, blobs, manifest, tags, options = {}) {
 // The writer never exposes a partial file: blobs and index.json are written to a temp name and renamed.
 // The reader treats the layout as hostile: digests become paths only after validation, every blob is
 // checked against its descriptor's size and digest, and JSON documents are size-limited and schema-checked.
+
 
 
 
@@ -97563,41 +97650,13 @@ class OciLayoutReader {
         const handle = await (0,promises_namespaceObject.open)(path, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW);
         return { handle, what };
     }
-    async readBlob(descriptor, maxBytes) {
-        if (descriptor.size > maxBytes) {
-            throw new Error(`blob ${descriptor.digest} in ${this.root} is larger than ${maxBytes} bytes`);
-        }
-        const chunks = [];
-        for await (const chunk of this.streamBlob(descriptor))
-            chunks.push(chunk);
-        return Buffer.concat(chunks);
+    readBlob(descriptor, maxBytes) {
+        return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} in ${this.root}`);
     }
     async *streamBlob(descriptor) {
         const { handle, what } = await this.openVerifiedFile(descriptor);
         try {
-            const hash = (0,external_node_crypto_.createHash)("sha256");
-            let offset = 0;
-            while (offset < descriptor.size) {
-                const buffer = Buffer.allocUnsafe(Math.min(layout_CHUNK, descriptor.size - offset));
-                const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-                if (bytesRead === 0)
-                    throw new Error(`${what} is shorter than its descriptor's ${descriptor.size} bytes`);
-                const chunk = buffer.subarray(0, bytesRead);
-                hash.update(chunk);
-                offset += bytesRead;
-                if (offset === descriptor.size) {
-                    // Check before handing out the last chunk, so a consumer never sees a complete wrong blob.
-                    const digest = `sha256:${hash.digest("hex")}`;
-                    if (digest !== descriptor.digest)
-                        throw new Error(`${what} has digest ${digest}; the file is corrupt or was tampered with`);
-                }
-                yield chunk;
-            }
-            if (descriptor.size === 0) {
-                const digest = `sha256:${hash.digest("hex")}`;
-                if (digest !== descriptor.digest)
-                    throw new Error(`${what} has digest ${digest}; the file is corrupt or was tampered with`);
-            }
+            yield* verifyBlob(readChunks(handle, 0, descriptor.size, layout_CHUNK), descriptor, what);
         }
         finally {
             await handle.close();
@@ -97607,7 +97666,7 @@ class OciLayoutReader {
      * Finds an image: the manifest tagged `tag` (org.opencontainers.image.ref.name), or the only one
      * when no tag is given. An index is resolved to the manifest for `platform` (default linux/amd64).
      */
-    async resolveImage(tag, platform = platform_DEFAULT_PLATFORM) {
+    async resolveImage(tag, platform = DEFAULT_PLATFORM) {
         const index = await this.readIndex();
         let candidates = index.manifests;
         if (tag !== undefined)
@@ -97623,7 +97682,7 @@ class OciLayoutReader {
         }
         let descriptor = candidates[0];
         // Nested indexes are followed a bounded number of times: a hostile layout could loop.
-        for (let depth = 0; layout_isIndex(descriptor.mediaType); depth++) {
+        for (let depth = 0; isIndexMediaType(descriptor.mediaType); depth++) {
             if (depth >= 4)
                 throw new Error(`${this.root}: image indexes nested too deeply`);
             const nested = parseJson(indexSchema, await this.readBlob(descriptor, layout_MAX_JSON), `index ${descriptor.digest}`);
@@ -97633,28 +97692,20 @@ class OciLayoutReader {
             }
             descriptor = match;
         }
-        if (descriptor.mediaType !== MEDIA_TYPE.manifest && descriptor.mediaType !== MEDIA_TYPE.dockerManifest) {
+        if (!isImageManifestMediaType(descriptor.mediaType)) {
             throw new Error(`${this.root}: ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`);
         }
         const manifestWhat = `manifest ${descriptor.digest} in ${this.root}`;
         const manifest = parseJson(manifestSchema, await this.readBlob(descriptor, layout_MAX_JSON), manifestWhat);
         const configWhat = `config ${manifest.config.digest} in ${this.root}`;
         const config = parseImageConfig(await this.readBlob(manifest.config, layout_MAX_JSON), configWhat);
-        const image = {
-            schemaVersion: 2,
-            mediaType: manifest.mediaType ?? descriptor.mediaType,
-            config: manifest.config,
-            layers: manifest.layers,
+        return {
+            descriptor: descriptorSchema.parse(descriptor),
+            manifest: toImageManifest(manifest, manifest.mediaType ?? descriptor.mediaType),
+            config,
         };
-        if (manifest.annotations)
-            image.annotations = manifest.annotations;
-        return { descriptor: descriptorSchema.parse(descriptor), manifest: image, config };
     }
 }
-function layout_isIndex(mediaType) {
-    return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
-}
-const layout_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /**
  * Parses "oci:DIR" or "oci:DIR:TAG". The text after the last ":" is a tag when it is a valid tag
  * and contains no "/"; a directory whose name ends in ":word" must therefore be given with a tag.
@@ -97666,7 +97717,7 @@ function parseBaseSpec(spec) {
     const rest = spec.slice("oci:".length);
     const colon = rest.lastIndexOf(":");
     const candidate = colon === -1 ? undefined : rest.slice(colon + 1);
-    const base = candidate !== undefined && layout_TAG.test(candidate)
+    const base = candidate !== undefined && TAG.test(candidate)
         ? { dir: rest.slice(0, colon), tag: candidate }
         : { dir: rest };
     if (base.dir === "")
@@ -98132,6 +98183,24 @@ function buildxArgs(options) {
     args.push("--", options.context);
     return args;
 }
+// Cache backends take credentials as attributes: gha token=, s3/azblob secret_access_key= and session_token=.
+const SECRET_ATTRIBUTE = /token|secret|password/i;
+/** The argv fit for a log or a report: credential attributes of cache specs are replaced by ***. */
+function redactBuildxArgs(argv) {
+    return argv.map((arg, i) => {
+        if (argv[i - 1] !== "--cache-from" && argv[i - 1] !== "--cache-to")
+            return arg;
+        return arg
+            .split(",")
+            .map((attribute) => {
+            const eq = attribute.indexOf("=");
+            return eq > 0 && SECRET_ATTRIBUTE.test(attribute.slice(0, eq))
+                ? `${attribute.slice(0, eq)}=***`
+                : attribute;
+        })
+            .join(",");
+    });
+}
 /** The pushed image's digest from buildx's metadata file ("containerimage.digest"). */
 async function digestFromMetadata(path) {
     let parsed;
@@ -98203,7 +98272,7 @@ async function dockerBuild(options) {
     const created = resolveCreated(undefined, env.SOURCE_DATE_EPOCH, provenance.commitTime);
     const labels = {
         ...provenanceLabels(provenance),
-        "org.opencontainers.image.created": created.iso,
+        [ANNOTATION.created]: created.iso,
         ...(options.labels ?? {}),
     };
     const work = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), "modelship-buildx-"));
@@ -98222,7 +98291,8 @@ async function dockerBuild(options) {
             metadataFile,
         });
         const docker = options.docker ?? "docker";
-        log.info(`${docker} ${argv.join(" ")}`);
+        const shown = redactBuildxArgs(argv);
+        log.info(`${docker} ${shown.join(" ")}`);
         const result = await execa(docker, argv, {
             reject: false,
             stdin: "ignore",
@@ -98248,7 +98318,7 @@ async function dockerBuild(options) {
             digest,
             tags,
             labels,
-            argv,
+            argv: shown,
         };
         if (ref.tag !== undefined)
             report.tag = ref.tag;
@@ -98267,7 +98337,12 @@ async function dockerBuild(options) {
 
 
 
+
 const BUILDERS = ["daemonless", "docker"];
+/** The labels that tie an image to the validated model it carries (its sha256 and format). */
+function modelLabels(model) {
+    return { [ANNOTATION.modelDigest]: model.digest, [ANNOTATION.modelFormat]: model.format };
+}
 function parseBuilder(value, where) {
     if (value === undefined || value === "")
         return "daemonless";
@@ -99003,6 +99078,18 @@ class Walker {
         }
     }
 }
+/** A walk before any byte is read: nothing found yet. */
+function emptyPickleWalk() {
+    return {
+        protocol: 0,
+        pickles: 0,
+        legacyTorch: false,
+        globals: [],
+        extensions: [],
+        hazards: [],
+        trailingBytes: 0,
+    };
+}
 /**
  * Walk every pickle in the stream. Never throws for bad content: a malformed stream ends the walk with
  * `error` set and keeps the globals found before it (pickle.load would already have imported those).
@@ -99013,15 +99100,7 @@ class Walker {
  * only the plausible imports seen before they stopped are kept.
  */
 async function walkPickle(reader) {
-    const out = {
-        protocol: 0,
-        pickles: 0,
-        legacyTorch: false,
-        globals: [],
-        extensions: [],
-        hazards: [],
-        trailingBytes: 0,
-    };
+    const out = emptyPickleWalk();
     try {
         if (reader.size === 0)
             throw new FormatError("empty file", 0);
@@ -99098,16 +99177,7 @@ async function openZip(source) {
 }
 /** A walk that never started: the member is too large or unreadable, which rejects it like a bad pickle. */
 function failedWalk(why) {
-    return {
-        protocol: 0,
-        pickles: 0,
-        legacyTorch: false,
-        globals: [],
-        extensions: [],
-        hazards: [],
-        trailingBytes: 0,
-        error: { message: why, offset: 0 },
-    };
+    return { ...emptyPickleWalk(), error: { message: why, offset: 0 } };
 }
 /** Never throws for bad content: an unreadable archive sets `error`. */
 async function inspectZip(source) {
@@ -99364,7 +99434,14 @@ async function inspectContainer(paths, abs, findings) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/util/compare.ts
+/** Orders strings by UTF-16 code units, as `<` does: the same order on every machine, unlike localeCompare. */
+function byCodeUnits(a, b) {
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
 ;// CONCATENATED MODULE: ./src/model/digest.ts
+
 
 
 /**
@@ -99398,7 +99475,7 @@ async function sha256File(path) {
  */
 function manifestText(files) {
     return [...files]
-        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .sort((a, b) => byCodeUnits(a.path, b.path))
         .map((f) => `${f.path}\t${f.size}\t${f.sha256}\n`)
         .join("");
 }
@@ -101463,6 +101540,7 @@ async function smokeRun(modelFile, file, declared) {
 ;// CONCATENATED MODULE: ./src/model/walk.ts
 
 
+
 const MAX_DEPTH = 64;
 // Tabs and newlines would make the manifest ambiguous; other control characters only hide things in logs.
 function hasControlCharacter(name) {
@@ -101514,7 +101592,7 @@ async function walkModel(path) {
             return;
         }
         const entries = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
-        entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        entries.sort((a, b) => byCodeUnits(a.name, b.name));
         for (const entry of entries) {
             const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
             const absolute = (0,external_node_path_namespaceObject.join)(dir, entry.name);
@@ -101584,7 +101662,7 @@ async function walkModel(path) {
         }
     }
     await visit(path, "", 0);
-    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    files.sort((a, b) => byCodeUnits(a.path, b.path));
     return { root: path, files, findings };
 }
 
@@ -101848,7 +101926,6 @@ function list(input) {
         .map((s) => s.trim())
         .filter((s) => s !== "");
 }
-const actionLog = { info: info, warn: warning, error: core_error };
 async function buildAction() {
     const modelDir = (0,external_node_path_namespaceObject.resolve)(getInput("model", { required: true }));
     const image = getInput("image", { required: true });
@@ -101906,17 +101983,14 @@ async function buildAction() {
         ociLayout: layout ? (0,external_node_path_namespaceObject.resolve)(layout) : undefined,
         registry: {
             insecureRegistries: list(getInput("insecure-registries")),
-            log: actionLog,
+            log: actionLogger,
             credentials: {
                 onSecret: (secret) => core_setSecret(secret),
                 ...(username && password ? { explicit: { [host]: { username, password } } } : {}),
             },
             ...(chunkSize !== undefined ? { chunkSize } : {}),
         },
-        labels: {
-            "io.modelship.model.digest": validation.digest,
-            "io.modelship.model.format": validation.format,
-        },
+        labels: modelLabels(validation),
     });
     setOutput("image", report.image);
     setOutput("digest", report.digest);
@@ -101939,6 +102013,7 @@ async function buildAction() {
 }
 
 ;// CONCATENATED MODULE: ./src/gates/accuracy.ts
+
 /** Splits labelled JSONL rows (an inference request plus `label`) into request bodies and labels. */
 function toEvalRows(rows, file) {
     return rows.map((row, index) => {
@@ -101962,6 +102037,8 @@ function predictedLabel(response, output) {
     const value = Array.isArray(match?.data) ? match.data[0] : undefined;
     return typeof value === "number" || typeof value === "string" ? value : undefined;
 }
+// An answer to one eval row is a few tensors; a larger one is a misbehaving server, counted wrong.
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 /**
  * Sends every labelled row straight to one model server (not through the router, so the figure
  * is the canary's alone) and counts the rows it labels correctly. A failed request counts as wrong.
@@ -101985,7 +102062,8 @@ async function measureAccuracy(url, modelName, rows, output, concurrency = 4) {
                     errors++;
                     continue;
                 }
-                if (String(predictedLabel(await response.json(), output)) === String(row.label))
+                const answer = JSON.parse(await readTextLimited(response, MAX_RESPONSE_BYTES, "inference response"));
+                if (String(predictedLabel(answer, output)) === String(row.label))
                     correct++;
             }
             catch {
@@ -102329,7 +102407,7 @@ const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(
 
 
 /** The modelship package's root (not dist/, whose package.json only sets the module type). */
-function self_packageRoot(moduleUrl = import.meta.url) {
+function packageRoot(moduleUrl = import.meta.url) {
     let dir = (0,external_node_path_namespaceObject.dirname)((0,external_node_url_.fileURLToPath)(moduleUrl));
     while (!isModelshipPackage(dir)) {
         const parent = (0,external_node_path_namespaceObject.dirname)(dir);
@@ -102365,7 +102443,7 @@ function selfInvocation(moduleUrl = import.meta.url) {
         const [command, ...args] = parts;
         return { command: command, args };
     }
-    const root = self_packageRoot(moduleUrl);
+    const root = packageRoot(moduleUrl);
     if ((0,external_node_url_.fileURLToPath)(moduleUrl).endsWith(".ts")) {
         // From source only (tsx, vitest): tsx is a devDependency of this repository.
         const tsxLoader = (0,external_node_path_namespaceObject.join)(root, "node_modules", "tsx", "dist", "loader.mjs");
@@ -102636,6 +102714,14 @@ class TrafficRouter {
             else
                 res.destroy();
         });
+        // A client that leaves mid-request: stop the upstream request too, and count it for no one,
+        // since it is neither a success nor the backend's failure.
+        res.on("close", () => {
+            if (res.writableFinished || settled)
+                return;
+            settled = true;
+            upstream.destroy();
+        });
         req.pipe(upstream);
     }
 }
@@ -102794,6 +102880,7 @@ class LocalTarget {
 ;// CONCATENATED MODULE: ./src/pipeline/target.ts
 
 
+
 async function openTarget(config, logger) {
     if (config.target.kind !== "local") {
         throw new Error(`target kind "${config.target.kind}" is not available yet in this version; use target.kind: local`);
@@ -102804,6 +102891,27 @@ async function openTarget(config, logger) {
 function stateDirOf(config) {
     return config.target.kind === "local" ? config.target.stateDir : (0,external_node_path_namespaceObject.join)(config.dir, ".modelship");
 }
+/**
+ * Runs `use` under the deploy lock with an open target: `target` when given (its owner closes it),
+ * else the config's own, closed before the lock is released since closing may still write the
+ * ledger (a canary left running is reverted).
+ */
+async function withDeployTarget(config, logger, use, target) {
+    const unlock = await acquireDeployLock(stateDirOf(config));
+    try {
+        const opened = target ?? (await openTarget(config, logger));
+        try {
+            return await use(opened);
+        }
+        finally {
+            if (!target)
+                await opened.close();
+        }
+    }
+    finally {
+        await unlock();
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/pipeline/deploy.ts
 
@@ -102812,8 +102920,8 @@ function stateDirOf(config) {
 
 
 
-
-async function canaryPlan(config) {
+/** The canary plan from the config; `evalSet` holds the eval set's rows when gates.accuracy is set. */
+function canaryPlan(config, evalSet) {
     const { latency, errorRate, accuracy } = config.gates;
     return {
         modelName: config.model.name,
@@ -102822,12 +102930,20 @@ async function canaryPlan(config) {
             latency,
             errorRate,
             accuracy: accuracy && {
-                rows: toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet),
+                rows: toEvalRows(evalSet ?? [], accuracy.evalSet),
                 min: accuracy.min,
                 output: accuracy.output,
             },
         },
     };
+}
+/** Validates the configured model, against the stable revision's signature when one is recorded. */
+async function validateForDeploy(config) {
+    const baseline = await stableModelPath(stateDirOf(config));
+    return validateModel(config.model.path, {
+        policy: config.validation,
+        ...(baseline ? { baseline } : {}),
+    });
 }
 /**
  * Deploys a registered revision: straight to stable when nothing runs yet, otherwise as a canary
@@ -102845,9 +102961,10 @@ async function deployRevision(config, target, revision, logger) {
         logger.info(`  ${revision.id} is already stable; nothing to do`);
         return { revision: revision.id, outcome: "deployed", reason: "already stable" };
     }
-    const plan = await canaryPlan(config);
-    const trafficFile = config.benchmark.input ?? config.gates.accuracy?.evalSet;
-    const bodies = trafficFile ? await loadBodies(trafficFile) : [];
+    // The eval set is read once: it feeds the accuracy gate and, without benchmark.input, the traffic.
+    const evalSet = config.gates.accuracy ? await loadBodies(config.gates.accuracy.evalSet) : undefined;
+    const plan = canaryPlan(config, evalSet);
+    const bodies = config.benchmark.input ? await loadBodies(config.benchmark.input) : (evalSet ?? []);
     if (bodies.length === 0) {
         throw new Error("the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet");
     }
@@ -102867,29 +102984,13 @@ async function deployRevision(config, target, revision, logger) {
 }
 /** The deploy stage alone: validate the model, then deploy it under the deploy lock. */
 async function deployStage(config, logger) {
-    const baseline = await stableModelPath(stateDirOf(config));
-    const validation = await validateModel(config.model.path, {
-        policy: config.validation,
-        ...(baseline ? { baseline } : {}),
-    });
+    const validation = await validateForDeploy(config);
     if (!validation.accepted) {
         const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
         throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);
     }
-    const unlock = await acquireDeployLock(stateDirOf(config));
-    try {
-        const target = await openTarget(config, logger);
-        try {
-            const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
-            return await deployRevision(config, target, await target.register(model), logger);
-        }
-        finally {
-            await target.close();
-        }
-    }
-    finally {
-        await unlock();
-    }
+    const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+    return withDeployTarget(config, logger, async (target) => deployRevision(config, target, await target.register(model), logger));
 }
 
 ;// CONCATENATED MODULE: ./src/report/rollout-chart.ts
@@ -103096,10 +103197,7 @@ async function changeStable(stateDir, change) {
 }
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
 function promoteRevision(stateDir, revision, reason = "promoted by hand") {
-    return changeStable(stateDir, (ledger, at) => {
-        findRevision(ledger, revision);
-        return deployStable(ledger, revision, at, reason);
-    });
+    return changeStable(stateDir, (ledger, at) => deployStable(ledger, revision, at, reason));
 }
 /** Makes the previous stable revision, or `to`, stable again. */
 function rollbackRevision(stateDir, to, reason = "manual rollback") {
@@ -103124,7 +103222,7 @@ async function summarizeStableChange(action, change) {
 
 
 async function promoteAction() {
-    const change = await promoteRevision((0,external_node_path_namespaceObject.resolve)(getInput("state-dir") || ".modelship"), getInput("revision", { required: true }), getInput("reason") || undefined);
+    const change = await promoteRevision(await stateDirFromInput(), getInput("revision", { required: true }), getInput("reason") || undefined);
     await summarizeStableChange("promote", change);
 }
 
@@ -103134,7 +103232,7 @@ async function promoteAction() {
 
 
 async function rollbackAction() {
-    const change = await rollbackRevision((0,external_node_path_namespaceObject.resolve)(getInput("state-dir") || ".modelship"), getInput("to") || undefined, getInput("reason") || undefined);
+    const change = await rollbackRevision(await stateDirFromInput(), getInput("to") || undefined, getInput("reason") || undefined);
     await summarizeStableChange("rollback", change);
 }
 
@@ -103198,18 +103296,11 @@ async function benchmarkModel(config, logger) {
 
 
 
-
-
-
 /** validate → benchmark → build → deploy (canary, gates, promote or revert). */
 async function runPipeline(config, options) {
     const log = options.logger;
     log.info(`▶ validate ${config.model.path}`);
-    const baseline = await stableModelPath(stateDirOf(config));
-    const validation = await validateModel(config.model.path, {
-        policy: config.validation,
-        ...(baseline ? { baseline } : {}),
-    });
+    const validation = await validateForDeploy(config);
     const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
     for (const finding of validation.findings)
         log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
@@ -103248,30 +103339,16 @@ async function runPipeline(config, options) {
             ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
             ...(config.image.dockerfile ? { dockerfile: config.image.dockerfile } : {}),
             registry: { insecureRegistries: insecure, log },
-            labels: {
-                "io.modelship.model.digest": validation.digest,
-                "io.modelship.model.format": validation.format,
-            },
+            labels: modelLabels(validation),
         });
         log.info(`  ✔ ${build.image}`);
     }
     log.info("▶ deploy");
-    const unlock = await acquireDeployLock(stateDirOf(config));
-    const target = options.target ??
-        (await openTarget(config, log).catch(async (error) => {
-            await unlock();
-            throw error;
-        }));
-    try {
+    return withDeployTarget(config, log, async (target) => {
         const revision = await target.register(model, build?.image);
         const deploy = await deployRevision(config, target, revision, log);
         return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
-    }
-    finally {
-        await unlock();
-        if (!options.target)
-            await target.close();
-    }
+    }, options.target);
 }
 function run_describeMode(config) {
     const mode = config.benchmark.mode;
@@ -103417,8 +103494,9 @@ const configHelp = `  --config FILE       modelship.yml (default ./modelship.yml
   --name NAME         model name (overrides model.name)
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
+/** --state-dir, else target.stateDir of --config or ./modelship.yml, else .modelship. */
 function stateDirFlag(values) {
-    return (0,external_node_path_namespaceObject.resolve)(values["state-dir"] ?? ".modelship");
+    return findStateDir(values.config, values["state-dir"]);
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/benchmark.ts
@@ -103709,10 +103787,7 @@ const build = {
             push,
             registry: { insecureRegistries: insecure, log: log, ...(chunkSize !== undefined ? { chunkSize } : {}) },
             ociLayout: values["oci-layout"] && (0,external_node_path_namespaceObject.resolve)(values["oci-layout"]),
-            labels: {
-                "io.modelship.model.digest": validation.digest,
-                "io.modelship.model.format": validation.format,
-            },
+            labels: modelLabels(validation),
         });
         if (values.json)
             printJson(report);
@@ -103818,15 +103893,11 @@ const demo = {
         return report.ok ? 0 : 1;
     },
 };
-function _exampleDir() {
-    return join(packageRoot(), "examples", "iris");
-}
 function exampleDir() {
-    return (0,external_node_path_namespaceObject.join)(self_packageRoot(), "examples", "iris");
+    return (0,external_node_path_namespaceObject.join)(packageRoot(), "examples", "iris");
 }
 
 ;// CONCATENATED MODULE: ./src/cli/config-flags.ts
-
 
 /** Flags every config-driven command accepts; each one overrides the matching config key. */
 const configFlags = {
@@ -103842,13 +103913,8 @@ const flagOf = {
     "target.stateDir": "--state-dir",
 };
 function configFromFlags(values) {
-    // Paths from flags are relative to the working directory, not to the config file.
-    const overrides = {
-        "model.path": values.model && (0,external_node_path_namespaceObject.resolve)(values.model),
-        "model.name": values.name,
-        "target.stateDir": values["state-dir"] && (0,external_node_path_namespaceObject.resolve)(values["state-dir"]),
-    };
-    return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
+    const { config, model: modelPath, name: modelName, "state-dir": stateDir } = values;
+    return findRunConfig({ config, modelPath, modelName, stateDir }, flagOf);
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/deploy.ts
@@ -103923,10 +103989,11 @@ const run = {
 ;// CONCATENATED MODULE: ./src/model/locate.ts
 
 
+
 const locate_MAX_DEPTH = 8;
 async function findOnnxFiles(dir, depth) {
     const entries = await (0,promises_namespaceObject.readdir)(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => byCodeUnits(a.name, b.name));
     const found = [];
     for (const entry of entries) {
         const path = (0,external_node_path_namespaceObject.join)(dir, entry.name);
@@ -104293,6 +104360,12 @@ const serve = {
 
 
 
+const stableChangeFlags = {
+    reason: { type: "string" },
+    config: { type: "string" },
+    "state-dir": { type: "string" },
+    json: { type: "boolean" },
+};
 function printStableChange(change, json) {
     if (json)
         printJson(change);
@@ -104302,30 +104375,20 @@ function printStableChange(change, json) {
 }
 const promote = {
     summary: "make a recorded revision stable by hand, without gates",
-    help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR] [--json]",
+    help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, {
-            revision: { type: "string" },
-            reason: { type: "string" },
-            "state-dir": { type: "string" },
-            json: { type: "boolean" },
-        });
+        const { values } = args_parse(argv, { ...stableChangeFlags, revision: { type: "string" } });
         if (!values.revision)
             throw new UsageError("--revision is required (see `modelship status`)");
-        return printStableChange(await promoteRevision(stateDirFlag(values), values.revision, values.reason), values.json);
+        return printStableChange(await promoteRevision(await stateDirFlag(values), values.revision, values.reason), values.json);
     },
 };
 const rollbackCommand = {
     summary: "make the previous stable revision (or --to rN) stable again",
-    help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR] [--json]",
+    help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, {
-            to: { type: "string" },
-            reason: { type: "string" },
-            "state-dir": { type: "string" },
-            json: { type: "boolean" },
-        });
-        return printStableChange(await rollbackRevision(stateDirFlag(values), values.to, values.reason), values.json);
+        const { values } = args_parse(argv, { ...stableChangeFlags, to: { type: "string" } });
+        return printStableChange(await rollbackRevision(await stateDirFlag(values), values.to, values.reason), values.json);
     },
 };
 
@@ -104336,10 +104399,14 @@ const rollbackCommand = {
 
 const status_status = {
     summary: "show the revisions, the stable one, and the history of decisions",
-    help: "usage: modelship status [--state-dir DIR] [--json]",
+    help: "usage: modelship status [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
-        const ledger = await new LedgerFile(stateDirFlag(values)).read();
+        const { values } = args_parse(argv, {
+            "state-dir": { type: "string" },
+            config: { type: "string" },
+            json: { type: "boolean" },
+        });
+        const ledger = await new LedgerFile(await stateDirFlag(values)).read();
         if (values.json) {
             printJson(ledger);
             return 0;

@@ -3,10 +3,10 @@ import * as core from "@actions/core";
 import { RUNTIME_PRESETS, type RuntimePreset } from "../image/presets.js";
 import { parseReference } from "../image/reference.js";
 import { registryOf } from "../image/remote.js";
-import { buildStage, parseBuilder } from "../image/stage.js";
+import { buildStage, modelLabels, parseBuilder } from "../image/stage.js";
 import { validateModel } from "../model/validate.js";
 import { markdownTable } from "../util/table.js";
-import { writeReport } from "./common.js";
+import { actionLogger, writeReport } from "./common.js";
 
 /** Splits a multi-line or comma-separated input. */
 function list(input: string): string[] {
@@ -15,8 +15,6 @@ function list(input: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== "");
 }
-
-const actionLog = { info: core.info, warn: core.warning, error: core.error };
 
 export async function buildAction(): Promise<void> {
   const modelDir = resolve(core.getInput("model", { required: true }));
@@ -80,17 +78,14 @@ export async function buildAction(): Promise<void> {
     ociLayout: layout ? resolve(layout) : undefined,
     registry: {
       insecureRegistries: list(core.getInput("insecure-registries")),
-      log: actionLog,
+      log: actionLogger,
       credentials: {
         onSecret: (secret) => core.setSecret(secret),
         ...(username && password ? { explicit: { [host]: { username, password } } } : {}),
       },
       ...(chunkSize !== undefined ? { chunkSize } : {}),
     },
-    labels: {
-      "io.modelship.model.digest": validation.digest,
-      "io.modelship.model.format": validation.format,
-    },
+    labels: modelLabels(validation),
   });
   core.setOutput("image", report.image);
   core.setOutput("digest", report.digest);

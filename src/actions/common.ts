@@ -1,7 +1,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import * as core from "@actions/core";
-import { ConfigError, findConfig, formatIssue, type ModelshipConfig } from "../config/index.js";
+import {
+  ConfigError,
+  findRunConfig,
+  findStateDir,
+  formatIssue,
+  type ModelshipConfig,
+} from "../config/index.js";
 import type { Logger } from "../util/log.js";
 
 /** Progress lines go to the job log. */
@@ -21,13 +27,21 @@ const inputOf: Record<string, string> = {
 
 /** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
 export function configFromInputs(): Promise<ModelshipConfig> {
-  const path = (name: string) => input(name) && resolve(input(name) as string);
-  const overrides = {
-    "model.path": path("model-path"),
-    "model.name": input("model-name"),
-    "target.stateDir": path("state-dir"),
-  };
-  return findConfig(input("config"), overrides, { overrideLabel: (key) => inputOf[key] ?? key });
+  return findRunConfig(
+    {
+      config: input("config"),
+      modelPath: input("model-path"),
+      modelName: input("model-name"),
+      stateDir: input("state-dir"),
+    },
+    inputOf,
+  );
+}
+
+/** Input `state-dir`, by default .modelship in the working directory, as the CLI's --state-dir. */
+/** Input state-dir, else target.stateDir of input config or ./modelship.yml, else .modelship. */
+export function stateDirFromInput(): Promise<string> {
+  return findStateDir(input("config"), input("state-dir"));
 }
 
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */

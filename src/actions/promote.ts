@@ -1,11 +1,11 @@
-import { resolve } from "node:path";
 import * as core from "@actions/core";
 import { promoteRevision } from "../rollout/manual.js";
+import { stateDirFromInput } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function promoteAction(): Promise<void> {
   const change = await promoteRevision(
-    resolve(core.getInput("state-dir") || ".modelship"),
+    await stateDirFromInput(),
     core.getInput("revision", { required: true }),
     core.getInput("reason") || undefined,
   );

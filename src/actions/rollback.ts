@@ -1,11 +1,11 @@
-import { resolve } from "node:path";
 import * as core from "@actions/core";
 import { rollbackRevision } from "../rollout/manual.js";
+import { stateDirFromInput } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function rollbackAction(): Promise<void> {
   const change = await rollbackRevision(
-    resolve(core.getInput("state-dir") || ".modelship"),
+    await stateDirFromInput(),
     core.getInput("to") || undefined,
     core.getInput("reason") || undefined,
   );

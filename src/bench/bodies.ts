@@ -1,5 +1,20 @@
 import { readFile } from "node:fs/promises";
+import { readTextLimited } from "../util/http-body.js";
 import { resolveEndpoint } from "./options.js";
+
+/** Every non-blank line of JSONL text, parsed, with its line number; a bad line is an error naming file:line. */
+export function parseJsonLines(text: string, file: string, hint = ""): { value: unknown; line: number }[] {
+  const out: { value: unknown; line: number }[] = [];
+  for (const [i, line] of text.split(/\r?\n/).entries()) {
+    if (line.trim() === "") continue;
+    try {
+      out.push({ value: JSON.parse(line), line: i + 1 });
+    } catch (err) {
+      throw new Error(`${file}:${i + 1}: not valid JSON (${(err as Error).message})${hint}`);
+    }
+  }
+  return out;
+}
 
 /** Reads request bodies from a JSONL file: one JSON value a line, blank lines skipped. */
 export async function loadBodies(file: string): Promise<unknown[]> {
@@ -9,18 +24,9 @@ export async function loadBodies(file: string): Promise<unknown[]> {
   } catch (err) {
     throw new Error(`${file}: cannot read request bodies: ${(err as Error).message}`);
   }
-  const bodies: unknown[] = [];
-  const lines = text.split(/\r?\n/);
-  for (const [i, line] of lines.entries()) {
-    if (line.trim() === "") continue;
-    try {
-      bodies.push(JSON.parse(line));
-    } catch (err) {
-      throw new Error(
-        `${file}:${i + 1}: not valid JSON (${(err as Error).message}); each line must hold one JSON request body`,
-      );
-    }
-  }
+  const bodies = parseJsonLines(text, file, "; each line must hold one JSON request body").map(
+    (l) => l.value,
+  );
   if (bodies.length === 0) {
     throw new Error(`${file}: no request bodies; the file is empty (expected one JSON body a line)`);
   }
@@ -47,6 +53,8 @@ const ZERO_BY_DATATYPE: Record<string, number | boolean | string> = {
 // A synthesized body is sent thousands of times; a shape beyond this is a metadata error, not a request.
 const MAX_ELEMENTS = 10_000_000;
 const METADATA_TIMEOUT_MS = 10_000;
+// Metadata is a few tensor descriptions; a server sending more is broken or hostile.
+export const MAX_METADATA_BYTES = 1 << 20;
 
 interface TensorMetadata {
   name: string;
@@ -78,7 +86,11 @@ export async function synthesizeOipBody(url: string, modelName: string): Promise
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     throw new Error(`benchmark: cannot fetch model metadata from ${metadataUrl}: ${cause}`);
   }
-  const text = await response.text();
+  const text = await readTextLimited(
+    response,
+    MAX_METADATA_BYTES,
+    `benchmark: model metadata from ${metadataUrl}`,
+  );
   if (!response.ok) {
     throw new Error(
       `benchmark: GET ${metadataUrl} returned ${response.status}: ${text.slice(0, 200)}; is "${modelName}" served there?`,

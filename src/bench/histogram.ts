@@ -41,17 +41,22 @@ export class LatencyRecorder {
   summary(): LatencySummary {
     const count = this.histogram.totalCount;
     if (count === 0) return { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 };
-    const max = this.histogram.maxValue / MICROS_PER_MS;
-    // HDR reports the top of a percentile's bucket, which can sit just above the largest recorded value.
-    const at = (percentile: number) =>
-      Math.min(this.histogram.getValueAtPercentile(percentile) / MICROS_PER_MS, max);
-    return { p50: at(50), p90: at(90), p95: at(95), p99: at(99), max, count };
+    const at = (percentile: number) => this.valueAt(percentile);
+    return {
+      p50: at(50),
+      p90: at(90),
+      p95: at(95),
+      p99: at(99),
+      max: this.histogram.maxValue / MICROS_PER_MS,
+      count,
+    };
   }
 
   /** Latency (ms) at any percentile, e.g. 99.9; 0 when nothing was recorded. */
   valueAt(percentile: number): number {
     if (this.histogram.totalCount === 0) return 0;
     const max = this.histogram.maxValue / MICROS_PER_MS;
+    // HDR reports the top of a percentile's bucket, which can sit just above the largest recorded value.
     return Math.min(this.histogram.getValueAtPercentile(percentile) / MICROS_PER_MS, max);
   }
 

@@ -6,6 +6,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { ResponseParser } from "./http-parser.js";
+import { socketAddress } from "./options.js";
 import { SseTokenReader } from "./sse.js";
 
 /** How one request ended. `error` is a breakdown key: "status:503", "timeout" or "connection:ECONNREFUSED". */
@@ -69,8 +70,7 @@ export function requestHead(endpoint: URL, headers: Record<string, string>, stre
 export function createSender(options: SenderOptions): Sender {
   const { endpoint, timeoutMs, maxSockets } = options;
   const secure = endpoint.protocol === "https:";
-  const host = endpoint.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(endpoint.port) || (secure ? 443 : 80);
+  const { host, port } = socketAddress(endpoint);
   const head = requestHead(endpoint, options.headers, options.stream ?? false);
   // Bodies are the same few buffers over and over: each full request is built once.
   const encoded = new WeakMap<Buffer, Buffer>();

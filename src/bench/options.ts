@@ -108,6 +108,14 @@ export function resolveEndpoint(url: string, protocol: Protocol, modelName?: str
   return new URL(`${base}/v2/models/${encodeURIComponent(modelName)}/infer`);
 }
 
+/** Where a URL's requests connect: the host without IPv6 brackets, and the port (the scheme's default when absent). */
+export function socketAddress(url: URL): { host: string; port: number } {
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+  };
+}
+
 function validateMode(mode: unknown): LoadMode {
   const m = mode as Partial<{ kind: string; rps: unknown; connections: unknown }> | null | undefined;
   if (m?.kind === "rate") {

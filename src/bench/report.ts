@@ -3,7 +3,13 @@ import { LatencyRecorder } from "./histogram.js";
 import type { Completed } from "./http.js";
 import type { LoadMode, Protocol } from "./options.js";
 import type { ThresholdResult } from "./thresholds.js";
-import { assessStability, type Stability, type WindowedMeasurement, type WindowReport } from "./windows.js";
+import {
+  assessStability,
+  round,
+  type Stability,
+  type WindowedMeasurement,
+  type WindowReport,
+} from "./windows.js";
 
 export interface Percentiles {
   p50: number;
@@ -73,8 +79,6 @@ export interface BenchmarkProgress {
   errors: number;
   p99Ms: number;
 }
-
-const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 export function percentiles(recorder: LatencyRecorder): Percentiles {
   const s = recorder.summary();

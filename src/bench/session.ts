@@ -6,8 +6,7 @@ import { loadBaseline } from "./baseline.js";
 import { loadBodies, synthesizeOipBody } from "./bodies.js";
 import { splitArgv, withServer } from "./command.js";
 import { judge } from "./judge.js";
-import type { LoadMode, Protocol } from "./options.js";
-import { resolveEndpoint } from "./options.js";
+import { type LoadMode, type Protocol, resolveEndpoint, socketAddress } from "./options.js";
 import { measureOverhead } from "./overhead.js";
 import type { BenchmarkReport } from "./report.js";
 import { type BenchmarkHooks, runBenchmark } from "./run.js";
@@ -128,13 +127,12 @@ export async function runSession(
 
   let result: SessionResult;
   if (argv) {
-    const endpoint = resolveEndpoint(s.url, s.protocol, s.modelName);
-    const port = Number(endpoint.port) || (endpoint.protocol === "https:" ? 443 : 80);
+    const { host, port } = socketAddress(resolveEndpoint(s.url, s.protocol, s.modelName));
     logger.info(`starting the server under test: ${argv[0]} (${argv.length - 1} argument(s))`);
     result = await withServer(
       {
         argv,
-        host: endpoint.hostname.replace(/^\[|\]$/g, ""),
+        host,
         port,
         ...(s.readyUrl ? { readyUrl: s.readyUrl } : {}),
         readyTimeoutMs: s.readyTimeoutMs,

@@ -2,6 +2,7 @@
 // A string that is exactly "{{column}}" becomes the row's value with its type (JSONL numbers stay
 // numbers); "{{column}}" inside a longer string is replaced by the value as text. Nothing is evaluated.
 import { readFile } from "node:fs/promises";
+import { parseJsonLines } from "./bodies.js";
 
 export type Row = Record<string, unknown>;
 
@@ -100,20 +101,12 @@ export async function loadRows(file: string): Promise<Row[]> {
 }
 
 function jsonlRows(text: string, file: string): Row[] {
-  const rows: Row[] = [];
-  for (const [i, line] of text.split(/\r?\n/).entries()) {
-    if (line.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`);
-    }
+  const rows = parseJsonLines(text, file).map(({ value, line }) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error(`${file}:${i + 1}: a row must be a JSON object of column values`);
+      throw new Error(`${file}:${line}: a row must be a JSON object of column values`);
     }
-    rows.push(value as Row);
-  }
+    return value as Row;
+  });
   if (rows.length === 0) throw new Error(`${file}: no rows`);
   return rows;
 }

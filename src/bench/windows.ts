@@ -39,7 +39,8 @@ export function defaultWindowS(durationS: number): number {
   return Math.min(durationS, Math.max(1, durationS / 5));
 }
 
-const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+/** Rounds to `digits` decimals: reports carry readable figures, not float noise. */
+export const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,5 +1,4 @@
-import { resolve } from "node:path";
-import { type ConfigOverrides, findConfig, type ModelshipConfig } from "../config/index.js";
+import { findRunConfig, type ModelshipConfig } from "../config/index.js";
 import type { Options } from "./args.js";
 
 /** Flags every config-driven command accepts; each one overrides the matching config key. */
@@ -23,11 +22,6 @@ export function configFromFlags(values: {
   name?: string;
   "state-dir"?: string;
 }): Promise<ModelshipConfig> {
-  // Paths from flags are relative to the working directory, not to the config file.
-  const overrides: ConfigOverrides = {
-    "model.path": values.model && resolve(values.model),
-    "model.name": values.name,
-    "target.stateDir": values["state-dir"] && resolve(values["state-dir"]),
-  };
-  return findConfig(values.config, overrides, { overrideLabel: (key) => flagOf[key] ?? key });
+  const { config, model: modelPath, name: modelName, "state-dir": stateDir } = values;
+  return findRunConfig({ config, modelPath, modelName, stateDir }, flagOf);
 }

@@ -2,6 +2,8 @@
 // ("500ms", "5s", "2m", "1h", "1m30s"). A bare numeric string counts as seconds so that CLI flags and
 // action inputs (always strings) can say "5".
 
+import { shorten } from "./errors.js";
+
 export const MAX_DURATION_S = 24 * 60 * 60;
 
 const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
@@ -47,6 +49,5 @@ export function parseDuration(value: string | number, options: DurationOptions =
 }
 
 function quote(value: unknown): string {
-  const text = typeof value === "string" ? JSON.stringify(value) : String(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  return shorten(typeof value === "string" ? JSON.stringify(value) : String(value));
 }

@@ -14,6 +14,11 @@ export interface ConfigIssue {
   fix?: string;
 }
 
+/** A value quoted in a message, cut to 40 characters so a hostile or huge value cannot flood the log. */
+export function shorten(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
 export function formatIssue(issue: ConfigIssue): string {
   let where: string;
   if (issue.source !== undefined) where = issue.file ? `${issue.file}: ${issue.source}` : issue.source;

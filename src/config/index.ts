@@ -1,6 +1,15 @@
 export { DURATION_EXPECTED, MAX_DURATION_S, parseDuration } from "./duration.js";
 export { ConfigError, type ConfigIssue, formatIssue } from "./errors.js";
-export { type ConfigOptions, configFromOverrides, findConfig, loadConfig, parseConfig } from "./load.js";
+export {
+  type ConfigOptions,
+  configFromOverrides,
+  findConfig,
+  findRunConfig,
+  findStateDir,
+  loadConfig,
+  parseConfig,
+  type RunSettings,
+} from "./load.js";
 export { type ConfigOverrides, OVERRIDE_KEYS, type OverrideLabel } from "./overrides.js";
 export { DEFAULTS } from "./resolve.js";
 export type { ModelshipConfig } from "./types.js";

@@ -1,7 +1,7 @@
 // Turns zod issues into ConfigIssues people can act on: the key, what is wrong with the value actually
 // given, what was expected, how to fix it, and where it came from (file:line:column or an override).
 import type * as z from "zod";
-import type { ConfigIssue } from "./errors.js";
+import { type ConfigIssue, shorten } from "./errors.js";
 import { hintFor } from "./hints.js";
 import type { OverrideLabel } from "./overrides.js";
 import { knownKeysAt } from "./schema.js";
@@ -163,10 +163,6 @@ function show(value: unknown): string {
   if (typeof value === "object") return "a mapping";
   if (typeof value === "string") return JSON.stringify(shorten(value));
   return String(value);
-}
-
-function shorten(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 export function formatKey(path: readonly PropertyKey[]): string {

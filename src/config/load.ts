@@ -12,7 +12,7 @@ import {
   defaultOverrideLabel,
   type OverrideLabel,
 } from "./overrides.js";
-import { resolveConfig } from "./resolve.js";
+import { DEFAULTS, resolveConfig } from "./resolve.js";
 import { configSchema, crossFieldIssues } from "./schema.js";
 import type { ModelshipConfig } from "./types.js";
 import { MAX_CONFIG_BYTES, parseYaml, type YamlSource } from "./yaml-source.js";
@@ -151,4 +151,45 @@ export async function findConfig(
   const path = resolve(file ?? "modelship.yml");
   if (!file && !existsSync(path)) return configFromOverrides(process.cwd(), overrides, options);
   return loadConfig(path, overrides, options);
+}
+
+/** The settings CLI flags and action inputs share; each overrides its config key. */
+export interface RunSettings {
+  config?: string;
+  modelPath?: string;
+  modelName?: string;
+  stateDir?: string;
+}
+
+/**
+ * findConfig for a CLI command or an action: paths in `settings` are relative to the working
+ * directory, not to the config file; `names` says how each overridden key was given (for errors).
+ */
+export function findRunConfig(
+  settings: RunSettings,
+  names: Record<string, string>,
+): Promise<ModelshipConfig> {
+  const path = (value: string | undefined) => value && resolve(value);
+  const overrides: ConfigOverrides = {
+    "model.path": path(settings.modelPath),
+    "model.name": settings.modelName,
+    "target.stateDir": path(settings.stateDir),
+  };
+  return findConfig(settings.config, overrides, { overrideLabel: (key) => names[key] ?? key });
+}
+
+/**
+ * Where the ledger lives, for commands that need nothing else from the config (status, promote,
+ * rollback): the directory given; else the config's `target.stateDir` (the file given, or
+ * ./modelship.yml when it exists); else the default `.modelship`.
+ */
+export async function findStateDir(
+  config: string | undefined,
+  stateDir: string | undefined,
+): Promise<string> {
+  if (stateDir) return resolve(stateDir);
+  const path = resolve(config ?? "modelship.yml");
+  if (!config && !existsSync(path)) return resolve(DEFAULTS.stateDir);
+  const loaded = await loadConfig(path);
+  return loaded.target.kind === "local" ? loaded.target.stateDir : resolve(DEFAULTS.stateDir);
 }

@@ -1,7 +1,7 @@
 // Overrides come from action inputs and CLI flags as strings keyed by dotted config keys. They are merged
 // into the file's data before validation, so they go through exactly the same schema as the file.
 import { DURATION_EXPECTED } from "./duration.js";
-import type { ConfigIssue } from "./errors.js";
+import { type ConfigIssue, shorten } from "./errors.js";
 import { suggest } from "./suggest.js";
 
 /** Dotted keys → raw string values; undefined or "" means "not given". */
@@ -131,10 +131,6 @@ export function parseSteps(text: string): { weight: number; duration: string }[]
     steps.push({ weight, duration: (match[2] ?? "").trim() });
   }
   return steps;
-}
-
-function shorten(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

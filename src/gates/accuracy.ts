@@ -1,3 +1,5 @@
+import { readTextLimited } from "../util/http-body.js";
+
 export interface EvalRow {
   body: unknown;
   label: number | string;
@@ -39,6 +41,9 @@ export function predictedLabel(response: unknown, output: string): number | stri
   return typeof value === "number" || typeof value === "string" ? value : undefined;
 }
 
+// An answer to one eval row is a few tensors; a larger one is a misbehaving server, counted wrong.
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
 /**
  * Sends every labelled row straight to one model server (not through the router, so the figure
  * is the canary's alone) and counts the rows it labels correctly. A failed request counts as wrong.
@@ -68,7 +73,8 @@ export async function measureAccuracy(
           errors++;
           continue;
         }
-        if (String(predictedLabel(await response.json(), output)) === String(row.label)) correct++;
+        const answer = JSON.parse(await readTextLimited(response, MAX_RESPONSE_BYTES, "inference response"));
+        if (String(predictedLabel(answer, output)) === String(row.label)) correct++;
       } catch {
         errors++;
       }

@@ -2,6 +2,7 @@
 // from (ImageSource) and where the result goes (ImageSink). An OCI layout implements both today; a
 // registry client can implement them later without the build changing.
 import { createHash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
 
 export const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 
@@ -29,6 +30,71 @@ export function digestHex(digest: string): string {
     throw new Error(`unsupported or malformed digest ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
   }
   return digest.slice("sha256:".length);
+}
+
+/**
+ * Reads a file from `start` up to `end` (or its end, if sooner) in chunks of at most `chunkSize`: a layer
+ * is streamed, never held whole. The caller decides whether ending short is an error.
+ */
+export async function* readChunks(
+  handle: FileHandle,
+  start: number,
+  end: number,
+  chunkSize: number,
+): AsyncGenerator<Uint8Array> {
+  for (let position = start; position < end; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(chunkSize, end - position));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Passes a blob's chunks on while checking them against its descriptor: more bytes than its size, fewer,
+ * or another digest end the iteration with an error. The digest is checked before the last chunk is
+ * handed on, so a consumer never sees a complete wrong blob.
+ */
+export async function* verifyBlob(
+  chunks: AsyncIterable<Uint8Array>,
+  descriptor: Pick<Descriptor, "digest" | "size">,
+  what: string,
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const checkDigest = () => {
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (digest !== descriptor.digest) {
+      throw new Error(`${what} has digest ${digest}; it is corrupt or was tampered with`);
+    }
+  };
+  for await (const chunk of chunks) {
+    if (chunk.byteLength === 0) continue;
+    size += chunk.byteLength;
+    if (size > descriptor.size)
+      throw new Error(`${what} is longer than its descriptor's ${descriptor.size} bytes`);
+    hash.update(chunk);
+    if (size === descriptor.size) checkDigest();
+    yield chunk;
+  }
+  if (size < descriptor.size) {
+    throw new Error(`${what} has ${size} bytes, fewer than its descriptor's ${descriptor.size}`);
+  }
+  if (size === 0) checkDigest();
+}
+
+/** A whole blob from a source, refused before reading when its descriptor says it is larger than maxBytes. */
+export async function readWholeBlob(
+  source: ImageSource,
+  descriptor: Descriptor,
+  maxBytes: number,
+  what: string,
+): Promise<Buffer> {
+  if (descriptor.size > maxBytes) throw new Error(`${what} is larger than ${maxBytes} bytes`);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source.streamBlob(descriptor)) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /** A blob upload in progress. Nothing is visible under a digest until commit() succeeds. */

@@ -57,6 +57,25 @@ export function buildxArgs(options: BuildxOptions): string[] {
   return args;
 }
 
+// Cache backends take credentials as attributes: gha token=, s3/azblob secret_access_key= and session_token=.
+const SECRET_ATTRIBUTE = /token|secret|password/i;
+
+/** The argv fit for a log or a report: credential attributes of cache specs are replaced by ***. */
+export function redactBuildxArgs(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    if (argv[i - 1] !== "--cache-from" && argv[i - 1] !== "--cache-to") return arg;
+    return arg
+      .split(",")
+      .map((attribute) => {
+        const eq = attribute.indexOf("=");
+        return eq > 0 && SECRET_ATTRIBUTE.test(attribute.slice(0, eq))
+          ? `${attribute.slice(0, eq)}=***`
+          : attribute;
+      })
+      .join(",");
+  });
+}
+
 /** The pushed image's digest from buildx's metadata file ("containerimage.digest"). */
 export async function digestFromMetadata(path: string): Promise<string> {
   let parsed: unknown;

@@ -9,8 +9,8 @@ import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { execa } from "execa";
 import type { Logger } from "../util/log.js";
 import { silentLogger } from "../util/log.js";
-import { buildxArgs, digestFromMetadata } from "./buildx.js";
-import { resolveCreated } from "./manifest.js";
+import { buildxArgs, digestFromMetadata, redactBuildxArgs } from "./buildx.js";
+import { ANNOTATION, resolveCreated } from "./manifest.js";
 import { parsePlatforms } from "./platform.js";
 import { type ProvenanceOptions, provenanceLabels, resolveProvenance } from "./provenance.js";
 import { parseReference } from "./reference.js";
@@ -46,7 +46,7 @@ export interface DockerBuildReport {
   tag?: string;
   tags: string[];
   labels: Record<string, string>;
-  /** The exact argv docker was run with (no secrets go into it). */
+  /** The argv docker was run with, credentials in cache specs replaced by ***. */
   argv: string[];
 }
 
@@ -103,7 +103,7 @@ export async function dockerBuild(options: DockerBuildOptions): Promise<DockerBu
   const created = resolveCreated(undefined, env.SOURCE_DATE_EPOCH, provenance.commitTime);
   const labels = {
     ...provenanceLabels(provenance),
-    "org.opencontainers.image.created": created.iso,
+    [ANNOTATION.created]: created.iso,
     ...(options.labels ?? {}),
   };
 
@@ -123,7 +123,8 @@ export async function dockerBuild(options: DockerBuildOptions): Promise<DockerBu
       metadataFile,
     });
     const docker = options.docker ?? "docker";
-    log.info(`${docker} ${argv.join(" ")}`);
+    const shown = redactBuildxArgs(argv);
+    log.info(`${docker} ${shown.join(" ")}`);
     const result = await execa(docker, argv, {
       reject: false,
       stdin: "ignore",
@@ -153,7 +154,7 @@ export async function dockerBuild(options: DockerBuildOptions): Promise<DockerBu
       digest,
       tags,
       labels,
-      argv,
+      argv: shown,
     };
     if (ref.tag !== undefined) report.tag = ref.tag;
     return report;

@@ -5,7 +5,7 @@ import { constants } from "node:fs";
 import { lstat, open, readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pack as createPack, type Header, type Pack } from "tar-stream";
-import { type Descriptor, type ImageSink, writeBlob } from "./blob.js";
+import { type Descriptor, type ImageSink, readChunks, writeBlob } from "./blob.js";
 
 export const LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar";
 export const DEFAULT_MODEL_PATH = "/models/model";
@@ -151,15 +151,13 @@ async function addEntry(pack: Pack, entry: LayerEntry, mtime: Date): Promise<voi
     done.catch(() => {}); // the pack's own error reaches the reader; this avoids an unhandled rejection
     if (!sink) throw new Error("tar-stream did not return an entry stream");
     // Read exactly `size` bytes: a file that grows meanwhile must not overflow its tar entry.
-    let offset = 0;
-    while (offset < entry.size) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, entry.size - offset));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-      if (bytesRead === 0)
-        throw new Error(`model file shrank while the layer was being written: ${entry.source}`);
-      offset += bytesRead;
-      if (!sink.write(buffer.subarray(0, bytesRead))) await writable(sink);
+    let written = 0;
+    for await (const chunk of readChunks(handle, 0, entry.size, CHUNK)) {
+      written += chunk.byteLength;
+      if (!sink.write(chunk)) await writable(sink);
     }
+    if (written < entry.size)
+      throw new Error(`model file shrank while the layer was being written: ${entry.source}`);
     sink.end(null); // streamx typings require an argument; null adds no data
     await done;
   } finally {

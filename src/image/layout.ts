@@ -3,7 +3,7 @@
 // The writer never exposes a partial file: blobs and index.json are written to a temp name and renamed.
 // The reader treats the layout as hostile: digests become paths only after validation, every blob is
 // checked against its descriptor's size and digest, and JSON documents are size-limited and schema-checked.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import {
   type FileHandle,
@@ -25,6 +25,9 @@ import {
   type ImageSink,
   type ImageSource,
   type Platform,
+  readChunks,
+  readWholeBlob,
+  verifyBlob,
   writeBlob,
 } from "./blob.js";
 import {
@@ -33,12 +36,16 @@ import {
   type ImageConfig,
   type ImageManifest,
   indexSchema,
+  isImageManifestMediaType,
+  isIndexMediaType,
   MEDIA_TYPE,
   manifestSchema,
   parseImageConfig,
   parseJson,
+  toImageManifest,
 } from "./manifest.js";
 import { DEFAULT_PLATFORM, formatPlatform, platformMatches, platformsOf } from "./platform.js";
+import { TAG } from "./reference.js";
 
 export const LAYOUT_FILE = "oci-layout";
 export const LAYOUT_VERSION = "1.0.0";
@@ -232,41 +239,14 @@ export class OciLayoutReader implements ImageSource {
     return { handle, what };
   }
 
-  async readBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
-    if (descriptor.size > maxBytes) {
-      throw new Error(`blob ${descriptor.digest} in ${this.root} is larger than ${maxBytes} bytes`);
-    }
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of this.streamBlob(descriptor)) chunks.push(chunk);
-    return Buffer.concat(chunks);
+  readBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+    return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} in ${this.root}`);
   }
 
   async *streamBlob(descriptor: Descriptor): AsyncGenerator<Uint8Array> {
     const { handle, what } = await this.openVerifiedFile(descriptor);
     try {
-      const hash = createHash("sha256");
-      let offset = 0;
-      while (offset < descriptor.size) {
-        const buffer = Buffer.allocUnsafe(Math.min(CHUNK, descriptor.size - offset));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-        if (bytesRead === 0)
-          throw new Error(`${what} is shorter than its descriptor's ${descriptor.size} bytes`);
-        const chunk = buffer.subarray(0, bytesRead);
-        hash.update(chunk);
-        offset += bytesRead;
-        if (offset === descriptor.size) {
-          // Check before handing out the last chunk, so a consumer never sees a complete wrong blob.
-          const digest = `sha256:${hash.digest("hex")}`;
-          if (digest !== descriptor.digest)
-            throw new Error(`${what} has digest ${digest}; the file is corrupt or was tampered with`);
-        }
-        yield chunk;
-      }
-      if (descriptor.size === 0) {
-        const digest = `sha256:${hash.digest("hex")}`;
-        if (digest !== descriptor.digest)
-          throw new Error(`${what} has digest ${digest}; the file is corrupt or was tampered with`);
-      }
+      yield* verifyBlob(readChunks(handle, 0, descriptor.size, CHUNK), descriptor, what);
     } finally {
       await handle.close();
     }
@@ -293,7 +273,7 @@ export class OciLayoutReader implements ImageSource {
     }
     let descriptor = candidates[0] as Descriptor;
     // Nested indexes are followed a bounded number of times: a hostile layout could loop.
-    for (let depth = 0; isIndex(descriptor.mediaType); depth++) {
+    for (let depth = 0; isIndexMediaType(descriptor.mediaType); depth++) {
       if (depth >= 4) throw new Error(`${this.root}: image indexes nested too deeply`);
       const nested = parseJson(
         indexSchema,
@@ -308,7 +288,7 @@ export class OciLayoutReader implements ImageSource {
       }
       descriptor = match;
     }
-    if (descriptor.mediaType !== MEDIA_TYPE.manifest && descriptor.mediaType !== MEDIA_TYPE.dockerManifest) {
+    if (!isImageManifestMediaType(descriptor.mediaType)) {
       throw new Error(
         `${this.root}: ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`,
       );
@@ -317,27 +297,18 @@ export class OciLayoutReader implements ImageSource {
     const manifest = parseJson(manifestSchema, await this.readBlob(descriptor, MAX_JSON), manifestWhat);
     const configWhat = `config ${manifest.config.digest} in ${this.root}`;
     const config = parseImageConfig(await this.readBlob(manifest.config, MAX_JSON), configWhat);
-    const image: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: manifest.mediaType ?? descriptor.mediaType,
-      config: manifest.config,
-      layers: manifest.layers,
+    return {
+      descriptor: descriptorSchema.parse(descriptor),
+      manifest: toImageManifest(manifest, manifest.mediaType ?? descriptor.mediaType),
+      config,
     };
-    if (manifest.annotations) image.annotations = manifest.annotations;
-    return { descriptor: descriptorSchema.parse(descriptor), manifest: image, config };
   }
-}
-
-function isIndex(mediaType: string): boolean {
-  return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
 }
 
 export interface BaseSpec {
   dir: string;
   tag?: string;
 }
-
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Parses "oci:DIR" or "oci:DIR:TAG". The text after the last ":" is a tag when it is a valid tag

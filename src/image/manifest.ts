@@ -27,6 +27,7 @@ export const ANNOTATION = {
   baseName: "org.opencontainers.image.base.name",
   baseDigest: "org.opencontainers.image.base.digest",
   modelDigest: "io.modelship.model.digest",
+  modelFormat: "io.modelship.model.format",
 } as const;
 
 export interface HistoryEntry {
@@ -88,6 +89,22 @@ const configSchema = z.looseObject({
   rootfs: z.object({ type: z.literal("layers"), diff_ids: z.array(digestSchema) }),
   history: z.array(z.looseObject({})).nullish(),
 });
+
+export function isIndexMediaType(mediaType: string): boolean {
+  return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
+}
+
+/** An image manifest (OCI or Docker v2), as opposed to an index or anything this code cannot read. */
+export function isImageManifestMediaType(mediaType: string): boolean {
+  return mediaType === MEDIA_TYPE.manifest || mediaType === MEDIA_TYPE.dockerManifest;
+}
+
+/** A manifest as read from a layout or a registry, under the media type it was found with. */
+export function toImageManifest(parsed: z.infer<typeof manifestSchema>, mediaType: string): ImageManifest {
+  const image: ImageManifest = { schemaVersion: 2, mediaType, config: parsed.config, layers: parsed.layers };
+  if (parsed.annotations) image.annotations = parsed.annotations;
+  return image;
+}
 
 /** Parses untrusted JSON against a schema; the error names what was being read. */
 export function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {

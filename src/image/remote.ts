@@ -3,16 +3,17 @@
 // from files on disk or from another repository.
 import { open } from "node:fs/promises";
 import type { Logger } from "../util/log.js";
-import type { Descriptor, Platform } from "./blob.js";
+import { type Descriptor, type Platform, readChunks } from "./blob.js";
 import type { ResolvedImage } from "./layout.js";
 import {
   descriptorSchema,
-  type ImageManifest,
   indexSchema,
-  MEDIA_TYPE,
+  isImageManifestMediaType,
+  isIndexMediaType,
   manifestSchema,
   parseImageConfig,
   parseJson,
+  toImageManifest,
 } from "./manifest.js";
 import { DEFAULT_PLATFORM, formatPlatform, platformMatches, platformsOf } from "./platform.js";
 import { type ImageReference, parseReference } from "./reference.js";
@@ -82,10 +83,6 @@ export class Registries {
   }
 }
 
-function isIndex(mediaType: string): boolean {
-  return mediaType === MEDIA_TYPE.index || mediaType === MEDIA_TYPE.dockerManifestList;
-}
-
 /**
  * Reads a base image from a registry for each wanted platform. The tag is read once, so every platform
  * comes from the same index even if the tag moves meanwhile. A single-platform base is returned as is
@@ -98,7 +95,7 @@ export async function resolveRemoteImages(
 ): Promise<ResolvedImage[]> {
   const where = `${repo.client.host}/${repo.name}`;
   const top = await repo.getManifest(reference);
-  if (!isIndex(top.mediaType)) return [await readImage(repo, top, where, reference)];
+  if (!isIndexMediaType(top.mediaType)) return [await readImage(repo, top, where, reference)];
   const index = parseJson(indexSchema, top.bytes, `index ${where}:${reference}`);
   const wanted = platforms.length > 0 ? platforms : [DEFAULT_PLATFORM];
   const images: ResolvedImage[] = [];
@@ -110,22 +107,11 @@ export async function resolveRemoteImages(
       );
     }
     const fetched = await repo.getManifest(match.digest);
-    if (isIndex(fetched.mediaType))
+    if (isIndexMediaType(fetched.mediaType))
       throw new Error(`base ${where}: an index inside an index is not supported`);
     images.push(await readImage(repo, fetched, where, match.digest));
   }
   return images;
-}
-
-/** Reads a base image from a registry: an index is resolved to the wanted platform's manifest. */
-export async function resolveRemoteImage(
-  repo: RegistryRepository,
-  reference: string,
-  platform: Platform = DEFAULT_PLATFORM,
-): Promise<ResolvedImage> {
-  const [image] = await resolveRemoteImages(repo, reference, [platform]);
-  if (!image) throw new Error(`base ${repo.client.host}/${repo.name}:${reference} resolved to nothing`);
-  return image;
 }
 
 async function readImage(
@@ -134,7 +120,7 @@ async function readImage(
   where: string,
   reference: string,
 ): Promise<ResolvedImage> {
-  if (fetched.mediaType !== MEDIA_TYPE.manifest && fetched.mediaType !== MEDIA_TYPE.dockerManifest) {
+  if (!isImageManifestMediaType(fetched.mediaType)) {
     throw new Error(
       `base ${where}:${reference} has unsupported manifest type ${fetched.mediaType || "(none)"}`,
     );
@@ -142,20 +128,13 @@ async function readImage(
   const what = `manifest ${where}@${fetched.digest}`;
   const manifest = parseJson(manifestSchema, fetched.bytes, what);
   const config = parseImageConfig(await repo.readBlob(manifest.config, MAX_JSON), `config of ${what}`);
-  const image: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: fetched.mediaType,
-    config: manifest.config,
-    layers: manifest.layers,
-  };
-  if (manifest.annotations) image.annotations = manifest.annotations;
   return {
     descriptor: descriptorSchema.parse({
       mediaType: fetched.mediaType,
       digest: fetched.digest,
       size: fetched.bytes.byteLength,
     }),
-    manifest: image,
+    manifest: toImageManifest(manifest, fetched.mediaType),
     config,
   };
 }
@@ -165,14 +144,7 @@ export function fileOpener(path: string): BlobOpener {
   return async function* (offset: number) {
     const handle = await open(path, "r");
     try {
-      let position = offset;
-      for (;;) {
-        const buffer = Buffer.allocUnsafe(READ_CHUNK);
-        const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, position);
-        if (bytesRead === 0) return;
-        position += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-      }
+      yield* readChunks(handle, offset, Number.POSITIVE_INFINITY, READ_CHUNK);
     } finally {
       await handle.close();
     }

@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import { type BuildOptions, type BuildReport, buildImage } from "./build.js";
 import { type DockerBuildReport, dockerBuild } from "./docker-build.js";
+import { ANNOTATION } from "./manifest.js";
 
 export type Builder = "daemonless" | "docker";
 export const BUILDERS: readonly Builder[] = ["daemonless", "docker"];
@@ -24,6 +25,11 @@ export interface StageOptions extends BuildOptions {
 }
 
 export type ImageBuildReport = (BuildReport & { builder?: "daemonless" }) | DockerBuildReport;
+
+/** The labels that tie an image to the validated model it carries (its sha256 and format). */
+export function modelLabels(model: { digest: string; format: string }): Record<string, string> {
+  return { [ANNOTATION.modelDigest]: model.digest, [ANNOTATION.modelFormat]: model.format };
+}
 
 export function parseBuilder(value: string | undefined, where: string): Builder {
   if (value === undefined || value === "") return "daemonless";

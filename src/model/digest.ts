@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
+import { byCodeUnits } from "../util/compare.js";
 
 export interface FileEntry {
   /** Relative to the model root, posix separators. */
@@ -38,7 +39,7 @@ export async function sha256File(path: string): Promise<{ sha256: string; size: 
  */
 export function manifestText(files: readonly FileEntry[]): string {
   return [...files]
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .sort((a, b) => byCodeUnits(a.path, b.path))
     .map((f) => `${f.path}\t${f.size}\t${f.sha256}\n`)
     .join("");
 }

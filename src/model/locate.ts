@@ -1,11 +1,12 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { byCodeUnits } from "../util/compare.js";
 
 const MAX_DEPTH = 8;
 
 async function findOnnxFiles(dir: string, depth: number): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort((a, b) => byCodeUnits(a.name, b.name));
   const found: string[] = [];
   for (const entry of entries) {
     const path = join(dir, entry.name);

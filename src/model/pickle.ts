@@ -471,6 +471,19 @@ class Walker {
   }
 }
 
+/** A walk before any byte is read: nothing found yet. */
+export function emptyPickleWalk(): PickleWalk {
+  return {
+    protocol: 0,
+    pickles: 0,
+    legacyTorch: false,
+    globals: [],
+    extensions: [],
+    hazards: [],
+    trailingBytes: 0,
+  };
+}
+
 /**
  * Walk every pickle in the stream. Never throws for bad content: a malformed stream ends the walk with
  * `error` set and keeps the globals found before it (pickle.load would already have imported those).
@@ -481,15 +494,7 @@ class Walker {
  * only the plausible imports seen before they stopped are kept.
  */
 export async function walkPickle(reader: ByteReader): Promise<PickleWalk> {
-  const out: PickleWalk = {
-    protocol: 0,
-    pickles: 0,
-    legacyTorch: false,
-    globals: [],
-    extensions: [],
-    hazards: [],
-    trailingBytes: 0,
-  };
+  const out = emptyPickleWalk();
   try {
     if (reader.size === 0) throw new FormatError("empty file", 0);
     for (;;) {

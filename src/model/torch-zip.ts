@@ -4,7 +4,7 @@
 import yauzl from "yauzl";
 import { errorMessage } from "../util/errors.js";
 import { ByteReader } from "./byte-reader.js";
-import { type PickleWalk, walkPickle } from "./pickle.js";
+import { emptyPickleWalk, type PickleWalk, walkPickle } from "./pickle.js";
 
 export interface ZipInspection {
   members: number;
@@ -40,16 +40,7 @@ async function openZip(source: Source): Promise<yauzl.ZipFile> {
 
 /** A walk that never started: the member is too large or unreadable, which rejects it like a bad pickle. */
 function failedWalk(why: string): PickleWalk {
-  return {
-    protocol: 0,
-    pickles: 0,
-    legacyTorch: false,
-    globals: [],
-    extensions: [],
-    hazards: [],
-    trailingBytes: 0,
-    error: { message: why, offset: 0 },
-  };
+  return { ...emptyPickleWalk(), error: { message: why, offset: 0 } };
 }
 
 /** Never throws for bad content: an unreadable archive sets `error`. */

@@ -3,6 +3,7 @@
 import type { Dirent } from "node:fs";
 import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
+import { byCodeUnits } from "../util/compare.js";
 import type { Finding } from "./findings.js";
 
 export interface WalkedFile {
@@ -76,7 +77,7 @@ export async function walkModel(path: string): Promise<WalkResult> {
       return;
     }
     const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => byCodeUnits(a.name, b.name));
     for (const entry of entries) {
       const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
       const absolute = join(dir, entry.name);
@@ -143,6 +144,6 @@ export async function walkModel(path: string): Promise<WalkResult> {
   }
 
   await visit(path, "", 0);
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  files.sort((a, b) => byCodeUnits(a.path, b.path));
   return { root: path, files, findings };
 }

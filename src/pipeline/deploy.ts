@@ -2,13 +2,12 @@ import { loadBodies, runBenchmark } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
 import { stableModelPath } from "../model/baseline.js";
-import { validateModel } from "../model/validate.js";
+import { type ValidationReport, validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary, type StepPlan } from "../rollout/canary.js";
 import type { RevisionRecord } from "../rollout/ledger.js";
-import { acquireDeployLock } from "../rollout/ledger-store.js";
 import type { Target } from "../targets/target.js";
 import type { Logger } from "../util/log.js";
-import { openTarget, stateDirOf } from "./target.js";
+import { stateDirOf, withDeployTarget } from "./target.js";
 
 export interface DeployReport {
   revision: string;
@@ -18,7 +17,8 @@ export interface DeployReport {
   rollout?: RolloutReport;
 }
 
-export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
+/** The canary plan from the config; `evalSet` holds the eval set's rows when gates.accuracy is set. */
+function canaryPlan(config: ModelshipConfig, evalSet: unknown[] | undefined): CanaryPlan {
   const { latency, errorRate, accuracy } = config.gates;
   return {
     modelName: config.model.name,
@@ -27,12 +27,21 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
       latency,
       errorRate,
       accuracy: accuracy && {
-        rows: toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet),
+        rows: toEvalRows(evalSet ?? [], accuracy.evalSet),
         min: accuracy.min,
         output: accuracy.output,
       },
     },
   };
+}
+
+/** Validates the configured model, against the stable revision's signature when one is recorded. */
+export async function validateForDeploy(config: ModelshipConfig): Promise<ValidationReport> {
+  const baseline = await stableModelPath(stateDirOf(config));
+  return validateModel(config.model.path, {
+    policy: config.validation,
+    ...(baseline ? { baseline } : {}),
+  });
 }
 
 /**
@@ -56,9 +65,10 @@ export async function deployRevision(
     logger.info(`  ${revision.id} is already stable; nothing to do`);
     return { revision: revision.id, outcome: "deployed", reason: "already stable" };
   }
-  const plan = await canaryPlan(config);
-  const trafficFile = config.benchmark.input ?? config.gates.accuracy?.evalSet;
-  const bodies = trafficFile ? await loadBodies(trafficFile) : [];
+  // The eval set is read once: it feeds the accuracy gate and, without benchmark.input, the traffic.
+  const evalSet = config.gates.accuracy ? await loadBodies(config.gates.accuracy.evalSet) : undefined;
+  const plan = canaryPlan(config, evalSet);
+  const bodies = config.benchmark.input ? await loadBodies(config.benchmark.input) : (evalSet ?? []);
   if (bodies.length === 0) {
     throw new Error(
       "the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet",
@@ -81,25 +91,13 @@ export async function deployRevision(
 
 /** The deploy stage alone: validate the model, then deploy it under the deploy lock. */
 export async function deployStage(config: ModelshipConfig, logger: Logger): Promise<DeployReport> {
-  const baseline = await stableModelPath(stateDirOf(config));
-  const validation = await validateModel(config.model.path, {
-    policy: config.validation,
-    ...(baseline ? { baseline } : {}),
-  });
+  const validation = await validateForDeploy(config);
   if (!validation.accepted) {
     const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
     throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);
   }
-  const unlock = await acquireDeployLock(stateDirOf(config));
-  try {
-    const target = await openTarget(config, logger);
-    try {
-      const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
-      return await deployRevision(config, target, await target.register(model), logger);
-    } finally {
-      await target.close();
-    }
-  } finally {
-    await unlock();
-  }
+  const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+  return withDeployTarget(config, logger, async (target) =>
+    deployRevision(config, target, await target.register(model), logger),
+  );
 }

@@ -2,15 +2,13 @@ import { join } from "node:path";
 import { failureReasons } from "../bench/judge.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
-import { type ImageBuildReport as BuildReport, buildStage } from "../image/stage.js";
-import { stableModelPath } from "../model/baseline.js";
-import { type ValidationReport, validateModel } from "../model/validate.js";
-import { acquireDeployLock } from "../rollout/ledger-store.js";
+import { type ImageBuildReport as BuildReport, buildStage, modelLabels } from "../image/stage.js";
+import type { ValidationReport } from "../model/validate.js";
 import type { Target } from "../targets/target.js";
 import type { Logger } from "../util/log.js";
 import { benchmarkModel } from "./benchmark-model.js";
-import { type DeployReport, deployRevision } from "./deploy.js";
-import { openTarget, stateDirOf } from "./target.js";
+import { type DeployReport, deployRevision, validateForDeploy } from "./deploy.js";
+import { stateDirOf, withDeployTarget } from "./target.js";
 
 export interface PipelineReport {
   model: { name: string; path: string; digest: string };
@@ -36,11 +34,7 @@ export async function runPipeline(
 ): Promise<PipelineReport> {
   const log = options.logger;
   log.info(`▶ validate ${config.model.path}`);
-  const baseline = await stableModelPath(stateDirOf(config));
-  const validation = await validateModel(config.model.path, {
-    policy: config.validation,
-    ...(baseline ? { baseline } : {}),
-  });
+  const validation = await validateForDeploy(config);
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   for (const finding of validation.findings)
     log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
@@ -83,30 +77,22 @@ export async function runPipeline(
       ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
       ...(config.image.dockerfile ? { dockerfile: config.image.dockerfile } : {}),
       registry: { insecureRegistries: insecure, log },
-      labels: {
-        "io.modelship.model.digest": validation.digest,
-        "io.modelship.model.format": validation.format,
-      },
+      labels: modelLabels(validation),
     });
     log.info(`  ✔ ${build.image}`);
   }
 
   log.info("▶ deploy");
-  const unlock = await acquireDeployLock(stateDirOf(config));
-  const target =
-    options.target ??
-    (await openTarget(config, log).catch(async (error) => {
-      await unlock();
-      throw error;
-    }));
-  try {
-    const revision = await target.register(model, build?.image);
-    const deploy = await deployRevision(config, target, revision, log);
-    return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
-  } finally {
-    await unlock();
-    if (!options.target) await target.close();
-  }
+  return withDeployTarget(
+    config,
+    log,
+    async (target) => {
+      const revision = await target.register(model, build?.image);
+      const deploy = await deployRevision(config, target, revision, log);
+      return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
+    },
+    options.target,
+  );
 }
 
 function describeMode(config: ModelshipConfig): string {

@@ -1,4 +1,4 @@
-import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "./ledger.js";
+import { deployStable, type HistoryEntry, type Ledger, rollback } from "./ledger.js";
 import { acquireDeployLock, LedgerFile } from "./ledger-store.js";
 
 export interface StableChange {
@@ -27,10 +27,7 @@ export function promoteRevision(
   revision: string,
   reason = "promoted by hand",
 ): Promise<StableChange> {
-  return changeStable(stateDir, (ledger, at) => {
-    findRevision(ledger, revision);
-    return deployStable(ledger, revision, at, reason);
-  });
+  return changeStable(stateDir, (ledger, at) => deployStable(ledger, revision, at, reason));
 }
 
 /** Makes the previous stable revision, or `to`, stable again. */

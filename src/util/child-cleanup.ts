@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 
 // Children still running when this process ends are killed: on normal exit, on an uncaught error
 // and on Ctrl-C / SIGTERM, so a run never leaves model servers behind. On a signal, interrupt hooks
-// (a revert recorded in the ledger, a lock released) get a few seconds to run first.
+// (a revert recorded in the ledger, then the lock released) get a few seconds to run first.
 const live = new Set<ChildProcess>();
 const interruptHooks = new Set<(signal: string) => Promise<void>>();
 const HOOK_TIMEOUT_MS = 5_000;
@@ -14,9 +14,13 @@ function killAll(): void {
 }
 
 async function interrupted(signal: NodeJS.Signals): Promise<void> {
-  const hooks = [...interruptHooks].map((hook) => hook(signal).catch(() => {}));
+  // Last registered runs first, like nested finally blocks: the target records its revert in the
+  // ledger before the deploy lock that guards the ledger is released.
+  const runHooks = async () => {
+    for (const hook of [...interruptHooks].reverse()) await hook(signal).catch(() => {});
+  };
   const timeout = new Promise<void>((done) => setTimeout(done, HOOK_TIMEOUT_MS).unref());
-  await Promise.race([Promise.all(hooks), timeout]);
+  await Promise.race([runHooks(), timeout]);
   killAll();
   process.exit(signal === "SIGINT" ? 130 : 143);
 }

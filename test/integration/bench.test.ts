@@ -3,6 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_METADATA_BYTES } from "../../src/bench/bodies.js";
 import { type BenchmarkProgress, runBenchmark, synthesizeOipBody } from "../../src/bench/run.js";
 
 interface Received {
@@ -405,6 +406,16 @@ describe("synthesizeOipBody", () => {
       res.end(text);
     });
     await expect(synthesizeOipBody(url, "m")).rejects.toThrow(message);
+  });
+
+  it("refuses metadata larger than its limit without reading it all", async () => {
+    const { url } = await serve((_r, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(`{"inputs": [], "pad": "${"x".repeat(MAX_METADATA_BYTES)}"}`);
+    });
+    await expect(synthesizeOipBody(url, "m")).rejects.toThrow(
+      `model metadata from ${url}/v2/models/m is larger than ${MAX_METADATA_BYTES} bytes`,
+    );
   });
 
   it("names the URL it could not reach", async () => {

@@ -133,6 +133,26 @@ describe("builder docker: recorded contract of the docker CLI (fake docker on PA
     expect(report.tags).toEqual(["v2", "latest"]);
   });
 
+  it("gives docker the cache credentials but keeps them out of the log and the report", async () => {
+    const { context, modelDir } = await contextWithModel();
+    const logged: string[] = [];
+    const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: () => {} };
+    const report = await buildStage({
+      builder: "docker",
+      modelDir,
+      image: "reg.example/iris:v1",
+      context,
+      cacheTo: ["type=gha,token=ghs_secret123,mode=max"],
+      registry: { log },
+    });
+    expect(valuesOf((await calls())[0]?.argv ?? [], "--cache-to")).toEqual([
+      "type=gha,token=ghs_secret123,mode=max",
+    ]);
+    expect(logged.join("\n")).toContain("type=gha,token=***,mode=max");
+    expect(JSON.stringify(report)).toContain("type=gha,token=***,mode=max");
+    expect(`${logged.join("\n")}${JSON.stringify(report)}`).not.toContain("ghs_secret123");
+  });
+
   it("passes hostile-looking values as single arguments, never through a shell", async () => {
     const { context, modelDir } = await contextWithModel();
     const marker = join(work, "pwned");

@@ -157,6 +157,41 @@ describe("TrafficRouter", () => {
     }
   });
 
+  it("stops the upstream request when the client leaves, and counts it for neither role", async () => {
+    await freshRouter();
+    let upstreamArrived!: () => void;
+    let upstreamClosed!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      upstreamArrived = resolve;
+    });
+    const closed = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    // A backend that never answers, so only the client's leaving can end the exchange.
+    const hanging = createServer((req) => {
+      upstreamArrived();
+      req.on("close", () => upstreamClosed());
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = hanging.address() as { port: number };
+      router.setBackend("stable", `http://127.0.0.1:${port}`);
+      const client = new AbortController();
+      const request = fetch(`${url}/v2/models/iris/infer`, {
+        method: "POST",
+        body: "{}",
+        signal: client.signal,
+      });
+      await arrived;
+      client.abort();
+      await expect(request).rejects.toThrow();
+      await closed;
+      expect(router.takeStats().stable).toMatchObject({ requests: 0, errors: 0 });
+    } finally {
+      await closeServer(hanging);
+    }
+  });
+
   it("answers 503 when no backend is set", async () => {
     await freshRouter();
     const { status, text } = await get();

@@ -186,6 +186,13 @@ describe("measureAccuracy against a real HTTP server", () => {
           req.socket.destroy();
           return;
         }
+        if (value === "huge") {
+          // A valid answer padded past the 16 MiB bound: refused, not parsed.
+          const padding = "x".repeat(17 * 1024 * 1024);
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ outputs: [{ name: "label", data: [1] }], padding }));
+          return;
+        }
         res.writeHead(200, { "content-type": "application/json" });
         res.end(
           JSON.stringify({ model_name: "iris", outputs: [{ name: "label", shape: [1], data: [value] }] }),
@@ -217,6 +224,14 @@ describe("measureAccuracy against a real HTTP server", () => {
   it("counts failed requests as wrong and as errors", async () => {
     const rows = [row(1, 1), row("http-500", 1), row("not-json", 1), row("destroy", 1), row(2, 2)];
     expect(await measureAccuracy(url, "iris", rows, "label")).toEqual({ correct: 2, total: 5, errors: 3 });
+  });
+
+  it("refuses an answer larger than its bound: wrong and an error, whatever it says", async () => {
+    expect(await measureAccuracy(url, "iris", [row("huge", 1), row(2, 2)], "label")).toEqual({
+      correct: 1,
+      total: 2,
+      errors: 1,
+    });
   });
 
   it("counts a response without the expected output as wrong but not as an error", async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildxArgs, digestFromMetadata } from "../../src/image/buildx.js";
+import { buildxArgs, digestFromMetadata, redactBuildxArgs } from "../../src/image/buildx.js";
 
 const temps: string[] = [];
 afterEach(async () => {
@@ -10,6 +10,32 @@ afterEach(async () => {
 });
 
 describe("docker buildx arguments", () => {
+  it("redacts credential attributes of cache specs for logs and reports, and nothing else", () => {
+    const argv = [
+      "buildx",
+      "--cache-from",
+      "type=gha,token=ghs_abc,scope=main",
+      "--cache-to",
+      "type=s3,region=eu,access_key_id=AKIA1,secret_access_key=s3cr3t,session_token=tok",
+      "--label",
+      "token=visible",
+      "--",
+      "ctx",
+    ];
+    expect(redactBuildxArgs(argv)).toEqual([
+      "buildx",
+      "--cache-from",
+      "type=gha,token=***,scope=main",
+      "--cache-to",
+      "type=s3,region=eu,access_key_id=AKIA1,secret_access_key=***,session_token=***",
+      "--label",
+      "token=visible",
+      "--",
+      "ctx",
+    ]);
+    expect(argv[2]).toBe("type=gha,token=ghs_abc,scope=main");
+  });
+
   it("builds push, metadata, tags, platforms, cache and provenance options in order", () => {
     expect(
       buildxArgs({

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 
 import { RUNTIME_PRESETS, type RuntimePreset } from "../../image/presets.js";
-import { type Builder, buildStage, parseBuilder } from "../../image/stage.js";
+import { type Builder, buildStage, modelLabels, parseBuilder } from "../../image/stage.js";
 import { validateModel } from "../../model/validate.js";
 import { numberFlag, parse, UsageError } from "../args.js";
 import { type Command, log, print, printJson } from "./common.js";
@@ -93,10 +93,7 @@ export const build: Command = {
       push,
       registry: { insecureRegistries: insecure, log, ...(chunkSize !== undefined ? { chunkSize } : {}) },
       ociLayout: values["oci-layout"] && resolve(values["oci-layout"]),
-      labels: {
-        "io.modelship.model.digest": validation.digest,
-        "io.modelship.model.format": validation.format,
-      },
+      labels: modelLabels(validation),
     });
     if (values.json) printJson(report);
     else {

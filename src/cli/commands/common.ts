@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { findStateDir } from "../../config/index.js";
 import { stderrLogger } from "../../util/log.js";
 
 export interface Command {
@@ -16,6 +16,7 @@ export const configHelp = `  --config FILE       modelship.yml (default ./models
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
 
-export function stateDirFlag(values: { "state-dir"?: string }): string {
-  return resolve(values["state-dir"] ?? ".modelship");
+/** --state-dir, else target.stateDir of --config or ./modelship.yml, else .modelship. */
+export function stateDirFlag(values: { config?: string; "state-dir"?: string }): Promise<string> {
+  return findStateDir(values.config, values["state-dir"]);
 }

@@ -38,10 +38,6 @@ export const demo: Command = {
   },
 };
 
-function _exampleDir(): string {
-  return join(packageRoot(), "examples", "iris");
-}
-
 function exampleDir(): string {
   return join(packageRoot(), "examples", "iris");
 }

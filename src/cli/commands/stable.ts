@@ -1,6 +1,13 @@
 import { promoteRevision, rollbackRevision, type StableChange } from "../../rollout/manual.js";
-import { parse, UsageError } from "../args.js";
+import { type Options, parse, UsageError } from "../args.js";
 import { type Command, print, printJson, stateDirFlag } from "./common.js";
+
+const stableChangeFlags = {
+  reason: { type: "string" },
+  config: { type: "string" },
+  "state-dir": { type: "string" },
+  json: { type: "boolean" },
+} satisfies Options;
 
 function printStableChange(change: StableChange, json: boolean | undefined): number {
   if (json) printJson(change);
@@ -13,17 +20,12 @@ function printStableChange(change: StableChange, json: boolean | undefined): num
 
 export const promote: Command = {
   summary: "make a recorded revision stable by hand, without gates",
-  help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR] [--json]",
+  help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, {
-      revision: { type: "string" },
-      reason: { type: "string" },
-      "state-dir": { type: "string" },
-      json: { type: "boolean" },
-    });
+    const { values } = parse(argv, { ...stableChangeFlags, revision: { type: "string" } });
     if (!values.revision) throw new UsageError("--revision is required (see `modelship status`)");
     return printStableChange(
-      await promoteRevision(stateDirFlag(values), values.revision, values.reason),
+      await promoteRevision(await stateDirFlag(values), values.revision, values.reason),
       values.json,
     );
   },
@@ -31,16 +33,11 @@ export const promote: Command = {
 
 export const rollbackCommand: Command = {
   summary: "make the previous stable revision (or --to rN) stable again",
-  help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR] [--json]",
+  help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, {
-      to: { type: "string" },
-      reason: { type: "string" },
-      "state-dir": { type: "string" },
-      json: { type: "boolean" },
-    });
+    const { values } = parse(argv, { ...stableChangeFlags, to: { type: "string" } });
     return printStableChange(
-      await rollbackRevision(stateDirFlag(values), values.to, values.reason),
+      await rollbackRevision(await stateDirFlag(values), values.to, values.reason),
       values.json,
     );
   },

@@ -5,10 +5,14 @@ import { type Command, print, printJson, stateDirFlag } from "./common.js";
 
 export const status: Command = {
   summary: "show the revisions, the stable one, and the history of decisions",
-  help: "usage: modelship status [--state-dir DIR] [--json]",
+  help: "usage: modelship status [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, { "state-dir": { type: "string" }, json: { type: "boolean" } });
-    const ledger = await new LedgerFile(stateDirFlag(values)).read();
+    const { values } = parse(argv, {
+      "state-dir": { type: "string" },
+      config: { type: "string" },
+      json: { type: "boolean" },
+    });
+    const ledger = await new LedgerFile(await stateDirFlag(values)).read();
     if (values.json) {
       printJson(ledger);
       return 0;

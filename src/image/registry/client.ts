@@ -18,7 +18,8 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 15_000 };
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_REDIRECTS = 5;
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+/** Statuses worth another try: the client retries them itself; uploads restart their own way. */
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 const RETRYABLE_CODES = new Set([
   "ECONNRESET",
   "EPIPE",

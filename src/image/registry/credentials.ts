@@ -117,12 +117,13 @@ export async function resolveCredential(
   }
   const path = dockerConfigPath(env);
   const config = await readDockerConfig(path);
+  // Helpers store Docker Hub under the URL docker itself uses.
+  const helperHost = wanted === "docker.io" ? "https://index.docker.io/v1/" : host;
   if (config) {
     const helper = Object.entries(config.credHelpers ?? {}).find(
       ([key]) => configKeyHost(key) === wanted,
     )?.[1];
-    if (typeof helper === "string")
-      return fromHelper(helper, wanted === "docker.io" ? "https://index.docker.io/v1/" : host, options);
+    if (typeof helper === "string") return fromHelper(helper, helperHost, options);
     const entry = Object.entries(config.auths ?? {}).find(([key]) => configKeyHost(key) === wanted)?.[1];
     if (entry && typeof entry === "object") {
       if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
@@ -140,11 +141,7 @@ export async function resolveCredential(
       }
     }
     if (typeof config.credsStore === "string" && config.credsStore !== "") {
-      const stored = await fromHelper(
-        config.credsStore,
-        wanted === "docker.io" ? "https://index.docker.io/v1/" : host,
-        options,
-      );
+      const stored = await fromHelper(config.credsStore, helperHost, options);
       if (stored) return stored;
     }
   }

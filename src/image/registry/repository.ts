@@ -1,19 +1,19 @@
 // One repository on a registry, as an ImageSink and ImageSource: blobs (HEAD, cross-repository mount,
 // monolithic or chunked upload streamed from a re-openable source, download with verification) and
 // manifests (exact bytes, media type as content type, digest checked against Docker-Content-Digest).
-import { createHash } from "node:crypto";
 import type { BlobWriter, Descriptor, ImageSink, ImageSource } from "../blob.js";
-import { digestHex } from "../blob.js";
+import { digestHex, readWholeBlob, sha256Digest, verifyBlob } from "../blob.js";
+import { MEDIA_TYPE } from "../manifest.js";
 import { repositoryScope } from "./auth.js";
-import { isRetryableError, type RegistryClient, retryAfterMs } from "./client.js";
+import { isRetryableError, RETRYABLE_STATUS, type RegistryClient, retryAfterMs } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { type HttpResponse, header } from "./http.js";
 
 export const MANIFEST_ACCEPT = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
+  MEDIA_TYPE.manifest,
+  MEDIA_TYPE.index,
+  MEDIA_TYPE.dockerManifest,
+  MEDIA_TYPE.dockerManifestList,
 ];
 const MAX_MANIFEST = 4 << 20;
 
@@ -81,7 +81,7 @@ export class RegistryRepository implements ImageSink, ImageSource {
 
   private async check(res: HttpResponse, ok: number[], what: string): Promise<HttpResponse> {
     if (ok.includes(res.status)) return res;
-    if (RETRYABLE_STATUS_FOR_UPLOAD.has(res.status)) {
+    if (RETRYABLE_STATUS.has(res.status)) {
       const retryAfter = retryAfterMs(header(res.headers, "retry-after"));
       await res.discard();
       throw new RetryableUploadError(`${what}: HTTP ${res.status}`, retryAfter);
@@ -325,7 +325,7 @@ export class RegistryRepository implements ImageSink, ImageSource {
   }
 
   async putManifestAt(bytes: Uint8Array, descriptor: Descriptor, reference: string): Promise<void> {
-    const computed = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const computed = sha256Digest(bytes);
     if (computed !== descriptor.digest)
       throw new Error(`manifest bytes hash to ${computed}, not ${descriptor.digest}`);
     const what = `push manifest ${reference} to ${this.name}`;
@@ -357,7 +357,7 @@ export class RegistryRepository implements ImageSink, ImageSource {
     });
     if (res.status !== 200) throw await this.client.failure(res, what);
     const bytes = await res.bytes(MAX_MANIFEST);
-    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const digest = sha256Digest(bytes);
     if (reference.startsWith("sha256:") && digest !== reference) {
       throw new Error(`${what}: the registry sent bytes hashing to ${digest}`);
     }
@@ -371,12 +371,8 @@ export class RegistryRepository implements ImageSink, ImageSource {
     return { bytes, mediaType, digest };
   }
 
-  async readBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
-    if (descriptor.size > maxBytes)
-      throw new Error(`blob ${descriptor.digest} is larger than ${maxBytes} bytes`);
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of this.streamBlob(descriptor)) chunks.push(chunk);
-    return Buffer.concat(chunks);
+  readBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+    return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} from ${this.name}`);
   }
 
   async *streamBlob(descriptor: Descriptor): AsyncGenerator<Uint8Array> {
@@ -388,26 +384,7 @@ export class RegistryRepository implements ImageSink, ImageSource {
       what,
     });
     if (res.status !== 200) throw await this.client.failure(res, what);
-    const hash = createHash("sha256");
-    let size = 0;
-    for await (const chunk of res.stream as AsyncIterable<Buffer>) {
-      size += chunk.byteLength;
-      if (size > descriptor.size) {
-        res.stream.destroy();
-        throw new Error(`${what}: more bytes than the descriptor's ${descriptor.size}`);
-      }
-      hash.update(chunk);
-      if (size === descriptor.size) {
-        const digest = `sha256:${hash.digest("hex")}`;
-        if (digest !== descriptor.digest) throw new Error(`${what}: the bytes hash to ${digest}`);
-      }
-      yield chunk;
-    }
-    if (size !== descriptor.size) throw new Error(`${what}: got ${size} bytes, expected ${descriptor.size}`);
-    if (size === 0 && `sha256:${hash.digest("hex")}` !== descriptor.digest) {
-      throw new Error(`${what}: the empty blob does not match its digest`);
-    }
+    // Leaving the loop early (too many bytes, a wrong digest, a consumer that stops) destroys the stream.
+    yield* verifyBlob(res.stream, descriptor, `blob ${descriptor.digest} from ${this.name}`);
   }
 }
-
-const RETRYABLE_STATUS_FOR_UPLOAD = new Set([408, 429, 500, 502, 503, 504]);

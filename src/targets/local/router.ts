@@ -165,6 +165,13 @@ export class TrafficRouter {
         res.end(JSON.stringify({ error: `${role} backend unreachable: ${error.message}` }));
       } else res.destroy();
     });
+    // A client that leaves mid-request: stop the upstream request too, and count it for no one,
+    // since it is neither a success nor the backend's failure.
+    res.on("close", () => {
+      if (res.writableFinished || settled) return;
+      settled = true;
+      upstream.destroy();
+    });
     req.pipe(upstream);
   }
 }
