@@ -41,6 +41,8 @@ describe("benchmark options", () => {
     ["zero timeout", { timeoutMs: 0 }, /timeoutMs/],
     ["an ftp URL", { url: "ftp://127.0.0.1/" }, /http or https/],
     ["a malformed URL", { url: "not a url" }, /not a valid URL/],
+    ["a URL with a password", { url: "http://user:s3cret@127.0.0.1:1/" }, /must not carry credentials/],
+    ["a URL with a user name", { url: "http://token@127.0.0.1:1/" }, /must not carry credentials/],
     ["oip without a model name", { modelName: undefined }, /modelName is required/],
     ["an unknown protocol", { protocol: "grpc" as never }, /protocol must be/],
     ["no bodies", { bodies: [] }, /at least one request body/],
