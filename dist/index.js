@@ -73377,6 +73377,11 @@ function resolveEndpoint(url, protocol, modelName) {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
         throw new Error(`benchmark: url must use http or https, got ${describe(url)}`);
     }
+    // Credentials in the URL would never be sent, yet would be copied into reports and summaries.
+    if (parsed.username || parsed.password) {
+        throw new Error("benchmark: url must not carry credentials (user:password@); send them as a header instead " +
+            '(--header "authorization: …" or --token-env VAR, which keeps them out of logs and reports)');
+    }
     if (protocol === "json")
         return parsed;
     const openai = OPENAI_PATHS[protocol];
