@@ -179,7 +179,7 @@ export function judgePickle(
     findings.push({
       severity: "error",
       code: "PICKLE_MALFORMED",
-      message: `${where} is not a valid pickle: ${walk.error.message}${joblib ? " (joblib files with inline numpy arrays are not supported: save with joblib.dump(..., compress=0) into .npy + safetensors, or skl2onnx)" : ""}`,
+      message: `${where} is not a valid pickle: ${walk.error.message}${joblib ? " (joblib arrays are accepted only in the layout joblib ≥ 1.2 writes, uncompressed: re-save with joblib.dump(model, path) from joblib ≥ 1.2)" : ""}`,
       file,
       offset: walk.error.offset,
       ...extra,
@@ -247,7 +247,9 @@ async function pickleView(
   }
   strict &&= !tar;
   if (strict || PICKLE_OPCODES.has(first[0] ?? -1)) {
-    const walk = await walkPickle(reader());
+    // A whole file may be read by joblib.load, which takes numpy arrays' raw bytes from inside the
+    // stream; zip and tar members are only ever read by pickle.load.
+    const walk = await walkPickle(reader(), { joblib: true });
     if (strict || isPickle(walk, ctx.loadable)) {
       findings.push(...judgePickle(walk, file, policy));
       walks.push(walk);

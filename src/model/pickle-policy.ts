@@ -433,6 +433,9 @@ const SAFE: Record<string, string[]> = {
   "numpy.random._pickle": ["__randomstate_ctor", "__generator_ctor", "__bit_generator_ctor"],
   "numpy.random": ["__RandomState_ctor"],
   "numpy.ma.core": ["_mareconstruct"],
+  // joblib.dump's stand-in for a numpy array: rebuilt with __new__ + a plain state dict, then replaced by the
+  // array joblib reads (the walker checks that layout). The vendored sklearn copy is safe by prefix already.
+  "joblib.numpy_pickle": ["NumpyArrayWrapper"],
 };
 
 /**
