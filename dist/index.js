@@ -98672,7 +98672,80 @@ function decodeRawUnicodeEscape(text, offset) {
 
 
 
+/** Containers bigger than this are not tracked (a wrapper's state has six entries, a shape at most 64 ints). */
+const TRACKED_ITEMS = 64;
+/**
+ * Tuple items and dict entries tracked per pickle: bounds the memory a stream of small containers kept on the
+ * stack or in the memo can make the walk hold. Past it containers are untracked, so a wrapper is rejected.
+ */
+const TRACKED_BUDGET = 2_000_000;
+const WRAPPER_GLOBALS = new Set([
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+]);
+/**
+ * Callables that create an instance of the class given as their first argument without running __init__
+ * (protocols 0 and 1 write copy_reg._reconstructor, which Python 3 maps to copyreg).
+ */
+const CLASS_FACTORIES = new Set(["copyreg", "copy_reg"].flatMap((m) => [`${m}._reconstructor`, `${m}.__newobj__`, `${m}.__newobj_ex__`]));
+// numpy type strings joblib arrays use, with their item size; anything else cannot be sized exactly.
+const ITEMSIZE = {
+    b1: 1,
+    i1: 1,
+    u1: 1,
+    i2: 2,
+    u2: 2,
+    f2: 2,
+    i4: 4,
+    u4: 4,
+    f4: 4,
+    i8: 8,
+    u8: 8,
+    f8: 8,
+    c8: 8,
+    c16: 16,
+    M8: 8,
+    m8: 8,
+};
+// The only alignment joblib writes (NUMPY_ARRAY_ALIGNMENT_BYTES); its padding is 1-16 bytes, never 0.
+const JOBLIB_ALIGNMENT = 16n;
+// Bytes that start a pickle opcode (CPython Lib/pickle.py). After a wrapper's BUILD a plain pickle.load reads
+// the next byte as an opcode: if it is one, the array bytes would run as pickle code there.
+const OPCODE_BYTES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
+for (let b = 0x80; b <= 0x98; b++)
+    OPCODE_BYTES.add(b);
+/**
+ * numpy's dtype state (version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata]) as
+ * numpy writes it for a plain type. Anything else can change the type behind its type string (fields, or the
+ * hasobject flag that makes joblib read a nested pickle instead of raw bytes).
+ */
+function plainDtypeState(items, descr) {
+    if (items === undefined || (items.length !== 8 && items.length !== 9))
+        return false;
+    const isInt = (v, want) => v?.k === "int" && (want === undefined || v.v === want);
+    const flags = /^O\d*$/.test(descr) ? 63n : 0n;
+    return (isInt(items[0]) &&
+        items[1]?.k === "str" &&
+        items.slice(2, 5).every((v) => v.k === "none") &&
+        isInt(items[5], -1n) &&
+        isInt(items[6], -1n) &&
+        isInt(items[7], flags));
+}
+function isWrapperClass(v) {
+    return v?.k === "global" && WRAPPER_GLOBALS.has(v.name);
+}
+/** Whether the wrapper class hides in a value (a tuple holding it), where it could become an instance. */
+function holdsWrapperClass(v, depth = 0) {
+    if (isWrapperClass(v))
+        return true;
+    if (v.k === "tuple" && depth < 4)
+        return v.items?.some((i) => holdsWrapperClass(i, depth + 1)) ?? false;
+    return false;
+}
 const OTHER = { k: "other" };
+const pickle_NONE = { k: "none" };
+const TRUE = { k: "bool", v: true };
+const FALSE = { k: "bool", v: false };
 const PICKLE_LIMITS = {
     stack: 1_000_000,
     memo: 1_000_000,
@@ -98723,16 +98796,24 @@ function littleEndian(bytes) {
 class Walker {
     r;
     out;
+    joblib;
     stack = [];
+    /** Tuple items and dict entries tracked so far (TRACKED_BUDGET). */
+    tracked = 0;
+    /** End of the current protocol 4 frame (0: none). */
+    frameEnd = 0;
     marks = [];
     memo = new Map();
     seen = new Set();
     firstLong;
     hazards = [];
     extensions = [];
-    constructor(r, out) {
+    constructor(r, out, 
+    /** joblib.load semantics: read the raw bytes after a NumpyArrayWrapper's BUILD. */
+    joblib = false) {
         this.r = r;
         this.out = out;
+        this.joblib = joblib;
     }
     push(v) {
         if (this.stack.length >= PICKLE_LIMITS.stack) {
@@ -98740,14 +98821,46 @@ class Walker {
         }
         this.stack.push(v);
     }
+    /** Pops n values that are used up (put in a container, passed as arguments); returns the deepest. */
     pop(at, n = 1) {
-        const floor = this.marks.length ? this.marks[this.marks.length - 1] : 0;
-        if (this.stack.length - n < floor)
-            throw new FormatError("stack underflow", at);
         let v = OTHER;
-        for (let i = 0; i < n; i++)
-            v = this.stack.pop();
+        for (let i = 0; i < n; i++) {
+            v = this.take(at);
+            this.consumed(v, at);
+        }
         return v;
+    }
+    /** Pops one value the caller inspects itself. */
+    take(at) {
+        const floor = this.marks.length ? this.marks[this.marks.length - 1] : 0;
+        if (this.stack.length <= floor)
+            throw new FormatError("stack underflow", at);
+        return this.stack.pop();
+    }
+    /**
+     * The wrapper class may only be called directly (NEWOBJ, REDUCE, OBJ, INST) or through a copyreg factory:
+     * anywhere else it might become an instance the walker does not see, and joblib would read array bytes
+     * the walker walks as opcodes.
+     */
+    consumed(v, at) {
+        if (this.joblib && holdsWrapperClass(v)) {
+            this.hazard(`byte ${at} uses joblib's NumpyArrayWrapper class in a way joblib.dump never writes, so where its array bytes lie cannot be told`, at);
+        }
+    }
+    /** Values are only tracked under joblib semantics; plain walks keep the shared OTHER. */
+    int(v) {
+        return this.joblib ? { k: "int", v } : OTHER;
+    }
+    tuple(items, at) {
+        if (!this.joblib)
+            return OTHER;
+        if (items.length <= TRACKED_ITEMS && this.tracked + items.length <= TRACKED_BUDGET) {
+            this.tracked += items.length;
+            return { k: "tuple", items };
+        }
+        for (const v of items)
+            this.consumed(v, at);
+        return { k: "tuple", items: undefined };
     }
     top(at) {
         const floor = this.marks.length ? this.marks[this.marks.length - 1] : 0;
@@ -98755,11 +98868,202 @@ class Walker {
             throw new FormatError("stack underflow", at);
         return this.stack[this.stack.length - 1];
     }
-    popMark(at) {
+    /** Pops everything since the last MARK; `keep`: the caller inspects the values itself. */
+    popMark(at, keep = false) {
         const mark = this.marks.pop();
         if (mark === undefined)
             throw new FormatError("no MARK to pop to", at);
-        return this.stack.splice(mark);
+        const items = this.stack.splice(mark);
+        if (!keep)
+            for (const v of items)
+                this.consumed(v, at);
+        return items;
+    }
+    /** SETITEM(S) into a tracked dict (string keys only: the wrapper's state has nothing else). */
+    setItems(target, pairs, at) {
+        for (const v of pairs)
+            this.consumed(v, at);
+        if (target.k !== "dict" || target.entries === undefined)
+            return;
+        for (let i = 0; i + 1 < pairs.length; i += 2) {
+            const key = pairs[i];
+            if (key.k !== "str")
+                continue;
+            if (!target.entries.has(key.v)) {
+                if (target.entries.size >= TRACKED_ITEMS || this.tracked >= TRACKED_BUDGET) {
+                    target.entries = undefined;
+                    return;
+                }
+                this.tracked++;
+            }
+            target.entries.set(key.v, pairs[i + 1]);
+        }
+    }
+    /** What a call returns: a wrapper or dtype object when it creates one, else an untracked value. */
+    callResult(callable, args, at, init) {
+        const list = Array.isArray(args) ? args : args?.k === "tuple" ? args.items : undefined;
+        const name = callable.k === "global" ? callable.name : "";
+        if (WRAPPER_GLOBALS.has(name)) {
+            const w = { k: "wrapper", attrs: new Map() };
+            // Calling the class runs __init__(subclass, shape, order, dtype, allow_mmap=False, alignment=16);
+            // NEWOBJ and the copyreg factories only run __new__, leaving every attribute to BUILD.
+            if (init) {
+                const keys = ["subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"];
+                if (list === undefined || list.length < 4 || list.length > keys.length) {
+                    w.bad = "its constructor arguments cannot be read";
+                }
+                else {
+                    w.attrs.set("allow_mmap", { k: "bool", v: false });
+                    w.attrs.set("numpy_array_alignment_bytes", { k: "int", v: JOBLIB_ALIGNMENT });
+                    for (const [i, v] of list.entries())
+                        w.attrs.set(keys[i], v);
+                }
+            }
+            return w;
+        }
+        if (CLASS_FACTORIES.has(name) && list !== undefined && isWrapperClass(list[0])) {
+            for (const v of list.slice(1))
+                this.consumed(v, at);
+            return { k: "wrapper", attrs: new Map() };
+        }
+        if (Array.isArray(args))
+            for (const v of args)
+                this.consumed(v, at);
+        else if (args)
+            this.consumed(args, at);
+        const first = list?.[0];
+        if (name === "numpy.dtype" && first?.k === "str")
+            return { k: "dtype", descr: first.v, order: "", plain: true };
+        return OTHER;
+    }
+    /** BUILD: numpy's dtype state carries the byte order; a wrapper's state is merged into its attributes. */
+    build(target, state, at) {
+        if (target.k === "dtype") {
+            const items = state.k === "tuple" ? state.items : undefined;
+            const order = items?.[1];
+            if (order?.k === "str")
+                target.order = order.v;
+            target.plain &&= plainDtypeState(items, target.descr);
+            return;
+        }
+        if (target.k !== "wrapper") {
+            this.consumed(state, at);
+            return;
+        }
+        // load_build: a (dict, slotstate) pair sets both; an empty or None state changes nothing.
+        const parts = state.k === "tuple" && state.items?.length === 2 ? state.items : [state];
+        for (const part of parts) {
+            if (part.k === "none")
+                continue;
+            if (part.k !== "dict" || part.entries === undefined) {
+                target.bad = "its state is not a dict the walker can read";
+                continue;
+            }
+            for (const [key, value] of part.entries)
+                target.attrs.set(key, value);
+        }
+    }
+    /**
+     * After a wrapper's BUILD joblib replaces it with the array it reads from the file (NumpyArrayWrapper.read):
+     * [padding length byte, padding] when numpy_array_alignment_bytes is set, then prod(shape) * itemsize bytes;
+     * an object array is a nested pickle instead. Anything not known exactly is malformed.
+     */
+    async readJoblibArray(w, at) {
+        const r = this.r;
+        const fail = (why) => {
+            throw new FormatError(`joblib array at byte ${at}: ${why}`, at);
+        };
+        if (w.bad)
+            fail(w.bad);
+        // joblib ends the frame before the raw bytes; inside one, joblib and this walk would read different bytes.
+        if (this.frameEnd > r.position)
+            fail("its BUILD sits inside a pickle frame that goes on past it");
+        const shape = w.attrs.get("shape");
+        if (shape === undefined)
+            fail("the wrapper has no shape");
+        if (shape?.k !== "tuple" || shape.items === undefined)
+            fail("its shape is not a tuple of integers");
+        const dims = [];
+        for (const d of shape.items) {
+            if (d.k !== "int" && d.k !== "bool")
+                fail("its shape is not a tuple of integers");
+            const v = d.k === "int" ? d.v : d.k === "bool" && d.v ? 1n : 0n;
+            if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER))
+                fail(`dimension ${v} is negative or too large`);
+            dims.push(v);
+        }
+        const dtype = w.attrs.get("dtype");
+        if (dtype === undefined)
+            fail("the wrapper has no dtype");
+        if (dtype?.k !== "dtype")
+            fail("its dtype is not a pickled numpy.dtype");
+        const { descr, order, plain } = dtype;
+        if (!plain)
+            fail(`its dtype "${descr.slice(0, 40)}" carries state a plain numpy type does not have`);
+        const order_ = w.attrs.get("order");
+        if (order_?.k !== "str" || (order_.v !== "C" && order_.v !== "F"))
+            fail("its order is not 'C' or 'F'");
+        if (w.attrs.get("subclass")?.k !== "global")
+            fail("its subclass is not an imported class");
+        const mmap = w.attrs.get("allow_mmap") ?? { k: "bool", v: false };
+        if (mmap.k !== "bool")
+            fail("allow_mmap is not a bool");
+        const alignment = w.attrs.get("numpy_array_alignment_bytes") ?? { k: "none" };
+        if (alignment.k !== "none" && !(alignment.k === "int" && alignment.v === JOBLIB_ALIGNMENT)) {
+            fail(`numpy_array_alignment_bytes is not ${JOBLIB_ALIGNMENT} (the only alignment joblib writes)`);
+        }
+        const record = (dataOffset, bytes) => {
+            this.out.joblibArrays ??= [];
+            if (this.out.joblibArrays.length < PICKLE_LIMITS.globals) {
+                this.out.joblibArrays.push({
+                    offset: at,
+                    dtype: descr,
+                    byteOrder: order,
+                    shape: dims.map(Number),
+                    dataOffset,
+                    bytes,
+                });
+            }
+        };
+        if (/^O\d*$/.test(descr)) {
+            // joblib never allows mmap for object arrays; with it, the layout would depend on how the file is loaded.
+            if (mmap.k === "bool" && mmap.v)
+                fail("an object array that allows mmap, which joblib never writes");
+            const start = r.position;
+            // pickle.load reads it with a fresh unpickler: nothing on this stack or in this memo is visible to it.
+            const nested = new Walker(r, this.out, false);
+            try {
+                await nested.walk();
+            }
+            finally {
+                for (const h of nested.hazards)
+                    this.hazard(h.message, h.offset);
+                if (this.extensions.length < PICKLE_LIMITS.globals)
+                    this.extensions.push(...nested.extensions);
+            }
+            record(start, 0);
+            return;
+        }
+        const itemsize = ITEMSIZE[descr];
+        if (itemsize === undefined)
+            fail(`dtype "${descr.slice(0, 40)}" is not one whose size is known`);
+        const first = await r.peek();
+        if (alignment.k === "int") {
+            const pad = await r.u8();
+            // joblib writes 1-16 (16 - (offset + 1) % 16); 0 would let pickle.load run the array bytes as opcodes.
+            if (pad < 1 || BigInt(pad) > JOBLIB_ALIGNMENT)
+                fail(`padding length ${pad} is not one joblib writes (1-16)`);
+            await r.skip(checkedLength(BigInt(pad), r, "joblib padding length"));
+        }
+        const count = dims.reduce((n, d) => n * d, 1n);
+        const start = r.position;
+        const size = checkedLength(count * BigInt(itemsize), r, "joblib array byte size");
+        // Unaligned (joblib < 1.2): a plain pickle.load of this file reads the first array byte as an opcode.
+        if (alignment.k === "none" && size > 0 && first !== undefined && OPCODE_BYTES.has(first)) {
+            fail(`its unaligned data starts with byte 0x${first.toString(16).padStart(2, "0")}, a pickle opcode that a plain pickle.load would run; re-save with joblib >= 1.2`);
+        }
+        await r.skip(size);
+        record(start, size);
     }
     hazard(message, offset) {
         if (this.hazards.length < PICKLE_LIMITS.globals)
@@ -98831,7 +99135,7 @@ class Walker {
                     break;
                 }
                 case 0x95: // FRAME: a length hint; the opcodes inside are walked as usual
-                    checkedLength(await r.u64le(), r, "frame length");
+                    this.frameEnd = checkedLength(await r.u64le(), r, "frame length") + r.position;
                     break;
                 case 0x2e: // STOP
                     this.pop(at);
@@ -98858,23 +99162,26 @@ class Walker {
                 case 0x49: // INT
                 case 0x4c: {
                     // LONG
-                    const value = bigIntLine(await r.line(PICKLE_LIMITS.line));
+                    const line = await r.line(PICKLE_LIMITS.line);
+                    const value = bigIntLine(line);
                     if (this.firstLong === undefined)
                         this.firstLong = value;
-                    this.push(OTHER);
+                    // Protocols 0 and 1 write True and False as INT "01" and "00".
+                    const bool = op === 0x49 && line.length === 2 && line[0] === 0x30 ? line[1] : undefined;
+                    if (bool === 0x30 || bool === 0x31)
+                        this.push(bool === 0x31 ? TRUE : FALSE);
+                    else
+                        this.push(value === undefined ? OTHER : this.int(value));
                     break;
                 }
                 case 0x4a: // BININT
-                    await r.skip(4);
-                    this.push(OTHER);
+                    this.push(this.int(BigInt(await r.i32le())));
                     break;
                 case 0x4b: // BININT1
-                    await r.skip(1);
-                    this.push(OTHER);
+                    this.push(this.int(BigInt(await r.u8())));
                     break;
                 case 0x4d: // BININT2
-                    await r.skip(2);
-                    this.push(OTHER);
+                    this.push(this.int(BigInt(await r.u16le())));
                     break;
                 case 0x47: // BINFLOAT
                     await r.skip(8);
@@ -98884,9 +99191,10 @@ class Walker {
                     // LONG1
                     const n = await r.u8();
                     const bytes = await r.bytes(n);
+                    const unsigned = littleEndian(bytes);
                     if (this.firstLong === undefined)
-                        this.firstLong = littleEndian(bytes);
-                    this.push(OTHER);
+                        this.firstLong = unsigned;
+                    this.push(this.int(n === 0 ? 0n : BigInt.asIntN(8 * n, unsigned)));
                     break;
                 }
                 case 0x8b: {
@@ -98904,11 +99212,19 @@ class Walker {
                     break;
                 }
                 case 0x4e: // NONE
+                    this.push(pickle_NONE);
+                    break;
                 case 0x88: // NEWTRUE
                 case 0x89: // NEWFALSE
-                case 0x5d: // EMPTY_LIST
+                    this.push(op === 0x88 ? TRUE : FALSE);
+                    break;
                 case 0x7d: // EMPTY_DICT
+                    this.push(this.joblib ? { k: "dict", entries: new Map() } : OTHER);
+                    break;
                 case 0x29: // EMPTY_TUPLE
+                    this.push(this.tuple([], at));
+                    break;
+                case 0x5d: // EMPTY_LIST
                 case 0x8f: // EMPTY_SET
                 case 0x97: // NEXT_BUFFER
                     this.push(OTHER);
@@ -98921,10 +99237,14 @@ class Walker {
                     this.pop(at);
                     this.push(OTHER);
                     break;
-                case 0x52: // REDUCE
-                    this.calls(this.pop(at, 2), "REDUCE", at);
-                    this.push(OTHER);
+                case 0x52: {
+                    // REDUCE
+                    const args = this.take(at);
+                    const callable = this.take(at);
+                    this.calls(callable, "REDUCE", at);
+                    this.push(this.callResult(callable, args, at, true));
                     break;
+                }
                 case 0x53: // STRING
                     this.push(this.string(quoted(await r.line(PICKLE_LIMITS.line), at)));
                     break;
@@ -98964,38 +99284,65 @@ class Walker {
                     this.mutates(this.top(at), "APPEND", at);
                     break;
                 case 0x65: // APPENDS
-                case 0x75: // SETITEMS
                 case 0x90: // ADDITEMS
                     this.popMark(at);
-                    this.mutates(this.top(at), op === 0x65 ? "APPENDS" : op === 0x75 ? "SETITEMS" : "ADDITEMS", at);
+                    this.mutates(this.top(at), op === 0x65 ? "APPENDS" : "ADDITEMS", at);
                     break;
-                case 0x62: // BUILD
-                    this.pop(at);
-                    this.mutates(this.top(at), "BUILD", at);
+                case 0x75: {
+                    // SETITEMS
+                    const items = this.popMark(at, true);
+                    const target = this.top(at);
+                    this.mutates(target, "SETITEMS", at);
+                    this.setItems(target, items, at);
                     break;
-                case 0x73: // SETITEM
-                    this.pop(at, 2);
-                    this.mutates(this.top(at), "SETITEM", at);
+                }
+                case 0x62: {
+                    // BUILD
+                    const state = this.take(at);
+                    const target = this.top(at);
+                    this.mutates(target, "BUILD", at);
+                    this.build(target, state, at);
+                    if (this.joblib && target.k === "wrapper") {
+                        this.stack.pop();
+                        await this.readJoblibArray(target, at);
+                        this.push(OTHER);
+                    }
                     break;
-                case 0x64: // DICT
+                }
+                case 0x73: {
+                    // SETITEM
+                    const value = this.take(at);
+                    const key = this.take(at);
+                    const target = this.top(at);
+                    this.mutates(target, "SETITEM", at);
+                    this.setItems(target, [key, value], at);
+                    break;
+                }
+                case 0x64: {
+                    // DICT
+                    const dict = this.joblib ? { k: "dict", entries: new Map() } : OTHER;
+                    this.setItems(dict, this.popMark(at, true), at);
+                    this.push(dict);
+                    break;
+                }
                 case 0x6c: // LIST
-                case 0x74: // TUPLE
                 case 0x91: // FROZENSET
                     this.popMark(at);
                     this.push(OTHER);
                     break;
+                case 0x74: // TUPLE
+                    this.push(this.tuple(this.popMark(at, true), at));
+                    break;
                 case 0x85: // TUPLE1
-                    this.pop(at, 1);
-                    this.push(OTHER);
-                    break;
                 case 0x86: // TUPLE2
-                    this.pop(at, 2);
-                    this.push(OTHER);
+                case 0x87: {
+                    // TUPLE3
+                    const items = [];
+                    for (let i = 0; i < op - 0x84; i++)
+                        items.unshift(this.take(at));
+                    this.push(this.tuple(items, at));
                     break;
-                case 0x87: // TUPLE3
-                    this.pop(at, 3);
-                    this.push(OTHER);
-                    break;
+                }
                 case 0x63: {
                     // GLOBAL
                     const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
@@ -99009,8 +99356,8 @@ class Walker {
                     const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
                     const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
                     this.record(module, name, at, "INST");
-                    this.popMark(at);
-                    this.push(OTHER);
+                    const args = this.popMark(at, true);
+                    this.push(this.callResult({ k: "global", name: `${module}.${name}` }, args, at, true));
                     break;
                 }
                 case 0x93: {
@@ -99026,21 +99373,31 @@ class Walker {
                 }
                 case 0x6f: {
                     // OBJ
-                    const items = this.popMark(at);
-                    if (items.length === 0)
+                    const items = this.popMark(at, true);
+                    const cls = items.shift();
+                    if (cls === undefined)
                         throw new FormatError("OBJ without a class", at);
-                    this.calls(items[0], "OBJ", at);
-                    this.push(OTHER);
+                    this.calls(cls, "OBJ", at);
+                    this.push(this.callResult(cls, items, at, true));
                     break;
                 }
-                case 0x81: // NEWOBJ
-                    this.calls(this.pop(at, 2), "NEWOBJ", at);
-                    this.push(OTHER);
+                case 0x81: {
+                    // NEWOBJ
+                    const args = this.take(at);
+                    const cls = this.take(at);
+                    this.calls(cls, "NEWOBJ", at);
+                    this.push(this.callResult(cls, args, at, false));
                     break;
-                case 0x92: // NEWOBJ_EX
-                    this.calls(this.pop(at, 3), "NEWOBJ_EX", at);
-                    this.push(OTHER);
+                }
+                case 0x92: {
+                    // NEWOBJ_EX
+                    this.pop(at);
+                    const args = this.take(at);
+                    const cls = this.take(at);
+                    this.calls(cls, "NEWOBJ_EX", at);
+                    this.push(this.callResult(cls, args, at, false));
                     break;
+                }
                 case 0x82: // EXT1
                 case 0x83: // EXT2
                 case 0x84: {
@@ -99104,7 +99461,7 @@ function emptyPickleWalk() {
  * five pickles torch reads are walked strictly; elsewhere bytes that stop parsing are trailing data, and
  * only the plausible imports seen before they stopped are kept.
  */
-async function walkPickle(reader) {
+async function walkPickle(reader, options = {}) {
     const out = emptyPickleWalk();
     try {
         if (reader.size === 0)
@@ -99113,7 +99470,8 @@ async function walkPickle(reader) {
             const start = reader.position;
             const globalsBefore = out.globals.length;
             const speculative = out.pickles > 0 && !out.legacyTorch;
-            const walker = new Walker(reader, out);
+            // joblib.load reads one pickle: later ones are only read by plain loaders.
+            const walker = new Walker(reader, out, options.joblib === true && out.pickles === 0);
             try {
                 await walker.walk();
             }
@@ -100210,6 +100568,9 @@ const SAFE = {
     "numpy.random._pickle": ["__randomstate_ctor", "__generator_ctor", "__bit_generator_ctor"],
     "numpy.random": ["__RandomState_ctor"],
     "numpy.ma.core": ["_mareconstruct"],
+    // joblib.dump's stand-in for a numpy array: rebuilt with __new__ + a plain state dict, then replaced by the
+    // array joblib reads (the walker checks that layout). The vendored sklearn copy is safe by prefix already.
+    "joblib.numpy_pickle": ["NumpyArrayWrapper"],
 };
 /**
  * Module prefixes whose classes (a plain CapitalisedName, no attribute chain) are safe to import: these
@@ -100742,7 +101103,7 @@ function judgePickle(walk, file, policy, member) {
         findings.push({
             severity: "error",
             code: "PICKLE_MALFORMED",
-            message: `${where} is not a valid pickle: ${walk.error.message}${joblib ? " (joblib files with inline numpy arrays are not supported: save with joblib.dump(..., compress=0) into .npy + safetensors, or skl2onnx)" : ""}`,
+            message: `${where} is not a valid pickle: ${walk.error.message}${joblib ? " (joblib arrays are accepted only in the layout joblib ≥ 1.2 writes, uncompressed: re-save with joblib.dump(model, path) from joblib ≥ 1.2)" : ""}`,
             file,
             offset: walk.error.offset,
             ...extra,
@@ -100793,7 +101154,9 @@ async function pickleView(ctx, strict) {
     }
     strict &&= !tar;
     if (strict || PICKLE_OPCODES.has(first[0] ?? -1)) {
-        const walk = await walkPickle(reader());
+        // A whole file may be read by joblib.load, which takes numpy arrays' raw bytes from inside the
+        // stream; zip and tar members are only ever read by pickle.load.
+        const walk = await walkPickle(reader(), { joblib: true });
         if (strict || isPickle(walk, ctx.loadable)) {
             findings.push(...judgePickle(walk, file, policy));
             walks.push(walk);
