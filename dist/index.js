@@ -1,5 +1,4 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
-import * as __WEBPACK_EXTERNAL_MODULE_onnxruntime_node_6a60201e__ from "onnxruntime-node";
 /******/ var __webpack_modules__ = ({
 
 /***/ 2222:
@@ -58048,13 +58047,6 @@ function defaultCallback(err) {
 
 /***/ }),
 
-/***/ 3958:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_MODULE_onnxruntime_node_6a60201e__;
-
-/***/ }),
-
 /***/ 2613:
 /***/ ((module) => {
 
@@ -101537,6 +101529,79 @@ function compareSignatures(baseline, current) {
     return changes;
 }
 
+;// CONCATENATED MODULE: ./src/serve/runtime-install.ts
+// onnxruntime-node is optional and never bundled (native, ~300 MB). Where modelship runs without it,
+// as a GitHub runner running the bundled action does (no node_modules beside dist/), it is installed
+// once on first use into a cache directory and loaded from there.
+
+
+
+
+
+
+
+
+/** The version package.json pins (a test keeps them equal). */
+const ORT_VERSION = "1.30.0";
+/** MODELSHIP_RUNTIME_DIR, else the runner's tool cache, else ~/.cache; one directory per version. */
+function runtimeDir(env = process.env) {
+    if (env.MODELSHIP_RUNTIME_DIR)
+        return env.MODELSHIP_RUNTIME_DIR;
+    const base = env.RUNNER_TOOL_CACHE ?? (0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.homedir)(), ".cache");
+    return (0,external_node_path_namespaceObject.join)(base, "modelship", `onnxruntime-node-${ORT_VERSION}`);
+}
+/** The runtime installed in `dir`, or undefined when there is none. */
+async function installedRuntime(dir) {
+    const pkg = (0,external_node_path_namespaceObject.join)(dir, "node_modules", "onnxruntime-node");
+    let main;
+    try {
+        main =
+            JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(pkg, "package.json"), "utf8")).main ?? "index.js";
+    }
+    catch {
+        return undefined;
+    }
+    // webpackIgnore: the bundler must leave this a runtime import, never resolve or hoist it.
+    const loaded = (await import(/* webpackIgnore: true */ (0,external_node_url_.pathToFileURL)((0,external_node_path_namespaceObject.join)(pkg, main)).href));
+    return loaded.default ?? loaded;
+}
+/**
+ * Installs the pinned onnxruntime-node into `dir` with npm (argv, no shell; install scripts off, since
+ * the CPU binaries ship in the package and the script only fetches GPU parts). Installs into a fresh
+ * directory and renames it into place, so model servers starting together never see half an install.
+ */
+async function installRuntime(dir, logger = silentLogger) {
+    const staging = `${dir}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.partial`;
+    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(dir), { recursive: true });
+    logger.info(`installing onnxruntime-node ${ORT_VERSION} into ${dir} (first use)…`);
+    try {
+        await execa("npm", [
+            "install",
+            "--no-save",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            staging,
+            `onnxruntime-node@${ORT_VERSION}`,
+        ], 
+        // A registry that never answers must not hang the pipeline.
+        { stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: 10 * 60_000 });
+        await (0,promises_namespaceObject.rename)(staging, dir).catch(async (error) => {
+            // Another process finished first: its install is as good as ours.
+            if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST")
+                throw error;
+        });
+    }
+    catch (error) {
+        throw new Error(`could not install onnxruntime-node ${ORT_VERSION} into ${dir}: ${errorMessage(error).split("\n").slice(-3).join(" ")}. ` +
+            'Fix: install it where modelship runs ("npm install onnxruntime-node"), or allow npm to reach its registry');
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(staging, { recursive: true, force: true });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/serve/tensors.ts
 // Open Inference Protocol v2 JSON tensors ⇄ typed arrays. Pure: every check a hostile request can trip
 // lives here, so it can be tested without a runtime or a socket.
@@ -101726,17 +101791,37 @@ function toJsonData(datatype, data) {
 // imported lazily and its absence becomes a clear error instead of a crash at startup.
 
 
-async function loadOnnxRuntime() {
+
+
+/**
+ * onnxruntime-node from node_modules; else from the runtime cache directory, installing it there on
+ * first use unless MODELSHIP_RUNTIME_AUTO_INSTALL=0.
+ */
+async function loadOnnxRuntime(logger = silentLogger) {
     try {
-        return await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 3958));
+        // webpackIgnore: a bundler would otherwise hoist this into a static import, and every command
+        // (validate, --help…) would fail to start where onnxruntime-node is not installed.
+        return await import(/* webpackIgnore: true */ "onnxruntime-node");
     }
     catch (error) {
         const code = error.code;
-        const why = code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
-            ? "is not installed"
-            : `failed to load (${errorMessage(error)})`;
-        throw new Error(`onnxruntime-node ${why}; it is an optional dependency needed to serve ONNX models: run "npm install onnxruntime-node"`);
+        if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") {
+            throw new Error(`onnxruntime-node failed to load (${errorMessage(error)})`);
+        }
     }
+    const dir = runtimeDir();
+    const cached = await installedRuntime(dir);
+    if (cached)
+        return cached;
+    if (process.env.MODELSHIP_RUNTIME_AUTO_INSTALL === "0") {
+        throw new Error('onnxruntime-node is not installed; it is needed to serve ONNX models: run "npm install onnxruntime-node", ' +
+            "or unset MODELSHIP_RUNTIME_AUTO_INSTALL to let modelship install it on first use");
+    }
+    await installRuntime(dir, logger);
+    const installed = await installedRuntime(dir);
+    if (!installed)
+        throw new Error(`onnxruntime-node was installed into ${dir} but cannot be loaded from there`);
+    return installed;
 }
 function specOf(meta) {
     if (!meta.isTensor || meta.type === undefined)
@@ -101749,8 +101834,8 @@ function specOf(meta) {
     };
 }
 /** Create an inference session for an ONNX file. Rejects with the runtime's reason when the model is bad. */
-async function loadOnnxSession(modelFile) {
-    const ort = await loadOnnxRuntime();
+async function loadOnnxSession(modelFile, logger) {
+    const ort = await loadOnnxRuntime(logger);
     let session;
     try {
         // Severity 3 (errors only): runtime warnings would otherwise land on stdout, which belongs to --json reports.
@@ -104634,7 +104719,7 @@ async function startModelServer(options) {
         throw new Error(`port must be an integer from 0 to 65535, got ${options.port}`);
     }
     const modelFile = await locateOnnxFile(options.modelPath);
-    const session = await loadOnnxSession(modelFile);
+    const session = await loadOnnxSession(modelFile, logger);
     const metrics = createServerMetrics();
     const handler = new Handler(session, metrics, options.name, version, logger);
     const server = (0,external_node_http_.createServer)((req, res) => {

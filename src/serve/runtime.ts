@@ -2,6 +2,8 @@
 // imported lazily and its absence becomes a clear error instead of a crash at startup.
 
 import { errorMessage } from "../util/errors.js";
+import { type Logger, silentLogger } from "../util/log.js";
+import { installedRuntime, installRuntime, runtimeDir } from "./runtime-install.js";
 import {
   CODECS,
   type InputTensor,
@@ -20,19 +22,35 @@ export interface ModelSession {
 
 type Ort = typeof import("onnxruntime-node");
 
-export async function loadOnnxRuntime(): Promise<Ort> {
+/**
+ * onnxruntime-node from node_modules; else from the runtime cache directory, installing it there on
+ * first use unless MODELSHIP_RUNTIME_AUTO_INSTALL=0.
+ */
+export async function loadOnnxRuntime(logger: Logger = silentLogger): Promise<Ort> {
   try {
-    return await import("onnxruntime-node");
+    // webpackIgnore: a bundler would otherwise hoist this into a static import, and every command
+    // (validate, --help…) would fail to start where onnxruntime-node is not installed.
+    return await import(/* webpackIgnore: true */ "onnxruntime-node");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND"
-        ? "is not installed"
-        : `failed to load (${errorMessage(error)})`;
+    if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") {
+      throw new Error(`onnxruntime-node failed to load (${errorMessage(error)})`);
+    }
+  }
+  const dir = runtimeDir();
+  const cached = await installedRuntime(dir);
+  if (cached) return cached;
+  if (process.env.MODELSHIP_RUNTIME_AUTO_INSTALL === "0") {
     throw new Error(
-      `onnxruntime-node ${why}; it is an optional dependency needed to serve ONNX models: run "npm install onnxruntime-node"`,
+      'onnxruntime-node is not installed; it is needed to serve ONNX models: run "npm install onnxruntime-node", ' +
+        "or unset MODELSHIP_RUNTIME_AUTO_INSTALL to let modelship install it on first use",
     );
   }
+  await installRuntime(dir, logger);
+  const installed = await installedRuntime(dir);
+  if (!installed)
+    throw new Error(`onnxruntime-node was installed into ${dir} but cannot be loaded from there`);
+  return installed;
 }
 
 function specOf(meta: {
@@ -53,8 +71,8 @@ function specOf(meta: {
 }
 
 /** Create an inference session for an ONNX file. Rejects with the runtime's reason when the model is bad. */
-export async function loadOnnxSession(modelFile: string): Promise<ModelSession> {
-  const ort = await loadOnnxRuntime();
+export async function loadOnnxSession(modelFile: string, logger?: Logger): Promise<ModelSession> {
+  const ort = await loadOnnxRuntime(logger);
   let session: Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
   try {
     // Severity 3 (errors only): runtime warnings would otherwise land on stdout, which belongs to --json reports.

@@ -241,7 +241,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
     throw new Error(`port must be an integer from 0 to 65535, got ${options.port}`);
   }
   const modelFile = await locateOnnxFile(options.modelPath);
-  const session = await loadOnnxSession(modelFile);
+  const session = await loadOnnxSession(modelFile, logger);
   const metrics = createServerMetrics();
   const handler = new Handler(session, metrics, options.name, version, logger);
   const server = createServer((req, res) => {
