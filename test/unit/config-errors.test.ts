@@ -1,17 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, type ConfigIssue, formatIssue, parseConfig } from "../../src/config/index.js";
+import { type ConfigError, type ConfigIssue, formatIssue, parseConfig } from "../../src/config/index.js";
+import { configError } from "./config-helpers.js";
 
 const FILE = "repo/modelship.yml";
 const VALID_MODEL = "model:\n  name: iris\n  path: models/v2\n";
 
 function fail(text: string): ConfigError {
-  try {
-    parseConfig(text, FILE);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
+  return configError(() => parseConfig(text, FILE));
 }
 
 function only(text: string): ConfigIssue {

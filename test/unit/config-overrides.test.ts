@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  ConfigError,
   type ConfigOverrides,
   configFromOverrides,
   loadConfig,
   parseConfig,
 } from "../../src/config/index.js";
 import { parseNumber, parseSteps } from "../../src/config/overrides.js";
+import { configError } from "./config-helpers.js";
 
 const FILE = "/repo/modelship.yml";
 const TEXT = [
@@ -22,16 +22,6 @@ const TEXT = [
   "  accuracy: { evalSet: eval.jsonl, min: 0.9, output: label }",
   "",
 ].join("\n");
-
-function fail(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("overrides win over file values", () => {
   it("for strings, numbers, durations and steps", () => {
@@ -70,7 +60,7 @@ describe("overrides win over file values", () => {
   });
 
   it("but giving both as overrides is an error", () => {
-    const error = fail(() =>
+    const error = configError(() =>
       parseConfig(TEXT, FILE, { "benchmark.concurrency": "4", "benchmark.rate": "5" }),
     );
     expect(error.issues.map((issue) => issue.message)).toEqual([
@@ -88,7 +78,7 @@ describe("overrides win over file values", () => {
 describe("errors in overrides name the override", () => {
   it("uses the caller's label instead of a line", () => {
     const label = (key: string) => (key === "model.path" ? "--model" : `input ${key}`);
-    const error = fail(() =>
+    const error = configError(() =>
       parseConfig(TEXT, FILE, { "model.path": "", "model.name": "Bad Name" }, { overrideLabel: label }),
     );
     expect(error.issues).toHaveLength(1);
@@ -101,7 +91,7 @@ describe("errors in overrides name the override", () => {
   });
 
   it("keeps the key when the label does not say it", () => {
-    const error = fail(() =>
+    const error = configError(() =>
       parseConfig(TEXT, FILE, { "model.path": "a\0b" }, { overrideLabel: () => "--model" }),
     );
     expect(error.message).toMatch(/^\/repo\/modelship\.yml: --model: model\.path: contains a NUL byte/);
@@ -115,14 +105,14 @@ describe("errors in overrides name the override", () => {
     ["benchmark.rate", "1,000"],
     ["benchmark.rate", " "],
   ])("%s=%j is not a number", (key, value) => {
-    const error = fail(() => parseConfig(TEXT, FILE, { [key]: value }));
+    const error = configError(() => parseConfig(TEXT, FILE, { [key]: value }));
     expect(error.issues).toHaveLength(1);
     expect(error.issues[0]?.source).toBe(`override ${key}`);
     expect(error.issues[0]?.message).toMatch(/is not a number/);
   });
 
   it("out-of-range numbers are checked by the schema and blamed on the override", () => {
-    const error = fail(() =>
+    const error = configError(() =>
       parseConfig(TEXT, FILE, { "gates.accuracy.min": "95", "strategy.trafficRate": "1e999" }),
     );
     expect(error.issues.map((issue) => [issue.source, issue.message])).toEqual([
@@ -133,24 +123,24 @@ describe("errors in overrides name the override", () => {
 
   it("bad steps", () => {
     for (const steps of ["10", "10:5s,", "ten:5s", "10:", "20:5s,10:5s", "10:5x"]) {
-      const error = fail(() => parseConfig(TEXT, FILE, { "strategy.steps": steps }));
+      const error = configError(() => parseConfig(TEXT, FILE, { "strategy.steps": steps }));
       expect(error.issues[0]?.source).toBe("override strategy.steps");
     }
   });
 
   it("a step error names the step", () => {
-    const error = fail(() => parseConfig(TEXT, FILE, { "strategy.steps": "20:5s,10:5s" }));
+    const error = configError(() => parseConfig(TEXT, FILE, { "strategy.steps": "20:5s,10:5s" }));
     expect(error.issues[0]?.key).toBe("strategy.steps[1].weight");
   });
 
   it("unknown override keys, with a suggestion", () => {
-    const error = fail(() => parseConfig(TEXT, FILE, { "model.pth": "x", "__proto__.polluted": "1" }));
+    const error = configError(() => parseConfig(TEXT, FILE, { "model.pth": "x", "__proto__.polluted": "1" }));
     expect(error.issues.map((issue) => issue.fix)).toEqual(['did you mean "model.path"?', undefined]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("missing keys in a section an override created are blamed on that override", () => {
-    const error = fail(() =>
+    const error = configError(() =>
       parseConfig("model: { name: m, path: m }\n", FILE, { "gates.accuracy.min": "0.9" }),
     );
     expect(error.issues.map((issue) => [issue.key, issue.source])).toEqual([
@@ -161,7 +151,7 @@ describe("errors in overrides name the override", () => {
 
   it("file errors keep their line next to override errors", () => {
     const text = TEXT.replace("rate: 50", "rate: fast");
-    const error = fail(() => parseConfig(text, FILE, { "model.name": "UPPER" }));
+    const error = configError(() => parseConfig(text, FILE, { "model.name": "UPPER" }));
     expect(error.issues.map((issue) => [issue.key, issue.line ?? issue.source])).toEqual([
       ["benchmark.rate", 5],
       ["model.name", "override model.name"],
@@ -179,7 +169,9 @@ describe("configFromOverrides", () => {
   });
 
   it("validates the same way", () => {
-    const error = fail(() => configFromOverrides("/w", { "model.path": "m", "strategy.steps": "0:1s" }));
+    const error = configError(() =>
+      configFromOverrides("/w", { "model.path": "m", "strategy.steps": "0:1s" }),
+    );
     expect(error.issues.map((issue) => [issue.key, issue.source ?? null, issue.message])).toEqual([
       ["model.name", "override model.path", "is required"],
       ["strategy.steps[0].weight", "override strategy.steps", "0 is below 1"],
@@ -188,7 +180,7 @@ describe("configFromOverrides", () => {
   });
 
   it("with nothing given, names what is missing", () => {
-    const error = fail(() => configFromOverrides("/w", {} satisfies ConfigOverrides));
+    const error = configError(() => configFromOverrides("/w", {} satisfies ConfigOverrides));
     expect(error.message).toBe(
       "configuration: model: is required (expected a mapping with name and path). " +
         "Fix: give model as an input or flag, or in modelship.yml",

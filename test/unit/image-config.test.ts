@@ -1,18 +1,13 @@
 // The image keys of modelship.yml: platforms, runtime, builder, dockerfile, context.
 import { describe, expect, it } from "vitest";
-import { ConfigError, type ConfigIssue, parseConfig } from "../../src/config/index.js";
+import { type ConfigIssue, parseConfig } from "../../src/config/index.js";
+import { configError } from "./config-helpers.js";
 
 const FILE = "/repo/modelship.yml";
 const MODEL = "model:\n  name: iris\n  path: models/v2\n";
 
 function issues(text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, FILE);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.issues;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
+  return configError(() => parseConfig(text, FILE)).issues;
 }
 
 describe("image config", () => {
