@@ -1,5 +1,5 @@
 import * as core from "@actions/core";
-import { checkGates } from "../gates/check.js";
+import { checkGates } from "../pipeline/gate.js";
 import { markdownTable } from "../util/table.js";
 import { configFromInputs, writeReport } from "./common.js";
 

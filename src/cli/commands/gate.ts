@@ -1,4 +1,4 @@
-import { checkGates } from "../../gates/check.js";
+import { checkGates } from "../../pipeline/gate.js";
 import { textTable } from "../../util/table.js";
 import { numberFlag, parse, UsageError } from "../args.js";
 import { configFlags, configFromFlags } from "../config-flags.js";

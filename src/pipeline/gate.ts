@@ -1,8 +1,8 @@
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
+import { measureAccuracy, toEvalRows } from "../gates/accuracy.js";
+import { accuracyGate, type GateResult } from "../gates/gates.js";
 import { trafficGates } from "../rollout/canary.js";
-import { measureAccuracy, toEvalRows } from "./accuracy.js";
-import { accuracyGate, type GateResult } from "./gates.js";
 
 export interface GateReport {
   url: string;
