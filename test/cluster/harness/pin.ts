@@ -9,7 +9,7 @@
 // `tool` lines, which the build reads back.
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { goEnv, MODULE_DIR, TOOL_PACKAGES } from "./modules.ts";
+import { goEnv, MODULE_DIR, TOOL_PACKAGES } from "./modules.js";
 
 function go(args: string[]): string {
   return execFileSync("go", args, { cwd: MODULE_DIR, env: goEnv(), encoding: "utf8", stdio: "pipe" });
