@@ -13,8 +13,10 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:https";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { type Binaries, ensureBinaries } from "./build.js";
@@ -25,6 +27,8 @@ import { makePki, type Pki } from "./pki.js";
 import { ownedBy, readPids, type Started, startProcess, stopAll } from "./processes.js";
 
 const execFileAsync = promisify(execFile);
+const require = createRequire(import.meta.url);
+const HARNESS_DIR = dirname(fileURLToPath(import.meta.url));
 
 export interface ClusterInfo {
   dir: string;
@@ -81,7 +85,7 @@ async function clearStale(dir: string, log: Log): Promise<void> {
   await removeState(dir, { keepLogs: false });
 }
 
-const STATE = ["etcd", "pki", "bin", "kubeconfig", "kwok.yaml", "pids", "cluster.json"];
+const STATE = ["etcd", "pki", "bin", "kubeconfig", "kwok.yaml", "attach.ready", "pids", "cluster.json"];
 
 async function removeState(dir: string, { keepLogs }: { keepLogs: boolean }): Promise<void> {
   for (const entry of [...STATE, ...(keepLogs ? [] : ["logs"])]) {
@@ -379,6 +383,16 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
     "--cidr=10.244.0.1/16",
     "--enable-crds=PortForward,Logs,ClusterPortForward,ClusterLogs",
   ]);
+  // Pods annotated to stand for local processes get their PortForward / Logs objects from this.
+  await run.start("kwok-attach", process.execPath, [
+    "--import",
+    require.resolve("tsx"),
+    join(HARNESS_DIR, "attach.ts"),
+    "--dir",
+    dir,
+    "--server",
+    server,
+  ]);
   await kubectl(["create", "-f", "-"], nodeList());
   await run.waitFor("the fake nodes", async () => {
     const { stdout } = await kubectl([
@@ -390,6 +404,7 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
     const ready = stdout.split("\n").filter((s) => s === "True");
     return ready.length === 2;
   });
+  await run.waitFor("kwok-attach", async () => existsSync(join(dir, "attach.ready")));
   const healthy = (port: number) => async () =>
     (await httpsStatus(`https://127.0.0.1:${port}/healthz`, pki, false)) === 200;
   await run.waitFor("kube-controller-manager", healthy(ports.controllerManager));
