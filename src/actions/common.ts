@@ -1,13 +1,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as core from "@actions/core";
-import {
-  ConfigError,
-  findRunConfig,
-  findStateDir,
-  formatIssue,
-  type ModelshipConfig,
-} from "../config/index.js";
+import { ConfigError, findRunConfig, formatIssue, type ModelshipConfig } from "../config/index.js";
+import type { LedgerStore } from "../state/store.js";
+import { findState } from "../targets/open.js";
 import type { Logger } from "../util/log.js";
 
 /** Progress lines go to the job log. */
@@ -38,10 +34,9 @@ export function configFromInputs(): Promise<ModelshipConfig> {
   );
 }
 
-/** Input `state-dir`, by default .modelship in the working directory, as the CLI's --state-dir. */
-/** Input state-dir, else target.stateDir of input config or ./modelship.yml, else .modelship. */
-export function stateDirFromInput(): Promise<string> {
-  return findStateDir(input("config"), input("state-dir"));
+/** The ledger of input state-dir, else of the target of input config or ./modelship.yml, else .modelship. */
+export function stateFromInput(): Promise<LedgerStore> {
+  return findState({ config: input("config"), stateDir: input("state-dir") });
 }
 
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */

@@ -1,11 +1,11 @@
 import * as core from "@actions/core";
 import { promoteRevision } from "../rollout/manual.js";
-import { stateDirFromInput } from "./common.js";
+import { stateFromInput } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function promoteAction(): Promise<void> {
   const change = await promoteRevision(
-    await stateDirFromInput(),
+    await stateFromInput(),
     core.getInput("revision", { required: true }),
     core.getInput("reason") || undefined,
   );

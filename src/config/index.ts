@@ -5,7 +5,6 @@ export {
   configFromOverrides,
   findConfig,
   findRunConfig,
-  findStateDir,
   loadConfig,
   parseConfig,
   type RunSettings,

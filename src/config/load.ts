@@ -12,7 +12,7 @@ import {
   defaultOverrideLabel,
   type OverrideLabel,
 } from "./overrides.js";
-import { DEFAULTS, resolveConfig } from "./resolve.js";
+import { resolveConfig } from "./resolve.js";
 import { configSchema, crossFieldIssues } from "./schema.js";
 import type { ModelshipConfig } from "./types.js";
 import { MAX_CONFIG_BYTES, parseYaml, type YamlSource } from "./yaml-source.js";
@@ -176,20 +176,4 @@ export function findRunConfig(
     "target.stateDir": path(settings.stateDir),
   };
   return findConfig(settings.config, overrides, { overrideLabel: (key) => names[key] ?? key });
-}
-
-/**
- * Where the ledger lives, for commands that need nothing else from the config (status, promote,
- * rollback): the directory given; else the config's `target.stateDir` (the file given, or
- * ./modelship.yml when it exists); else the default `.modelship`.
- */
-export async function findStateDir(
-  config: string | undefined,
-  stateDir: string | undefined,
-): Promise<string> {
-  if (stateDir) return resolve(stateDir);
-  const path = resolve(config ?? "modelship.yml");
-  if (!config && !existsSync(path)) return resolve(DEFAULTS.stateDir);
-  const loaded = await loadConfig(path);
-  return loaded.target.kind === "local" ? loaded.target.stateDir : resolve(DEFAULTS.stateDir);
 }

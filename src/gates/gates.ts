@@ -1,10 +1,12 @@
-import type { TrafficWindow } from "../targets/target.js";
+import type { TrafficWindow } from "./metrics.js";
 import { mannWhitneyGreater, median } from "./statistics.js";
 
 export type GateStatus = "pass" | "fail" | "inconclusive";
 
+export const GATE_NAMES = ["latency-p95", "latency-vs-stable", "error-rate", "accuracy"] as const;
+
 export interface GateResult {
-  gate: "latency-p95" | "latency-vs-stable" | "error-rate" | "accuracy";
+  gate: (typeof GATE_NAMES)[number];
   status: GateStatus;
   observed: number;
   threshold: number;

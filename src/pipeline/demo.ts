@@ -2,9 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../config/load.js";
+import { openTarget } from "../targets/open.js";
 import type { Logger } from "../util/log.js";
 import { type PipelineReport, runPipeline } from "./run.js";
-import { openTarget } from "./target.js";
 
 export interface DemoRun {
   version: string;

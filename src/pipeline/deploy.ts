@@ -1,13 +1,27 @@
-import { loadBodies, runBenchmark } from "../bench/run.js";
+import { hostname } from "node:os";
+import { loadBodies } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
-import { stableModelPath } from "../model/baseline.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
-import { type CanaryPlan, type RolloutReport, runCanary, type StepPlan } from "../rollout/canary.js";
-import type { RevisionRecord } from "../rollout/ledger.js";
-import type { Target } from "../targets/target.js";
+import { type CanaryPlan, type RolloutReport, runCanary } from "../rollout/canary.js";
+import {
+  addRevision,
+  type CanaryRecord,
+  deployStable,
+  type ModelIdentity,
+  type RevisionRecord,
+  revertCanary,
+} from "../state/ledger.js";
+import type { LedgerStore } from "../state/store.js";
+import { openState } from "../targets/open.js";
+import type { Target } from "../targets/ports.js";
 import type { Logger } from "../util/log.js";
-import { stateDirOf, withDeployTarget } from "./target.js";
+import { withDeployTarget } from "./deploy-target.js";
+
+export interface DeployOptions {
+  /** Continue an unfinished canary of this revision from its recorded step instead of reverting it. */
+  resume?: boolean;
+}
 
 export interface DeployReport {
   revision: string;
@@ -15,10 +29,12 @@ export interface DeployReport {
   outcome: "deployed" | "promoted" | "reverted";
   reason: string;
   rollout?: RolloutReport;
+  /** A canary an earlier run left unfinished, and what this run did with it. */
+  leftover?: { revision: string; action: "reverted" | "resumed"; reason: string };
 }
 
 /** The canary plan from the config; `evalSet` holds the eval set's rows when gates.accuracy is set. */
-function canaryPlan(config: ModelshipConfig, evalSet: unknown[] | undefined): CanaryPlan {
+async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
   const { latency, errorRate, accuracy } = config.gates;
   return {
     modelName: config.model.name,
@@ -27,7 +43,7 @@ function canaryPlan(config: ModelshipConfig, evalSet: unknown[] | undefined): Ca
       latency,
       errorRate,
       accuracy: accuracy && {
-        rows: toEvalRows(evalSet ?? [], accuracy.evalSet),
+        rows: toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet),
         min: accuracy.min,
         output: accuracy.output,
       },
@@ -35,62 +51,102 @@ function canaryPlan(config: ModelshipConfig, evalSet: unknown[] | undefined): Ca
   };
 }
 
+/** The stable revision's model path, or undefined when nothing is stable yet or the ledger is unreadable. */
+async function stableModelPath(state: LedgerStore): Promise<string | undefined> {
+  try {
+    const ledger = await state.read();
+    return ledger.revisions.find((r) => r.id === ledger.stable)?.model.path;
+  } catch {
+    // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
+    return undefined;
+  }
+}
+
 /** Validates the configured model, against the stable revision's signature when one is recorded. */
 export async function validateForDeploy(config: ModelshipConfig): Promise<ValidationReport> {
-  const baseline = await stableModelPath(stateDirOf(config));
+  const baseline = await stableModelPath(openState(config));
   return validateModel(config.model.path, {
     policy: config.validation,
     ...(baseline ? { baseline } : {}),
   });
 }
 
+/** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
+export async function registerRevision(
+  state: LedgerStore,
+  model: ModelIdentity,
+  image?: string,
+): Promise<RevisionRecord> {
+  let revision: RevisionRecord | undefined;
+  await state.update((ledger) => {
+    const added = addRevision(ledger, model, image, new Date().toISOString());
+    revision = added.revision;
+    return added.ledger;
+  });
+  return revision as RevisionRecord;
+}
+
+const ownerText = (canary: CanaryRecord) =>
+  canary.owner ? ` (pid ${canary.owner.pid} on ${canary.owner.host})` : "";
+
 /**
  * Deploys a registered revision: straight to stable when nothing runs yet, otherwise as a canary
- * through the configured steps and gates. On the local target, the step's traffic is generated
- * here from the benchmark input or eval set, since no users send any.
+ * through the configured steps and gates. Runs under the deploy lock, so a canary found in the
+ * ledger belongs to a run that is gone: it is reverted, or resumed when asked.
  */
 export async function deployRevision(
   config: ModelshipConfig,
   target: Target,
   revision: RevisionRecord,
   logger: Logger,
+  options: DeployOptions = {},
 ): Promise<DeployReport> {
-  const ledger = await target.readLedger();
+  const now = () => new Date().toISOString();
+  const found = (await target.state.read()).canary;
+  let leftover: DeployReport["leftover"];
+  if (found && options.resume) {
+    leftover = {
+      revision: found.revision,
+      action: "resumed",
+      reason: `resumed by --resume${ownerText(found)}`,
+    };
+  } else if (found) {
+    const reason = `found unfinished when this run started${ownerText(found)}; reverted to stable`;
+    await target.workloads.revert();
+    await target.state.update((l) => (l.canary ? revertCanary(l, now(), reason) : l));
+    logger.warn(
+      `canary ${found.revision} was left unfinished by an earlier run${ownerText(found)}; reverted (deploy with --resume to continue it instead)`,
+    );
+    leftover = { revision: found.revision, action: "reverted", reason };
+  }
+  const withLeftover = <T extends object>(report: T) => (leftover ? { ...report, leftover } : report);
+
+  const ledger = await target.state.read();
   if (!ledger.stable) {
-    await target.deployStable(revision, "first deployment");
+    await target.workloads.runStable(revision);
+    await target.state.update((l) => deployStable(l, revision.id, now(), "first deployment"));
     logger.info(`  ${revision.id} is stable (first deployment)`);
-    return { revision: revision.id, outcome: "deployed", reason: "first deployment" };
+    return withLeftover({ revision: revision.id, outcome: "deployed" as const, reason: "first deployment" });
   }
   if (ledger.stable === revision.id) {
     logger.info(`  ${revision.id} is already stable; nothing to do`);
-    return { revision: revision.id, outcome: "deployed", reason: "already stable" };
+    return withLeftover({ revision: revision.id, outcome: "deployed" as const, reason: "already stable" });
   }
-  // The eval set is read once: it feeds the accuracy gate and, without benchmark.input, the traffic.
-  const evalSet = config.gates.accuracy ? await loadBodies(config.gates.accuracy.evalSet) : undefined;
-  const plan = canaryPlan(config, evalSet);
-  const bodies = config.benchmark.input ? await loadBodies(config.benchmark.input) : (evalSet ?? []);
-  if (bodies.length === 0) {
-    throw new Error(
-      "the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet",
-    );
-  }
-  const holdStep = async (step: StepPlan) => {
-    await runBenchmark({
-      url: target.trafficUrl,
-      protocol: "oip",
-      modelName: config.model.name,
-      bodies,
-      mode: { kind: "rate", rps: config.strategy.trafficRate },
-      durationS: step.durationS,
-      warmupS: 0,
-    });
-  };
-  const rollout = await runCanary(revision, plan, { target, holdStep, logger });
-  return { revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout };
+  const rollout = await runCanary(
+    revision,
+    await canaryPlan(config),
+    { target, logger, owner: { pid: process.pid, host: hostname() } },
+    { resume: leftover?.action === "resumed" },
+  );
+  return withLeftover({ revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout });
 }
 
 /** The deploy stage alone: validate the model, then deploy it under the deploy lock. */
-export async function deployStage(config: ModelshipConfig, logger: Logger): Promise<DeployReport> {
+export async function deployStage(
+  config: ModelshipConfig,
+  logger: Logger,
+  options: DeployOptions = {},
+): Promise<DeployReport> {
   const validation = await validateForDeploy(config);
   if (!validation.accepted) {
     const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
@@ -98,6 +154,6 @@ export async function deployStage(config: ModelshipConfig, logger: Logger): Prom
   }
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   return withDeployTarget(config, logger, async (target) =>
-    deployRevision(config, target, await target.register(model), logger),
+    deployRevision(config, target, await registerRevision(target.state, model), logger, options),
   );
 }

@@ -2,7 +2,8 @@ import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { measureAccuracy, toEvalRows } from "../gates/accuracy.js";
 import { accuracyGate, type GateResult } from "../gates/gates.js";
-import { trafficGates } from "../rollout/canary.js";
+import { noErrors } from "../gates/metrics.js";
+import { trafficGates } from "../gates/traffic.js";
 
 export interface GateReport {
   url: string;
@@ -39,9 +40,11 @@ export async function checkGates(
       durationS: durationS ?? config.benchmark.durationS,
       warmupS: config.benchmark.warmupS,
     });
+    // One server: the benchmark's figures stand for the canary; with no stable beside it, no comparison.
     const window = {
       requests: bench.requests,
       errors: bench.errors,
+      errorsByClass: { ...noErrors(), server: bench.errors },
       latencyMs: { ...bench.latencyMs, count: bench.requests },
     };
     gates.push(...trafficGates(config.gates, { canary: window, stable: window }));

@@ -1,14 +1,21 @@
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failureReasons } from "../bench/judge.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { type ImageBuildReport as BuildReport, buildStage, modelLabels } from "../image/stage.js";
 import type { ValidationReport } from "../model/validate.js";
-import type { Target } from "../targets/target.js";
+import type { Target } from "../targets/ports.js";
 import type { Logger } from "../util/log.js";
 import { benchmarkModel } from "./benchmark-model.js";
-import { type DeployReport, deployRevision, validateForDeploy } from "./deploy.js";
-import { stateDirOf, withDeployTarget } from "./target.js";
+import {
+  type DeployOptions,
+  type DeployReport,
+  deployRevision,
+  registerRevision,
+  validateForDeploy,
+} from "./deploy.js";
+import { withDeployTarget } from "./deploy-target.js";
 
 export interface PipelineReport {
   model: { name: string; path: string; digest: string };
@@ -21,7 +28,7 @@ export interface PipelineReport {
   deploy?: DeployReport;
 }
 
-export interface PipelineOptions {
+export interface PipelineOptions extends DeployOptions {
   logger: Logger;
   /** An open target to deploy to; by default the config's local target is opened and closed. */
   target?: Target;
@@ -71,7 +78,7 @@ export async function runPipeline(
       image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
       ...(docker
         ? { builder: "docker", context: config.image.context ?? config.dir }
-        : { ociLayout: join(stateDirOf(config), "oci"), push }),
+        : { ociLayout: ociLayoutDir(config), push }),
       ...(config.image.base ? { base: config.image.base } : {}),
       ...(config.image.platforms ? { platforms: config.image.platforms } : {}),
       ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
@@ -87,8 +94,8 @@ export async function runPipeline(
     config,
     log,
     async (target) => {
-      const revision = await target.register(model, build?.image);
-      const deploy = await deployRevision(config, target, revision, log);
+      const revision = await registerRevision(target.state, model, build?.image);
+      const deploy = await deployRevision(config, target, revision, log, { resume: options.resume });
       return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
     },
     options.target,
@@ -98,4 +105,11 @@ export async function runPipeline(
 function describeMode(config: ModelshipConfig): string {
   const mode = config.benchmark.mode;
   return mode.kind === "rate" ? `${mode.rps} req/s open loop` : `${mode.connections} connections closed loop`;
+}
+
+/** Where the built image is written as an OCI layout: beside the local target's state. */
+function ociLayoutDir(config: ModelshipConfig): string {
+  return config.target.kind === "local"
+    ? join(config.target.stateDir, "oci")
+    : join(process.env.RUNNER_TEMP ?? tmpdir(), "modelship-oci");
 }

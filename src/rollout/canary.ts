@@ -1,170 +1,217 @@
-import { type AccuracyResult, type EvalRow, measureAccuracy } from "../gates/accuracy.js";
+import { type AccuracyResult, measureAccuracy } from "../gates/accuracy.js";
+import { accuracyGate, type GateResult } from "../gates/gates.js";
 import {
-  accuracyGate,
-  DEFAULT_LATENCY_COMPARISON,
-  errorRateGate,
-  type GateResult,
-  type LatencyComparison,
-  latencyComparisonGate,
-  latencyGate,
-} from "../gates/gates.js";
-import type { RouterStats, Target, TrafficWindow } from "../targets/target.js";
+  type CanaryOwner,
+  type CanaryRecord,
+  type Ledger,
+  promoteCanary,
+  type RevisionRecord,
+  recordCanaryProgress,
+  resumeCanary,
+  revertCanary,
+  type StepRecord,
+  setCanaryWeight,
+  startCanary,
+} from "../state/ledger.js";
+import type { Target } from "../targets/ports.js";
+import { onInterrupt } from "../util/child-cleanup.js";
+import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
-import type { RevisionRecord } from "./ledger.js";
+import { advance, type CanaryPlan, type Decision, type Observation } from "./advance.js";
 
-export interface StepPlan {
-  weight: number;
-  durationS: number;
-}
+export type { CanaryPlan, GatePlan, StepPlan } from "./advance.js";
 
-export interface GatePlan {
-  latency?: { p95Ms: number } & Partial<Pick<LatencyComparison, "maxIncreasePct" | "minIncreaseMs">>;
-  errorRate?: { max: number };
-  accuracy?: { rows: EvalRow[]; min: number; output: string };
-}
-
-export interface CanaryPlan {
-  modelName: string;
-  steps: StepPlan[];
-  gates: GatePlan;
-}
-
-export interface StepReport {
-  weight: number;
-  durationS: number;
-  stable: TrafficWindow;
-  canary: TrafficWindow;
-  gates: GateResult[];
-}
+/** A finished step: its weight and duration, both tracks' traffic, the gates' verdicts. */
+export type StepReport = StepRecord;
 
 export interface RolloutReport {
   revision: string;
   stable: string;
   outcome: "promoted" | "reverted";
   reason: string;
+  /** Every finished step, those of an earlier run included when this one resumed it. */
   steps: StepReport[];
+  resumed?: boolean;
 }
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export interface CanaryDeps {
-  target: Target;
-  /** Lets traffic flow for one step: real users' traffic in production, generated load in the demo. */
-  holdStep(step: StepPlan): Promise<void>;
-  measureAccuracy?: typeof measureAccuracy;
+  target: Pick<Target, "workloads" | "metrics" | "state" | "openCanaryEndpoint" | "traffic">;
   logger?: Logger;
+  measureAccuracy?: typeof measureAccuracy;
+  clock?: Clock;
+  /** Recorded in the ledger, so that a later run can say whose canary it found. */
+  owner?: CanaryOwner;
 }
 
-/** The gates that speak for one step's traffic window (accuracy is measured separately). */
-export function trafficGates(
-  gates: Pick<GatePlan, "latency" | "errorRate">,
-  traffic: RouterStats,
-): GateResult[] {
-  const results: GateResult[] = [];
-  if (gates.latency) results.push(latencyGate(traffic.canary, gates.latency.p95Ms));
-  // Canary against stable on the same traffic, whenever the stable served some of it.
-  const samples = traffic.samplesMs;
-  if (gates.latency && samples && traffic.stable.requests > 0) {
-    const { maxIncreasePct, minIncreaseMs } = gates.latency;
-    const limits = {
-      ...DEFAULT_LATENCY_COMPARISON,
-      ...(maxIncreasePct !== undefined ? { maxIncreasePct } : {}),
-      ...(minIncreaseMs !== undefined ? { minIncreaseMs } : {}),
-    };
-    results.push(latencyComparisonGate(samples.canary, samples.stable, limits));
-  }
-  if (gates.errorRate) results.push(errorRateGate(traffic.canary, gates.errorRate.max));
-  return results;
-}
+// Shorter than this, a load run is not worth starting: the step's last moments are slept.
+const MIN_TRAFFIC_MS = 200;
 
 /**
- * What a step's gate results mean: any failure reverts at once; doubt (inconclusive) may carry on
- * to the next step but never promotes, since revert is the default on any doubt.
- */
-export function decide(
-  results: GateResult[],
-  isLastStep: boolean,
-): { action: "continue" | "promote" | "revert"; reason: string } {
-  const failed = results.filter((r) => r.status === "fail");
-  if (failed.length > 0)
-    return { action: "revert", reason: failed.map((r) => `${r.gate}: ${r.message}`).join("; ") };
-  const doubtful = results.filter((r) => r.status === "inconclusive");
-  if (isLastStep && doubtful.length > 0) {
-    return {
-      action: "revert",
-      reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}`,
-    };
-  }
-  if (isLastStep) return { action: "promote", reason: "all gates passed at every step" };
-  return { action: "continue", reason: "" };
-}
-
-/**
- * The canary controller: starts the revision beside the stable one, shifts traffic step by step,
- * checks the gates after each step, and promotes or reverts. Any error reverts before it is thrown.
+ * The canary controller: starts the revision beside the stable one (or takes over the unfinished
+ * canary of a run that died, with `resume`), then asks `advance` what to do and does it through
+ * the target's ports, recording every move in the ledger so another run can pick it up. Any error
+ * or interruption reverts before it is thrown.
  */
 export async function runCanary(
   revision: RevisionRecord,
   plan: CanaryPlan,
   deps: CanaryDeps,
+  options: { resume?: boolean } = {},
 ): Promise<RolloutReport> {
   const { target } = deps;
+  const { workloads, state } = target;
   const log = deps.logger ?? silentLogger;
-  const stable = (await target.readLedger()).stable ?? "none";
-  const steps: StepReport[] = [];
-  const finish = async (outcome: RolloutReport["outcome"], reason: string): Promise<RolloutReport> => {
-    if (outcome === "promoted") await target.promote(reason);
-    else await target.revert(reason);
-    log.info(`  ${outcome === "promoted" ? "✔ promoted" : "✘ reverted"} ${revision.id}: ${reason}`);
-    return { revision: revision.id, stable, outcome, reason, steps };
-  };
+  const clock = deps.clock ?? realClock;
+  const at = () => clock.now().toISOString();
 
-  const canaryUrl = await target.startCanary(revision);
+  await target.traffic?.check();
+  let ledger = await state.update((l) =>
+    options.resume ? resumeOwn(l, revision, at(), deps.owner) : startCanary(l, revision.id, at(), deps.owner),
+  );
+  const stable = ledger.stable ?? "none";
+  const canary = () => ledger.canary as CanaryRecord;
+  // Read before the final move, which clears the canary from the ledger.
+  const report = (outcome: RolloutReport["outcome"], reason: string): RolloutReport => ({
+    revision: revision.id,
+    stable,
+    outcome,
+    reason,
+    steps: canary().progress?.steps ?? [],
+    ...(options.resume ? { resumed: true } : {}),
+  });
+  const revert = async (reason: string) => {
+    await workloads.revert();
+    ledger = await state.update((l) =>
+      l.canary?.revision === revision.id ? revertCanary(l, at(), reason) : l,
+    );
+  };
+  const forgetInterrupt = onInterrupt((signal) => revert(`interrupted by ${signal}`));
+
   try {
-    let accuracy: GateResult | undefined;
-    if (plan.gates.accuracy) {
-      const { rows, min, output } = plan.gates.accuracy;
-      const result: AccuracyResult = await (deps.measureAccuracy ?? measureAccuracy)(
-        canaryUrl,
-        plan.modelName,
-        rows,
-        output,
+    try {
+      await workloads.startCanary(revision);
+    } catch (error) {
+      // Nothing half-done: the ledger must not claim a canary that never ran.
+      await revert(`canary failed to start: ${errorMessage(error)}`).catch(() => {});
+      throw error;
+    }
+    if (options.resume) {
+      log.info(
+        `  resuming ${revision.id} at step ${canary().progress?.step ?? -1} (weight ${canary().weight}%)`,
       );
-      accuracy = accuracyGate(result.correct, result.total, min);
-      log.info(`  accuracy before traffic: ${accuracy.message} → ${accuracy.status}`);
-      if (accuracy.status === "fail") {
-        steps.push({
-          weight: 0,
-          durationS: 0,
-          stable: emptyWindow(),
-          canary: emptyWindow(),
-          gates: [accuracy],
-        });
-        return await finish("reverted", `accuracy: ${accuracy.message}`);
+      if (canary().weight > 0) await applyWeight(canary().weight);
+    }
+
+    let observation: Observation | undefined;
+    for (;;) {
+      const decision: Decision = advance(plan, progressOf(canary()), observation, clock.now());
+      observation = undefined;
+      if ("record" in decision || "accuracy" in decision) {
+        const measured = decision as { record?: StepRecord; accuracy?: GateResult };
+        ledger = await state.update((l) =>
+          recordCanaryProgress(l, {
+            ...(measured.record ? { step: measured.record } : {}),
+            ...(measured.accuracy ? { accuracy: measured.accuracy } : {}),
+          }),
+        );
+        if (measured.record && measured.record.durationS > 0) logGates(measured.record.gates);
+      }
+      switch (decision.kind) {
+        case "check-accuracy":
+          observation = { kind: "accuracy", gate: await checkAccuracy() };
+          break;
+        case "start-step": {
+          const step = plan.steps[decision.step];
+          log.info(
+            `  step ${decision.step + 1}/${plan.steps.length}: canary weight ${decision.weight}% for ${step?.durationS}s`,
+          );
+          await applyWeight(decision.weight, decision.step);
+          break;
+        }
+        case "hold":
+          await hold(decision.until.getTime() - clock.now().getTime());
+          break;
+        case "measure":
+          observation = { kind: "metrics", metrics: await target.metrics.measure(decision.window) };
+          break;
+        case "promote": {
+          const done = report("promoted", decision.reason);
+          await workloads.promote();
+          ledger = await state.update((l) => promoteCanary(l, at(), decision.reason));
+          log.info(`  ✔ promoted ${revision.id}: ${decision.reason}`);
+          return done;
+        }
+        case "revert": {
+          const done = report("reverted", decision.reason);
+          await revert(decision.reason);
+          log.info(`  ✘ reverted ${revision.id}: ${decision.reason}`);
+          return done;
+        }
       }
     }
-    for (const [index, step] of plan.steps.entries()) {
-      await target.setCanaryWeight(step.weight);
-      await target.takeTraffic(); // start the step's window clean
-      log.info(
-        `  step ${index + 1}/${plan.steps.length}: canary weight ${step.weight}% for ${step.durationS}s`,
-      );
-      await deps.holdStep(step);
-      const traffic = await target.takeTraffic();
-      const gates = [...(accuracy ? [accuracy] : []), ...trafficGates(plan.gates, traffic)];
-      steps.push({ ...step, stable: traffic.stable, canary: traffic.canary, gates });
-      for (const gate of gates) log.info(`    ${gate.status.padEnd(12)} ${gate.gate}: ${gate.message}`);
-      const decision = decide(gates, index === plan.steps.length - 1);
-      if (decision.action === "revert") return await finish("reverted", decision.reason);
-      if (decision.action === "promote") return await finish("promoted", decision.reason);
-    }
-    return await finish("reverted", "the plan has no steps");
   } catch (error) {
-    await target.revert(`error during the rollout: ${(error as Error).message}`).catch(() => {});
+    await revert(`error during the rollout: ${errorMessage(error)}`).catch(() => {});
     throw error;
+  } finally {
+    forgetInterrupt();
+  }
+
+  async function applyWeight(weight: number, step?: number): Promise<void> {
+    const effective = await workloads.setCanaryWeight(weight);
+    if (effective !== weight) log.info(`    weight in effect ${effective}% (asked ${weight}%)`);
+    ledger = await state.update((l) => setCanaryWeight(l, effective, at(), step));
+  }
+
+  async function checkAccuracy(): Promise<GateResult> {
+    const { rows, min, output } = plan.gates.accuracy as NonNullable<CanaryPlan["gates"]["accuracy"]>;
+    const endpoint = await target.openCanaryEndpoint();
+    let result: AccuracyResult;
+    try {
+      result = await (deps.measureAccuracy ?? measureAccuracy)(endpoint.url, plan.modelName, rows, output);
+    } finally {
+      await endpoint.close();
+    }
+    const gate = accuracyGate(result.correct, result.total, min);
+    log.info(`  accuracy before traffic: ${gate.message} → ${gate.status}`);
+    return gate;
+  }
+
+  async function hold(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    if (target.traffic && ms >= MIN_TRAFFIC_MS) await target.traffic.generate(ms / 1000);
+    else await clock.sleep(ms);
+  }
+
+  function logGates(gates: GateResult[]): void {
+    for (const gate of gates) log.info(`    ${gate.status.padEnd(12)} ${gate.gate}: ${gate.message}`);
   }
 }
 
-const emptyWindow = (): TrafficWindow => ({
-  requests: 0,
-  errors: 0,
-  latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 },
-});
+function progressOf(canary: CanaryRecord) {
+  return {
+    weight: canary.weight,
+    progress: canary.progress ?? { step: -1, stepStartedAt: new Date(0).toISOString(), steps: [] },
+  };
+}
+
+/** Takes over this revision's unfinished canary; any other is refused with what to do instead. */
+function resumeOwn(ledger: Ledger, revision: RevisionRecord, at: string, owner?: CanaryOwner): Ledger {
+  const found = ledger.canary;
+  if (!found) throw new Error("--resume: no canary is in progress; run without --resume to deploy");
+  if (found.revision !== revision.id) {
+    throw new Error(
+      `--resume: the unfinished canary is ${found.revision}, but this run deploys ${revision.id}; run without --resume to revert it first`,
+    );
+  }
+  return resumeCanary(ledger, at, owner);
+}

@@ -1,5 +1,5 @@
-import { deployStable, type HistoryEntry, type Ledger, rollback } from "./ledger.js";
-import { acquireDeployLock, LedgerFile } from "./ledger-store.js";
+import { deployStable, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
+import type { LedgerStore } from "../state/store.js";
 
 export interface StableChange {
   stable: string;
@@ -8,12 +8,12 @@ export interface StableChange {
 }
 
 async function changeStable(
-  stateDir: string,
+  store: LedgerStore,
   change: (ledger: Ledger, at: string) => Ledger,
 ): Promise<StableChange> {
-  const unlock = await acquireDeployLock(stateDir);
+  const unlock = await store.lock();
   try {
-    const ledger = await new LedgerFile(stateDir).update((l) => change(l, new Date().toISOString()));
+    const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };
   } finally {
@@ -23,18 +23,18 @@ async function changeStable(
 
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
 export function promoteRevision(
-  stateDir: string,
+  store: LedgerStore,
   revision: string,
   reason = "promoted by hand",
 ): Promise<StableChange> {
-  return changeStable(stateDir, (ledger, at) => deployStable(ledger, revision, at, reason));
+  return changeStable(store, (ledger, at) => deployStable(ledger, revision, at, reason));
 }
 
 /** Makes the previous stable revision, or `to`, stable again. */
 export function rollbackRevision(
-  stateDir: string,
+  store: LedgerStore,
   to?: string,
   reason = "manual rollback",
 ): Promise<StableChange> {
-  return changeStable(stateDir, (ledger, at) => rollback(ledger, at, to, reason));
+  return changeStable(store, (ledger, at) => rollback(ledger, at, to, reason));
 }

@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { GATE_NAMES } from "../gates/gates.js";
 
 /**
- * The revision ledger: which revisions exist, which one is stable, which is the canary and at
- * what weight, and a history of every decision with its reason. Pure transitions; storage lives
- * in ledger-store.ts.
+ * The revision ledger: which revisions exist, which one is stable, which is the canary, at what
+ * weight and at which step of its rollout with what was measured so far, and a history of every
+ * decision with its reason. Pure transitions; the stores keep it where the model runs.
  */
 const revisionSchema = z.object({
   id: z.string().regex(/^r\d+$/),
@@ -14,27 +15,119 @@ const revisionSchema = z.object({
 
 const historySchema = z.object({
   at: z.string(),
-  action: z.enum(["deploy", "canary", "weight", "promote", "revert", "rollback"]),
+  action: z.enum(["deploy", "canary", "weight", "promote", "revert", "rollback", "resume"]),
   revision: z.string(),
   previous: z.string().optional(),
   weight: z.number().optional(),
   reason: z.string().optional(),
 });
 
+const count = z.number().int().min(0);
+const windowSchema = z.object({
+  requests: count,
+  errors: count,
+  latencyMs: z.object({
+    p50: z.number(),
+    p90: z.number(),
+    p95: z.number(),
+    p99: z.number(),
+    max: z.number(),
+    count,
+  }),
+});
+
+// JSON has no NaN: an inconclusive gate's missing figure is written as null and read back as NaN.
+const figure = z
+  .number()
+  .nullable()
+  .transform((value) => value ?? Number.NaN);
+
+const gateRecordSchema = z.object({
+  gate: z.enum(GATE_NAMES),
+  status: z.enum(["pass", "fail", "inconclusive"]),
+  observed: figure,
+  threshold: z.number(),
+  samples: count,
+  message: z.string(),
+});
+
+/** One finished step of a rollout: its traffic on each track and the gates' verdicts. */
+const stepRecordSchema = z.object({
+  weight: z.number().min(0).max(100),
+  durationS: z.number().min(0),
+  stable: windowSchema,
+  canary: windowSchema,
+  gates: z.array(gateRecordSchema),
+});
+
+/**
+ * Where a canary's rollout stands, so that a later run can revert it or resume it: the step in
+ * progress (-1 before any traffic, while accuracy is checked), when it started, and every finished
+ * step's measurements.
+ */
+const progressSchema = z.object({
+  step: z.number().int().min(-1),
+  stepStartedAt: z.string(),
+  steps: z.array(stepRecordSchema),
+  /** The eval-set verdict measured before traffic, which speaks for every step. */
+  accuracy: gateRecordSchema.optional(),
+});
+
+/** Who runs the canary: a later run tells a live owner from one that is gone. */
+const ownerSchema = z.object({ pid: z.number().int().positive(), host: z.string() });
+
+const canarySchema = z.object({
+  revision: z.string(),
+  weight: z.number().min(0).max(100),
+  startedAt: z.string().optional(),
+  owner: ownerSchema.optional(),
+  // Absent in ledgers written by version 1, which recorded only the weight.
+  progress: progressSchema.optional(),
+});
+
+export const LEDGER_VERSION = 2;
+
 export const ledgerSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(LEDGER_VERSION),
   revisions: z.array(revisionSchema),
   stable: z.string().optional(),
-  canary: z.object({ revision: z.string(), weight: z.number().min(0).max(100) }).optional(),
+  canary: canarySchema.optional(),
   history: z.array(historySchema),
+});
+
+/** Version 1: the same ledger, with a canary that only had a revision and a weight. */
+const ledgerV1Schema = ledgerSchema.extend({
+  version: z.literal(1),
+  canary: z.object({ revision: z.string(), weight: z.number().min(0).max(100) }).optional(),
+  history: z.array(historySchema.extend({ action: historySchema.shape.action.exclude(["resume"]) })),
 });
 
 export type RevisionRecord = z.infer<typeof revisionSchema>;
 export type HistoryEntry = z.infer<typeof historySchema>;
 export type Ledger = z.infer<typeof ledgerSchema>;
+export type CanaryRecord = z.infer<typeof canarySchema>;
+export type CanaryProgress = z.infer<typeof progressSchema>;
+export type CanaryOwner = z.infer<typeof ownerSchema>;
+export type StepRecord = z.infer<typeof stepRecordSchema>;
 export type ModelIdentity = RevisionRecord["model"];
 
-export const emptyLedger = (): Ledger => ({ version: 1, revisions: [], history: [] });
+export const emptyLedger = (): Ledger => ({ version: LEDGER_VERSION, revisions: [], history: [] });
+
+/**
+ * Reads a stored ledger of this version or an older one (upgraded on read; the next write stores
+ * it in this version). Returns the zod error of the version the data claims, for the store to report.
+ */
+export function parseLedger(
+  data: unknown,
+): { success: true; data: Ledger } | { success: false; error: z.ZodError } {
+  const claimed = (data as { version?: unknown } | null)?.version;
+  if (claimed === 1) {
+    const old = ledgerV1Schema.safeParse(data);
+    if (!old.success) return old;
+    return { success: true, data: { ...old.data, version: LEDGER_VERSION } };
+  }
+  return ledgerSchema.safeParse(data);
+}
 
 export function findRevision(ledger: Ledger, id: string): RevisionRecord {
   const revision = ledger.revisions.find((r) => r.id === id);
@@ -71,24 +164,65 @@ export function deployStable(ledger: Ledger, revision: string, at: string, reaso
   );
 }
 
-export function startCanary(ledger: Ledger, revision: string, at: string): Ledger {
+export function startCanary(ledger: Ledger, revision: string, at: string, owner?: CanaryOwner): Ledger {
   findRevision(ledger, revision);
   if (!ledger.stable) throw new Error("a canary needs a stable revision to compare with; deploy one first");
   if (ledger.canary)
     throw new Error(`canary ${ledger.canary.revision} is still in progress; promote or revert it first`);
-  return entry(
-    { ...ledger, canary: { revision, weight: 0 } },
-    { at, action: "canary", revision, previous: ledger.stable },
-  );
+  const canary: CanaryRecord = {
+    revision,
+    weight: 0,
+    startedAt: at,
+    ...(owner ? { owner } : {}),
+    progress: { step: -1, stepStartedAt: at, steps: [] },
+  };
+  return entry({ ...ledger, canary }, { at, action: "canary", revision, previous: ledger.stable });
 }
 
-export function setCanaryWeight(ledger: Ledger, weight: number, at: string): Ledger {
+/** Records the weight in effect; with `step`, that a new step of the rollout started at `at`. */
+export function setCanaryWeight(ledger: Ledger, weight: number, at: string, step?: number): Ledger {
   if (!ledger.canary) throw new Error("no canary is in progress");
   // The schema allows 0..100 only; recording anything else would leave a ledger that no longer loads.
   if (!Number.isFinite(weight) || weight < 0 || weight > 100)
     throw new Error(`canary weight must be between 0 and 100, got ${weight}`);
-  const canary = { ...ledger.canary, weight };
+  const progress =
+    step === undefined
+      ? ledger.canary.progress
+      : { steps: [], ...ledger.canary.progress, step, stepStartedAt: at };
+  const canary = { ...ledger.canary, weight, ...(progress ? { progress } : {}) };
   return entry({ ...ledger, canary }, { at, action: "weight", revision: canary.revision, weight });
+}
+
+/** Adds what a rollout measured (a finished step, the accuracy verdict) to the canary's progress. */
+export function recordCanaryProgress(
+  ledger: Ledger,
+  measured: { step?: StepRecord; accuracy?: CanaryProgress["accuracy"] },
+): Ledger {
+  const canary = ledger.canary;
+  if (!canary?.progress) throw new Error("no canary rollout is in progress");
+  const progress = {
+    ...canary.progress,
+    ...(measured.accuracy ? { accuracy: measured.accuracy } : {}),
+    steps: measured.step ? [...canary.progress.steps, measured.step] : canary.progress.steps,
+  };
+  return { ...ledger, canary: { ...canary, progress } };
+}
+
+/** A later run takes over an unfinished canary: it becomes the owner, and the step restarts at `at`. */
+export function resumeCanary(ledger: Ledger, at: string, owner?: CanaryOwner): Ledger {
+  const canary = ledger.canary;
+  if (!canary) throw new Error("no canary is in progress; nothing to resume");
+  if (!canary.progress) {
+    throw new Error(
+      `canary ${canary.revision} was recorded by an older modelship without its step, so it cannot be resumed; run without --resume to revert it`,
+    );
+  }
+  const progress = { ...canary.progress, stepStartedAt: at };
+  const { owner: _previous, ...rest } = canary;
+  return entry(
+    { ...ledger, canary: { ...rest, ...(owner ? { owner } : {}), progress } },
+    { at, action: "resume", revision: canary.revision, previous: ledger.stable, weight: canary.weight },
+  );
 }
 
 export function promoteCanary(ledger: Ledger, at: string, reason?: string): Ledger {

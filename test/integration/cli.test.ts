@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LedgerFile } from "../../src/rollout/ledger-store.js";
+import { LedgerFile } from "../../src/state/ledger-file.js";
 import {
   childPids,
   closeServer,

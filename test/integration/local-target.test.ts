@@ -2,17 +2,21 @@ import { readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/index.js";
 import { validateModel } from "../../src/model/validate.js";
+import { deployRevision, registerRevision } from "../../src/pipeline/deploy.js";
 import {
   addRevision,
   deployStable,
   emptyLedger,
   type ModelIdentity,
+  type RevisionRecord,
+  setCanaryWeight,
   startCanary,
-} from "../../src/rollout/ledger.js";
-import { LedgerFile } from "../../src/rollout/ledger-store.js";
+} from "../../src/state/ledger.js";
+import { LedgerFile } from "../../src/state/ledger-file.js";
 import { LocalTarget } from "../../src/targets/local/local-target.js";
-import { childPids, infer, isAlive, model, tempDir } from "./helpers.js";
+import { childPids, IRIS, infer, isAlive, model, tempDir } from "./helpers.js";
 
 const dirs: string[] = [];
 const open: LocalTarget[] = [];
@@ -23,11 +27,8 @@ async function stateDir(): Promise<string> {
   return dir;
 }
 
-async function openTarget(dir: string, warnings: string[] = []): Promise<LocalTarget> {
-  const target = await LocalTarget.open({
-    stateDir: dir,
-    logger: { info() {}, warn: (m) => warnings.push(m), error() {} },
-  });
+async function openTarget(dir: string): Promise<LocalTarget> {
+  const target = await LocalTarget.open({ stateDir: dir });
   open.push(target);
   return target;
 }
@@ -36,6 +37,9 @@ async function identity(version: "v1" | "v2" | "v3"): Promise<ModelIdentity> {
   const report = await validateModel(model(version));
   return { name: "iris", path: model(version), digest: report.digest };
 }
+
+const register = async (target: LocalTarget, version: "v1" | "v2" | "v3"): Promise<RevisionRecord> =>
+  registerRevision(target.state, await identity(version));
 
 /** The command line of a running process, to tell which model a pid serves. */
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
@@ -49,15 +53,15 @@ afterAll(async () => {
 });
 
 describe("LocalTarget with real model processes", () => {
-  it("deploys, splits, promotes, reverts and closes with no process left", async () => {
+  it("runs, splits, measures, promotes, reverts and closes with no process left", async () => {
     const dir = await stateDir();
     const target = await openTarget(dir);
     expect(target.trafficUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(target.pids).toEqual({ stable: undefined, canary: undefined });
     expect((await infer(target.trafficUrl)).status).toBe(503);
 
-    const r1 = await target.register(await identity("v1"));
-    await target.deployStable(r1, "first deployment");
+    const r1 = await register(target, "v1");
+    await target.workloads.runStable(r1);
     const v1Pid = target.pids.stable as number;
     expect(cmdline(v1Pid)).toContain(model("v1"));
     const first = await infer(target.trafficUrl);
@@ -65,16 +69,18 @@ describe("LocalTarget with real model processes", () => {
     expect(first.revision).toBe("stable");
     expect(first.body).toMatchObject({ model_name: "iris" });
 
-    const r2 = await target.register(await identity("v2"));
+    const r2 = await register(target, "v2");
     expect(r2.id).toBe("r2");
-    const canaryUrl = await target.startCanary(r2);
+    await target.workloads.startCanary(r2);
     const v2Pid = target.pids.canary as number;
     expect(cmdline(v2Pid)).toContain(model("v2"));
-    expect((await infer(canaryUrl)).status).toBe(200);
-    expect((await target.readLedger()).canary).toEqual({ revision: "r2", weight: 0 });
+    const endpoint = await target.openCanaryEndpoint();
+    expect((await infer(endpoint.url)).status).toBe(200);
+    await endpoint.close();
+    expect(await target.workloads.canaryWeight()).toBe(0);
 
-    await target.setCanaryWeight(50);
-    await target.takeTraffic();
+    expect(await target.workloads.setCanaryWeight(50)).toBe(50);
+    const start = new Date();
     const roles: string[] = [];
     for (let i = 0; i < 10; i++) {
       const res = await infer(target.trafficUrl);
@@ -82,10 +88,11 @@ describe("LocalTarget with real model processes", () => {
       roles.push(res.revision ?? "none");
     }
     expect(roles.filter((r) => r === "canary")).toHaveLength(5);
-    const traffic = await target.takeTraffic();
+    const traffic = await target.metrics.measure({ start, end: new Date(Date.now() + 1) });
     expect(traffic.canary.requests).toBe(5);
     expect(traffic.stable.requests).toBe(5);
-    expect((await target.readLedger()).canary).toEqual({ revision: "r2", weight: 50 });
+    expect(traffic.canary.samplesMs).toHaveLength(5);
+    expect(await target.workloads.canaryWeight()).toBe(50);
 
     // Promote while traffic flows: nothing is dropped, the old stable process is gone.
     let flowing = true;
@@ -94,7 +101,7 @@ describe("LocalTarget with real model processes", () => {
       while (flowing) statuses.push((await infer(target.trafficUrl)).status);
     })();
     await new Promise((r) => setTimeout(r, 100));
-    await target.promote("all gates passed");
+    await target.workloads.promote();
     await new Promise((r) => setTimeout(r, 100));
     flowing = false;
     await stream;
@@ -102,41 +109,28 @@ describe("LocalTarget with real model processes", () => {
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(isAlive(v1Pid)).toBe(false);
     expect(target.pids).toEqual({ stable: v2Pid, canary: undefined });
-    let ledger = await target.readLedger();
-    expect(ledger.stable).toBe("r2");
-    expect(ledger.canary).toBeUndefined();
-    expect(ledger.history.at(-1)).toMatchObject({
-      action: "promote",
-      revision: "r2",
-      previous: "r1",
-      reason: "all gates passed",
-    });
     expect((await infer(target.trafficUrl)).revision).toBe("stable");
 
-    // Revert a second canary: its process is gone, the ledger records why, stable still serves.
-    const r3 = await target.register(await identity("v3"));
-    await target.startCanary(r3);
+    // Revert a second canary: its process is gone, stable still serves.
+    const r3 = await register(target, "v3");
+    await target.workloads.startCanary(r3);
     const v3Pid = target.pids.canary as number;
-    await target.setCanaryWeight(100);
+    await target.workloads.setCanaryWeight(100);
     expect((await infer(target.trafficUrl)).revision).toBe("canary");
-    await target.revert("accuracy below 0.9");
+    await target.workloads.revert();
     expect(isAlive(v3Pid)).toBe(false);
-    ledger = await target.readLedger();
-    expect(ledger.stable).toBe("r2");
-    expect(ledger.canary).toBeUndefined();
-    expect(ledger.history.at(-1)).toMatchObject({
-      action: "revert",
-      revision: "r3",
-      previous: "r2",
-      reason: "accuracy below 0.9",
-    });
+    expect(await target.workloads.canaryWeight()).toBe(0);
     const after = await infer(target.trafficUrl);
     expect(after.status).toBe(200);
     expect(after.revision).toBe("stable");
-    await expect(target.setCanaryWeight(10)).rejects.toThrow(/no canary is running/);
-    await expect(target.promote("x")).rejects.toThrow(/nothing to promote/);
+    await expect(target.workloads.setCanaryWeight(10)).rejects.toThrow(/no canary is running/);
+    await expect(target.workloads.promote()).rejects.toThrow(/nothing to promote/);
+    await expect(target.openCanaryEndpoint()).rejects.toThrow(/no canary is running/);
+    // Revert is safe at any time, with no canary too.
+    await target.workloads.revert();
 
-    // The ledger lives on disk, in the state directory.
+    // The ledger lives on disk, in the state directory, behind the state port.
+    await target.state.update((l) => deployStable(l, "r2", new Date().toISOString()));
     expect((await new LedgerFile(dir).read()).stable).toBe("r2");
 
     await target.close();
@@ -154,10 +148,10 @@ describe("LocalTarget with real model processes", () => {
     await expect(fetch(reopened.trafficUrl)).rejects.toThrow();
   });
 
-  it("a canary that fails to start is rejected clearly, recorded as reverted, and leaves stable serving", async () => {
+  it("a canary that fails to start is rejected clearly and leaves stable serving", async () => {
     const dir = await stateDir();
     const target = await openTarget(dir);
-    await target.deployStable(await target.register(await identity("v1")));
+    await target.workloads.runStable(await register(target, "v1"));
     const stablePid = target.pids.stable as number;
 
     const broken = join(dir, "broken-model");
@@ -166,59 +160,63 @@ describe("LocalTarget with real model processes", () => {
       join(broken, "model.onnx"),
       Buffer.from("this is not an onnx protobuf at all \x00\x01\x02"),
     );
-    const bad = await target.register({ name: "iris", path: broken, digest: `sha256:${"0".repeat(64)}` });
+    const bad = await registerRevision(target.state, {
+      name: "iris",
+      path: broken,
+      digest: `sha256:${"0".repeat(64)}`,
+    });
 
-    await expect(target.startCanary(bad)).rejects.toThrow(
+    await expect(target.workloads.startCanary(bad)).rejects.toThrow(
       /model server did not start: exited with code [1-9]/,
     );
-    const ledger = await target.readLedger();
-    expect(ledger.canary).toBeUndefined();
-    expect(ledger.stable).toBe("r1");
-    const last = ledger.history.at(-1);
-    expect(last).toMatchObject({ action: "revert", revision: bad.id });
-    expect(last?.reason).toMatch(/^canary failed to start: model server did not start/);
-
     expect(target.pids).toEqual({ stable: stablePid, canary: undefined });
     expect(await childPids(process.pid)).toEqual([stablePid]);
     const res = await infer(target.trafficUrl);
     expect(res.status).toBe(200);
     expect(res.revision).toBe("stable");
 
-    // The target is usable afterwards: a good canary starts.
-    await target.startCanary(await target.register(await identity("v2")));
-    expect((await target.readLedger()).canary?.revision).toBe("r3");
+    // The target is usable afterwards: a good canary starts, and close() stops both.
+    await target.workloads.startCanary(await register(target, "v2"));
     const pids = target.pids;
+    expect(pids.canary).toBeDefined();
     await target.close();
     expect(isAlive(pids.stable as number)).toBe(false);
     expect(isAlive(pids.canary as number)).toBe(false);
-    // close() reverted the unfinished canary.
-    const closed = await new LedgerFile(dir).read();
-    expect(closed.canary).toBeUndefined();
-    expect(closed.history.at(-1)).toMatchObject({ action: "revert", revision: "r3" });
   });
 
-  it("reverts a canary left unfinished by an earlier run when it opens, and runs the stable", async () => {
+  it("a deploy reverts a canary left unfinished by an earlier run, says so, and runs the stable", async () => {
     const dir = await stateDir();
     const at = new Date().toISOString();
     let ledger = emptyLedger();
     ledger = addRevision(ledger, await identity("v1"), undefined, at).ledger;
     ledger = addRevision(ledger, await identity("v2"), undefined, at).ledger;
     ledger = deployStable(ledger, "r1", at, "first deployment");
-    ledger = startCanary(ledger, "r2", at);
-    ledger = { ...ledger, canary: { revision: "r2", weight: 20 } };
+    ledger = startCanary(ledger, "r2", at, { pid: 999_999, host: "gone" });
+    ledger = setCanaryWeight(ledger, 20, at, 0);
     await new LedgerFile(dir).write(ledger);
 
+    const target = await openTarget(dir);
+    // Opening runs the stable revision only: the canary's process died with its run.
+    expect(target.pids.canary).toBeUndefined();
+    expect(cmdline(target.pids.stable as number)).toContain(model("v1"));
+
     const warnings: string[] = [];
-    const target = await openTarget(dir, warnings);
-    const reopened = await target.readLedger();
+    const logger = { info() {}, warn: (m: string) => warnings.push(m), error() {} };
+    const config = await loadConfig(join(IRIS, "modelship.yml"), {
+      "target.stateDir": dir,
+      "model.path": model("v1"),
+    });
+    const r1 = (await target.state.read()).revisions[0] as RevisionRecord;
+    const report = await deployRevision(config, target, r1, logger);
+    expect(report.leftover).toMatchObject({ revision: "r2", action: "reverted" });
+    expect(report.leftover?.reason).toMatch(/unfinished.*pid 999999 on gone/);
+    const reopened = await target.state.read();
     expect(reopened.canary).toBeUndefined();
     expect(reopened.stable).toBe("r1");
     expect(reopened.history.at(-1)).toMatchObject({ action: "revert", revision: "r2", previous: "r1" });
     expect(reopened.history.at(-1)?.reason).toMatch(/unfinished/);
-    expect(warnings.join("\n")).toMatch(/canary r2 .*unfinished/);
+    expect(warnings.join("\n")).toMatch(/canary r2 .*unfinished.*--resume/);
 
-    expect(target.pids.canary).toBeUndefined();
-    expect(cmdline(target.pids.stable as number)).toContain(model("v1"));
     const res = await infer(target.trafficUrl);
     expect(res.status).toBe(200);
     expect(res.revision).toBe("stable");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
 import { runPipeline } from "../../src/pipeline/run.js";
-import { LedgerFile } from "../../src/rollout/ledger-store.js";
+import { LedgerFile } from "../../src/state/ledger-file.js";
 import { silentLogger } from "../../src/util/log.js";
 import { freePort, IRIS, tempDir } from "./helpers.js";
 

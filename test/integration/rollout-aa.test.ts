@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
 import { validateModel } from "../../src/model/validate.js";
-import { deployRevision } from "../../src/pipeline/deploy.js";
-import { LocalTarget } from "../../src/targets/local/local-target.js";
+import { deployRevision, registerRevision } from "../../src/pipeline/deploy.js";
+import { openTarget } from "../../src/targets/open.js";
 import { silentLogger } from "../../src/util/log.js";
 import { IRIS, model, tempDir } from "./helpers.js";
 
@@ -27,12 +27,10 @@ it("A/A: the stable model as its own canary passes every gate at every step and 
     "target.stateDir": join(work, "state"),
     "strategy.steps": "50:2s,100:2s",
   });
-  const target = await LocalTarget.open({
-    stateDir: config.target.kind === "local" ? config.target.stateDir : "",
-  });
+  const target = await openTarget(config, silentLogger);
   try {
     const register = async (path: string) =>
-      target.register({ name: "iris", path, digest: (await validateModel(path)).digest });
+      registerRevision(target.state, { name: "iris", path, digest: (await validateModel(path)).digest });
     const stable = await register(model("v2"));
     expect((await deployRevision(config, target, stable, silentLogger)).outcome).toBe("deployed");
 
@@ -56,7 +54,7 @@ it("A/A: the stable model as its own canary passes every gate at every step and 
       ["error-rate", "pass"],
     ]);
     for (const step of steps) expect(step.canary.requests).toBeGreaterThanOrEqual(20);
-    expect((await target.readLedger()).stable).toBe(canary.id);
+    expect((await target.state.read()).stable).toBe(canary.id);
   } finally {
     await target.close();
   }

@@ -18,10 +18,15 @@ afterAll(async () => {
   await Promise.all([stable, canary, canaryB].map((b) => b && closeServer(b.server)));
 });
 
+let since: Date;
 async function freshRouter() {
   router = new TrafficRouter();
   url = await router.listen();
+  since = new Date();
 }
+
+/** What each role served since the router started (a measurement reads, it drains nothing). */
+const measured = () => router.measure({ start: since, end: new Date(Date.now() + 1) });
 afterEach(async () => {
   await router?.close();
 });
@@ -48,7 +53,7 @@ describe("TrafficRouter", () => {
     router.setBackend("canary", canary.url);
     router.setCanaryWeight(0);
     expect(await sequential(20)).toEqual({ "stable-backend": 20 });
-    const stats = router.takeStats();
+    const stats = measured();
     expect(stats.stable.requests).toBe(20);
     expect(stats.canary.requests).toBe(0);
   });
@@ -67,23 +72,52 @@ describe("TrafficRouter", () => {
       byHeader[revision ?? "none"] = (byHeader[revision ?? "none"] ?? 0) + 1;
     }
     expect(byHeader).toEqual({ canary: 30, stable: 70 });
-    const stats = router.takeStats();
+    const stats = measured();
     expect(stats.canary.requests).toBe(30);
     expect(stats.stable.requests).toBe(70);
     expect(stats.canary.errors + stats.stable.errors).toBe(0);
     expect(stats.canary.latencyMs.p50).toBeGreaterThan(0);
   });
 
-  it("takeStats() returns one window and starts the next at zero", async () => {
+  it("measures any window afterwards: only the requests that finished in it, draining nothing", async () => {
     await freshRouter();
     router.setBackend("stable", stable.url);
     await sequential(5);
-    expect(router.takeStats().stable.requests).toBe(5);
-    const next = router.takeStats();
-    expect(next.stable).toMatchObject({ requests: 0, errors: 0 });
-    expect(next.canary).toMatchObject({ requests: 0, errors: 0 });
+    const between = new Date(Date.now() + 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await sequential(2);
-    expect(router.takeStats().stable.requests).toBe(2);
+    expect(router.measure({ start: since, end: between }).stable.requests).toBe(5);
+    expect(router.measure({ start: between, end: new Date(Date.now() + 1) }).stable.requests).toBe(2);
+    // Reading twice gives the same figures: two readers never steal each other's data.
+    expect(measured().stable.requests).toBe(7);
+    expect(measured().stable.requests).toBe(7);
+    const later = new Date(Date.now() + 1);
+    expect(router.measure({ start: later, end: new Date(later.getTime() + 1000) }).stable).toMatchObject({
+      requests: 0,
+      errors: 0,
+    });
+    expect(measured().canary).toMatchObject({ requests: 0, errors: 0 });
+  });
+
+  it("classes errors: 5xx, 4xx and never answered", async () => {
+    await freshRouter();
+    const status = createServer((req, res) => res.writeHead(req.url?.includes("bad") ? 400 : 503).end());
+    await new Promise<void>((resolve) => status.listen(0, "127.0.0.1", resolve));
+    try {
+      router.setBackend("stable", `http://127.0.0.1:${(status.address() as { port: number }).port}`);
+      await get("/bad");
+      await get("/v2/models/iris/infer");
+      router.setBackend("stable", `http://127.0.0.1:${await freePort()}`);
+      await get();
+      expect(measured().stable).toMatchObject({
+        requests: 3,
+        errors: 3,
+        errorsByClass: { server: 1, client: 1, network: 1 },
+        samplesMs: [],
+      });
+    } finally {
+      await closeServer(status);
+    }
   });
 
   it("drops no request while weights and the canary backend change under concurrent load", async () => {
@@ -122,7 +156,7 @@ describe("TrafficRouter", () => {
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     // Every backend really took part, so the changes happened while requests flowed.
     expect([...served].sort()).toEqual(["canary-b-backend", "canary-backend", "stable-backend"]);
-    const stats = router.takeStats();
+    const stats = measured();
     expect(stats.stable.requests + stats.canary.requests).toBe(statuses.length);
     expect(stats.stable.errors + stats.canary.errors).toBe(0);
   });
@@ -135,7 +169,7 @@ describe("TrafficRouter", () => {
     expect(revision).toBeNull();
     const body = JSON.parse(text) as { error: string };
     expect(body.error).toMatch(/stable backend unreachable/);
-    const stats = router.takeStats();
+    const stats = measured();
     expect(stats.stable).toMatchObject({ requests: 1, errors: 1 });
   });
 
@@ -151,7 +185,7 @@ describe("TrafficRouter", () => {
       const { status, revision } = await get();
       expect(status).toBe(500);
       expect(revision).toBe("canary");
-      expect(router.takeStats().canary).toMatchObject({ requests: 1, errors: 1 });
+      expect(measured().canary).toMatchObject({ requests: 1, errors: 1 });
     } finally {
       await closeServer(failing);
     }
@@ -186,7 +220,7 @@ describe("TrafficRouter", () => {
       client.abort();
       await expect(request).rejects.toThrow();
       await closed;
-      expect(router.takeStats().stable).toMatchObject({ requests: 0, errors: 0 });
+      expect(measured().stable).toMatchObject({ requests: 0, errors: 0 });
     } finally {
       await closeServer(hanging);
     }

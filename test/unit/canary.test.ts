@@ -3,15 +3,26 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EvalRow } from "../../src/gates/accuracy.js";
 import type { GateResult, GateStatus } from "../../src/gates/gates.js";
-import { type CanaryPlan, decide, runCanary, type StepPlan, trafficGates } from "../../src/rollout/canary.js";
+import {
+  noErrors,
+  type StepMetrics,
+  type TrackMetrics,
+  type TrafficWindow,
+} from "../../src/gates/metrics.js";
+import { trafficGates } from "../../src/gates/traffic.js";
+import { type CanaryPlan, decide, type StepPlan } from "../../src/rollout/advance.js";
+import { type Clock, runCanary } from "../../src/rollout/canary.js";
 import {
   addRevision,
   deployStable,
   emptyLedger,
   type Ledger,
   type RevisionRecord,
-} from "../../src/rollout/ledger.js";
-import type { RouterStats, Target, TrafficWindow } from "../../src/targets/target.js";
+  setCanaryWeight,
+  startCanary,
+} from "../../src/state/ledger.js";
+import type { LedgerStore } from "../../src/state/store.js";
+import type { CanaryEndpoint, MetricsSource, SyntheticTraffic, Workloads } from "../../src/targets/ports.js";
 
 const gate = (status: GateStatus, name: GateResult["gate"] = "latency-p95"): GateResult => ({
   gate: name,
@@ -22,12 +33,13 @@ const gate = (status: GateStatus, name: GateResult["gate"] = "latency-p95"): Gat
   message: `${name} was ${status}`,
 });
 
-const win = (requests: number, errors: number, p95: number): TrafficWindow => ({
+const win = (requests: number, errors: number, p95: number): TrackMetrics => ({
   requests,
   errors,
+  errorsByClass: { ...noErrors(), server: errors },
   latencyMs: { p50: p95 / 2, p90: p95, p95, p99: p95, max: p95, count: requests },
 });
-const none = (): TrafficWindow => win(0, 0, 0);
+const none = (): TrackMetrics => win(0, 0, 0);
 
 describe("decide", () => {
   it("reverts on any failure, at any step, naming every failed gate", () => {
@@ -68,7 +80,7 @@ describe("decide", () => {
 });
 
 describe("trafficGates", () => {
-  const traffic: RouterStats = { stable: win(100, 0, 10), canary: win(100, 5, 250) };
+  const traffic = { stable: win(100, 0, 10), canary: win(100, 5, 250) };
 
   it("checks only the configured gates, on the canary's window", () => {
     expect(trafficGates({}, traffic)).toEqual([]);
@@ -82,18 +94,26 @@ describe("trafficGates", () => {
   });
 });
 
+const START = Date.parse("2024-05-01T12:00:00.000Z");
+
 /**
- * An in-memory target: keeps the ledger in memory, records every call, and serves the traffic the
- * test scripts for each step (holdStep adds a step's windows; takeTraffic returns and clears them).
+ * The ports in memory: a ledger store, workloads that record every call, traffic that moves a fake
+ * clock and serves the windows the test scripts for each step, and metrics measured over the
+ * windows asked for (traffic is stamped with the time it was served).
  */
-class InMemoryTarget implements Target {
-  readonly kind = "memory";
-  readonly trafficUrl = "http://memory.invalid";
+class InMemoryTarget {
   calls: string[] = [];
   weights: number[] = [];
+  held: number[] = [];
   ledger: Ledger;
-  private pending: RouterStats = { stable: none(), canary: none() };
   failStartCanary?: Error;
+  failRevert?: Error;
+  /** The weight the workloads put in effect for a requested one (replica ratios round). */
+  effective = (weight: number) => weight;
+  private time = START;
+  private weight = 0;
+  private served: { at: number; stable: TrackMetrics; canary: TrackMetrics }[] = [];
+  private script: TrackMetrics[] = [];
 
   constructor(
     ledger: Ledger,
@@ -102,46 +122,94 @@ class InMemoryTarget implements Target {
     this.ledger = ledger;
   }
 
-  /** Adds served traffic to the window since the last takeTraffic (p95 taken as the worse of the two). */
-  serve(traffic: RouterStats): void {
-    const add = (a: TrafficWindow, b: TrafficWindow) =>
-      win(a.requests + b.requests, a.errors + b.errors, Math.max(a.latencyMs.p95, b.latencyMs.p95));
-    this.pending = {
-      stable: add(this.pending.stable, traffic.stable),
-      canary: add(this.pending.canary, traffic.canary),
-    };
+  readonly clock: Clock = {
+    now: () => new Date(this.time),
+    sleep: async (ms) => {
+      this.time += ms;
+    },
+  };
+
+  readonly state: LedgerStore = {
+    location: "memory",
+    read: async () => this.ledger,
+    update: async (change) => {
+      this.ledger = change(this.ledger);
+      return this.ledger;
+    },
+    lock: async () => async () => {},
+  };
+
+  readonly workloads: Workloads = {
+    runStable: async () => {
+      throw new Error("not used by the canary controller");
+    },
+    startCanary: async (revision: RevisionRecord) => {
+      this.calls.push(`startCanary ${revision.id}`);
+      if (this.failStartCanary) throw this.failStartCanary;
+    },
+    setCanaryWeight: async (weight: number) => {
+      this.calls.push(`setCanaryWeight ${weight}`);
+      this.weights.push(weight);
+      this.weight = this.effective(weight);
+      return this.weight;
+    },
+    canaryWeight: async () => this.weight,
+    promote: async () => {
+      this.calls.push("promote");
+    },
+    revert: async () => {
+      this.calls.push("revert");
+      this.weight = 0;
+      if (this.failRevert) throw this.failRevert;
+    },
+  };
+
+  readonly metrics: MetricsSource = {
+    measure: async ({ start, end }): Promise<StepMetrics> => {
+      const inWindow = this.served.filter((s) => s.at >= start.getTime() && s.at < end.getTime());
+      const add = (a: TrackMetrics, b: TrackMetrics) =>
+        win(a.requests + b.requests, a.errors + b.errors, Math.max(a.latencyMs.p95, b.latencyMs.p95));
+      return {
+        window: { start: start.toISOString(), end: end.toISOString() },
+        stable: inWindow.reduce((sum, s) => add(sum, s.stable), none()),
+        canary: inWindow.reduce((sum, s) => add(sum, s.canary), none()),
+      };
+    },
+  };
+
+  readonly traffic: SyntheticTraffic = {
+    check: async () => {},
+    generate: async (durationS: number) => {
+      this.held.push(this.weight);
+      this.time += durationS * 1000;
+      // Served during the step, which ends where the next one begins.
+      this.serve({ stable: win(100, 0, 20), canary: this.script.shift() ?? none() }, this.time - 1);
+    },
+  };
+
+  async openCanaryEndpoint(): Promise<CanaryEndpoint> {
+    this.calls.push("openCanaryEndpoint");
+    return { url: this.canaryUrl, close: async () => void this.calls.push("closeCanaryEndpoint") };
   }
 
-  async readLedger(): Promise<Ledger> {
-    return this.ledger;
+  /** The canary windows served during each step, in turn. */
+  scripted(windows: TrackMetrics[]): this {
+    this.script = [...windows];
+    return this;
   }
-  async register(): Promise<RevisionRecord> {
-    throw new Error("not used by the canary controller");
+
+  /** Traffic served now, before or between steps. */
+  serve(traffic: { stable: TrackMetrics; canary: TrackMetrics }, atMs = this.time): void {
+    this.served.push({ at: atMs, ...traffic });
   }
-  async deployStable(): Promise<void> {
-    throw new Error("not used by the canary controller");
+
+  get workloadCalls(): string[] {
+    return this.calls.filter((c) => !c.includes("CanaryEndpoint"));
   }
-  async startCanary(revision: RevisionRecord): Promise<string> {
-    this.calls.push(`startCanary ${revision.id}`);
-    if (this.failStartCanary) throw this.failStartCanary;
-    return this.canaryUrl;
+
+  get lastReason(): string | undefined {
+    return this.ledger.history.at(-1)?.reason;
   }
-  async setCanaryWeight(weight: number): Promise<void> {
-    this.calls.push(`setCanaryWeight ${weight}`);
-    this.weights.push(weight);
-  }
-  async takeTraffic(): Promise<RouterStats> {
-    const traffic = this.pending;
-    this.pending = { stable: none(), canary: none() };
-    return traffic;
-  }
-  async promote(reason: string): Promise<void> {
-    this.calls.push(`promote ${reason}`);
-  }
-  async revert(reason: string): Promise<void> {
-    this.calls.push(`revert ${reason}`);
-  }
-  async close(): Promise<void> {}
 }
 
 function setup(canaryUrl?: string) {
@@ -164,55 +232,48 @@ const plan = (gates: CanaryPlan["gates"], planSteps = steps): CanaryPlan => ({
   gates,
 });
 
-/** holdStep that lets the target serve the scripted canary window for each step in turn. */
-function scripted(target: InMemoryTarget, canaryWindows: TrafficWindow[]) {
-  const held: number[] = [];
-  const holdStep = async (step: StepPlan) => {
-    held.push(step.weight);
-    const canary = canaryWindows[held.length - 1] ?? none();
-    target.serve({ stable: win(100, 0, 20), canary });
-  };
-  return { held, holdStep };
-}
+const deps = (target: InMemoryTarget) => ({ target, clock: target.clock });
 
-describe("runCanary with an in-memory target", () => {
+describe("runCanary with in-memory ports", () => {
   const trafficOnly = { latency: { p95Ms: 100 }, errorRate: { max: 0.01 } };
 
   it("promotes after every step passes, setting weights in order and promoting once", async () => {
     const { target, revision } = setup();
-    const { held, holdStep } = scripted(target, [win(50, 0, 40), win(200, 1, 60), win(400, 2, 80)]);
-    const report = await runCanary(revision, plan(trafficOnly), { target, holdStep });
+    target.scripted([win(50, 0, 40), win(200, 1, 60), win(400, 2, 80)]);
+    const report = await runCanary(revision, plan(trafficOnly), deps(target));
 
     expect(report.outcome).toBe("promoted");
     expect(report.reason).toBe("all gates passed at every step");
     expect(report).toMatchObject({ revision: "r2", stable: "r1" });
     expect(target.weights).toEqual([10, 50, 100]);
-    expect(held).toEqual([10, 50, 100]);
-    expect(target.calls.filter((c) => c.startsWith("promote"))).toEqual([
-      "promote all gates passed at every step",
-    ]);
-    expect(target.calls.some((c) => c.startsWith("revert"))).toBe(false);
+    expect(target.held).toEqual([10, 50, 100]);
+    expect(target.calls.filter((c) => c === "promote")).toHaveLength(1);
+    expect(target.calls).not.toContain("revert");
     expect(report.steps.map((s) => [s.weight, s.canary.requests, s.gates.map((g) => g.status)])).toEqual([
       [10, 50, ["pass", "pass"]],
       [50, 200, ["pass", "pass"]],
       [100, 400, ["pass", "pass"]],
     ]);
+    // The ledger recorded the promotion with its reason and no canary is left.
+    expect(target.ledger.stable).toBe("r2");
+    expect(target.ledger.canary).toBeUndefined();
+    expect(target.ledger.history.at(-1)).toMatchObject({
+      action: "promote",
+      reason: "all gates passed at every step",
+    });
   });
 
   it("reverts at step 1 on a latency failure, runs no further step and says which gate and figure", async () => {
     const { target, revision } = setup();
-    const { held, holdStep } = scripted(target, [win(100, 0, 250), win(100, 0, 10), win(100, 0, 10)]);
-    const report = await runCanary(revision, plan(trafficOnly), { target, holdStep });
+    target.scripted([win(100, 0, 250), win(100, 0, 10), win(100, 0, 10)]);
+    const report = await runCanary(revision, plan(trafficOnly), deps(target));
 
     expect(report.outcome).toBe("reverted");
     expect(report.reason).toBe("latency-p95: canary p95 250 ms > 100 ms");
-    expect(held).toEqual([10]);
+    expect(target.held).toEqual([10]);
     expect(target.weights).toEqual([10]);
-    expect(target.calls).toEqual([
-      "startCanary r2",
-      "setCanaryWeight 10",
-      "revert latency-p95: canary p95 250 ms > 100 ms",
-    ]);
+    expect(target.workloadCalls).toEqual(["startCanary r2", "setCanaryWeight 10", "revert"]);
+    expect(target.lastReason).toBe("latency-p95: canary p95 250 ms > 100 ms");
     expect(report.steps).toHaveLength(1);
     expect(report.steps[0]?.gates.find((g) => g.gate === "latency-p95")).toMatchObject({
       status: "fail",
@@ -223,70 +284,162 @@ describe("runCanary with an in-memory target", () => {
 
   it("reverts at the last step when traffic stayed too thin to judge", async () => {
     const { target, revision } = setup();
-    const { held, holdStep } = scripted(target, [win(5, 0, 10), win(5, 0, 10), win(5, 0, 10)]);
-    const report = await runCanary(revision, plan(trafficOnly), { target, holdStep });
+    target.scripted([win(5, 0, 10), win(5, 0, 10), win(5, 0, 10)]);
+    const report = await runCanary(revision, plan(trafficOnly), deps(target));
 
-    expect(held).toEqual([10, 50, 100]);
+    expect(target.held).toEqual([10, 50, 100]);
     expect(report.outcome).toBe("reverted");
     expect(report.reason).toMatch(/^inconclusive at the last step: latency-p95: only 5 samples/);
-    expect(target.calls.some((c) => c.startsWith("promote"))).toBe(false);
+    expect(target.calls).not.toContain("promote");
   });
 
   it("gates each step only on the traffic served during that step", async () => {
     const { target, revision } = setup();
     // Traffic served before the first step (e.g. warm-up errors) must not count against it.
-    target.serve({ stable: none(), canary: win(100, 100, 5000) });
-    const { holdStep } = scripted(target, [win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
-    const report = await runCanary(revision, plan(trafficOnly), { target, holdStep });
+    target.serve({ stable: none(), canary: win(100, 100, 5000) }, START - 1);
+    target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
+    const report = await runCanary(revision, plan(trafficOnly), deps(target));
     expect(report.outcome).toBe("promoted");
   });
 
   it("reverts a plan without steps instead of promoting it", async () => {
     const { target, revision } = setup();
-    const { holdStep } = scripted(target, []);
-    const report = await runCanary(revision, plan(trafficOnly, []), { target, holdStep });
+    const report = await runCanary(revision, plan(trafficOnly, []), deps(target));
     expect(report).toMatchObject({ outcome: "reverted", reason: "the plan has no steps" });
-    expect(target.calls).toEqual(["startCanary r2", "revert the plan has no steps"]);
+    expect(target.workloadCalls).toEqual(["startCanary r2", "revert"]);
+    expect(target.lastReason).toBe("the plan has no steps");
   });
 
   it("reverts, then rethrows, when holding a step fails", async () => {
     const { target, revision } = setup();
-    const holdStep = async () => {
+    target.traffic.generate = async () => {
       throw new Error("load generator crashed");
     };
-    await expect(runCanary(revision, plan(trafficOnly), { target, holdStep })).rejects.toThrow(
+    await expect(runCanary(revision, plan(trafficOnly), deps(target))).rejects.toThrow(
       "load generator crashed",
     );
-    expect(target.calls).toEqual([
-      "startCanary r2",
-      "setCanaryWeight 10",
-      "revert error during the rollout: load generator crashed",
-    ]);
+    expect(target.workloadCalls).toEqual(["startCanary r2", "setCanaryWeight 10", "revert"]);
+    expect(target.lastReason).toBe("error during the rollout: load generator crashed");
+    expect(target.ledger.canary).toBeUndefined();
   });
 
   it("rethrows the original error even when the revert itself fails", async () => {
     const { target, revision } = setup();
-    target.revert = async (reason: string) => {
-      target.calls.push(`revert ${reason}`);
-      throw new Error("revert failed too");
-    };
-    const holdStep = async () => {
+    target.failRevert = new Error("revert failed too");
+    target.traffic.generate = async () => {
       throw new Error("load generator crashed");
     };
-    await expect(runCanary(revision, plan(trafficOnly), { target, holdStep })).rejects.toThrow(
+    await expect(runCanary(revision, plan(trafficOnly), deps(target))).rejects.toThrow(
       "load generator crashed",
     );
-    expect(target.calls.at(-1)).toBe("revert error during the rollout: load generator crashed");
+    expect(target.calls.at(-1)).toBe("revert");
   });
 
-  it("lets an error from startCanary propagate without promoting", async () => {
+  it("records a canary that fails to start as reverted, without promoting", async () => {
     const { target, revision } = setup();
     target.failStartCanary = new Error("port in use");
-    const { held, holdStep } = scripted(target, []);
-    await expect(runCanary(revision, plan(trafficOnly), { target, holdStep })).rejects.toThrow("port in use");
-    expect(held).toEqual([]);
+    await expect(runCanary(revision, plan(trafficOnly), deps(target))).rejects.toThrow("port in use");
+    expect(target.held).toEqual([]);
     expect(target.weights).toEqual([]);
-    expect(target.calls.some((c) => c.startsWith("promote"))).toBe(false);
+    expect(target.calls).not.toContain("promote");
+    expect(target.ledger.canary).toBeUndefined();
+    expect(target.ledger.history.at(-1)).toMatchObject({ action: "revert", revision: "r2" });
+    expect(target.lastReason).toBe("canary failed to start: port in use");
+  });
+
+  it("records each step's start, weight and measurements in the ledger as it goes", async () => {
+    const { target, revision } = setup();
+    target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
+    const seen: Ledger[] = [];
+    const update = target.state.update;
+    target.state.update = async (change) => {
+      const next = await update(change);
+      seen.push(next);
+      return next;
+    };
+    await runCanary(revision, plan(trafficOnly), { ...deps(target), owner: { pid: 7, host: "runner" } });
+    const atStep2 = seen.find((l) => l.canary?.progress?.step === 1);
+    expect(atStep2?.canary).toMatchObject({
+      revision: "r2",
+      weight: 50,
+      owner: { pid: 7, host: "runner" },
+      progress: { step: 1, stepStartedAt: new Date(START + 30_000).toISOString() },
+    });
+    expect(atStep2?.canary?.progress?.steps.map((s) => s.weight)).toEqual([10]);
+  });
+
+  it("records the weight in effect when the workloads cannot give the one asked for", async () => {
+    const { target, revision } = setup();
+    target.effective = (weight) => Math.round(weight / 33) * 33; // 3 replicas: 0, 33, 66, 99
+    target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
+    const report = await runCanary(revision, plan(trafficOnly), deps(target));
+    expect(report.steps.map((s) => s.weight)).toEqual([0, 66, 99]);
+    const recorded = target.ledger.history.filter((h) => h.action === "weight").map((h) => h.weight);
+    expect(recorded).toEqual([0, 66, 99]);
+  });
+
+  describe("resume", () => {
+    /** A ledger as a run that died at step 2 left it: step 1 measured, step 2 started. */
+    function leftover(target: InMemoryTarget) {
+      let ledger = startCanary(target.ledger, "r2", "2024-05-01T11:00:00.000Z", { pid: 1, host: "gone" });
+      ledger = setCanaryWeight(ledger, 10, "2024-05-01T11:00:00.000Z", 0);
+      const record = {
+        weight: 10,
+        durationS: 30,
+        stable: win(900, 0, 20),
+        canary: win(100, 0, 10),
+        gates: [gate("pass"), gate("pass", "error-rate")],
+      };
+      ledger = {
+        ...ledger,
+        canary: ledger.canary && {
+          ...ledger.canary,
+          progress: { step: 0, stepStartedAt: "2024-05-01T11:00:00.000Z", steps: [record] },
+        },
+      };
+      ledger = setCanaryWeight(ledger, 50, "2024-05-01T11:00:30.000Z", 1);
+      target.ledger = ledger;
+    }
+
+    it("continues from the recorded step with its weight, keeps the earlier evidence, and promotes", async () => {
+      const { target, revision } = setup();
+      leftover(target);
+      target.scripted([win(200, 0, 10), win(400, 0, 10)]);
+      const report = await runCanary(revision, plan(trafficOnly), deps(target), { resume: true });
+
+      expect(report).toMatchObject({ outcome: "promoted", resumed: true });
+      expect(target.workloadCalls).toEqual([
+        "startCanary r2",
+        "setCanaryWeight 50",
+        "setCanaryWeight 100",
+        "promote",
+      ]);
+      // Step 2 restarted when this run resumed it, and ran its whole duration.
+      expect(target.held).toEqual([50, 100]);
+      expect(report.steps.map((s) => [s.weight, s.canary.requests])).toEqual([
+        [10, 100],
+        [50, 200],
+        [100, 400],
+      ]);
+      expect(target.ledger.history.map((h) => h.action)).toContain("resume");
+    });
+
+    it("refuses to resume another revision's canary, and leaves it for a revert", async () => {
+      const { target } = setup();
+      leftover(target);
+      target.ledger = addRevision(
+        target.ledger,
+        { name: "iris", path: "c.onnx", digest: "sha256:c" },
+        undefined,
+        "t",
+      ).ledger;
+      const r3 = target.ledger.revisions[2] as RevisionRecord;
+      await expect(runCanary(r3, plan(trafficOnly), deps(target), { resume: true })).rejects.toThrow(
+        "--resume: the unfinished canary is r2, but this run deploys r3; run without --resume to revert it first",
+      );
+      expect(target.calls).toEqual([]);
+      expect(target.ledger.canary?.revision).toBe("r2");
+    });
   });
 
   describe("accuracy against a real model server", () => {
@@ -325,24 +478,24 @@ describe("runCanary with an in-memory target", () => {
 
     it("reverts before any traffic reaches a canary that fails the accuracy gate", async () => {
       const { target, revision } = setup(url);
-      const { held, holdStep } = scripted(target, []);
       const gates = { ...trafficOnly, accuracy: { rows: rows(14, 6), min: 0.9, output: "label" } };
-      const report = await runCanary(revision, plan(gates), { target, holdStep });
+      const report = await runCanary(revision, plan(gates), deps(target));
 
       expect(report.outcome).toBe("reverted");
       expect(report.reason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
       expect(target.weights.filter((w) => w > 0)).toEqual([]);
-      expect(held).toEqual([]);
-      expect(target.calls).toEqual(["startCanary r2", "revert accuracy: canary accuracy 0.7 (14/20) < 0.9"]);
+      expect(target.held).toEqual([]);
+      expect(target.calls).toEqual(["startCanary r2", "openCanaryEndpoint", "closeCanaryEndpoint", "revert"]);
+      expect(target.lastReason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
       expect(report.steps).toHaveLength(1);
       expect(report.steps[0]).toMatchObject({ weight: 0, gates: [{ gate: "accuracy", status: "fail" }] });
     });
 
     it("carries a passing accuracy result into every step and promotes", async () => {
       const { target, revision } = setup(url);
-      const { holdStep } = scripted(target, [win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
+      target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
       const gates = { ...trafficOnly, accuracy: { rows: rows(19, 1), min: 0.9, output: "label" } };
-      const report = await runCanary(revision, plan(gates), { target, holdStep });
+      const report = await runCanary(revision, plan(gates), deps(target));
 
       expect(report.outcome).toBe("promoted");
       for (const step of report.steps) {
@@ -353,11 +506,11 @@ describe("runCanary with an in-memory target", () => {
 
     it("never promotes on an eval set too small to judge", async () => {
       const { target, revision } = setup(url);
-      const { held, holdStep } = scripted(target, [win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
+      target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
       const gates = { ...trafficOnly, accuracy: { rows: rows(3, 0), min: 0.9, output: "label" } };
-      const report = await runCanary(revision, plan(gates), { target, holdStep });
+      const report = await runCanary(revision, plan(gates), deps(target));
 
-      expect(held).toEqual([10, 50, 100]);
+      expect(target.held).toEqual([10, 50, 100]);
       expect(report.outcome).toBe("reverted");
       expect(report.reason).toMatch(/^inconclusive at the last step: accuracy: only 3 samples/);
     });

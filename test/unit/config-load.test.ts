@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ConfigError, DEFAULTS, findStateDir, loadConfig, parseConfig } from "../../src/config/index.js";
+import { ConfigError, DEFAULTS, loadConfig, parseConfig } from "../../src/config/index.js";
 
 const EXAMPLE = resolve("examples/iris/modelship.yml");
 const EXAMPLE_DIR = resolve("examples/iris");
@@ -151,24 +151,5 @@ describe("gates.latency comparison with the stable model", () => {
     expect(() => parseConfig(bad, "/repo/modelship.yml")).toThrow(
       /modelship\.yml:6:\d+: gates\.latency\.minIncreaseMs/,
     );
-  });
-});
-
-describe("findStateDir (status, promote, rollback)", () => {
-  it("takes the directory given, else the config's target.stateDir, else .modelship", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "modelship-statedir-"));
-    try {
-      const config = join(dir, "modelship.yml");
-      await writeFile(
-        config,
-        "model: { name: iris, path: m.onnx }\ntarget: { kind: local, stateDir: state/here }\n",
-      );
-      expect(await findStateDir(config, "elsewhere")).toBe(resolve("elsewhere"));
-      expect(await findStateDir(config, undefined)).toBe(join(dir, "state", "here"));
-      expect(await findStateDir(undefined, undefined)).toBe(resolve(".modelship"));
-      await expect(findStateDir(join(dir, "missing.yml"), undefined)).rejects.toThrow(/missing\.yml/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -9,7 +9,7 @@ import {
   MIN_EVAL_SAMPLES,
   MIN_TRAFFIC_SAMPLES,
 } from "../../src/gates/gates.js";
-import type { TrafficWindow } from "../../src/targets/target.js";
+import type { TrafficWindow } from "../../src/gates/metrics.js";
 
 const window = (requests: number, errors: number, p95: number): TrafficWindow => ({
   requests,

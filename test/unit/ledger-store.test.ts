@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addRevision, deployStable, emptyLedger, type Ledger } from "../../src/rollout/ledger.js";
-import { acquireDeployLock, LedgerFile } from "../../src/rollout/ledger-store.js";
 import { promoteRevision, rollbackRevision } from "../../src/rollout/manual.js";
+import { addRevision, deployStable, emptyLedger, type Ledger } from "../../src/state/ledger.js";
+import { LedgerFile } from "../../src/state/ledger-file.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -105,7 +106,70 @@ describe("LedgerFile", () => {
   });
 });
 
-describe("acquireDeployLock", () => {
+describe("LedgerFile.update is a compare-and-swap", () => {
+  it("applies a change again to what another writer stored in between, losing neither", async () => {
+    const file = new LedgerFile(dir);
+    await file.write(ledgerWith(3, "r1"));
+    let calls = 0;
+    const next = await file.update((ledger) => {
+      calls++;
+      // Another writer lands between this read and the swap, the first time only.
+      if (calls === 1) {
+        const theirs = deployStable(ledger, "r3", T, "the other writer");
+        writeFileSync(file.path, JSON.stringify(theirs));
+      }
+      return deployStable(ledger, "r2", T, `mine ${calls}`);
+    });
+    expect(calls).toBe(2);
+    const stored = await file.read();
+    expect(stored).toEqual(next);
+    expect(stored.history.map((h) => h.reason)).toEqual([undefined, "the other writer", "mine 2"]);
+    expect(stored.stable).toBe("r2");
+  });
+
+  it("never loses an update when many writers race on the same file", async () => {
+    await new LedgerFile(dir).write(ledgerWith(1, "r1"));
+    const writers = Array.from({ length: 20 }, (_, i) =>
+      new LedgerFile(dir).update((ledger) => ({
+        ...ledger,
+        history: [...ledger.history, { at: T, action: "deploy" as const, revision: "r1", reason: `w${i}` }],
+      })),
+    );
+    await Promise.all(writers);
+    const reasons = (await new LedgerFile(dir).read()).history.map((h) => h.reason).filter(Boolean);
+    expect(reasons.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `w${i}`).sort());
+    expect(await readdir(dir)).toEqual(["ledger.json"]);
+  });
+
+  it("never loses an update when separate processes race on the same file", async () => {
+    await new LedgerFile(dir).write(ledgerWith(1, "r1"));
+    const script = `
+      import { LedgerFile } from ${JSON.stringify(join(process.cwd(), "src/state/ledger-file.ts"))};
+      const file = new LedgerFile(process.argv[1]);
+      for (let i = 0; i < 10; i++) {
+        await file.update((l) => ({ ...l, history: [...l.history, { at: "t", action: "deploy", revision: "r1", reason: process.argv[2] + i }] }));
+      }`;
+    const run = (name: string) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", "--input-type=module", "-e", script, dir, name],
+          {
+            stdio: "inherit",
+          },
+        );
+        child.on("exit", resolve);
+      });
+    expect(await Promise.all([run("a"), run("b"), run("c")])).toEqual([0, 0, 0]);
+    const reasons = (await new LedgerFile(dir).read()).history.map((h) => h.reason).filter(Boolean);
+    expect(reasons).toHaveLength(30);
+    expect(new Set(reasons).size).toBe(30);
+  });
+});
+
+describe("LedgerFile.lock (the deploy lock)", () => {
+  const acquireDeployLock = (stateDir: string) => new LedgerFile(stateDir).lock();
+
   it("writes this process's pid into the lock and removes it on release", async () => {
     const release = await acquireDeployLock(dir);
     const lock = join(dir, "deploy.lock");
@@ -142,9 +206,11 @@ describe("acquireDeployLock", () => {
 });
 
 describe("promoteRevision / rollbackRevision on a state dir", () => {
+  const acquireDeployLock = (stateDir: string) => new LedgerFile(stateDir).lock();
+
   it("promotes a recorded revision by hand and records the previous stable", async () => {
     await new LedgerFile(dir).write(ledgerWith(2, "r1"));
-    const change = await promoteRevision(dir, "r2");
+    const change = await promoteRevision(new LedgerFile(dir), "r2");
     expect(change).toMatchObject({ stable: "r2", previous: "r1" });
     expect(change.entry).toMatchObject({ action: "deploy", revision: "r2", reason: "promoted by hand" });
     expect((await new LedgerFile(dir).read()).stable).toBe("r2");
@@ -153,10 +219,10 @@ describe("promoteRevision / rollbackRevision on a state dir", () => {
 
   it("rolls back to the previous stable, or to the revision named", async () => {
     await new LedgerFile(dir).write(deployStable(ledgerWith(3, "r1"), "r2", T));
-    const back = await rollbackRevision(dir, undefined, "bad model");
+    const back = await rollbackRevision(new LedgerFile(dir), undefined, "bad model");
     expect(back).toMatchObject({ stable: "r1", previous: "r2" });
     expect(back.entry).toMatchObject({ action: "rollback", reason: "bad model" });
-    const to = await rollbackRevision(dir, "r3");
+    const to = await rollbackRevision(new LedgerFile(dir), "r3");
     expect(to).toMatchObject({ stable: "r3", previous: "r1" });
     expect(to.entry.reason).toBe("manual rollback");
     expect((await new LedgerFile(dir).read()).history.map((h) => h.action)).toEqual([
@@ -170,13 +236,15 @@ describe("promoteRevision / rollbackRevision on a state dir", () => {
   it("fails on an unknown revision, leaves the ledger as it was and releases the lock", async () => {
     const ledger = ledgerWith(1, "r1");
     await new LedgerFile(dir).write(ledger);
-    await expect(promoteRevision(dir, "r4")).rejects.toThrow(/revision r4 is not in the ledger/);
+    await expect(promoteRevision(new LedgerFile(dir), "r4")).rejects.toThrow(
+      /revision r4 is not in the ledger/,
+    );
     expect(await new LedgerFile(dir).read()).toEqual(ledger);
     expect(await exists(join(dir, "deploy.lock"))).toBe(false);
   });
 
   it("fails when nothing was ever deployed", async () => {
-    await expect(rollbackRevision(dir)).rejects.toThrow(/nothing is deployed/);
+    await expect(rollbackRevision(new LedgerFile(dir))).rejects.toThrow(/nothing is deployed/);
   });
 
   it("waits for no one: a held lock makes the change fail and the ledger stays as it was", async () => {
@@ -184,7 +252,9 @@ describe("promoteRevision / rollbackRevision on a state dir", () => {
     await new LedgerFile(dir).write(ledger);
     const release = await acquireDeployLock(dir);
     try {
-      await expect(promoteRevision(dir, "r2")).rejects.toThrow(`another deployment (pid ${process.pid})`);
+      await expect(promoteRevision(new LedgerFile(dir), "r2")).rejects.toThrow(
+        `another deployment (pid ${process.pid})`,
+      );
       expect(await new LedgerFile(dir).read()).toEqual(ledger);
     } finally {
       await release();

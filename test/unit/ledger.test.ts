@@ -1,18 +1,23 @@
 import { describe, expect, it } from "vitest";
+import type { GateResult } from "../../src/gates/gates.js";
 import {
   addRevision,
   deployStable,
   emptyLedger,
   findRevision,
+  LEDGER_VERSION,
   type Ledger,
   ledgerSchema,
   type ModelIdentity,
+  parseLedger,
   promoteCanary,
+  recordCanaryProgress,
+  resumeCanary,
   revertCanary,
   rollback,
   setCanaryWeight,
   startCanary,
-} from "../../src/rollout/ledger.js";
+} from "../../src/state/ledger.js";
 
 const T = "2024-05-01T12:00:00.000Z";
 const model = (digest: string): ModelIdentity => ({
@@ -97,8 +102,14 @@ describe("canary transitions", () => {
   const deployed = () => deployStable(withRevisions(2), "r1", T);
 
   it("starts a canary at weight 0 beside the stable", () => {
-    const ledger = startCanary(deployed(), "r2", "t1");
-    expect(ledger.canary).toEqual({ revision: "r2", weight: 0 });
+    const ledger = startCanary(deployed(), "r2", "t1", { pid: 42, host: "runner" });
+    expect(ledger.canary).toEqual({
+      revision: "r2",
+      weight: 0,
+      startedAt: "t1",
+      owner: { pid: 42, host: "runner" },
+      progress: { step: -1, stepStartedAt: "t1", steps: [] },
+    });
     expect(ledger.stable).toBe("r1");
     expect(ledger.history.at(-1)).toEqual({ at: "t1", action: "canary", revision: "r2", previous: "r1" });
   });
@@ -122,8 +133,10 @@ describe("canary transitions", () => {
     let ledger = startCanary(deployed(), "r2", T);
     ledger = setCanaryWeight(ledger, 10, "t1");
     ledger = setCanaryWeight(ledger, 50, "t2");
-    expect(ledger.canary).toEqual({ revision: "r2", weight: 50 });
+    expect(ledger.canary).toMatchObject({ revision: "r2", weight: 50 });
     expect(ledger.history.filter((h) => h.action === "weight").map((h) => h.weight)).toEqual([10, 50]);
+    // A weight alone does not move the rollout to another step.
+    expect(ledger.canary?.progress).toEqual({ step: -1, stepStartedAt: T, steps: [] });
   });
 
   it.each([-1, 101, Number.NaN])("rejects the canary weight %d", (weight) => {
@@ -247,6 +260,103 @@ describe("ledgerSchema", () => {
     expect(ledgerSchema.safeParse({ ...base, canary: { revision: "r1", weight: 120 } }).success).toBe(false);
     const badId = { ...base, revisions: [{ ...base.revisions[0], id: "rev-1" }] };
     expect(ledgerSchema.safeParse(badId).success).toBe(false);
-    expect(ledgerSchema.safeParse({ ...base, version: 2 }).success).toBe(false);
+    expect(ledgerSchema.safeParse({ ...base, version: 3 }).success).toBe(false);
+  });
+});
+
+const measuredStep = (status: "pass" | "inconclusive") => ({
+  weight: 10,
+  durationS: 5,
+  stable: { requests: 90, errors: 0, latencyMs: { p50: 1, p90: 2, p95: 2, p99: 3, max: 4, count: 90 } },
+  canary: { requests: 10, errors: 0, latencyMs: { p50: 1, p90: 2, p95: 2, p99: 3, max: 4, count: 10 } },
+  gates: [
+    {
+      gate: "latency-p95" as const,
+      status,
+      observed: status === "pass" ? 2 : Number.NaN,
+      threshold: 250,
+      samples: 10,
+      message: "m",
+    },
+  ],
+});
+
+describe("rollout progress", () => {
+  const canary = () =>
+    startCanary(deployStable(withRevisions(2), "r1", T), "r2", "t0", { pid: 7, host: "a" });
+
+  it("a weight with a step starts that step at that time, keeping what was measured", () => {
+    let ledger = setCanaryWeight(canary(), 10, "t1", 0);
+    ledger = recordCanaryProgress(ledger, { step: measuredStep("pass") });
+    ledger = setCanaryWeight(ledger, 50, "t2", 1);
+    expect(ledger.canary?.progress).toMatchObject({ step: 1, stepStartedAt: "t2" });
+    expect(ledger.canary?.progress?.steps).toHaveLength(1);
+  });
+
+  it("records the accuracy verdict and finished steps, and refuses them without a canary", () => {
+    const accuracy = { ...(measuredStep("pass").gates[0] as GateResult), gate: "accuracy" as const };
+    const ledger = recordCanaryProgress(canary(), { accuracy });
+    expect(ledger.canary?.progress?.accuracy).toEqual(accuracy);
+    expect(() => recordCanaryProgress(deployStable(withRevisions(1), "r1", T), { accuracy })).toThrow(
+      "no canary rollout is in progress",
+    );
+  });
+
+  it("an inconclusive gate's missing figure survives JSON as NaN", () => {
+    const ledger = recordCanaryProgress(canary(), { step: measuredStep("inconclusive") });
+    const read = parseLedger(JSON.parse(JSON.stringify(ledger)));
+    expect(read.success).toBe(true);
+    if (read.success) expect(read.data.canary?.progress?.steps[0]?.gates[0]?.observed).toBeNaN();
+  });
+
+  it("resume makes the new run the owner, restarts the step at the resume time, and records it", () => {
+    let ledger = setCanaryWeight(canary(), 10, "t1", 0);
+    ledger = recordCanaryProgress(ledger, { step: measuredStep("pass") });
+    ledger = setCanaryWeight(ledger, 50, "t2", 1);
+    const resumed = resumeCanary(ledger, "t9", { pid: 8, host: "b" });
+    expect(resumed.canary).toMatchObject({ revision: "r2", weight: 50, owner: { pid: 8, host: "b" } });
+    expect(resumed.canary?.progress).toMatchObject({ step: 1, stepStartedAt: "t9" });
+    expect(resumed.canary?.progress?.steps).toHaveLength(1);
+    expect(resumed.history.at(-1)).toEqual({
+      at: "t9",
+      action: "resume",
+      revision: "r2",
+      previous: "r1",
+      weight: 50,
+    });
+  });
+
+  it("refuses to resume without a canary, or one recorded without its step", () => {
+    expect(() => resumeCanary(deployStable(withRevisions(1), "r1", T), T)).toThrow(/nothing to resume/);
+    const old = { ...canary(), canary: { revision: "r2", weight: 20 } };
+    expect(() => resumeCanary(old, T)).toThrow(/older modelship without its step.*run without --resume/);
+  });
+});
+
+describe("parseLedger", () => {
+  it("reads a version 1 ledger, an unfinished canary included, as this version", () => {
+    const v1 = {
+      version: 1,
+      revisions: [
+        { id: "r1", model: model("a"), createdAt: T },
+        { id: "r2", model: model("b"), createdAt: T },
+      ],
+      stable: "r1",
+      canary: { revision: "r2", weight: 20 },
+      history: [{ at: T, action: "weight", revision: "r2", weight: 20 }],
+    };
+    const read = parseLedger(v1);
+    expect(read.success).toBe(true);
+    if (!read.success) return;
+    expect(read.data.version).toBe(LEDGER_VERSION);
+    expect(read.data.canary).toEqual({ revision: "r2", weight: 20 });
+    expect(ledgerSchema.safeParse(JSON.parse(JSON.stringify(read.data))).success).toBe(true);
+  });
+
+  it("rejects a version 1 ledger with a malformed canary, and an unknown version", () => {
+    const bad = { version: 1, revisions: [], history: [], canary: { revision: "r1", weight: 300 } };
+    expect(parseLedger(bad).success).toBe(false);
+    expect(parseLedger({ version: 9, revisions: [], history: [] }).success).toBe(false);
+    expect(parseLedger(null).success).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { latencyComparisonGate } from "../../src/gates/gates.js";
 import { mannWhitneyGreater, median, normalCdf } from "../../src/gates/statistics.js";
-import { trafficGates } from "../../src/rollout/canary.js";
+import { trafficGates } from "../../src/gates/traffic.js";
 
 describe("Mann–Whitney U (one-sided, canary greater)", () => {
   // Reference values from SciPy 1.x: mannwhitneyu(candidate, baseline, alternative="greater",
@@ -99,11 +99,13 @@ describe("trafficGates compares with the stable using the configured bounds", ()
   const window = (samples: number[]) => ({
     requests: samples.length,
     errors: 0,
+    errorsByClass: { server: 0, client: 0, network: 0 },
     latencyMs: { p50: 0, p90: 0, p95: Math.max(...samples), p99: 0, max: 0, count: samples.length },
+    samplesMs: samples,
   });
   const slow = Array.from({ length: 50 }, (_, i) => 10 + (i % 5));
   const fast = Array.from({ length: 50 }, (_, i) => 5 + (i % 5));
-  const traffic = { canary: window(slow), stable: window(fast), samplesMs: { canary: slow, stable: fast } };
+  const traffic = { canary: window(slow), stable: window(fast) };
   const verdict = (latency: Parameters<typeof trafficGates>[0]["latency"]) =>
     trafficGates({ latency }, traffic).find((g) => g.gate === "latency-vs-stable")?.status;
 

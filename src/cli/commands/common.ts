@@ -1,4 +1,5 @@
-import { findStateDir } from "../../config/index.js";
+import type { LedgerStore } from "../../state/store.js";
+import { findState } from "../../targets/open.js";
 import { stderrLogger } from "../../util/log.js";
 
 export interface Command {
@@ -16,7 +17,7 @@ export const configHelp = `  --config FILE       modelship.yml (default ./models
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
 
-/** --state-dir, else target.stateDir of --config or ./modelship.yml, else .modelship. */
-export function stateDirFlag(values: { config?: string; "state-dir"?: string }): Promise<string> {
-  return findStateDir(values.config, values["state-dir"]);
+/** The ledger of --state-dir, else of the target of --config or ./modelship.yml, else .modelship. */
+export function stateFlag(values: { config?: string; "state-dir"?: string }): Promise<LedgerStore> {
+  return findState({ config: values.config, stateDir: values["state-dir"] });
 }

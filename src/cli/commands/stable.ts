@@ -1,6 +1,6 @@
 import { promoteRevision, rollbackRevision, type StableChange } from "../../rollout/manual.js";
 import { type Options, parse, UsageError } from "../args.js";
-import { type Command, print, printJson, stateDirFlag } from "./common.js";
+import { type Command, print, printJson, stateFlag } from "./common.js";
 
 const stableChangeFlags = {
   reason: { type: "string" },
@@ -25,7 +25,7 @@ export const promote: Command = {
     const { values } = parse(argv, { ...stableChangeFlags, revision: { type: "string" } });
     if (!values.revision) throw new UsageError("--revision is required (see `modelship status`)");
     return printStableChange(
-      await promoteRevision(await stateDirFlag(values), values.revision, values.reason),
+      await promoteRevision(await stateFlag(values), values.revision, values.reason),
       values.json,
     );
   },
@@ -37,7 +37,7 @@ export const rollbackCommand: Command = {
   async run(argv) {
     const { values } = parse(argv, { ...stableChangeFlags, to: { type: "string" } });
     return printStableChange(
-      await rollbackRevision(await stateDirFlag(values), values.to, values.reason),
+      await rollbackRevision(await stateFlag(values), values.to, values.reason),
       values.json,
     );
   },

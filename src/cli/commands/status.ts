@@ -1,7 +1,6 @@
-import { LedgerFile } from "../../rollout/ledger-store.js";
 import { textTable } from "../../util/table.js";
 import { parse } from "../args.js";
-import { type Command, print, printJson, stateDirFlag } from "./common.js";
+import { type Command, print, printJson, stateFlag } from "./common.js";
 
 export const status: Command = {
   summary: "show the revisions, the stable one, and the history of decisions",
@@ -12,7 +11,7 @@ export const status: Command = {
       config: { type: "string" },
       json: { type: "boolean" },
     });
-    const ledger = await new LedgerFile(await stateDirFlag(values)).read();
+    const ledger = await (await stateFlag(values)).read();
     if (values.json) {
       printJson(ledger);
       return 0;

@@ -1,60 +1,15 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { LatencyRecorder, type LatencySummary } from "../../bench/histogram.js";
+import type { StepMetrics } from "../../gates/metrics.js";
+import { type Outcome, RequestLog } from "./request-log.js";
 import { WeightedSplit } from "./weighted-split.js";
 
 export type Role = "stable" | "canary";
 
-export interface TrafficWindow {
-  requests: number;
-  errors: number;
-  latencyMs: LatencySummary;
-}
+// Monotonic wall-clock milliseconds: request times stay in order even if the system clock steps.
+const nowMs = () => performance.timeOrigin + performance.now();
 
-export interface RouterStats {
-  stable: TrafficWindow;
-  canary: TrafficWindow;
-  /** Latencies of successful requests (a uniform sample when there were more), for comparisons. */
-  samplesMs?: Record<Role, number[]>;
-}
-
-// Enough for a rank test to see small shifts, small enough to keep per window in memory.
-const MAX_SAMPLES = 20_000;
-
-class RoleCounters {
-  requests = 0;
-  errors = 0;
-  readonly latency = new LatencyRecorder();
-  private samples: number[] = [];
-  private successes = 0;
-
-  record(ms: number, ok: boolean): void {
-    this.requests += 1;
-    this.latency.record(ms);
-    if (!ok) {
-      this.errors += 1;
-      return;
-    }
-    // Reservoir sampling keeps a uniform sample of the window whatever its length.
-    this.successes += 1;
-    if (this.samples.length < MAX_SAMPLES) this.samples.push(ms);
-    else {
-      const slot = Math.floor(Math.random() * this.successes);
-      if (slot < MAX_SAMPLES) this.samples[slot] = ms;
-    }
-  }
-
-  take(): { window: TrafficWindow; samples: number[] } {
-    const window = { requests: this.requests, errors: this.errors, latencyMs: this.latency.summary() };
-    const samples = this.samples;
-    this.requests = 0;
-    this.errors = 0;
-    this.successes = 0;
-    this.samples = [];
-    this.latency.reset();
-    return { window, samples };
-  }
-}
+const outcomeOf = (status: number): Outcome => (status >= 500 ? "server" : status >= 400 ? "client" : "ok");
 
 /**
  * The local target's traffic router: an HTTP reverse proxy that splits requests between a stable
@@ -65,7 +20,7 @@ class RoleCounters {
 export class TrafficRouter {
   private readonly split = new WeightedSplit(0);
   private readonly backends: Partial<Record<Role, URL>> = {};
-  private readonly counters = { stable: new RoleCounters(), canary: new RoleCounters() };
+  private readonly logs = { stable: new RequestLog(), canary: new RequestLog() };
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   private server?: http.Server;
 
@@ -101,14 +56,14 @@ export class TrafficRouter {
     return this.split.canaryWeight;
   }
 
-  /** What each backend served since the last call (a measurement window). */
-  takeStats(): RouterStats {
-    const stable = this.counters.stable.take();
-    const canary = this.counters.canary.take();
+  /** What each backend served in a window: the requests that finished from start until end. */
+  measure(window: { start: Date; end: Date }): StepMetrics {
+    const start = window.start.getTime();
+    const end = window.end.getTime();
     return {
-      stable: stable.window,
-      canary: canary.window,
-      samplesMs: { stable: stable.samples, canary: canary.samples },
+      window: { start: window.start.toISOString(), end: window.end.toISOString() },
+      stable: this.logs.stable.measure(start, end),
+      canary: this.logs.canary.measure(start, end),
     };
   }
 
@@ -134,12 +89,12 @@ export class TrafficRouter {
       return;
     }
     const target = this.backends[role] as URL;
-    const counters = this.counters[role];
+    const log = this.logs[role];
     let settled = false;
-    const finish = (ok: boolean) => {
+    const finish = (outcome: Outcome) => {
       if (settled) return;
       settled = true;
-      counters.record(performance.now() - started, ok);
+      log.record(nowMs(), performance.now() - started, outcome);
     };
     const upstream = http.request(
       {
@@ -154,12 +109,12 @@ export class TrafficRouter {
         const status = upstreamRes.statusCode ?? 502;
         res.writeHead(status, { ...upstreamRes.headers, "x-modelship-revision": role });
         upstreamRes.pipe(res);
-        upstreamRes.on("end", () => finish(status < 400));
-        upstreamRes.on("error", () => finish(false));
+        upstreamRes.on("end", () => finish(outcomeOf(status)));
+        upstreamRes.on("error", () => finish("network"));
       },
     );
     upstream.on("error", (error) => {
-      finish(false);
+      finish("network");
       if (!res.headersSent) {
         res.writeHead(502, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: `${role} backend unreachable: ${error.message}` }));

@@ -1,0 +1,18 @@
+import type { Ledger } from "./ledger.js";
+
+/**
+ * The state port: the ledger where the model runs, and the lock that lets one deployment at a
+ * time change it. Every reader and writer of the ledger goes through a store.
+ */
+export interface LedgerStore {
+  /** Where the ledger lives, for messages (a file path, a ConfigMap). */
+  readonly location: string;
+  read(): Promise<Ledger>;
+  /**
+   * Applies `change` to the stored ledger by compare-and-swap: when another writer got there
+   * first, the change is applied again to what it wrote. A change that throws stores nothing.
+   */
+  update(change: (ledger: Ledger) => Ledger): Promise<Ledger>;
+  /** Takes the deploy lock, or fails saying who holds it; returns the function that releases it. */
+  lock(): Promise<() => Promise<void>>;
+}
