@@ -1,8 +1,8 @@
 // Smoke run: load the ONNX model in onnxruntime and run one request synthesised from its signature
 // (dynamic dims = 1). A model the runtime cannot load, or whose outputs are missing, shaped unlike
 // declared, or not finite, is rejected here rather than after it was built and deployed.
-import { loadOnnxRuntime, loadOnnxSession, type ModelSession } from "../serve/runtime.js";
-import { CODECS, type InputTensor } from "../serve/tensors.js";
+import { loadOnnxRuntime, loadOnnxSession, type ModelSession } from "../onnx/runtime.js";
+import { CODECS, type InputTensor } from "../onnx/tensors.js";
 import { errorMessage } from "../util/errors.js";
 import type { Finding } from "./findings.js";
 import type { TensorSignature } from "./onnx-inspect.js";

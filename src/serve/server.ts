@@ -6,8 +6,8 @@ import { locateOnnxFile } from "../model/locate.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
-import { loadOnnxSession, type ModelSession } from "./runtime.js";
-import { parseInferRequest, RequestError, type TensorSpec } from "./tensors.js";
+import { loadOnnxSession, type ModelSession } from "../onnx/runtime.js";
+import { parseInferRequest, RequestError, type TensorSpec } from "../onnx/tensors.js";
 
 export interface ModelServerOptions {
   modelPath: string;

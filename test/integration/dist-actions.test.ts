@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { installRuntime } from "../../src/serve/runtime-install.js";
+import { installRuntime } from "../../src/onnx/runtime-install.js";
 import { osSystem, torchStateDict } from "../fixtures/model/pickles.js";
 import { skopeo, startRegistry } from "../support/registry.js";
 

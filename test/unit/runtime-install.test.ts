@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ORT_VERSION, runtimeDir } from "../../src/serve/runtime-install.js";
+import { ORT_VERSION, runtimeDir } from "../../src/onnx/runtime-install.js";
 
 describe("onnxruntime-node installed on first use", () => {
   it("installs the version package.json pins", () => {
