@@ -1,15 +1,15 @@
 import * as core from "@actions/core";
+import { findRunConfig } from "../config/index.js";
 import { checkGates } from "../pipeline/gate.js";
+import { gateParser } from "../settings/gate.js";
+import { fromInputs } from "../settings/sources.js";
 import { markdownTable } from "../util/table.js";
-import { configFromInputs, writeReport } from "./common.js";
+import { writeReport } from "./common.js";
 
 export async function gateAction(): Promise<void> {
-  const duration = core.getInput("duration");
-  const report = await checkGates(
-    await configFromInputs(),
-    core.getInput("url", { required: true }),
-    duration ? Number(duration) : undefined,
-  );
+  const settings = fromInputs(gateParser, core.getInput);
+  const config = await findRunConfig(settings.locator, settings.locator.labels);
+  const report = await checkGates(config, settings.url, settings.durationS);
   core.setOutput("passed", String(report.passed));
   core.setOutput("report", await writeReport("gate", report));
   await core.summary

@@ -1,21 +1,19 @@
 import { stat } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative } from "node:path";
 import * as core from "@actions/core";
-import { findConfig } from "../config/index.js";
-import type { ValidationPolicy } from "../model/policy.js";
 import { validateModel } from "../model/validate.js";
+import { fromInputs } from "../settings/sources.js";
+import { validateParser, validationPolicy } from "../settings/validate.js";
 import { markdownTable } from "../util/table.js";
 import { writeReport } from "./common.js";
 
 export async function validateAction(): Promise<void> {
-  const path = resolve(core.getInput("path", { required: true }));
-  const configFile = core.getInput("config");
-  const policy: Partial<ValidationPolicy> = configFile
-    ? (await findConfig(configFile, { "model.path": path })).validation
-    : {};
-  if (core.getInput("strict") === "true") policy.pickle = "strict";
-  const baseline = core.getInput("baseline");
-  const report = await validateModel(path, { policy, ...(baseline ? { baseline: resolve(baseline) } : {}) });
+  const settings = fromInputs(validateParser, core.getInput);
+  const { path } = settings;
+  const report = await validateModel(path, {
+    policy: await validationPolicy(settings),
+    ...(settings.baseline ? { baseline: settings.baseline } : {}),
+  });
   // Finding paths are relative to the model root; annotations need them relative to the workspace.
   const root = await stat(path).then(
     (s) => (s.isDirectory() ? path : dirname(path)),

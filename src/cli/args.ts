@@ -1,4 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { fromArgv, SettingsError, type Stage } from "../settings/index.js";
+import { reader } from "../settings/values.js";
 
 /** Bad command-line usage: the CLI prints the message and the command's help, and exits 2. */
 export class UsageError extends Error {}
@@ -13,17 +15,26 @@ export function parse<T extends Options>(argv: string[], options: T) {
   }
 }
 
-/** A strictly numeric flag value: "12abc", "", NaN and out-of-range values are usage errors. */
+/** A stage's settings from argv, through the parser its action uses too; bad values are usage errors. */
+export function settingsFromArgv<T>(stage: Stage<T>, argv: readonly string[]): T {
+  return usage(() => fromArgv(stage, argv));
+}
+
+/** A strictly numeric flag value (the settings parsers' number helper, for commands without a stage). */
 export function numberFlag(
   name: string,
   value: string | undefined,
   min: number,
   max: number,
 ): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number) || number < min || number > max) {
-    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
+  return usage(() => reader({ [name]: value }, (n) => `--${n}`).number(name, { min, max }));
+}
+
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    if (error instanceof SettingsError) throw new UsageError(error.message);
+    throw error;
   }
-  return number;
 }

@@ -31,14 +31,6 @@ export function modelLabels(model: { digest: string; format: string }): Record<s
   return { [ANNOTATION.modelDigest]: model.digest, [ANNOTATION.modelFormat]: model.format };
 }
 
-export function parseBuilder(value: string | undefined, where: string): Builder {
-  if (value === undefined || value === "") return "daemonless";
-  if (!(BUILDERS as readonly string[]).includes(value)) {
-    throw new Error(`${where} must be daemonless or docker, got ${JSON.stringify(value)}`);
-  }
-  return value as Builder;
-}
-
 export async function buildStage(options: StageOptions): Promise<ImageBuildReport> {
   if ((options.builder ?? "daemonless") === "daemonless") {
     for (const key of ["dockerfile", "context", "cacheFrom", "cacheTo", "buildxProvenance"] as const) {

@@ -1,20 +1,22 @@
+import { findRunConfig } from "../../config/index.js";
 import { checkGates } from "../../pipeline/gate.js";
+import { gateParser } from "../../settings/gate.js";
 import { textTable } from "../../util/table.js";
-import { numberFlag, parse, UsageError } from "../args.js";
-import { configFlags, configFromFlags } from "../config-flags.js";
+import { settingsFromArgv } from "../args.js";
 import { type Command, configHelp, print, printJson } from "./common.js";
 
 export const gate: Command = {
   summary: "check the configured gates against a running model server",
-  help: `usage: modelship gate --url URL [--duration S] [options]
+  help: `usage: modelship gate --url URL [--duration D] [options]
   Measures accuracy on gates.accuracy.evalSet and latency / error rate under benchmark traffic.
+  --duration D        load for the latency and error-rate gates, 1s to 1h: 30 (seconds), "30s", "2m"
+                      (default benchmark.duration)
 ${configHelp}`,
   async run(argv) {
-    const { values } = parse(argv, { ...configFlags, url: { type: "string" }, duration: { type: "string" } });
-    if (!values.url) throw new UsageError("--url is required");
-    const durationS = numberFlag("duration", values.duration, 1, 3_600);
-    const report = await checkGates(await configFromFlags(values), values.url, durationS);
-    if (values.json) printJson(report);
+    const settings = settingsFromArgv(gateParser, argv);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await checkGates(config, settings.url, settings.durationS);
+    if (settings.json) printJson(report);
     else
       print(
         textTable(

@@ -1,8 +1,6 @@
-import { resolve } from "node:path";
-import { findConfig } from "../../config/index.js";
-import type { ValidationPolicy } from "../../model/policy.js";
 import { validateModel } from "../../model/validate.js";
-import { parse, UsageError } from "../args.js";
+import { validateParser, validationPolicy } from "../../settings/validate.js";
+import { settingsFromArgv } from "../args.js";
 import { type Command, print, printJson } from "./common.js";
 
 export const validate: Command = {
@@ -14,25 +12,12 @@ export const validate: Command = {
   --skip-smoke        do not load ONNX models in onnxruntime
   --json              print the JSON report alone on stdout`,
   async run(argv) {
-    const { values, positionals } = parse(argv, {
-      json: { type: "boolean" },
-      config: { type: "string" },
-      baseline: { type: "string" },
-      strict: { type: "boolean" },
-      "skip-smoke": { type: "boolean" },
+    const settings = settingsFromArgv(validateParser, argv);
+    const report = await validateModel(settings.path, {
+      policy: await validationPolicy(settings),
+      ...(settings.baseline ? { baseline: settings.baseline } : {}),
     });
-    if (positionals.length !== 1) throw new UsageError("validate takes exactly one PATH");
-    const path = resolve(positionals[0] as string);
-    const policy: Partial<ValidationPolicy> = values.config
-      ? (await findConfig(values.config, { "model.path": path })).validation
-      : {};
-    if (values.strict) policy.pickle = "strict";
-    if (values["skip-smoke"]) policy.smokeRun = false;
-    const report = await validateModel(path, {
-      policy,
-      ...(values.baseline ? { baseline: resolve(values.baseline) } : {}),
-    });
-    if (values.json) printJson(report);
+    if (settings.json) printJson(report);
     else {
       print(`${report.accepted ? "accepted" : "rejected"}: ${report.format} ${report.digest}`);
       for (const f of report.findings) {

@@ -1,0 +1,26 @@
+// deploy and run (the whole pipeline): the config and its overrides, and whether to resume.
+import type { Label } from "./errors.js";
+import type { Fields, RawValues, Stage } from "./fields.js";
+import { CONFIG_FIELDS, type ConfigLocator, JSON_FIELD, readConfigLocator } from "./locator.js";
+import { reader } from "./values.js";
+
+export const DEPLOY_FIELDS = {
+  ...CONFIG_FIELDS,
+  resume: { type: "boolean" },
+  ...JSON_FIELD,
+} as const satisfies Fields;
+
+export interface DeploySettings {
+  locator: ConfigLocator;
+  /** Continue an unfinished canary from its recorded step instead of reverting it. */
+  resume: boolean;
+  json: boolean;
+}
+
+export function parseDeploySettings(values: RawValues, label: Label): DeploySettings {
+  const r = reader(values, label);
+  return { locator: readConfigLocator(r, label), resume: r.boolean("resume"), json: r.boolean("json") };
+}
+
+/** The settings of `deploy` and of `run` (the root action). */
+export const deployParser: Stage<DeploySettings> = { fields: DEPLOY_FIELDS, parse: parseDeploySettings };
