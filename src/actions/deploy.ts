@@ -1,6 +1,6 @@
 import * as core from "@actions/core";
 import { deployStage } from "../pipeline/deploy.js";
-import { rolloutMarkdown } from "../report/summary.js";
+import { leftoverText, rolloutMarkdown } from "../report/summary.js";
 import { actionLogger, configFromInputs, writeReport } from "./common.js";
 
 export async function deployAction(): Promise<void> {
@@ -12,6 +12,7 @@ export async function deployAction(): Promise<void> {
   const summary = core.summary
     .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
     .addRaw(report.reason, true);
+  if (report.leftover) summary.addRaw(`\n⚠️ ${leftoverText(report.leftover)}\n`, true);
   if (report.rollout) summary.addRaw(`\n${rolloutMarkdown(report.rollout)}\n`, true);
   await summary.write();
   if (report.outcome === "reverted")

@@ -1,4 +1,5 @@
 import type { BenchmarkReport } from "../bench/run.js";
+import type { DeployReport } from "../pipeline/deploy.js";
 import type { PipelineReport } from "../pipeline/run.js";
 import type { RolloutReport } from "../rollout/canary.js";
 import { type Cell, markdownTable, textTable } from "../util/table.js";
@@ -48,6 +49,13 @@ export function rolloutRows(rollout: RolloutReport): Cell[][] {
   ]);
 }
 
+/** One line on the canary an earlier run left unfinished, and what this run did with it. */
+export function leftoverText(leftover: NonNullable<DeployReport["leftover"]>): string {
+  return leftover.action === "resumed"
+    ? `canary ${leftover.revision}, left unfinished by an earlier run, was resumed from its recorded step`
+    : `canary ${leftover.revision}, left unfinished by an earlier run, was reverted: ${leftover.reason}`;
+}
+
 const icon = (outcome: PipelineReport["outcome"]) =>
   ({ rejected: "❌", reverted: "↩️", promoted: "✅", deployed: "✅" })[outcome];
 
@@ -56,6 +64,7 @@ export function pipelineMarkdown(report: PipelineReport): string {
   const parts = [
     `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
     report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
+    report.deploy?.leftover ? `⚠️ ${leftoverText(report.deploy.leftover)}` : "",
     report.reason ? `**rejected**: ${report.reason}` : "",
     markdownTable(
       ["model", "format", "digest", "findings"],

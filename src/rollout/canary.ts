@@ -106,9 +106,9 @@ export async function runCanary(
       throw error;
     }
     if (options.resume) {
-      log.info(
-        `  resuming ${revision.id} at step ${canary().progress?.step ?? -1} (weight ${canary().weight}%)`,
-      );
+      const step = canary().progress?.step ?? -1;
+      const where = step < 0 ? "before traffic" : `at step ${step + 1}/${plan.steps.length}`;
+      log.info(`  resuming ${revision.id} ${where} (weight ${canary().weight}%)`);
       if (canary().weight > 0) await applyWeight(canary().weight);
     }
 
