@@ -50,7 +50,7 @@ export interface BenchmarkSettings {
   json: boolean;
 }
 
-export const DEFAULT_MAX_REGRESSION = "10%";
+const DEFAULT_MAX_REGRESSION = "10%";
 const LOADS = ["rate", "concurrency", "sweep-rates", "sweep-concurrency"] as const;
 const STREAMING = ["openai-completions", "openai-chat"];
 

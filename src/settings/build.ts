@@ -36,8 +36,9 @@ export const BUILD_FIELDS = {
 /** The presets a flag or input can name; `custom` needs a path and a command, which only modelship.yml gives. */
 export const FLAG_RUNTIMES = RUNTIME_PRESETS.filter((p) => p !== "custom");
 
-export const MIN_CHUNK = 64 << 10;
-export const MAX_CHUNK = 1 << 30;
+// Each chunk is one request and is read into memory: 64 KiB to 1 GiB keeps both sensible.
+const MIN_CHUNK = 64 << 10;
+const MAX_CHUNK = 1 << 30;
 
 export interface BuildSettings {
   /** The model file or directory, resolved. */

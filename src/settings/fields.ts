@@ -51,8 +51,3 @@ export function flagLabel(fields: Fields): Label {
 export function inputLabel(fields: Fields): Label {
   return (name) => `input ${inputOf(fields, name) ?? name}`;
 }
-
-/** Every action input a stage reads, in table order. */
-export function inputNames(fields: Fields): string[] {
-  return Object.keys(fields).flatMap((name) => inputOf(fields, name) ?? []);
-}

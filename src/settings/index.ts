@@ -8,7 +8,6 @@ export {
   type Fields,
   flagLabel,
   inputLabel,
-  inputNames,
   type RawValue,
   type RawValues,
   type Stage,
