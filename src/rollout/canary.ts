@@ -45,7 +45,7 @@ const realClock: Clock = {
 };
 
 export interface CanaryDeps {
-  target: Pick<Target, "workloads" | "metrics" | "state" | "openCanaryEndpoint" | "traffic">;
+  target: Pick<Target, "workloads" | "metrics" | "state" | "openEndpoint" | "traffic">;
   logger?: Logger;
   measureAccuracy?: typeof measureAccuracy;
   clock?: Clock;
@@ -174,7 +174,7 @@ export async function runCanary(
 
   async function checkAccuracy(): Promise<GateResult> {
     const { rows, min, output } = plan.gates.accuracy as NonNullable<CanaryPlan["gates"]["accuracy"]>;
-    const endpoint = await target.openCanaryEndpoint();
+    const endpoint = await target.openEndpoint("canary");
     let result: AccuracyResult;
     try {
       result = await (deps.measureAccuracy ?? measureAccuracy)(endpoint.url, plan.modelName, rows, output);

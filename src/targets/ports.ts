@@ -30,8 +30,10 @@ export interface MetricsSource {
   measure(window: { start: Date; end: Date }): Promise<StepMetrics>;
 }
 
-/** A URL of the canary alone that this machine can reach (for the eval set), and how to let go of it. */
-export interface CanaryEndpoint {
+export type Track = "stable" | "canary";
+
+/** A URL of one track alone that this machine can reach (for the eval set), and how to let go of it. */
+export interface Endpoint {
   readonly url: string;
   close(): Promise<void>;
 }
@@ -49,7 +51,8 @@ export interface Target {
   readonly workloads: Workloads;
   readonly metrics: MetricsSource;
   readonly state: LedgerStore;
-  openCanaryEndpoint(): Promise<CanaryEndpoint>;
+  /** The track's own server, bypassing the traffic split (a port-forward in a cluster). */
+  openEndpoint(track: Track): Promise<Endpoint>;
   /** Only where the target makes its own traffic. */
   readonly traffic?: SyntheticTraffic;
   close(): Promise<void>;

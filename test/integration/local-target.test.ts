@@ -74,7 +74,10 @@ describe("LocalTarget with real model processes", () => {
     await target.workloads.startCanary(r2);
     const v2Pid = target.pids.canary as number;
     expect(cmdline(v2Pid)).toContain(model("v2"));
-    const endpoint = await target.openCanaryEndpoint();
+    const endpoint = await target.openEndpoint("canary");
+    const stableEndpoint = await target.openEndpoint("stable");
+    expect(stableEndpoint.url).not.toBe(endpoint.url);
+    expect((await infer(stableEndpoint.url)).status).toBe(200);
     expect((await infer(endpoint.url)).status).toBe(200);
     await endpoint.close();
     expect(await target.workloads.canaryWeight()).toBe(0);
@@ -125,7 +128,7 @@ describe("LocalTarget with real model processes", () => {
     expect(after.revision).toBe("stable");
     await expect(target.workloads.setCanaryWeight(10)).rejects.toThrow(/no canary is running/);
     await expect(target.workloads.promote()).rejects.toThrow(/nothing to promote/);
-    await expect(target.openCanaryEndpoint()).rejects.toThrow(/no canary is running/);
+    await expect(target.openEndpoint("canary")).rejects.toThrow(/no canary is running/);
     // Revert is safe at any time, with no canary too.
     await target.workloads.revert();
 

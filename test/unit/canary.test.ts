@@ -22,7 +22,7 @@ import {
   startCanary,
 } from "../../src/state/ledger.js";
 import type { LedgerStore } from "../../src/state/store.js";
-import type { CanaryEndpoint, MetricsSource, SyntheticTraffic, Workloads } from "../../src/targets/ports.js";
+import type { Endpoint, MetricsSource, SyntheticTraffic, Track, Workloads } from "../../src/targets/ports.js";
 
 const gate = (status: GateStatus, name: GateResult["gate"] = "latency-p95"): GateResult => ({
   gate: name,
@@ -187,9 +187,9 @@ class InMemoryTarget {
     },
   };
 
-  async openCanaryEndpoint(): Promise<CanaryEndpoint> {
-    this.calls.push("openCanaryEndpoint");
-    return { url: this.canaryUrl, close: async () => void this.calls.push("closeCanaryEndpoint") };
+  async openEndpoint(track: Track): Promise<Endpoint> {
+    this.calls.push(`openEndpoint ${track}`);
+    return { url: this.canaryUrl, close: async () => void this.calls.push(`closeEndpoint ${track}`) };
   }
 
   /** The canary windows served during each step, in turn. */
@@ -204,7 +204,7 @@ class InMemoryTarget {
   }
 
   get workloadCalls(): string[] {
-    return this.calls.filter((c) => !c.includes("CanaryEndpoint"));
+    return this.calls.filter((c) => !c.includes("Endpoint"));
   }
 
   get lastReason(): string | undefined {
@@ -485,7 +485,12 @@ describe("runCanary with in-memory ports", () => {
       expect(report.reason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
       expect(target.weights.filter((w) => w > 0)).toEqual([]);
       expect(target.held).toEqual([]);
-      expect(target.calls).toEqual(["startCanary r2", "openCanaryEndpoint", "closeCanaryEndpoint", "revert"]);
+      expect(target.calls).toEqual([
+        "startCanary r2",
+        "openEndpoint canary",
+        "closeEndpoint canary",
+        "revert",
+      ]);
       expect(target.lastReason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
       expect(report.steps).toHaveLength(1);
       expect(report.steps[0]).toMatchObject({ weight: 0, gates: [{ gate: "accuracy", status: "fail" }] });

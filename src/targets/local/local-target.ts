@@ -3,7 +3,7 @@ import { runBenchmark } from "../../bench/run.js";
 import { findRevision, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
-import type { CanaryEndpoint, MetricsSource, SyntheticTraffic, Target, Workloads } from "../ports.js";
+import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
 import { type ModelProcess, startModelProcess } from "./model-process.js";
 import { TrafficRouter } from "./router.js";
 
@@ -126,10 +126,11 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     return this.router.measure(window);
   }
 
-  async openCanaryEndpoint(): Promise<CanaryEndpoint> {
-    if (!this.canary) throw new Error("no canary is running");
-    // The canary's own port on this machine: nothing to forward, nothing to close.
-    return { url: this.canary.url, close: async () => {} };
+  async openEndpoint(track: Track): Promise<Endpoint> {
+    const server = track === "canary" ? this.canary : this.stable;
+    if (!server) throw new Error(`no ${track} is running`);
+    // The server's own port on this machine: nothing to forward, nothing to close.
+    return { url: server.url, close: async () => {} };
   }
 
   async close(): Promise<void> {
