@@ -7,7 +7,7 @@ import type { Logger } from "../util/log.js";
 import type { Label } from "./errors.js";
 import type { Fields, RawValues, Stage } from "./fields.js";
 import { JSON_FIELD } from "./locator.js";
-import { reader } from "./values.js";
+import { type Reader, reader } from "./values.js";
 
 export const BUILD_FIELDS = {
   model: { type: "string" },
@@ -96,6 +96,8 @@ export function parseBuildSettings(values: RawValues, label: Label): BuildSettin
   const version = r.text("version");
   const dockerfile = r.path("dockerfile");
   const context = r.path("context");
+  const builder = r.oneOf("builder", BUILDERS, "daemonless");
+  checkBuilder(r, builder, push);
   return {
     model,
     image,
@@ -108,7 +110,7 @@ export function parseBuildSettings(values: RawValues, label: Label): BuildSettin
     ...(chunkSize !== undefined ? { chunkSize } : {}),
     ...(runtime ? { runtime: { preset: runtime, ...(runtimeName ? { name: runtimeName } : {}) } } : {}),
     ...(version !== undefined ? { version } : {}),
-    builder: r.oneOf("builder", BUILDERS, "daemonless"),
+    builder,
     ...(dockerfile !== undefined ? { dockerfile } : {}),
     ...(context !== undefined ? { context } : {}),
     // buildx cache values contain commas (type=gha,mode=max): one a line or a flag each.
@@ -119,8 +121,43 @@ export function parseBuildSettings(values: RawValues, label: Label): BuildSettin
   };
 }
 
+// Settings one builder understands are refused for the other (as buildStage does), named as given.
+const DOCKER_ONLY = ["dockerfile", "context", "cache-from", "cache-to"];
+const DAEMONLESS_ONLY: Record<string, string> = {
+  base: "the Dockerfile's FROM names the base",
+  runtime: "the Dockerfile sets the command",
+  "oci-layout": "docker buildx pushes to the registry",
+};
+
+function checkBuilder(r: Reader, builder: Builder, push: boolean | undefined): void {
+  const builderLabel = r.label("builder");
+  if (builder === "daemonless") {
+    const given = DOCKER_ONLY.find((name) => r.given(name));
+    if (given)
+      throw r.fail(
+        given,
+        `applies to ${builderLabel} docker only`,
+        `add ${builderLabel} docker or remove ${r.label(given)}`,
+      );
+    return;
+  }
+  const given = Object.keys(DAEMONLESS_ONLY).find((name) => r.given(name));
+  if (given)
+    throw r.fail(
+      given,
+      `applies to the daemonless builder only (${DAEMONLESS_ONLY[given]})`,
+      `remove it with ${builderLabel} docker`,
+    );
+  if (push === false)
+    throw r.fail(
+      "push",
+      `cannot be false with ${builderLabel} docker`,
+      "docker buildx build --push always pushes",
+    );
+}
+
 /** true/false when asked for; undefined (auto) pushes unless the image only goes to an OCI layout. */
-function pushChoice(r: ReturnType<typeof reader>, value: RawValues[string]): boolean | undefined {
+function pushChoice(r: Reader, value: RawValues[string]): boolean | undefined {
   if (value === undefined || value === true) return value;
   const choice = r.oneOf("push", ["auto", "true", "false"] as const, "auto");
   return choice === "auto" ? undefined : choice === "true";

@@ -164,6 +164,39 @@ describe("build settings", () => {
       given: { ...base, username: "u" },
       error: { name: "username", problem: "is given without {password}", fix: "give both, or neither" },
     },
+    {
+      title: "a Dockerfile with the daemonless builder",
+      given: { ...base, dockerfile: "Dockerfile" },
+      error: {
+        name: "dockerfile",
+        problem: "applies to {builder} docker only",
+        fix: "add {builder} docker or remove {dockerfile}",
+      },
+    },
+    {
+      title: "buildx cache values with the daemonless builder (commas kept, then refused)",
+      given: { ...base, "cache-to": ["type=gha,mode=max"] },
+      error: { name: "cache-to", problem: "applies to {builder} docker only" },
+    },
+    {
+      title: "a base with builder docker",
+      given: { ...base, builder: "docker", base: "ghcr.io/acme/server:1" },
+      error: {
+        name: "base",
+        problem: "applies to the daemonless builder only (the Dockerfile's FROM names the base)",
+      },
+    },
+    {
+      title: "an OCI layout with builder docker",
+      given: { ...base, builder: "docker", "oci-layout": "out" },
+      error: { name: "oci-layout", problem: "applies to the daemonless builder only" },
+    },
+    {
+      title: "action: push false with builder docker",
+      only: "action",
+      given: { ...base, builder: "docker", push: "false" },
+      error: { name: "push", problem: "cannot be false with {builder} docker" },
+    },
     { title: "cli: --json", only: "cli", given: { ...base, json: true }, settings: { json: true } },
   ]);
 
