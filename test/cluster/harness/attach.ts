@@ -7,7 +7,9 @@
 //   modelship.test/port-forward: "43123"                   every pod port -> 127.0.0.1:43123
 //   modelship.test/logs-file: /abs/path/server.log          a CRI-format log file (every container)
 //
-// The objects are owned by the pod, so the garbage collector removes them with it.
+// The objects are owned by the pod, so the garbage collector removes them with it. Once they
+// exist, the pod is annotated ATTACHED_ANNOTATION, and only then does kwok's pod-ready Stage make
+// it Ready: whoever waits for the rollout can port-forward straight away.
 //
 //   node --import tsx attach.ts --dir DIR --server URL
 import { readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +19,7 @@ import { fileURLToPath } from "node:url";
 
 export const PORT_FORWARD_ANNOTATION = "modelship.test/port-forward";
 export const LOGS_FILE_ANNOTATION = "modelship.test/logs-file";
+export const ATTACHED_ANNOTATION = "modelship.test/attached";
 const FIELD_MANAGER = "modelship-test-attach";
 
 interface Pod {
@@ -83,9 +86,14 @@ class Api {
   }
 
   /** One request; `onData` gets the body as it streams (watches), else it is returned whole. */
-  call(method: string, path: string, body?: string, onData?: (chunk: string) => void): Promise<string> {
+  call(
+    method: string,
+    path: string,
+    body?: { type: string; text: string },
+    onData?: (chunk: string) => void,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = body ? { "content-type": "application/apply-patch+yaml" } : {};
+      const headers: Record<string, string> = body ? { "content-type": body.type } : {};
       const req = request(`${this.server}${path}`, { method, headers, ...this.tls }, (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -101,7 +109,7 @@ class Api {
         res.on("error", reject);
       });
       req.on("error", reject);
-      req.end(body);
+      req.end(body?.text);
     });
   }
 
@@ -109,7 +117,16 @@ class Api {
     const plural = object.kind === "PortForward" ? "portforwards" : "logs";
     const { namespace, name } = object.metadata;
     const path = `/apis/kwok.x-k8s.io/v1alpha1/namespaces/${namespace}/${plural}/${name}?fieldManager=${FIELD_MANAGER}&force=true`;
-    await this.call("PATCH", path, JSON.stringify(object));
+    await this.call("PATCH", path, { type: "application/apply-patch+yaml", text: JSON.stringify(object) });
+  }
+
+  async markAttached(pod: Pod): Promise<void> {
+    const { namespace, name } = pod.metadata;
+    const patch = { metadata: { annotations: { [ATTACHED_ANNOTATION]: "true" } } };
+    await this.call("PATCH", `/api/v1/namespaces/${namespace}/pods/${name}`, {
+      type: "application/merge-patch+json",
+      text: JSON.stringify(patch),
+    });
   }
 }
 
@@ -131,7 +148,10 @@ async function handle(api: Api, pod: Pod, done: Set<string>): Promise<void> {
     return;
   }
   for (const object of objects) await api.apply(object as Parameters<Api["apply"]>[0]);
-  if (objects.length > 0) console.error(`attached ${pod.metadata.namespace}/${pod.metadata.name}`);
+  if (objects.length > 0) {
+    await api.markAttached(pod);
+    console.error(`attached ${pod.metadata.namespace}/${pod.metadata.name}`);
+  }
   done.add(key);
 }
 

@@ -4,8 +4,10 @@
 // Pods: Pending -> Running and Ready, unless labelled `modelship.test/crash-loop: "true"`, in
 // which case they go Running but never Ready, their container waiting in CrashLoopBackOff after
 // a failed start, as a real crash-looping container looks to a controller. Deleted pods are
-// removed at once (no kubelet grace period to wait for).
+// removed at once (no kubelet grace period to wait for). A pod annotated to stand for a local
+// process (attach.ts) waits in Pending until its PortForward / Logs objects exist.
 import { stringify } from "yaml";
+import { ATTACHED_ANNOTATION, LOGS_FILE_ANNOTATION, PORT_FORWARD_ANNOTATION } from "./attach.js";
 
 export const CRASH_LOOP_LABEL = "modelship.test/crash-loop";
 
@@ -19,6 +21,10 @@ export const NODES = [
 
 const notDeleted = { key: ".metadata.deletionTimestamp", operator: "DoesNotExist" };
 const crashLoop = `.metadata.labels["${CRASH_LOOP_LABEL}"]`;
+// True for a pod that stands for a local process (attach.ts) whose kwok objects are not made yet.
+const awaitingAttach =
+  `(.metadata.annotations // {}) | (has("${PORT_FORWARD_ANNOTATION}") or has("${LOGS_FILE_ANNOTATION}"))` +
+  ` and (has("${ATTACHED_ANNOTATION}") | not)`;
 
 function stage(name: string, kind: "Node" | "Pod", spec: Record<string, unknown>) {
   return {
@@ -160,6 +166,7 @@ export function stages() {
           notDeleted,
           { key: ".status.phase", operator: "In", values: ["Pending"] },
           { key: crashLoop, operator: "NotIn", values: ["true"] },
+          { key: awaitingAttach, operator: "NotIn", values: ["true"] },
         ],
       },
       next: { statusTemplate: podReady },
