@@ -73159,6 +73159,50 @@ function benchmarkMarkdown(report, title = "⏱️ modelship benchmark") {
     return `${parts.join("\n\n")}\n`;
 }
 
+;// CONCATENATED MODULE: ./src/bench/progress.ts
+function progressLine(p) {
+    const rate = p.elapsedS > 0 ? p.requests / p.elapsedS : 0;
+    return `${p.elapsedS.toFixed(0)}s: ${p.requests} requests (${rate.toFixed(1)}/s), ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`;
+}
+function windowLine(w, index) {
+    return `window ${index + 1} (${w.startS}s+${w.durationS}s): ${w.requests} requests, ${w.throughputRps} req/s, ${w.errors} errors, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms`;
+}
+/** quiet with --json; a line a second on a terminal; a line per window in CI and other logs. */
+function chooseOutput(options) {
+    if (options.json)
+        return "quiet";
+    return options.tty && !options.ci ? "terminal" : "log";
+}
+function progressHooks(output, logger) {
+    if (output === "terminal")
+        return { onProgress: (p) => logger.info(progressLine(p)) };
+    if (output === "log")
+        return { onWindow: (w, i) => logger.info(windowLine(w, i)) };
+    return {};
+}
+
+;// CONCATENATED MODULE: ./src/util/http-body.ts
+/**
+ * A fetch response body as text, refusing one larger than `maxBytes` before it is all in memory:
+ * a server under test or a model server is not trusted to bound its own answers.
+ */
+async function readTextLimited(response, maxBytes, what) {
+    if (!response.body)
+        return "";
+    const reader = response.body.getReader();
+    const chunks = [];
+    let size = 0;
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        size += next.value.byteLength;
+        if (size > maxBytes) {
+            await reader.cancel();
+            throw new Error(`${what} is larger than ${maxBytes} bytes`);
+        }
+        chunks.push(next.value);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+}
+
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 var external_node_http_default = /*#__PURE__*/__nccwpck_require__.n(external_node_http_);
@@ -73460,50 +73504,6 @@ function validateOptions(options) {
         headers: validateHeaders(options.headers),
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
-}
-
-;// CONCATENATED MODULE: ./src/bench/progress.ts
-function progressLine(p) {
-    const rate = p.elapsedS > 0 ? p.requests / p.elapsedS : 0;
-    return `${p.elapsedS.toFixed(0)}s: ${p.requests} requests (${rate.toFixed(1)}/s), ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`;
-}
-function windowLine(w, index) {
-    return `window ${index + 1} (${w.startS}s+${w.durationS}s): ${w.requests} requests, ${w.throughputRps} req/s, ${w.errors} errors, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms`;
-}
-/** quiet with --json; a line a second on a terminal; a line per window in CI and other logs. */
-function chooseOutput(options) {
-    if (options.json)
-        return "quiet";
-    return options.tty && !options.ci ? "terminal" : "log";
-}
-function progressHooks(output, logger) {
-    if (output === "terminal")
-        return { onProgress: (p) => logger.info(progressLine(p)) };
-    if (output === "log")
-        return { onWindow: (w, i) => logger.info(windowLine(w, i)) };
-    return {};
-}
-
-;// CONCATENATED MODULE: ./src/util/http-body.ts
-/**
- * A fetch response body as text, refusing one larger than `maxBytes` before it is all in memory:
- * a server under test or a model server is not trusted to bound its own answers.
- */
-async function readTextLimited(response, maxBytes, what) {
-    if (!response.body)
-        return "";
-    const reader = response.body.getReader();
-    const chunks = [];
-    let size = 0;
-    for (let next = await reader.read(); !next.done; next = await reader.read()) {
-        size += next.value.byteLength;
-        if (size > maxBytes) {
-            await reader.cancel();
-            throw new Error(`${what} is larger than ${maxBytes} bytes`);
-        }
-        chunks.push(next.value);
-    }
-    return Buffer.concat(chunks).toString("utf8");
 }
 
 ;// CONCATENATED MODULE: ./src/bench/bodies.ts
@@ -75147,6 +75147,47 @@ function describeMode(mode) {
     return mode.kind === "rate" ? `${mode.rps} req/s` : `${mode.connections} connections`;
 }
 
+;// CONCATENATED MODULE: ./src/settings/locator.ts
+/** --config/--model/--name/--state-dir in the CLI; config/model-path/model-name/state-dir in actions. */
+const CONFIG_FIELDS = {
+    config: { type: "string" },
+    "model-path": { type: "string", flag: "model" },
+    "model-name": { type: "string", flag: "name" },
+    "state-dir": { type: "string" },
+};
+/** Only where the ledger is (status, promote, rollback): --state-dir, else the config's target.stateDir. */
+const STATE_FIELDS = {
+    config: { type: "string" },
+    "state-dir": { type: "string" },
+};
+/** The CLI's --json (print the report alone on stdout); actions always write a report file. */
+const JSON_FIELD = { json: { type: "boolean", input: false } };
+function readConfigLocator(r, label) {
+    const config = r.path("config");
+    const modelPath = r.path("model-path");
+    const modelName = r.text("model-name");
+    const stateDir = r.path("state-dir");
+    return {
+        ...(config !== undefined ? { config } : {}),
+        ...(modelPath !== undefined ? { modelPath } : {}),
+        ...(modelName !== undefined ? { modelName } : {}),
+        ...(stateDir !== undefined ? { stateDir } : {}),
+        labels: {
+            "model.path": label("model-path"),
+            "model.name": label("model-name"),
+            "target.stateDir": label("state-dir"),
+        },
+    };
+}
+function readStateLocator(r) {
+    const config = r.path("config");
+    const stateDir = r.path("state-dir");
+    return {
+        ...(config !== undefined ? { config } : {}),
+        ...(stateDir !== undefined ? { stateDir } : {}),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/config/errors.ts
 // Config problems carry where (file:line:column, or the override that caused them), which key, what is
 // wrong, what was expected and how to fix it, so the CLI can print them and actions can annotate the file.
@@ -75243,6 +75284,597 @@ function parseDuration(value, options = {}) {
 }
 function quote(value) {
     return shorten(typeof value === "string" ? JSON.stringify(value) : String(value));
+}
+
+;// CONCATENATED MODULE: ./src/config/suggest.ts
+// "Did you mean …?" for unknown keys: the closest known key by edit distance, if it is close enough.
+/** Optimal string alignment distance: Levenshtein plus adjacent transpositions ("nmae" → "name" is 1). */
+function editDistance(a, b) {
+    const rows = [];
+    for (let i = 0; i <= a.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= b.length; j++) {
+            if (i === 0) {
+                row[j] = j;
+                continue;
+            }
+            const up = rows[i - 1] ?? [];
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            let best = Math.min((up[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (up[j - 1] ?? 0) + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+                best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1);
+            }
+            row[j] = best;
+        }
+        rows.push(row);
+    }
+    return rows[a.length]?.[b.length] ?? 0;
+}
+/** The candidate closest to `word` (case-insensitive), or undefined when none is plausibly a typo. */
+function suggest(word, candidates) {
+    const lower = word.toLowerCase();
+    // Allow about one edit per three characters, at least one, so "nmae" → "name" but "foo" ↛ "path".
+    const limit = Math.max(1, Math.floor(word.length / 3));
+    let best;
+    let bestDistance = Number.POSITIVE_INFINITY;
+    for (const candidate of candidates) {
+        const distance = editDistance(lower, candidate.toLowerCase());
+        if (distance < bestDistance) {
+            best = candidate;
+            bestDistance = distance;
+        }
+    }
+    return bestDistance <= limit ? best : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/config/overrides.ts
+// Overrides come from action inputs and CLI flags as strings keyed by dotted config keys. They are merged
+// into the file's data before validation, so they go through exactly the same schema as the file.
+
+
+
+const defaultOverrideLabel = (key) => `override ${key}`;
+const OVERRIDE_KEYS = {
+    "model.name": "string",
+    "model.path": "string",
+    "image.repository": "string",
+    "image.base": "string",
+    "target.kind": "string",
+    "target.stateDir": "string",
+    "target.namespace": "string",
+    "target.deployment": "string",
+    "target.context": "string",
+    "benchmark.input": "string",
+    "benchmark.protocol": "string",
+    "benchmark.rate": "number",
+    "benchmark.concurrency": "number",
+    "benchmark.duration": "duration",
+    "benchmark.warmup": "duration",
+    "strategy.trafficRate": "number",
+    "strategy.steps": "steps",
+    "gates.latency.p95Ms": "number",
+    "gates.errorRate.max": "number",
+    "gates.accuracy.evalSet": "string",
+    "gates.accuracy.min": "number",
+    "gates.accuracy.output": "string",
+};
+// Setting one load mode replaces the other from the file instead of conflicting with it.
+const EXCLUSIVE = {
+    "benchmark.rate": "benchmark.concurrency",
+    "benchmark.concurrency": "benchmark.rate",
+};
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const STEPS_EXPECTED = 'comma-separated weight:duration pairs, e.g. "10:5s,50:5s,100:10s"';
+function applyOverrides(data, overrides, file, label) {
+    const result = structuredClone(data);
+    const applied = [];
+    const issues = [];
+    const given = Object.entries(overrides).filter((entry) => !!entry[1]);
+    for (const [key, raw] of given) {
+        const issue = (message, expected, fix) => ({
+            file,
+            source: label(key),
+            key,
+            message,
+            expected,
+            fix,
+        });
+        const kind = Object.hasOwn(OVERRIDE_KEYS, key) ? OVERRIDE_KEYS[key] : undefined;
+        if (kind === undefined) {
+            const guess = suggest(key, Object.keys(OVERRIDE_KEYS));
+            issues.push(issue("is not a setting that can be overridden", `one of ${Object.keys(OVERRIDE_KEYS).join(", ")}`, guess ? `did you mean "${guess}"?` : undefined));
+            continue;
+        }
+        const value = convert(kind, raw);
+        if (value instanceof Error) {
+            issues.push(issue(value.message, kind === "steps" ? STEPS_EXPECTED : expectedFor(kind)));
+            continue;
+        }
+        setPath(result, key.split("."), value);
+        applied.push(key);
+        const other = EXCLUSIVE[key];
+        if (other && !given.some(([k]) => k === other))
+            deletePath(result, other.split("."));
+    }
+    return { data: result, applied, issues };
+}
+function expectedFor(kind) {
+    if (kind === "number")
+        return "a number, written in decimal";
+    if (kind === "duration")
+        return DURATION_EXPECTED;
+    return undefined;
+}
+function convert(kind, raw) {
+    const text = raw.trim();
+    if (kind === "number")
+        return parseNumber(text);
+    if (kind === "steps")
+        return parseSteps(text);
+    // Strings and durations go to the schema as written; the schema checks them like file values.
+    return kind === "string" ? raw : text;
+}
+/** Strict: "12abc", "0x10", "" and "Infinity" are errors, unlike Number() / parseFloat(). */
+function parseNumber(text) {
+    if (!NUMBER.test(text))
+        return new Error(`${JSON.stringify(shorten(text))} is not a number`);
+    return Number(text);
+}
+/** "10:5s,50:5s" → [{ weight: 10, duration: "5s" }, { weight: 50, duration: "5s" }] */
+function parseSteps(text) {
+    const steps = [];
+    for (const part of text.split(",")) {
+        const match = /^([^:]*):(.*)$/.exec(part.trim());
+        const weight = match ? parseNumber((match[1] ?? "").trim()) : undefined;
+        if (!match || weight === undefined || weight instanceof Error || !(match[2] ?? "").trim()) {
+            return new Error(`step ${JSON.stringify(shorten(part.trim()))} is not weight:duration`);
+        }
+        steps.push({ weight, duration: (match[2] ?? "").trim() });
+    }
+    return steps;
+}
+function overrides_isPlainObject(value) {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function setPath(target, path, value) {
+    let node = target;
+    for (const segment of path.slice(0, -1)) {
+        const next = node[segment];
+        if (!overrides_isPlainObject(next))
+            node[segment] = {};
+        node = node[segment];
+    }
+    const last = path[path.length - 1];
+    if (last !== undefined)
+        node[last] = value;
+}
+function deletePath(target, path) {
+    let node = target;
+    for (const segment of path.slice(0, -1))
+        node = overrides_isPlainObject(node) ? node[segment] : undefined;
+    const last = path[path.length - 1];
+    if (overrides_isPlainObject(node) && last !== undefined)
+        delete node[last];
+}
+
+;// CONCATENATED MODULE: ./src/settings/errors.ts
+// The one error a settings parser throws: which setting (labelled as the user gave it, `--rate` or
+// `input rate`), what is wrong with it, and how to fix it. The CLI prints it as a usage error
+// (exit 2); an action fails the step with it.
+class SettingsError extends Error {
+    label;
+    problem;
+    fix;
+    constructor({ label, problem, fix }) {
+        super(`${label ? `${label} ` : ""}${problem}${fix ? `. Fix: ${fix}` : ""}`);
+        this.name = "SettingsError";
+        this.label = label;
+        this.problem = problem;
+        if (fix !== undefined)
+            this.fix = fix;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/settings/values.ts
+// The helpers every stage parser uses, one per kind of value, so the CLI and the actions accept the
+// same spellings: lists (repeated flags, multi-line or comma-separated inputs), strict booleans and
+// numbers, durations as modelship.yml writes them, and enums. Each reports the setting by its label.
+
+
+
+
+
+
+// The spellings YAML 1.2 (and core.getBooleanInput) reads as booleans; anything else is refused.
+const TRUE = new Set(["true", "True", "TRUE"]);
+const FALSE = new Set(["false", "False", "FALSE"]);
+const values_quote = (text) => JSON.stringify(shorten(text));
+/** Seconds for messages: 0.001 → "1ms", 90 → "90s", 3600 → "1h". */
+function seconds(s) {
+    if (s < 1)
+        return `${Math.round(s * 1000)}ms`;
+    if (s >= 3600 && s % 3600 === 0)
+        return `${s / 3600}h`;
+    return `${s}s`;
+}
+/** Reads settings from `values`, naming each by `label` in errors. */
+function reader(values, label) {
+    const fail = (name, problem, fix) => new SettingsError({ label: label(name), problem, ...(fix ? { fix } : {}) });
+    /** One string: a repeated flag keeps its last value, as parseArgs does for a single flag. */
+    const single = (name) => {
+        const value = values[name];
+        if (value === undefined)
+            return undefined;
+        if (typeof value === "boolean")
+            throw fail(name, "takes a value");
+        return Array.isArray(value) ? value.at(-1) : value;
+    };
+    const r = {
+        label,
+        fail,
+        /** Whether the setting was given at all. */
+        given: (name) => values[name] !== undefined,
+        /** A string; an empty one is refused rather than read as "not given". */
+        text(name) {
+            const value = single(name);
+            if (value !== undefined && value.trim() === "")
+                throw fail(name, "is empty", `give a value or leave ${label(name)} out`);
+            return value;
+        },
+        required(name, fix) {
+            const value = r.text(name);
+            if (value === undefined)
+                throw fail(name, "is required", fix);
+            return value;
+        },
+        /** A file or directory, resolved against the working directory. */
+        path(name) {
+            const value = r.text(name);
+            return value === undefined ? undefined : (0,external_node_path_namespaceObject.resolve)(value);
+        },
+        /** One item a line (blank lines and # comments skipped), or a flag repeated; optionally commas too. */
+        list(name, options = {}) {
+            const value = values[name];
+            if (value === undefined)
+                return [];
+            if (typeof value === "boolean")
+                throw fail(name, "takes a value");
+            const split = options.commas ? /\r?\n|,/ : /\r?\n/;
+            return (Array.isArray(value) ? value : [value])
+                .flatMap((v) => v.split(split))
+                .map((v) => v.trim())
+                .filter((v) => v !== "" && !v.startsWith("#"));
+        },
+        boolean(name, fallback = false) {
+            const value = values[name];
+            if (value === undefined)
+                return fallback;
+            if (typeof value === "boolean")
+                return value;
+            const text = (Array.isArray(value) ? (value.at(-1) ?? "") : value).trim();
+            if (TRUE.has(text))
+                return true;
+            if (FALSE.has(text))
+                return false;
+            throw fail(name, `must be true or false, got ${values_quote(text)}`);
+        },
+        /** Strict: "12abc", "", "0x10", NaN and out-of-range values are refused, unlike Number(). */
+        number(name, { min, max, integer }) {
+            const text = single(name);
+            if (text === undefined)
+                return undefined;
+            const kind = integer ? "a whole number" : "a number";
+            const parsed = parseNumber(text.trim());
+            if (parsed instanceof Error || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
+                throw fail(name, `must be ${kind} from ${min} to ${max}, got ${values_quote(text)}`);
+            }
+            return parsed;
+        },
+        /** Seconds, written as modelship.yml writes durations: 10, "10s", "500ms", "2m", "1m30s". */
+        duration(name, { min = 0, max = 24 * 3600 } = {}) {
+            const text = single(name);
+            if (text === undefined)
+                return undefined;
+            let value;
+            try {
+                value = parseDuration(text, { allowZero: min === 0 });
+            }
+            catch {
+                throw fail(name, `must be a duration, got ${values_quote(text)}`, `write ${DURATION_EXPECTED}`);
+            }
+            if (value < min || value > max)
+                throw fail(name, `must be from ${seconds(min)} to ${seconds(max)}, got ${values_quote(text)}`);
+            return value;
+        },
+        /** One of `choices`; `fallback` when not given. */
+        oneOf(name, choices, fallback) {
+            const text = r.text(name);
+            if (text === undefined) {
+                if (fallback === undefined)
+                    throw fail(name, "is required", `give one of ${choices.join(", ")}`);
+                return fallback;
+            }
+            if (choices.includes(text))
+                return text;
+            const guess = suggest(text, choices);
+            throw fail(name, `must be one of ${choices.join(", ")}, got ${values_quote(text)}`, guess ? `did you mean "${guess}"?` : undefined);
+        },
+        /** A value parsed by a stage's own parser (thresholds, sweeps, regressions), its error labelled. */
+        parsed(name, parse) {
+            try {
+                return parse();
+            }
+            catch (error) {
+                if (error instanceof SettingsError)
+                    throw error;
+                throw fail(name, `is invalid: ${error.message}`);
+            }
+        },
+    };
+    return r;
+}
+
+;// CONCATENATED MODULE: ./src/settings/benchmark.ts
+// benchmark: one load test (or a sweep) against a running endpoint, as the CLI and the action give it.
+
+
+
+
+
+
+
+const BENCHMARK_FIELDS = {
+    url: { type: "string" },
+    protocol: { type: "string" },
+    "model-name": { type: "string" },
+    stream: { type: "boolean" },
+    input: { type: "string" },
+    template: { type: "string" },
+    rows: { type: "string" },
+    rate: { type: "string" },
+    concurrency: { type: "string" },
+    "sweep-rates": { type: "string" },
+    "sweep-concurrency": { type: "string" },
+    objective: { type: "string", multiple: true },
+    duration: { type: "string" },
+    warmup: { type: "string" },
+    window: { type: "string" },
+    timeout: { type: "string" },
+    headers: { type: "string", multiple: true, flag: "header" },
+    // The action takes the token itself (a secret); the CLI the name of a variable holding it.
+    token: { type: "string", flag: false },
+    "token-env": { type: "string", input: false },
+    thresholds: { type: "string", multiple: true, flag: "threshold" },
+    baseline: { type: "string" },
+    "max-regression": { type: "string" },
+    command: { type: "string" },
+    "ready-url": { type: "string" },
+    "ready-timeout": { type: "string" },
+    overhead: { type: "boolean" },
+    markdown: { type: "string", input: false },
+    ...JSON_FIELD,
+};
+const DEFAULT_MAX_REGRESSION = "10%";
+const LOADS = ["rate", "concurrency", "sweep-rates", "sweep-concurrency"];
+const STREAMING = ["openai-completions", "openai-chat"];
+function parseBenchmarkSettings(values, label, env = process.env) {
+    const r = reader(values, label);
+    const url = r.required("url", "give the server's base URL (oip, openai-*) or the endpoint to POST to (json), e.g. http://127.0.0.1:8080");
+    const protocol = r.oneOf("protocol", PROTOCOLS, "oip");
+    const modelName = r.text("model-name");
+    if (protocol === "oip" && modelName === undefined)
+        throw r.fail("model-name", `is required with ${label("protocol")} oip`, "give the served model's name");
+    const stream = r.boolean("stream");
+    if (stream && !STREAMING.includes(protocol))
+        throw r.fail("stream", `needs ${label("protocol")} ${STREAMING.join(" or ")}, not ${protocol}`);
+    const input = r.path("input");
+    const template = r.path("template");
+    const rows = r.path("rows");
+    if (input && template)
+        throw r.fail("template", `and ${label("input")} both give the request bodies`, "keep one of them");
+    if (template && !rows)
+        throw r.fail("template", `needs ${label("rows")}`, "give a CSV or JSONL file of rows to fill it");
+    if (rows && !template)
+        throw r.fail("rows", `needs ${label("template")}`, "give the JSON body to fill");
+    const { mode, sweep } = load(r, label);
+    const objective = r.parsed("objective", () => parseThresholds(r.list("objective")));
+    if (sweep && objective.length === 0)
+        throw r.fail(sweep.name, `needs ${label("objective")}`, `give the latency to meet, e.g. ${label("objective")} "p99 < 200"`);
+    if (!sweep && objective.length > 0)
+        throw r.fail("objective", "is for sweeps", `use ${label("thresholds")} for one run`);
+    const durationS = r.duration("duration", { min: 0.1, max: LIMITS.maxDurationS }) ?? 10;
+    const warmupS = r.duration("warmup", { min: 0, max: LIMITS.maxWarmupS }) ?? 1;
+    const windowS = r.duration("window", { min: 0.1, max: LIMITS.maxDurationS });
+    if (windowS !== undefined && windowS > durationS)
+        throw r.fail("window", `is longer than ${label("duration")} (${durationS}s)`);
+    const timeoutS = r.duration("timeout", { min: 0.001, max: LIMITS.maxTimeoutMs / 1000 });
+    const headers = {};
+    for (const line of r.list("headers")) {
+        const [name, value] = r.parsed("headers", () => parseHeader(line));
+        headers[name.toLowerCase()] = value;
+    }
+    const token = bearerToken(r, env);
+    if (token !== undefined)
+        headers.authorization = `Bearer ${token}`;
+    const baseline = r.path("baseline");
+    if (r.given("max-regression") && !baseline)
+        throw r.fail("max-regression", `needs ${label("baseline")}`, `give ${label("baseline")} FILE (an earlier report) or leave ${label("max-regression")} out`);
+    const command = r.text("command");
+    const readyUrl = r.text("ready-url");
+    if (readyUrl !== undefined && command === undefined)
+        throw r.fail("ready-url", `needs ${label("command")}`, "it waits for the server that command starts");
+    const readyTimeoutS = r.duration("ready-timeout", { min: 0.1, max: 3600 }) ?? 60;
+    const markdown = r.path("markdown");
+    const session = {
+        url,
+        protocol,
+        ...(modelName !== undefined ? { modelName } : {}),
+        stream,
+        ...(input ? { input } : {}),
+        ...(template ? { template } : {}),
+        ...(rows ? { rows } : {}),
+        mode,
+        ...(sweep ? { sweep: sweep.loads } : {}),
+        objective,
+        durationS,
+        warmupS,
+        ...(windowS !== undefined ? { windowS } : {}),
+        ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
+        headers,
+        ...(command !== undefined ? { command } : {}),
+        ...(readyUrl !== undefined ? { readyUrl } : {}),
+        readyTimeoutMs: readyTimeoutS * 1000,
+        overhead: r.boolean("overhead"),
+        thresholds: r.parsed("thresholds", () => parseThresholds(r.list("thresholds"))),
+        ...(baseline
+            ? {
+                baseline: {
+                    file: baseline,
+                    maxRegression: r.parsed("max-regression", () => parseRegression(r.text("max-regression") ?? DEFAULT_MAX_REGRESSION)),
+                },
+            }
+            : {}),
+    };
+    return {
+        session,
+        secrets: [...Object.values(headers).filter((v) => v !== ""), ...(token ? [token] : [])],
+        ...(markdown !== undefined ? { markdown } : {}),
+        json: r.boolean("json"),
+    };
+}
+/** Exactly one load: a rate, a concurrency, or a sweep of either. No load is chosen for the user. */
+function load(r, label) {
+    const given = LOADS.filter((name) => r.given(name));
+    if (given.length !== 1) {
+        const choices = `${label("rate")} RPS (open loop), ${label("concurrency")} N (closed loop), ${label("sweep-rates")} LIST or ${label("sweep-concurrency")} LIST`;
+        throw r.fail(given[1] ?? "rate", given.length === 0 ? "or another load is required" : `and ${label(given[0])} are both given`, `give exactly one of ${choices}`);
+    }
+    const rps = r.number("rate", { min: 0.1, max: LIMITS.maxRps });
+    if (rps !== undefined)
+        return { mode: { kind: "rate", rps } };
+    const connections = r.number("concurrency", { min: 1, max: LIMITS.maxConnections, integer: true });
+    if (connections !== undefined)
+        return { mode: { kind: "concurrency", connections } };
+    const name = given[0];
+    const kind = name === "sweep-rates" ? "rate" : "concurrency";
+    const loads = r.parsed(name, () => parseSweep(kind, r.text(name) ?? ""));
+    // A sweep runs its own loads; `mode` is only what the report's settings start from.
+    return { mode: loads[0], sweep: { name, loads } };
+}
+/** The action's `token` input, or the variable the CLI's --token-env names. */
+function bearerToken(r, env) {
+    const token = r.text("token");
+    if (token !== undefined)
+        return token;
+    const variable = r.text("token-env");
+    if (variable === undefined)
+        return undefined;
+    const value = env[variable];
+    if (!value)
+        throw r.fail("token-env", `${variable}: that environment variable is not set or empty`, "export it, or pass the secret through the environment of this command");
+    return value;
+}
+const benchmarkParser = {
+    fields: BENCHMARK_FIELDS,
+    parse: (values, label) => parseBenchmarkSettings(values, label),
+    // Header values often carry credentials (api keys), so all are masked with the token.
+    secrets(values) {
+        const lines = reader(values, String).list("headers");
+        const headerValues = lines.map((line) => line.slice(line.indexOf(":") + 1).trim());
+        const token = typeof values.token === "string" ? [values.token] : [];
+        return [...headerValues, ...token].filter((s) => s !== "");
+    },
+};
+
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/settings/fields.ts
+function flagOf(fields, name) {
+    const field = fields[name];
+    if (!field || field.positional || field.flag === false)
+        return undefined;
+    return field.flag ?? name;
+}
+function inputOf(fields, name) {
+    const field = fields[name];
+    if (!field || field.input === false)
+        return undefined;
+    return field.input ?? name;
+}
+/** Labels as the CLI names things: "--model", or "PATH" for the positional argument. */
+function flagLabel(fields) {
+    return (name) => fields[name]?.positional ?? `--${flagOf(fields, name) ?? name}`;
+}
+/** Labels as an action names things: "input model-path". */
+function inputLabel(fields) {
+    return (name) => `input ${inputOf(fields, name) ?? name}`;
+}
+
+;// CONCATENATED MODULE: ./src/settings/sources.ts
+// Where the values come from: the CLI's argv, or an action's inputs. Both end in the same parser,
+// with the labels of their side; nothing else in the entries reads flags or inputs.
+
+
+
+/** argv → name → value: flags by their field's name, the positional argument under its field. */
+function readFlags(fields, argv) {
+    const options = {};
+    for (const [name, field] of Object.entries(fields)) {
+        const flag = flagOf(fields, name);
+        if (flag !== undefined)
+            options[flag] = { type: field.type, multiple: field.multiple === true };
+    }
+    let parsed;
+    try {
+        parsed = (0,external_node_util_.parseArgs)({ args: [...argv], options, allowPositionals: true, strict: true });
+    }
+    catch (error) {
+        throw new SettingsError({ label: "", problem: error.message });
+    }
+    const values = {};
+    for (const name of Object.keys(fields)) {
+        const flag = flagOf(fields, name);
+        if (flag !== undefined)
+            values[name] = parsed.values[flag];
+    }
+    const positional = Object.entries(fields).find(([, field]) => field.positional);
+    const extra = parsed.positionals.slice(positional ? 1 : 0);
+    if (extra.length > 0) {
+        throw new SettingsError({
+            label: "",
+            problem: `unexpected argument ${JSON.stringify(extra[0])}`,
+            fix: positional ? `give one ${positional[1].positional}` : "every value follows its --flag",
+        });
+    }
+    if (positional)
+        values[positional[0]] = parsed.positionals[0];
+    return values;
+}
+/** Action inputs → name → value; an empty input is "not given", as the runner passes unset inputs. */
+function readInputs(fields, getInput) {
+    const values = {};
+    for (const name of Object.keys(fields)) {
+        const input = inputOf(fields, name);
+        if (input === undefined)
+            continue;
+        const value = getInput(input);
+        values[name] = value === "" ? undefined : value;
+    }
+    return values;
+}
+/** A stage's settings from the CLI's argv (after the command name). */
+function fromArgv(stage, argv) {
+    return stage.parse(readFlags(stage.fields, argv), flagLabel(stage.fields));
+}
+/**
+ * A stage's settings from an action's inputs (`core.getInput`); secrets go to `onSecret`
+ * (`core.setSecret`) before parsing, so not even an error message can show them.
+ */
+function fromInputs(stage, getInput, onSecret = () => { }) {
+    const values = readInputs(stage.fields, getInput);
+    for (const secret of stage.secrets?.(values) ?? [])
+        onSecret(secret);
+    return stage.parse(values, inputLabel(stage.fields));
 }
 
 ;// CONCATENATED MODULE: external "node:fs"
@@ -85329,47 +85961,6 @@ function hintFor(path) {
     return HINTS[path.map((segment) => (typeof segment === "number" ? "*" : String(segment))).join(".")];
 }
 
-;// CONCATENATED MODULE: ./src/config/suggest.ts
-// "Did you mean …?" for unknown keys: the closest known key by edit distance, if it is close enough.
-/** Optimal string alignment distance: Levenshtein plus adjacent transpositions ("nmae" → "name" is 1). */
-function editDistance(a, b) {
-    const rows = [];
-    for (let i = 0; i <= a.length; i++) {
-        const row = [i];
-        for (let j = 1; j <= b.length; j++) {
-            if (i === 0) {
-                row[j] = j;
-                continue;
-            }
-            const up = rows[i - 1] ?? [];
-            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-            let best = Math.min((up[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (up[j - 1] ?? 0) + cost);
-            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-                best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1);
-            }
-            row[j] = best;
-        }
-        rows.push(row);
-    }
-    return rows[a.length]?.[b.length] ?? 0;
-}
-/** The candidate closest to `word` (case-insensitive), or undefined when none is plausibly a typo. */
-function suggest(word, candidates) {
-    const lower = word.toLowerCase();
-    // Allow about one edit per three characters, at least one, so "nmae" → "name" but "foo" ↛ "path".
-    const limit = Math.max(1, Math.floor(word.length / 3));
-    let best;
-    let bestDistance = Number.POSITIVE_INFINITY;
-    for (const candidate of candidates) {
-        const distance = editDistance(lower, candidate.toLowerCase());
-        if (distance < bestDistance) {
-            best = candidate;
-            bestDistance = distance;
-        }
-    }
-    return bestDistance <= limit ? best : undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/config/issues.ts
 
 
@@ -85545,136 +86136,6 @@ function dedupe(issues) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/config/overrides.ts
-// Overrides come from action inputs and CLI flags as strings keyed by dotted config keys. They are merged
-// into the file's data before validation, so they go through exactly the same schema as the file.
-
-
-
-const defaultOverrideLabel = (key) => `override ${key}`;
-const OVERRIDE_KEYS = {
-    "model.name": "string",
-    "model.path": "string",
-    "image.repository": "string",
-    "image.base": "string",
-    "target.kind": "string",
-    "target.stateDir": "string",
-    "target.namespace": "string",
-    "target.deployment": "string",
-    "target.context": "string",
-    "benchmark.input": "string",
-    "benchmark.protocol": "string",
-    "benchmark.rate": "number",
-    "benchmark.concurrency": "number",
-    "benchmark.duration": "duration",
-    "benchmark.warmup": "duration",
-    "strategy.trafficRate": "number",
-    "strategy.steps": "steps",
-    "gates.latency.p95Ms": "number",
-    "gates.errorRate.max": "number",
-    "gates.accuracy.evalSet": "string",
-    "gates.accuracy.min": "number",
-    "gates.accuracy.output": "string",
-};
-// Setting one load mode replaces the other from the file instead of conflicting with it.
-const EXCLUSIVE = {
-    "benchmark.rate": "benchmark.concurrency",
-    "benchmark.concurrency": "benchmark.rate",
-};
-const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-const STEPS_EXPECTED = 'comma-separated weight:duration pairs, e.g. "10:5s,50:5s,100:10s"';
-function applyOverrides(data, overrides, file, label) {
-    const result = structuredClone(data);
-    const applied = [];
-    const issues = [];
-    const given = Object.entries(overrides).filter((entry) => !!entry[1]);
-    for (const [key, raw] of given) {
-        const issue = (message, expected, fix) => ({
-            file,
-            source: label(key),
-            key,
-            message,
-            expected,
-            fix,
-        });
-        const kind = Object.hasOwn(OVERRIDE_KEYS, key) ? OVERRIDE_KEYS[key] : undefined;
-        if (kind === undefined) {
-            const guess = suggest(key, Object.keys(OVERRIDE_KEYS));
-            issues.push(issue("is not a setting that can be overridden", `one of ${Object.keys(OVERRIDE_KEYS).join(", ")}`, guess ? `did you mean "${guess}"?` : undefined));
-            continue;
-        }
-        const value = convert(kind, raw);
-        if (value instanceof Error) {
-            issues.push(issue(value.message, kind === "steps" ? STEPS_EXPECTED : expectedFor(kind)));
-            continue;
-        }
-        setPath(result, key.split("."), value);
-        applied.push(key);
-        const other = EXCLUSIVE[key];
-        if (other && !given.some(([k]) => k === other))
-            deletePath(result, other.split("."));
-    }
-    return { data: result, applied, issues };
-}
-function expectedFor(kind) {
-    if (kind === "number")
-        return "a number, written in decimal";
-    if (kind === "duration")
-        return DURATION_EXPECTED;
-    return undefined;
-}
-function convert(kind, raw) {
-    const text = raw.trim();
-    if (kind === "number")
-        return parseNumber(text);
-    if (kind === "steps")
-        return parseSteps(text);
-    // Strings and durations go to the schema as written; the schema checks them like file values.
-    return kind === "string" ? raw : text;
-}
-/** Strict: "12abc", "0x10", "" and "Infinity" are errors, unlike Number() / parseFloat(). */
-function parseNumber(text) {
-    if (!NUMBER.test(text))
-        return new Error(`${JSON.stringify(shorten(text))} is not a number`);
-    return Number(text);
-}
-/** "10:5s,50:5s" → [{ weight: 10, duration: "5s" }, { weight: 50, duration: "5s" }] */
-function parseSteps(text) {
-    const steps = [];
-    for (const part of text.split(",")) {
-        const match = /^([^:]*):(.*)$/.exec(part.trim());
-        const weight = match ? parseNumber((match[1] ?? "").trim()) : undefined;
-        if (!match || weight === undefined || weight instanceof Error || !(match[2] ?? "").trim()) {
-            return new Error(`step ${JSON.stringify(shorten(part.trim()))} is not weight:duration`);
-        }
-        steps.push({ weight, duration: (match[2] ?? "").trim() });
-    }
-    return steps;
-}
-function overrides_isPlainObject(value) {
-    return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-function setPath(target, path, value) {
-    let node = target;
-    for (const segment of path.slice(0, -1)) {
-        const next = node[segment];
-        if (!overrides_isPlainObject(next))
-            node[segment] = {};
-        node = node[segment];
-    }
-    const last = path[path.length - 1];
-    if (last !== undefined)
-        node[last] = value;
-}
-function deletePath(target, path) {
-    let node = target;
-    for (const segment of path.slice(0, -1))
-        node = overrides_isPlainObject(node) ? node[segment] : undefined;
-    const last = path[path.length - 1];
-    if (overrides_isPlainObject(node) && last !== undefined)
-        delete node[last];
-}
-
 ;// CONCATENATED MODULE: ./src/gates/statistics.ts
 function mannWhitneyGreater(candidate, baseline) {
     const n1 = candidate.length;
@@ -85741,6 +86202,7 @@ function statistics_median(values) {
 
 ;// CONCATENATED MODULE: ./src/gates/gates.ts
 
+const GATE_NAMES = ["latency-p95", "latency-vs-stable", "error-rate", "accuracy"];
 // Fewer samples than this and a percentile or ratio says too little to pass or fail on.
 const MIN_TRAFFIC_SAMPLES = 20;
 const MIN_EVAL_SAMPLES = 10;
@@ -86253,20 +86715,6 @@ function findRunConfig(settings, names) {
     };
     return findConfig(settings.config, overrides, { overrideLabel: (key) => names[key] ?? key });
 }
-/**
- * Where the ledger lives, for commands that need nothing else from the config (status, promote,
- * rollback): the directory given; else the config's `target.stateDir` (the file given, or
- * ./modelship.yml when it exists); else the default `.modelship`.
- */
-async function findStateDir(config, stateDir) {
-    if (stateDir)
-        return (0,external_node_path_namespaceObject.resolve)(stateDir);
-    const path = (0,external_node_path_namespaceObject.resolve)(config ?? "modelship.yml");
-    if (!config && !(0,external_node_fs_namespaceObject.existsSync)(path))
-        return (0,external_node_path_namespaceObject.resolve)(DEFAULTS.stateDir);
-    const loaded = await loadConfig(path);
-    return loaded.target.kind === "local" ? loaded.target.stateDir : (0,external_node_path_namespaceObject.resolve)(DEFAULTS.stateDir);
-}
 
 ;// CONCATENATED MODULE: ./src/config/index.ts
 
@@ -86286,26 +86734,6 @@ const actionLogger = {
     warn: (message) => warning(message),
     error: (message) => core_error(message),
 };
-const input = (name) => getInput(name) || undefined;
-const inputOf = {
-    "model.path": "input model-path",
-    "model.name": "input model-name",
-    "target.stateDir": "input state-dir",
-};
-/** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
-function configFromInputs() {
-    return findRunConfig({
-        config: input("config"),
-        modelPath: input("model-path"),
-        modelName: input("model-name"),
-        stateDir: input("state-dir"),
-    }, inputOf);
-}
-/** Input `state-dir`, by default .modelship in the working directory, as the CLI's --state-dir. */
-/** Input state-dir, else target.stateDir of input config or ./modelship.yml, else .modelship. */
-function stateDirFromInput() {
-    return findStateDir(input("config"), input("state-dir"));
-}
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */
 async function writeReport(name, report) {
     const dir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? process.cwd(), "modelship");
@@ -86345,124 +86773,11 @@ async function runAction(body) {
 
 
 
-
-
-/** A numeric input: empty → fallback; anything not a finite number ≥ min (above 0 by default) is an error. */
-const benchmark_number = (name, fallback, min = Number.MIN_VALUE) => {
-    const raw = getInput(name);
-    if (!raw)
-        return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min) {
-        throw new Error(`input ${name} must be a number${min === 0 ? " ≥ 0" : " above 0"}, got "${raw}"`);
-    }
-    return value;
-};
-const lines = (name) => getInput(name)
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
-/** "true"/"false" (any case), empty → false; anything else is an error rather than a guess. */
-const flag = (name) => {
-    const raw = getInput(name).trim().toLowerCase();
-    if (raw === "" || raw === "false")
-        return false;
-    if (raw === "true")
-        return true;
-    throw new Error(`input ${name} must be true or false, got "${getInput(name)}"`);
-};
-const benchmark_optional = (name) => getInput(name) || undefined;
-const inputError = (name) => (f) => {
-    try {
-        return f();
-    }
-    catch (err) {
-        throw new Error(`input ${name}: ${err.message}`);
-    }
-};
-/** Inputs → session settings; secrets are registered with the runner before anything can print them. */
-function settingsFromInputs() {
-    const token = getInput("token");
-    const secrets = [];
-    const headers = {};
-    for (const h of lines("headers")) {
-        const [name, value] = inputError("headers")(() => parseHeader(h));
-        headers[name.toLowerCase()] = value;
-        // Header values often carry credentials (api keys); mask them all.
-        if (value)
-            secrets.push(value);
-    }
-    if (token) {
-        headers.authorization = `Bearer ${token}`;
-        secrets.push(token);
-    }
-    for (const s of secrets)
-        core_setSecret(s);
-    const url = getInput("url", { required: true });
-    const protocol = getInput("protocol") || "oip";
-    if (!isProtocol(protocol))
-        throw new Error(`input protocol must be one of ${PROTOCOLS.join(", ")}, got "${protocol}"`);
-    const rps = benchmark_number("rate");
-    const connections = benchmark_number("concurrency", undefined, 1);
-    const sweepRates = benchmark_optional("sweep-rates");
-    const sweepConcurrency = benchmark_optional("sweep-concurrency");
-    if ([rps, connections, sweepRates, sweepConcurrency].filter((v) => v !== undefined).length > 1) {
-        throw new Error("give at most one of inputs rate, concurrency, sweep-rates, sweep-concurrency");
-    }
-    if (connections !== undefined && !Number.isInteger(connections)) {
-        throw new Error(`input concurrency must be a whole number, got "${connections}"`);
-    }
-    const mode = connections !== undefined ? { kind: "concurrency", connections } : { kind: "rate", rps: rps ?? 20 };
-    const sweep = sweepRates
-        ? inputError("sweep-rates")(() => parseSweep("rate", sweepRates))
-        : sweepConcurrency
-            ? inputError("sweep-concurrency")(() => parseSweep("concurrency", sweepConcurrency))
-            : undefined;
-    const objective = inputError("objective")(() => parseThresholds(lines("objective")));
-    if (sweep && objective.length === 0)
-        throw new Error('a sweep needs input objective, e.g. "p99 < 200"');
-    const baseline = benchmark_optional("baseline");
-    const timeoutS = benchmark_number("timeout");
-    const windowS = benchmark_number("window");
-    const modelName = benchmark_optional("model-name");
-    const path = (name) => (benchmark_optional(name) ? (0,external_node_path_namespaceObject.resolve)(benchmark_optional(name)) : undefined);
-    const settings = {
-        url,
-        protocol,
-        ...(modelName ? { modelName } : {}),
-        stream: flag("stream"),
-        ...(path("input") ? { input: path("input") } : {}),
-        ...(path("template") ? { template: path("template") } : {}),
-        ...(path("rows") ? { rows: path("rows") } : {}),
-        mode,
-        ...(sweep ? { sweep } : {}),
-        objective,
-        durationS: benchmark_number("duration", 10),
-        warmupS: benchmark_number("warmup", 1, 0),
-        ...(windowS !== undefined ? { windowS } : {}),
-        ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
-        headers,
-        ...(benchmark_optional("command") ? { command: benchmark_optional("command") } : {}),
-        ...(benchmark_optional("ready-url") ? { readyUrl: benchmark_optional("ready-url") } : {}),
-        readyTimeoutMs: benchmark_number("ready-timeout", 60) * 1000,
-        overhead: flag("overhead"),
-        thresholds: inputError("thresholds")(() => parseThresholds(lines("thresholds"))),
-        ...(baseline
-            ? {
-                baseline: {
-                    file: (0,external_node_path_namespaceObject.resolve)(baseline),
-                    maxRegression: inputError("max-regression")(() => parseRegression(getInput("max-regression") || "10%")),
-                },
-            }
-            : {}),
-    };
-    return { settings, secrets };
-}
 async function benchmarkAction() {
-    const { settings, secrets } = settingsFromInputs();
+    const { session, secrets } = fromInputs(benchmarkParser, getInput, core_setSecret);
     const logger = maskingLogger(actionLogger, secrets);
     // In a CI log a line per window, not one a second.
-    const result = await runSession(settings, logger, progressHooks("log", logger));
+    const result = await runSession(session, logger, progressHooks("log", logger));
     const { report } = result;
     for (const [key, value] of Object.entries(report.latencyMs))
         setOutput(`${key}-ms`, String(value));
@@ -86496,94 +86811,8 @@ async function benchmarkAction() {
         throw new Error(reasons.join("; "));
 }
 
-;// CONCATENATED MODULE: ./src/image/reference.ts
-// Image references, following the grammar of distribution/reference:
-//   [host[:port]/]path-component(/path-component)*[:tag][@sha256:hex]
-// References end up in registry URLs, file annotations and log lines, so anything outside the grammar is
-// rejected here rather than escaped later.
-const MAX_INPUT = 512;
-const MAX_NAME = 255;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
-const HOST = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]{1,5}))?$`);
-/** A tag as the distribution spec allows it. */
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-class ImageReferenceError extends Error {
-    constructor(input, reason) {
-        super(`invalid image reference ${JSON.stringify(input)}: ${reason}`);
-        this.name = "ImageReferenceError";
-    }
-}
-/** Parses and validates an image reference; throws an ImageReferenceError saying what is wrong. */
-function parseReference(input) {
-    const fail = (reason) => {
-        throw new ImageReferenceError(input.length > 80 ? `${input.slice(0, 80)}…` : input, reason);
-    };
-    if (input.length === 0)
-        fail("it is empty");
-    if (input.length > MAX_INPUT)
-        fail(`it is longer than ${MAX_INPUT} characters`);
-    if (/\s/.test(input))
-        fail("it contains whitespace");
-    let rest = input;
-    let digest;
-    const at = rest.indexOf("@");
-    if (at !== -1) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest))
-            fail(`digest "${digest}" is not sha256: followed by 64 lowercase hex digits`);
-    }
-    let tag;
-    const colon = rest.lastIndexOf(":");
-    if (colon > rest.lastIndexOf("/")) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            fail(`tag "${tag}" must be 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`);
-        }
-    }
-    const name = rest;
-    if (name.length === 0)
-        fail("the repository name is empty");
-    if (name.length > MAX_NAME)
-        fail(`the repository name is longer than ${MAX_NAME} characters`);
-    const parts = name.split("/");
-    let registry;
-    const first = parts[0] ?? "";
-    // Same rule as docker: the first component is a host when it looks like one.
-    if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
-        registry = first;
-        parts.shift();
-        const match = HOST.exec(registry);
-        if (!match)
-            fail(`registry host "${registry}" is not a valid host[:port]`);
-        const port = match?.[1];
-        if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
-            fail(`registry port ${port} is out of range`);
-        }
-    }
-    for (const part of parts) {
-        if (part.length === 0)
-            fail("the repository path has an empty component (leading, trailing or doubled '/')");
-        if (!PATH_COMPONENT.test(part)) {
-            fail(`repository path component "${part}" must be lowercase letters and digits, separated by ".", "_", "__" or "-"`);
-        }
-    }
-    const ref = { repository: parts.join("/"), name };
-    if (registry !== undefined)
-        ref.registry = registry;
-    if (tag !== undefined)
-        ref.tag = tag;
-    if (digest !== undefined)
-        ref.digest = digest;
-    return ref;
-}
-function formatReference(ref) {
-    return `${ref.name}${ref.tag !== undefined ? `:${ref.tag}` : ""}${ref.digest !== undefined ? `@${ref.digest}` : ""}`;
-}
-
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/image/blob.ts
@@ -87148,514 +87377,353 @@ function configPlatform(config) {
     return p;
 }
 
-;// CONCATENATED MODULE: ./src/util/log.ts
-const stderrLogger = {
-    info: (message) => process.stderr.write(`${message}\n`),
-    warn: (message) => process.stderr.write(`warning: ${message}\n`),
-    error: (message) => process.stderr.write(`error: ${message}\n`),
-};
-const silentLogger = { info() { }, warn() { }, error() { } };
-
-;// CONCATENATED MODULE: ./src/image/registry/auth.ts
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/;
-/**
- * Parses a WWW-Authenticate header into challenges: `Bearer realm="…",service="…",scope="…"`.
- * Quoted values may contain commas and escaped quotes; unknown schemes are kept for the caller to refuse.
- */
-function parseChallenges(header) {
-    const challenges = [];
-    let rest = header.trim();
-    let current;
-    while (rest.length > 0) {
-        const name = TOKEN.exec(rest)?.[0];
-        if (!name)
-            throw new Error(`malformed WWW-Authenticate header: ${JSON.stringify(header.slice(0, 200))}`);
-        rest = rest.slice(name.length).trimStart();
-        if (rest.startsWith("=")) {
-            if (!current)
-                throw new Error(`malformed WWW-Authenticate header: ${JSON.stringify(header.slice(0, 200))}`);
-            rest = rest.slice(1).trimStart();
-            let value;
-            if (rest.startsWith('"')) {
-                let i = 1;
-                value = "";
-                while (i < rest.length && rest[i] !== '"') {
-                    if (rest[i] === "\\" && i + 1 < rest.length)
-                        i++;
-                    value += rest[i];
-                    i++;
-                }
-                if (i >= rest.length)
-                    throw new Error("malformed WWW-Authenticate header: unterminated quoted value");
-                rest = rest.slice(i + 1);
-            }
-            else {
-                value = TOKEN.exec(rest)?.[0] ?? "";
-                rest = rest.slice(value.length);
-            }
-            current.params[name.toLowerCase()] = value;
-        }
-        else {
-            current = { scheme: name.toLowerCase(), params: {} };
-            challenges.push(current);
-        }
-        rest = rest.trimStart();
-        if (rest.startsWith(","))
-            rest = rest.slice(1).trimStart();
-    }
-    return challenges;
-}
-function repositoryScope(repository, actions) {
-    return `repository:${repository}:${actions.join(",")}`;
-}
-function basicHeader(credential) {
-    if ("identityToken" in credential) {
-        throw new Error("this registry asks for Basic auth, but the stored credential is an identity token");
-    }
-    return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`;
-}
-/**
- * The token endpoint URL for a bearer challenge. The realm comes from the registry: it must be http(s),
- * and plain http only when the registry itself was reached over http (an insecure registry).
- */
-function tokenUrl(challenge, scopes, registryProtocol) {
-    const realm = challenge.params.realm;
-    if (!realm)
-        throw new Error("the registry's Bearer challenge names no realm");
-    let url;
-    try {
-        url = new URL(realm);
-    }
-    catch {
-        throw new Error(`the registry's token realm is not a URL: ${JSON.stringify(realm.slice(0, 200))}`);
-    }
-    if (url.protocol !== "https:" && !(url.protocol === "http:" && registryProtocol === "http:")) {
-        throw new Error(`refusing token realm ${url.origin}: credentials go only over https`);
-    }
-    if (challenge.params.service)
-        url.searchParams.set("service", challenge.params.service);
-    for (const scope of scopes)
-        url.searchParams.append("scope", scope);
-    return url;
-}
-async function readToken(res, realm) {
-    const body = await res.text(1 << 20);
-    if (res.status !== 200) {
-        throw Object.assign(new Error(`token server ${realm} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ": the credentials were refused" : ""}`), { status: res.status });
-    }
-    let parsed;
-    try {
-        parsed = JSON.parse(body);
-    }
-    catch {
-        throw new Error(`token server ${realm} did not answer JSON`);
-    }
-    const token = typeof parsed.token === "string" && parsed.token !== "" ? parsed.token : parsed.access_token;
-    if (typeof token !== "string" || token === "" || /[\s\0]/.test(token)) {
-        throw new Error(`token server ${realm} answered without a usable token or access_token`);
-    }
-    return { token };
-}
-/**
- * Fetches a bearer token: GET with Basic credentials (or anonymously), or the OAuth2 refresh-token grant
- * when the credential is an identity token, as docker does.
- */
-async function fetchToken(transport, challenge, scopes, credential, registryProtocol) {
-    const url = tokenUrl(challenge, scopes, registryProtocol);
-    const realm = `${url.origin}${url.pathname}`;
-    if (credential && "identityToken" in credential) {
-        const form = new URLSearchParams({
-            grant_type: "refresh_token",
-            refresh_token: credential.identityToken,
-            service: challenge.params.service ?? "",
-            scope: scopes.join(" "),
-            client_id: "modelship",
-        });
-        const post = new URL(realm);
-        const res = await transport.send({
-            method: "POST",
-            url: post,
-            headers: { "content-type": "application/x-www-form-urlencoded" },
-            body: Buffer.from(form.toString()),
-        });
-        return readToken(res, realm);
-    }
-    const headers = {};
-    if (credential)
-        headers.authorization = basicHeader(credential);
-    const res = await transport.send({ method: "GET", url, headers });
-    return readToken(res, realm);
-}
-
-;// CONCATENATED MODULE: ./src/image/registry/errors.ts
-// Registry failures as errors a user can act on: the HTTP status, the distribution error codes from the
-// JSON body (DENIED, MANIFEST_BLOB_UNKNOWN, …) and a hint saying what to do. The body is untrusted: it
-// is size-limited by the caller, parsed defensively and cut short before it reaches a message.
-const errors_HINTS = {
-    UNAUTHORIZED: "log in first (docker login HOST), give username/password, or for ghcr.io set GITHUB_TOKEN with packages: write",
-    DENIED: "the credentials are valid but may not do this: check push rights on the repository (ghcr.io: packages: write; a new package may need linking to the repository)",
-    NAME_UNKNOWN: "the repository does not exist on this registry, or the credentials cannot see it",
-    NAME_INVALID: "the repository name is not valid on this registry",
-    MANIFEST_UNKNOWN: "no manifest under this tag or digest: check the reference",
-    MANIFEST_BLOB_UNKNOWN: "the manifest references a blob the registry does not have: a layer upload did not complete, push again",
-    MANIFEST_INVALID: "the registry refused the manifest's content; it may not accept this media type",
-    BLOB_UNKNOWN: "the blob is not in this repository",
-    BLOB_UPLOAD_INVALID: "the upload session broke; pushing again starts a new one",
-    BLOB_UPLOAD_UNKNOWN: "the upload session expired or was cancelled; pushing again starts a new one",
-    DIGEST_INVALID: "the bytes received do not match their digest: a proxy may have altered them in transit",
-    SIZE_INVALID: "the bytes received do not match the declared size",
-    TOOMANYREQUESTS: "the registry is rate-limiting: wait and retry, or authenticate for a higher limit",
-    UNSUPPORTED: "the registry does not support this operation",
-};
-class RegistryError extends Error {
-    status;
-    codes;
-    hint;
-    constructor(what, status, details, hint) {
-        const codes = details.map((d) => d.code);
-        const text = details.map((d) => (d.message ? `${d.code}: ${d.message}` : d.code)).join("; ");
-        const resolvedHint = hint ?? codes.map((c) => errors_HINTS[c]).find((h) => h !== undefined) ?? statusHint(status);
-        super(`${what} failed with HTTP ${status}${text ? ` (${text})` : ""}${resolvedHint ? `; ${resolvedHint}` : ""}`);
-        this.name = "RegistryError";
-        this.status = status;
-        this.codes = codes;
-        this.hint = resolvedHint;
+;// CONCATENATED MODULE: ./src/image/reference.ts
+// Image references, following the grammar of distribution/reference:
+//   [host[:port]/]path-component(/path-component)*[:tag][@sha256:hex]
+// References end up in registry URLs, file annotations and log lines, so anything outside the grammar is
+// rejected here rather than escaped later.
+const MAX_INPUT = 512;
+const MAX_NAME = 255;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
+const HOST = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[a-fA-F0-9:]+\\])(?::([0-9]{1,5}))?$`);
+/** A tag as the distribution spec allows it. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+class ImageReferenceError extends Error {
+    constructor(input, reason) {
+        super(`invalid image reference ${JSON.stringify(input)}: ${reason}`);
+        this.name = "ImageReferenceError";
     }
 }
-function statusHint(status) {
-    if (status === 401)
-        return errors_HINTS.UNAUTHORIZED;
-    if (status === 403)
-        return errors_HINTS.DENIED;
-    if (status === 429)
-        return errors_HINTS.TOOMANYREQUESTS;
-    if (status >= 500)
-        return "the registry had an internal error; it may be overloaded, try again later";
-    return undefined;
-}
-function clip(text, max = 200) {
-    // Control characters from a hostile body could rewrite the terminal; they become spaces.
-    const clean = Array.from(text, (c) => {
-        const code = c.charCodeAt(0);
-        return code < 0x20 || code === 0x7f ? " " : c;
-    }).join("");
-    return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
-/** The distribution error list in a response body, or a clipped snippet of a non-JSON body. */
-function parseErrorBody(body) {
-    try {
-        const parsed = JSON.parse(body);
-        if (Array.isArray(parsed.errors)) {
-            return parsed.errors.slice(0, 5).flatMap((e) => {
-                if (e === null || typeof e !== "object")
-                    return [];
-                const { code, message } = e;
-                if (typeof code !== "string")
-                    return [];
-                const detail = { code: clip(code, 40) };
-                if (typeof message === "string" && message !== "")
-                    detail.message = clip(message);
-                return [detail];
-            });
-        }
-    }
-    catch {
-        // not JSON
-    }
-    const trimmed = body.trim();
-    return trimmed === "" ? [] : [{ code: "HTTP_BODY", message: clip(trimmed) }];
-}
-
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/image/registry/http.ts
-// One HTTP exchange over node:http/https (undici is not a dependency), with a streamed request body
-// and the response body left for the caller to stream, read (size-limited) or discard. Retries,
-// redirects and auth live in the client: this layer only sends.
-
-
-
-
-const IDLE_TIMEOUT_MS = 120_000;
-const DEFAULT_TEXT_LIMIT = 64 << 10;
-function http_header(headers, name) {
-    const value = headers[name.toLowerCase()];
-    return Array.isArray(value) ? value.join(", ") : value;
-}
-async function readLimited(stream, maxBytes, what) {
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of stream) {
-        size += chunk.byteLength;
-        if (size > maxBytes) {
-            stream.destroy();
-            throw new Error(`${what}: response body is larger than ${maxBytes} bytes`);
-        }
-        chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
-}
-/** Keep-alive transport: a push makes many small requests to one host. */
-function createTransport() {
-    const agents = {
-        "http:": new external_node_http_.Agent({ keepAlive: true, maxSockets: 8 }),
-        "https:": new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 8 }),
+/** Parses and validates an image reference; throws an ImageReferenceError saying what is wrong. */
+function parseReference(input) {
+    const fail = (reason) => {
+        throw new ImageReferenceError(input.length > 80 ? `${input.slice(0, 80)}…` : input, reason);
     };
-    return {
-        close() {
-            agents["http:"].destroy();
-            agents["https:"].destroy();
-        },
-        send(request) {
-            const { url } = request;
-            if (url.protocol !== "http:" && url.protocol !== "https:") {
-                return Promise.reject(new Error(`refusing to send a request to ${url.protocol} URL`));
-            }
-            const send = url.protocol === "https:" ? external_node_https_namespaceObject.request : external_node_http_.request;
-            const headers = { "user-agent": "modelship", ...request.headers };
-            const body = request.body;
-            if (body instanceof Uint8Array)
-                headers["content-length"] = String(body.byteLength);
-            return new Promise((resolve, reject) => {
-                let bodyDone = body === undefined || body instanceof Uint8Array;
-                const req = send(url, {
-                    method: request.method,
-                    headers,
-                    agent: agents[url.protocol],
-                });
-                req.setTimeout(IDLE_TIMEOUT_MS, () => {
-                    req.destroy(Object.assign(new Error(`${request.method} ${url.host}: no data for ${IDLE_TIMEOUT_MS / 1000}s`), { code: "ETIMEDOUT" }));
-                });
-                req.once("error", reject);
-                req.once("response", (res) => {
-                    const what = `${request.method} ${url.host}${url.pathname}`;
-                    resolve({
-                        status: res.statusCode ?? 0,
-                        headers: res.headers,
-                        stream: res,
-                        text: async (maxBytes = DEFAULT_TEXT_LIMIT) => (await readLimited(res, maxBytes, what)).toString("utf8"),
-                        bytes: (maxBytes) => readLimited(res, maxBytes, what),
-                        discard: async () => {
-                            if (!bodyDone) {
-                                // The server answered before taking the whole body (an error): the connection is not reusable.
-                                req.destroy();
-                                return;
-                            }
-                            res.resume();
-                            if (!res.complete)
-                                await new Promise((r) => res.once("close", () => r()));
-                        },
-                    });
-                });
-                if (body === undefined || body instanceof Uint8Array) {
-                    req.end(body);
-                }
-                else {
-                    (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(body, { objectMode: false }), req).then(() => {
-                        bodyDone = true;
-                    }, (err) => {
-                        // Reaches the caller through req's "error" when no response has arrived yet.
-                        req.destroy(err);
-                    });
-                }
-            });
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/image/registry/client.ts
-
-
-
-
-const DEFAULT_RETRY = { attempts: 6, baseDelayMs: 250, maxDelayMs: 15_000 };
-const MAX_RETRY_AFTER_MS = 60_000;
-const MAX_REDIRECTS = 5;
-/** Statuses worth another try: the client retries them itself; uploads restart their own way. */
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRYABLE_CODES = new Set([
-    "ECONNRESET",
-    "EPIPE",
-    "ETIMEDOUT",
-    "ECONNREFUSED",
-    "ECONNABORTED",
-    "UND_ERR_SOCKET",
-]);
-/** Docker Hub's API does not live at the host its references name. */
-function apiHost(host) {
-    return host === "docker.io" || host === "index.docker.io" ? "registry-1.docker.io" : host;
-}
-function isRetryableError(err) {
-    const code = err?.code;
-    if (code !== undefined && RETRYABLE_CODES.has(code))
-        return true;
-    return err instanceof Error && /socket hang up|other side closed|aborted/i.test(err.message);
-}
-/** Milliseconds from a Retry-After header (seconds or an HTTP date), capped; undefined when absent. */
-function retryAfterMs(value, now = Date.now()) {
-    if (value === undefined || value.trim() === "")
-        return undefined;
-    const trimmed = value.trim();
-    const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
-    if (!Number.isFinite(ms))
-        return undefined;
-    return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
-}
-/** Exponential backoff with full jitter between half and all of the step. */
-function backoffMs(attempt, policy, random = Math.random) {
-    const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-    return Math.round(step * (0.5 + random() / 2));
-}
-class RegistryClient {
-    host;
-    base;
-    log;
-    retry;
-    transport;
-    ownsTransport;
-    credential;
-    sleep;
-    /** undefined: not known yet; null: the registry lets us in without auth. */
-    challenge;
-    tokens = new Map();
-    constructor(options) {
-        this.host = options.host;
-        this.base = new URL(`${options.insecure ? "http" : "https"}://${apiHost(options.host)}`);
-        this.log = options.log ?? silentLogger;
-        this.retry = options.retry ?? DEFAULT_RETRY;
-        this.transport = options.transport ?? createTransport();
-        this.ownsTransport = options.transport === undefined;
-        this.credential = options.credential;
-        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    if (input.length === 0)
+        fail("it is empty");
+    if (input.length > MAX_INPUT)
+        fail(`it is longer than ${MAX_INPUT} characters`);
+    if (/\s/.test(input))
+        fail("it contains whitespace");
+    let rest = input;
+    let digest;
+    const at = rest.indexOf("@");
+    if (at !== -1) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest))
+            fail(`digest "${digest}" is not sha256: followed by 64 lowercase hex digits`);
     }
-    close() {
-        if (this.ownsTransport)
-            this.transport.close();
+    let tag;
+    const colon = rest.lastIndexOf(":");
+    if (colon > rest.lastIndexOf("/")) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            fail(`tag "${tag}" must be 1-128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`);
+        }
     }
-    /** GET /v2/: checks the registry speaks the distribution API and learns its auth challenge. */
-    async ping() {
-        const res = await this.request({ method: "GET", url: "/v2/", scopes: [], what: `ping ${this.host}` });
-        if (res.status !== 200)
-            throw await this.failure(res, `ping ${this.host}`);
-        await res.discard();
+    const name = rest;
+    if (name.length === 0)
+        fail("the repository name is empty");
+    if (name.length > MAX_NAME)
+        fail(`the repository name is longer than ${MAX_NAME} characters`);
+    const parts = name.split("/");
+    let registry;
+    const first = parts[0] ?? "";
+    // Same rule as docker: the first component is a host when it looks like one.
+    if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+        registry = first;
+        parts.shift();
+        const match = HOST.exec(registry);
+        if (!match)
+            fail(`registry host "${registry}" is not a valid host[:port]`);
+        const port = match?.[1];
+        if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+            fail(`registry port ${port} is out of range`);
+        }
     }
-    async failure(res, what) {
-        let body = "";
+    for (const part of parts) {
+        if (part.length === 0)
+            fail("the repository path has an empty component (leading, trailing or doubled '/')");
+        if (!PATH_COMPONENT.test(part)) {
+            fail(`repository path component "${part}" must be lowercase letters and digits, separated by ".", "_", "__" or "-"`);
+        }
+    }
+    const ref = { repository: parts.join("/"), name };
+    if (registry !== undefined)
+        ref.registry = registry;
+    if (tag !== undefined)
+        ref.tag = tag;
+    if (digest !== undefined)
+        ref.digest = digest;
+    return ref;
+}
+function formatReference(ref) {
+    return `${ref.name}${ref.tag !== undefined ? `:${ref.tag}` : ""}${ref.digest !== undefined ? `@${ref.digest}` : ""}`;
+}
+
+;// CONCATENATED MODULE: ./src/image/layout.ts
+// OCI image layout on disk (https://github.com/opencontainers/image-spec/blob/main/image-layout.md):
+//   oci-layout, index.json, blobs/sha256/<hex>
+// The writer never exposes a partial file: blobs and index.json are written to a temp name and renamed.
+// The reader treats the layout as hostile: digests become paths only after validation, every blob is
+// checked against its descriptor's size and digest, and JSON documents are size-limited and schema-checked.
+
+
+
+
+
+
+
+
+const LAYOUT_FILE = "oci-layout";
+const LAYOUT_VERSION = "1.0.0";
+const MAX_JSON = 8 << 20;
+const layout_CHUNK = 1 << 20;
+function tempName() {
+    return `.tmp-${(0,external_node_crypto_.randomBytes)(8).toString("hex")}`;
+}
+async function writeFileAtomic(path, dir, bytes) {
+    const temp = (0,external_node_path_namespaceObject.join)(dir, tempName());
+    try {
+        await (0,promises_namespaceObject.writeFile)(temp, bytes, { flag: "wx", mode: 0o644 });
+        await (0,promises_namespaceObject.rename)(temp, path);
+    }
+    catch (err) {
+        await (0,promises_namespaceObject.rm)(temp, { force: true });
+        throw err;
+    }
+}
+/** Reads a small JSON file that must be a regular file no larger than MAX_JSON. */
+async function readSmallFile(path, what) {
+    let info;
+    try {
+        info = await (0,promises_namespaceObject.lstat)(path);
+    }
+    catch (err) {
+        if (err.code === "ENOENT")
+            throw new Error(`${what} not found: ${path}`);
+        throw err;
+    }
+    if (!info.isFile())
+        throw new Error(`${what} is not a regular file: ${path}`);
+    if (info.size > MAX_JSON)
+        throw new Error(`${what} is larger than ${MAX_JSON} bytes: ${path}`);
+    return (0,promises_namespaceObject.readFile)(path);
+}
+class OciLayoutWriter {
+    root;
+    constructor(root) {
+        this.root = root;
+    }
+    /**
+     * Opens a layout for writing, creating it when the directory is missing or empty. A non-empty
+     * directory that is not a layout is refused rather than written into.
+     */
+    static async open(root) {
+        await (0,promises_namespaceObject.mkdir)(root, { recursive: true });
+        const layoutFile = (0,external_node_path_namespaceObject.join)(root, LAYOUT_FILE);
+        const existing = await (0,promises_namespaceObject.readdir)(root);
+        if (existing.includes(LAYOUT_FILE)) {
+            await checkLayoutFile(layoutFile);
+        }
+        else if (existing.length > 0) {
+            throw new Error(`${root} is not empty and is not an OCI image layout (no ${LAYOUT_FILE} file); refusing to write`);
+        }
+        await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.join)(root, "blobs", "sha256"), { recursive: true });
+        if (!existing.includes("index.json")) {
+            await writeFileAtomic((0,external_node_path_namespaceObject.join)(root, "index.json"), root, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] })));
+        }
+        if (!existing.includes(LAYOUT_FILE)) {
+            await writeFileAtomic(layoutFile, root, Buffer.from(JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })));
+        }
+        return new OciLayoutWriter(root);
+    }
+    blobPath(digest) {
+        return (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(digest));
+    }
+    async hasBlob(descriptor) {
         try {
-            body = await res.text();
+            const info = await (0,promises_namespaceObject.lstat)(this.blobPath(descriptor.digest));
+            return info.isFile() && info.size === descriptor.size;
         }
         catch {
-            await res.discard().catch(() => { });
+            return false;
         }
-        return new RegistryError(`${what} (${this.host})`, res.status, parseErrorBody(body));
     }
-    async authorization(scopes) {
-        const challenge = this.challenge;
-        if (!challenge)
-            return undefined;
-        if (challenge.scheme === "basic")
-            return this.credential ? basicHeader(this.credential) : undefined;
-        const key = [...scopes].sort().join(" ");
-        let token = this.tokens.get(key);
-        if (!token) {
-            token = fetchToken(this.transport, challenge, scopes, this.credential, this.base.protocol).then((t) => t.token);
-            this.tokens.set(key, token);
-            token.catch(() => this.tokens.delete(key));
-        }
-        return `Bearer ${await token}`;
-    }
-    learnChallenge(res) {
-        const value = http_header(res.headers, "www-authenticate");
-        if (!value)
-            throw new RegistryError(`${this.host} answered 401 without a challenge`, 401, []);
-        const challenges = parseChallenges(value);
-        const usable = challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
-        if (!usable) {
-            throw new Error(`${this.host} asks for unsupported auth: ${challenges.map((c) => c.scheme).join(", ")}`);
-        }
-        this.challenge = usable;
-    }
-    /** Sends a request with auth, retries and redirects; the caller checks the final status. */
-    async request(req) {
-        let url = typeof req.url === "string" ? new URL(req.url, this.base) : req.url;
-        let method = req.method;
-        let body = req.body;
-        let attempt = 0;
-        let redirects = 0;
-        let reauthenticated = false;
-        for (;;) {
-            attempt++;
-            const headers = { ...req.headers };
-            // Credentials go only to the registry itself, never to a host a redirect points at.
-            if (url.origin === this.base.origin) {
-                const auth = await this.authorization(req.scopes);
-                if (auth)
-                    headers.authorization = auth;
+    async openBlob() {
+        const dir = (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256");
+        const temp = (0,external_node_path_namespaceObject.join)(dir, tempName());
+        const handle = await (0,promises_namespaceObject.open)(temp, "wx", 0o644);
+        let closed = false;
+        const close = async () => {
+            if (!closed) {
+                closed = true;
+                await handle.close();
             }
-            let res;
-            try {
-                res = await this.transport.send({ method, url, headers, body: body?.() });
-            }
-            catch (err) {
-                if (req.retry !== false && isRetryableError(err) && attempt < this.retry.attempts) {
-                    const delay = backoffMs(attempt, this.retry);
-                    this.log.warn(`${req.what}: ${err.message}; retrying in ${delay} ms`);
-                    await this.sleep(delay);
-                    continue;
+        };
+        return {
+            write: async (chunk) => {
+                let offset = 0;
+                while (offset < chunk.byteLength) {
+                    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+                    offset += bytesWritten;
                 }
-                throw Object.assign(new Error(`${req.what} (${this.host}): ${err.message}`), {
-                    code: err.code,
-                    cause: err,
-                });
-            }
-            if (res.status === 401 && url.origin === this.base.origin && !reauthenticated) {
-                // First contact, or a token that expired mid-push: learn the challenge, drop the token, retry once.
-                reauthenticated = true;
-                await res.discard();
-                this.learnChallenge(res);
-                this.tokens.delete([...req.scopes].sort().join(" "));
-                attempt--;
-                continue;
-            }
-            const location = http_header(res.headers, "location");
-            if ([301, 302, 303, 307, 308].includes(res.status) && location && redirects < MAX_REDIRECTS) {
-                await res.discard();
-                redirects++;
-                attempt--;
-                url = new URL(location, url);
-                if (url.protocol !== "https:" && url.protocol !== "http:") {
-                    throw new Error(`${req.what}: refusing redirect to ${url.protocol} URL`);
-                }
-                if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
-                    method = "GET";
-                    body = undefined;
-                }
-                continue;
-            }
-            if (req.retry !== false && RETRYABLE_STATUS.has(res.status) && attempt < this.retry.attempts) {
-                const delay = retryAfterMs(http_header(res.headers, "retry-after")) ?? backoffMs(attempt, this.retry);
-                await res.discard();
-                this.log.warn(`${req.what}: HTTP ${res.status}; retrying in ${delay} ms`);
-                await this.sleep(delay);
-                continue;
-            }
-            return res;
-        }
+            },
+            commit: async (digest) => {
+                const target = this.blobPath(digest);
+                await handle.sync();
+                await close();
+                await (0,promises_namespaceObject.rename)(temp, target);
+            },
+            abort: async () => {
+                await close().catch(() => { });
+                await (0,promises_namespaceObject.rm)(temp, { force: true });
+            },
+        };
     }
-    /** Waits before the next try of an operation that handles its own retries (blob uploads). */
-    async backoff(what, attempt, reason, retryAfter) {
-        const delay = retryAfter ?? backoffMs(attempt, this.retry);
-        this.log.warn(`${what}: ${reason}; retrying in ${delay} ms`);
-        await this.sleep(delay);
+    async putManifest(bytes, descriptor, tag) {
+        await writeBlob(this, [bytes], { ...descriptor, what: "manifest" });
+        const indexPath = (0,external_node_path_namespaceObject.join)(this.root, "index.json");
+        const index = parseJson(indexSchema, await readSmallFile(indexPath, "index.json"), indexPath);
+        const refName = (d) => d.annotations?.[ANNOTATION.refName];
+        const entry = {
+            mediaType: descriptor.mediaType,
+            digest: descriptor.digest,
+            size: descriptor.size,
+        };
+        if (descriptor.platform)
+            entry.platform = descriptor.platform;
+        if (tag !== undefined)
+            entry.annotations = { ...descriptor.annotations, [ANNOTATION.refName]: tag };
+        // A tag names one manifest: moving it drops the old entry; an identical untagged entry is not repeated.
+        const kept = index.manifests.filter((d) => tag !== undefined ? refName(d) !== tag : !(d.digest === descriptor.digest && refName(d) === undefined));
+        const next = { ...index, mediaType: index.mediaType ?? MEDIA_TYPE.index, manifests: [...kept, entry] };
+        await writeFileAtomic(indexPath, this.root, Buffer.from(JSON.stringify(next)));
     }
 }
+async function checkLayoutFile(path) {
+    const bytes = await readSmallFile(path, LAYOUT_FILE);
+    let version;
+    try {
+        version = JSON.parse(bytes.toString("utf8")).imageLayoutVersion;
+    }
+    catch {
+        throw new Error(`${path} is not valid JSON`);
+    }
+    if (version !== LAYOUT_VERSION) {
+        throw new Error(`${path}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${LAYOUT_VERSION})`);
+    }
+}
+class OciLayoutReader {
+    root;
+    constructor(root) {
+        this.root = root;
+    }
+    static async open(root) {
+        await checkLayoutFile((0,external_node_path_namespaceObject.join)(root, LAYOUT_FILE));
+        return new OciLayoutReader(root);
+    }
+    blobPath(digest) {
+        return (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(digest));
+    }
+    async readIndex() {
+        const path = (0,external_node_path_namespaceObject.join)(this.root, "index.json");
+        return parseJson(indexSchema, await readSmallFile(path, "index.json"), path);
+    }
+    async openVerifiedFile(descriptor) {
+        const what = `blob ${descriptor.digest} in ${this.root}`;
+        const path = (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(descriptor.digest));
+        // lstat first: opening a FIFO or device planted in a hostile layout could block or never end.
+        const info = await (0,promises_namespaceObject.lstat)(path).catch((err) => {
+            throw new Error(err.code === "ENOENT" ? `${what} is missing` : `cannot read ${what}: ${err.message}`);
+        });
+        if (!info.isFile())
+            throw new Error(`${what} is not a regular file`);
+        if (info.size !== descriptor.size) {
+            throw new Error(`${what} has size ${info.size} but its descriptor says ${descriptor.size}`);
+        }
+        const handle = await (0,promises_namespaceObject.open)(path, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW);
+        return { handle, what };
+    }
+    readBlob(descriptor, maxBytes) {
+        return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} in ${this.root}`);
+    }
+    async *streamBlob(descriptor) {
+        const { handle, what } = await this.openVerifiedFile(descriptor);
+        try {
+            yield* verifyBlob(readChunks(handle, 0, descriptor.size, layout_CHUNK), descriptor, what);
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    /**
+     * Finds an image: the manifest tagged `tag` (org.opencontainers.image.ref.name), or the only one
+     * when no tag is given. An index is resolved to the manifest for `platform` (default linux/amd64).
+     */
+    async resolveImage(tag, platform = DEFAULT_PLATFORM) {
+        const index = await this.readIndex();
+        let candidates = index.manifests;
+        if (tag !== undefined)
+            candidates = candidates.filter((d) => d.annotations?.[ANNOTATION.refName] === tag);
+        if (candidates.length !== 1) {
+            const tags = index.manifests
+                .map((d) => d.annotations?.[ANNOTATION.refName])
+                .filter((t) => t !== undefined);
+            const known = tags.length > 0 ? `; tags present: ${tags.join(", ")}` : "";
+            throw new Error(tag !== undefined
+                ? `${this.root} has ${candidates.length === 0 ? "no" : "more than one"} manifest tagged "${tag}"${known}`
+                : `${this.root} holds ${candidates.length} manifests; name one as oci:DIR:TAG${known}`);
+        }
+        let descriptor = candidates[0];
+        // Nested indexes are followed a bounded number of times: a hostile layout could loop.
+        for (let depth = 0; isIndexMediaType(descriptor.mediaType); depth++) {
+            if (depth >= 4)
+                throw new Error(`${this.root}: image indexes nested too deeply`);
+            const nested = parseJson(indexSchema, await this.readBlob(descriptor, MAX_JSON), `index ${descriptor.digest}`);
+            const match = nested.manifests.find((d) => platformMatches(d.platform, platform));
+            if (!match) {
+                throw new Error(`index ${descriptor.digest} in ${this.root} has no ${formatPlatform(platform)} image (has ${platformsOf(nested.manifests)})`);
+            }
+            descriptor = match;
+        }
+        if (!isImageManifestMediaType(descriptor.mediaType)) {
+            throw new Error(`${this.root}: ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`);
+        }
+        const manifestWhat = `manifest ${descriptor.digest} in ${this.root}`;
+        const manifest = parseJson(manifestSchema, await this.readBlob(descriptor, MAX_JSON), manifestWhat);
+        const configWhat = `config ${manifest.config.digest} in ${this.root}`;
+        const config = parseImageConfig(await this.readBlob(manifest.config, MAX_JSON), configWhat);
+        return {
+            descriptor: descriptorSchema.parse(descriptor),
+            manifest: toImageManifest(manifest, manifest.mediaType ?? descriptor.mediaType),
+            config,
+        };
+    }
+}
+/**
+ * Parses "oci:DIR" or "oci:DIR:TAG". The text after the last ":" is a tag when it is a valid tag
+ * and contains no "/"; a directory whose name ends in ":word" must therefore be given with a tag.
+ */
+function parseBaseSpec(spec) {
+    if (!spec.startsWith("oci:")) {
+        throw new Error(`base ${JSON.stringify(spec)} is not supported: use oci:DIR or oci:DIR:TAG (an OCI image layout on disk)`);
+    }
+    const rest = spec.slice("oci:".length);
+    const colon = rest.lastIndexOf(":");
+    const candidate = colon === -1 ? undefined : rest.slice(colon + 1);
+    const base = candidate !== undefined && TAG.test(candidate)
+        ? { dir: rest.slice(0, colon), tag: candidate }
+        : { dir: rest };
+    if (base.dir === "")
+        throw new Error(`base ${JSON.stringify(spec)} names no directory`);
+    return base;
+}
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./node_modules/is-plain-obj/index.js
 function is_plain_obj_isPlainObject(value) {
 	if (typeof value !== 'object' || value === null) {
@@ -87956,8 +88024,6 @@ const getSubprocessResult = ({stdout}) => {
 	throw new TypeError(`Unexpected "${typeof stdout}" stdout in template expression`);
 };
 
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: external "node:process"
 const external_node_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 ;// CONCATENATED MODULE: ./node_modules/execa/lib/utils/standard-stream.js
@@ -92868,6 +92934,8 @@ const getStripFinalNewline = (stripFinalNewline, fdNumber) => fdNumber === 'all'
 	? stripFinalNewline[1] || stripFinalNewline[2]
 	: stripFinalNewline[fdNumber];
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./node_modules/execa/lib/transform/split.js
 // Split chunks line-wise for generators passed to the `std*` options
 const getSplitLinesGenerator = (binary, preserveNewlines, skipped, state) => binary || skipped
@@ -94140,6 +94208,8 @@ const addPropertiesAsync = {
 	},
 };
 
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 ;// CONCATENATED MODULE: ./node_modules/@sindresorhus/merge-streams/index.js
 
 
@@ -94845,7 +94915,7 @@ onExit,
  *
  * @internal
  */
-load, 
+load: mjs_load, 
 /**
  * Unload the listeners.  Likely you never need to call this, unless
  * doing a rather deep integration with signal-exit functionality.
@@ -96803,6 +96873,666 @@ const {
 } = getIpcExport();
 
 
+;// CONCATENATED MODULE: ./src/image/provenance.ts
+// Where an image comes from: the OCI labels org.opencontainers.image.{source,revision,version} and the
+// commit time that `created` falls back to, so that rebuilding the same commit gives the same digest.
+// Read from the CI's environment (GitHub Actions) first, else from git in the model's repository. git
+// runs with an argv array (never a shell) and is read-only here; every value it or the environment
+// gives is checked before it becomes a label, and credentials in a remote URL are never copied.
+
+
+
+
+const LABEL = {
+    source: "org.opencontainers.image.source",
+    revision: "org.opencontainers.image.revision",
+    version: "org.opencontainers.image.version",
+    created: ANNOTATION.created,
+};
+const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const REPOSITORY = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
+// Same characters as an image tag plus "/" and "+" (release/1.2, 1.0.0+build.5); nothing that could be
+// read as a git option or carry a newline.
+const VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,127}$/;
+const nonEmpty = (value) => (value === undefined || value === "" ? undefined : value);
+/**
+ * A git remote URL as a public https URL: scp-like `git@host:org/repo.git`, ssh:// and https:// forms
+ * are accepted; user info (tokens) and a trailing .git are dropped; local paths and other schemes give
+ * undefined because they name nothing a reader of the image could open.
+ */
+function publicSourceUrl(remote) {
+    const text = remote.trim();
+    if (text === "" || text.length > 2048 || /[\s\0]/.test(text))
+        return undefined;
+    let host;
+    let path;
+    const scp = /^(?:[^@/:]+@)?([A-Za-z0-9.-]+):(?!\/)(.+)$/.exec(text);
+    if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+        host = scp[1];
+        path = scp[2];
+    }
+    else {
+        let url;
+        try {
+            url = new URL(text);
+        }
+        catch {
+            return undefined;
+        }
+        if (!["https:", "http:", "ssh:", "git:", "git+ssh:", "ssh+git:"].includes(url.protocol))
+            return undefined;
+        // A web URL keeps its port; an ssh port is not where a browser would find the repository.
+        host = url.protocol === "https:" || url.protocol === "http:" ? url.host : url.hostname;
+        path = url.pathname;
+    }
+    path = path
+        .replace(/^\/+/, "")
+        .replace(/\/+$/, "")
+        .replace(/\.git$/, "");
+    if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$/.test(host) || !host.includes("."))
+        return undefined;
+    if (path === "" || !/^[A-Za-z0-9_.~-]+(?:\/[A-Za-z0-9_.~-]+)*$/.test(path))
+        return undefined;
+    if (path.split("/").some((part) => part === "." || part === ".."))
+        return undefined;
+    return `https://${host.toLowerCase()}/${path}`;
+}
+/** What GitHub Actions says about the run: repository URL, commit, and the tag when a tag was pushed. */
+function provenanceFromEnv(env) {
+    const out = {};
+    const server = nonEmpty(env.GITHUB_SERVER_URL) ?? "https://github.com";
+    const repository = nonEmpty(env.GITHUB_REPOSITORY);
+    if (repository !== undefined && REPOSITORY.test(repository)) {
+        const source = publicSourceUrl(`${server}/${repository}`);
+        if (source)
+            out.source = source;
+    }
+    const sha = nonEmpty(env.GITHUB_SHA)?.toLowerCase();
+    if (sha !== undefined && COMMIT.test(sha))
+        out.revision = sha;
+    const ref = nonEmpty(env.GITHUB_REF);
+    if (ref?.startsWith("refs/tags/")) {
+        const tag = ref.slice("refs/tags/".length);
+        if (VERSION.test(tag))
+            out.version = tag;
+    }
+    return out;
+}
+const gitRunner = async (args, cwd) => {
+    const result = await execa("git", [...args], {
+        cwd,
+        reject: false,
+        timeout: 10_000,
+        stdin: "ignore",
+        // Never prompt for anything; a read of local refs needs no credentials.
+        env: { GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
+    });
+    if (result.failed || result.exitCode !== 0)
+        return undefined;
+    return typeof result.stdout === "string" ? result.stdout : undefined;
+};
+async function directoryOf(modelPath) {
+    try {
+        return (await (0,promises_namespaceObject.stat)(modelPath)).isDirectory() ? modelPath : (0,external_node_path_namespaceObject.dirname)(modelPath);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Commit, commit time, origin URL and an exact tag from the git repository holding `modelPath`. */
+async function provenanceFromGit(modelPath, git, revision) {
+    const cwd = await directoryOf(modelPath);
+    if (cwd === undefined)
+        return {};
+    // The CI's commit when it gave one (validated hex, so it cannot be read as an option), else HEAD.
+    const rev = revision !== undefined && COMMIT.test(revision) ? revision : "HEAD";
+    const log = await git(["log", "-1", "--no-show-signature", "--format=%H %ct", rev, "--"], cwd);
+    const match = /^([0-9a-f]{40}|[0-9a-f]{64}) (\d{1,12})$/.exec(log?.trim() ?? "");
+    if (!match)
+        return {};
+    const out = { revision: match[1], commitTime: Number(match[2]) };
+    const remote = await git(["remote", "get-url", "origin"], cwd);
+    const source = remote !== undefined ? publicSourceUrl(remote) : undefined;
+    if (source)
+        out.source = source;
+    const tag = (await git(["describe", "--tags", "--exact-match", rev], cwd))?.trim();
+    if (tag !== undefined && VERSION.test(tag))
+        out.version = tag;
+    return out;
+}
+/** The CI environment wins over git for source and revision; git still gives the commit time. */
+async function resolveProvenance(modelPath, options = {}) {
+    const env = options.env ?? process.env;
+    const fromEnv = provenanceFromEnv(env);
+    const fromGit = options.git === false
+        ? {}
+        : await provenanceFromGit(modelPath, options.git ?? gitRunner, fromEnv.revision);
+    const out = { ...fromGit, ...fromEnv };
+    // A commit time read for another commit than the one the CI names would not be this build's.
+    if (fromEnv.revision !== undefined && fromGit.revision !== fromEnv.revision)
+        delete out.commitTime;
+    if (options.version !== undefined) {
+        if (!VERSION.test(options.version)) {
+            throw new Error(`version ${JSON.stringify(options.version)} must be 1-128 of letters, digits, "_", ".", "+", "/" and "-"`);
+        }
+        out.version = options.version;
+    }
+    return out;
+}
+/** The OCI labels for what is known; nothing is invented for what is not. */
+function provenanceLabels(p) {
+    const labels = {};
+    if (p.source !== undefined)
+        labels[LABEL.source] = p.source;
+    if (p.revision !== undefined)
+        labels[LABEL.revision] = p.revision;
+    if (p.version !== undefined)
+        labels[LABEL.version] = p.version;
+    return labels;
+}
+
+;// CONCATENATED MODULE: ./src/util/log.ts
+const stderrLogger = {
+    info: (message) => process.stderr.write(`${message}\n`),
+    warn: (message) => process.stderr.write(`warning: ${message}\n`),
+    error: (message) => process.stderr.write(`error: ${message}\n`),
+};
+const silentLogger = { info() { }, warn() { }, error() { } };
+
+;// CONCATENATED MODULE: ./src/image/registry/auth.ts
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/;
+/**
+ * Parses a WWW-Authenticate header into challenges: `Bearer realm="…",service="…",scope="…"`.
+ * Quoted values may contain commas and escaped quotes; unknown schemes are kept for the caller to refuse.
+ */
+function parseChallenges(header) {
+    const challenges = [];
+    let rest = header.trim();
+    let current;
+    while (rest.length > 0) {
+        const name = TOKEN.exec(rest)?.[0];
+        if (!name)
+            throw new Error(`malformed WWW-Authenticate header: ${JSON.stringify(header.slice(0, 200))}`);
+        rest = rest.slice(name.length).trimStart();
+        if (rest.startsWith("=")) {
+            if (!current)
+                throw new Error(`malformed WWW-Authenticate header: ${JSON.stringify(header.slice(0, 200))}`);
+            rest = rest.slice(1).trimStart();
+            let value;
+            if (rest.startsWith('"')) {
+                let i = 1;
+                value = "";
+                while (i < rest.length && rest[i] !== '"') {
+                    if (rest[i] === "\\" && i + 1 < rest.length)
+                        i++;
+                    value += rest[i];
+                    i++;
+                }
+                if (i >= rest.length)
+                    throw new Error("malformed WWW-Authenticate header: unterminated quoted value");
+                rest = rest.slice(i + 1);
+            }
+            else {
+                value = TOKEN.exec(rest)?.[0] ?? "";
+                rest = rest.slice(value.length);
+            }
+            current.params[name.toLowerCase()] = value;
+        }
+        else {
+            current = { scheme: name.toLowerCase(), params: {} };
+            challenges.push(current);
+        }
+        rest = rest.trimStart();
+        if (rest.startsWith(","))
+            rest = rest.slice(1).trimStart();
+    }
+    return challenges;
+}
+function repositoryScope(repository, actions) {
+    return `repository:${repository}:${actions.join(",")}`;
+}
+function basicHeader(credential) {
+    if ("identityToken" in credential) {
+        throw new Error("this registry asks for Basic auth, but the stored credential is an identity token");
+    }
+    return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`;
+}
+/**
+ * The token endpoint URL for a bearer challenge. The realm comes from the registry: it must be http(s),
+ * and plain http only when the registry itself was reached over http (an insecure registry).
+ */
+function tokenUrl(challenge, scopes, registryProtocol) {
+    const realm = challenge.params.realm;
+    if (!realm)
+        throw new Error("the registry's Bearer challenge names no realm");
+    let url;
+    try {
+        url = new URL(realm);
+    }
+    catch {
+        throw new Error(`the registry's token realm is not a URL: ${JSON.stringify(realm.slice(0, 200))}`);
+    }
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && registryProtocol === "http:")) {
+        throw new Error(`refusing token realm ${url.origin}: credentials go only over https`);
+    }
+    if (challenge.params.service)
+        url.searchParams.set("service", challenge.params.service);
+    for (const scope of scopes)
+        url.searchParams.append("scope", scope);
+    return url;
+}
+async function readToken(res, realm) {
+    const body = await res.text(1 << 20);
+    if (res.status !== 200) {
+        throw Object.assign(new Error(`token server ${realm} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ": the credentials were refused" : ""}`), { status: res.status });
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(body);
+    }
+    catch {
+        throw new Error(`token server ${realm} did not answer JSON`);
+    }
+    const token = typeof parsed.token === "string" && parsed.token !== "" ? parsed.token : parsed.access_token;
+    if (typeof token !== "string" || token === "" || /[\s\0]/.test(token)) {
+        throw new Error(`token server ${realm} answered without a usable token or access_token`);
+    }
+    return { token };
+}
+/**
+ * Fetches a bearer token: GET with Basic credentials (or anonymously), or the OAuth2 refresh-token grant
+ * when the credential is an identity token, as docker does.
+ */
+async function fetchToken(transport, challenge, scopes, credential, registryProtocol) {
+    const url = tokenUrl(challenge, scopes, registryProtocol);
+    const realm = `${url.origin}${url.pathname}`;
+    if (credential && "identityToken" in credential) {
+        const form = new URLSearchParams({
+            grant_type: "refresh_token",
+            refresh_token: credential.identityToken,
+            service: challenge.params.service ?? "",
+            scope: scopes.join(" "),
+            client_id: "modelship",
+        });
+        const post = new URL(realm);
+        const res = await transport.send({
+            method: "POST",
+            url: post,
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: Buffer.from(form.toString()),
+        });
+        return readToken(res, realm);
+    }
+    const headers = {};
+    if (credential)
+        headers.authorization = basicHeader(credential);
+    const res = await transport.send({ method: "GET", url, headers });
+    return readToken(res, realm);
+}
+
+;// CONCATENATED MODULE: ./src/image/registry/errors.ts
+// Registry failures as errors a user can act on: the HTTP status, the distribution error codes from the
+// JSON body (DENIED, MANIFEST_BLOB_UNKNOWN, …) and a hint saying what to do. The body is untrusted: it
+// is size-limited by the caller, parsed defensively and cut short before it reaches a message.
+const errors_HINTS = {
+    UNAUTHORIZED: "log in first (docker login HOST), give username/password, or for ghcr.io set GITHUB_TOKEN with packages: write",
+    DENIED: "the credentials are valid but may not do this: check push rights on the repository (ghcr.io: packages: write; a new package may need linking to the repository)",
+    NAME_UNKNOWN: "the repository does not exist on this registry, or the credentials cannot see it",
+    NAME_INVALID: "the repository name is not valid on this registry",
+    MANIFEST_UNKNOWN: "no manifest under this tag or digest: check the reference",
+    MANIFEST_BLOB_UNKNOWN: "the manifest references a blob the registry does not have: a layer upload did not complete, push again",
+    MANIFEST_INVALID: "the registry refused the manifest's content; it may not accept this media type",
+    BLOB_UNKNOWN: "the blob is not in this repository",
+    BLOB_UPLOAD_INVALID: "the upload session broke; pushing again starts a new one",
+    BLOB_UPLOAD_UNKNOWN: "the upload session expired or was cancelled; pushing again starts a new one",
+    DIGEST_INVALID: "the bytes received do not match their digest: a proxy may have altered them in transit",
+    SIZE_INVALID: "the bytes received do not match the declared size",
+    TOOMANYREQUESTS: "the registry is rate-limiting: wait and retry, or authenticate for a higher limit",
+    UNSUPPORTED: "the registry does not support this operation",
+};
+class RegistryError extends Error {
+    status;
+    codes;
+    hint;
+    constructor(what, status, details, hint) {
+        const codes = details.map((d) => d.code);
+        const text = details.map((d) => (d.message ? `${d.code}: ${d.message}` : d.code)).join("; ");
+        const resolvedHint = hint ?? codes.map((c) => errors_HINTS[c]).find((h) => h !== undefined) ?? statusHint(status);
+        super(`${what} failed with HTTP ${status}${text ? ` (${text})` : ""}${resolvedHint ? `; ${resolvedHint}` : ""}`);
+        this.name = "RegistryError";
+        this.status = status;
+        this.codes = codes;
+        this.hint = resolvedHint;
+    }
+}
+function statusHint(status) {
+    if (status === 401)
+        return errors_HINTS.UNAUTHORIZED;
+    if (status === 403)
+        return errors_HINTS.DENIED;
+    if (status === 429)
+        return errors_HINTS.TOOMANYREQUESTS;
+    if (status >= 500)
+        return "the registry had an internal error; it may be overloaded, try again later";
+    return undefined;
+}
+function clip(text, max = 200) {
+    // Control characters from a hostile body could rewrite the terminal; they become spaces.
+    const clean = Array.from(text, (c) => {
+        const code = c.charCodeAt(0);
+        return code < 0x20 || code === 0x7f ? " " : c;
+    }).join("");
+    return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+/** The distribution error list in a response body, or a clipped snippet of a non-JSON body. */
+function parseErrorBody(body) {
+    try {
+        const parsed = JSON.parse(body);
+        if (Array.isArray(parsed.errors)) {
+            return parsed.errors.slice(0, 5).flatMap((e) => {
+                if (e === null || typeof e !== "object")
+                    return [];
+                const { code, message } = e;
+                if (typeof code !== "string")
+                    return [];
+                const detail = { code: clip(code, 40) };
+                if (typeof message === "string" && message !== "")
+                    detail.message = clip(message);
+                return [detail];
+            });
+        }
+    }
+    catch {
+        // not JSON
+    }
+    const trimmed = body.trim();
+    return trimmed === "" ? [] : [{ code: "HTTP_BODY", message: clip(trimmed) }];
+}
+
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/image/registry/http.ts
+// One HTTP exchange over node:http/https (undici is not a dependency), with a streamed request body
+// and the response body left for the caller to stream, read (size-limited) or discard. Retries,
+// redirects and auth live in the client: this layer only sends.
+
+
+
+
+const IDLE_TIMEOUT_MS = 120_000;
+const DEFAULT_TEXT_LIMIT = 64 << 10;
+function http_header(headers, name) {
+    const value = headers[name.toLowerCase()];
+    return Array.isArray(value) ? value.join(", ") : value;
+}
+async function readLimited(stream, maxBytes, what) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of stream) {
+        size += chunk.byteLength;
+        if (size > maxBytes) {
+            stream.destroy();
+            throw new Error(`${what}: response body is larger than ${maxBytes} bytes`);
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+}
+/** Keep-alive transport: a push makes many small requests to one host. */
+function createTransport() {
+    const agents = {
+        "http:": new external_node_http_.Agent({ keepAlive: true, maxSockets: 8 }),
+        "https:": new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 8 }),
+    };
+    return {
+        close() {
+            agents["http:"].destroy();
+            agents["https:"].destroy();
+        },
+        send(request) {
+            const { url } = request;
+            if (url.protocol !== "http:" && url.protocol !== "https:") {
+                return Promise.reject(new Error(`refusing to send a request to ${url.protocol} URL`));
+            }
+            const send = url.protocol === "https:" ? external_node_https_namespaceObject.request : external_node_http_.request;
+            const headers = { "user-agent": "modelship", ...request.headers };
+            const body = request.body;
+            if (body instanceof Uint8Array)
+                headers["content-length"] = String(body.byteLength);
+            return new Promise((resolve, reject) => {
+                let bodyDone = body === undefined || body instanceof Uint8Array;
+                const req = send(url, {
+                    method: request.method,
+                    headers,
+                    agent: agents[url.protocol],
+                });
+                req.setTimeout(IDLE_TIMEOUT_MS, () => {
+                    req.destroy(Object.assign(new Error(`${request.method} ${url.host}: no data for ${IDLE_TIMEOUT_MS / 1000}s`), { code: "ETIMEDOUT" }));
+                });
+                req.once("error", reject);
+                req.once("response", (res) => {
+                    const what = `${request.method} ${url.host}${url.pathname}`;
+                    resolve({
+                        status: res.statusCode ?? 0,
+                        headers: res.headers,
+                        stream: res,
+                        text: async (maxBytes = DEFAULT_TEXT_LIMIT) => (await readLimited(res, maxBytes, what)).toString("utf8"),
+                        bytes: (maxBytes) => readLimited(res, maxBytes, what),
+                        discard: async () => {
+                            if (!bodyDone) {
+                                // The server answered before taking the whole body (an error): the connection is not reusable.
+                                req.destroy();
+                                return;
+                            }
+                            res.resume();
+                            if (!res.complete)
+                                await new Promise((r) => res.once("close", () => r()));
+                        },
+                    });
+                });
+                if (body === undefined || body instanceof Uint8Array) {
+                    req.end(body);
+                }
+                else {
+                    (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(body, { objectMode: false }), req).then(() => {
+                        bodyDone = true;
+                    }, (err) => {
+                        // Reaches the caller through req's "error" when no response has arrived yet.
+                        req.destroy(err);
+                    });
+                }
+            });
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image/registry/client.ts
+
+
+
+
+const DEFAULT_RETRY = { attempts: 6, baseDelayMs: 250, maxDelayMs: 15_000 };
+const MAX_RETRY_AFTER_MS = 60_000;
+const MAX_REDIRECTS = 5;
+/** Statuses worth another try: the client retries them itself; uploads restart their own way. */
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE_CODES = new Set([
+    "ECONNRESET",
+    "EPIPE",
+    "ETIMEDOUT",
+    "ECONNREFUSED",
+    "ECONNABORTED",
+    "UND_ERR_SOCKET",
+]);
+/** Docker Hub's API does not live at the host its references name. */
+function apiHost(host) {
+    return host === "docker.io" || host === "index.docker.io" ? "registry-1.docker.io" : host;
+}
+function isRetryableError(err) {
+    const code = err?.code;
+    if (code !== undefined && RETRYABLE_CODES.has(code))
+        return true;
+    return err instanceof Error && /socket hang up|other side closed|aborted/i.test(err.message);
+}
+/** Milliseconds from a Retry-After header (seconds or an HTTP date), capped; undefined when absent. */
+function retryAfterMs(value, now = Date.now()) {
+    if (value === undefined || value.trim() === "")
+        return undefined;
+    const trimmed = value.trim();
+    const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
+    if (!Number.isFinite(ms))
+        return undefined;
+    return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+/** Exponential backoff with full jitter between half and all of the step. */
+function backoffMs(attempt, policy, random = Math.random) {
+    const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(step * (0.5 + random() / 2));
+}
+class RegistryClient {
+    host;
+    base;
+    log;
+    retry;
+    transport;
+    ownsTransport;
+    credential;
+    sleep;
+    /** undefined: not known yet; null: the registry lets us in without auth. */
+    challenge;
+    tokens = new Map();
+    constructor(options) {
+        this.host = options.host;
+        this.base = new URL(`${options.insecure ? "http" : "https"}://${apiHost(options.host)}`);
+        this.log = options.log ?? silentLogger;
+        this.retry = options.retry ?? DEFAULT_RETRY;
+        this.transport = options.transport ?? createTransport();
+        this.ownsTransport = options.transport === undefined;
+        this.credential = options.credential;
+        this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    }
+    close() {
+        if (this.ownsTransport)
+            this.transport.close();
+    }
+    /** GET /v2/: checks the registry speaks the distribution API and learns its auth challenge. */
+    async ping() {
+        const res = await this.request({ method: "GET", url: "/v2/", scopes: [], what: `ping ${this.host}` });
+        if (res.status !== 200)
+            throw await this.failure(res, `ping ${this.host}`);
+        await res.discard();
+    }
+    async failure(res, what) {
+        let body = "";
+        try {
+            body = await res.text();
+        }
+        catch {
+            await res.discard().catch(() => { });
+        }
+        return new RegistryError(`${what} (${this.host})`, res.status, parseErrorBody(body));
+    }
+    async authorization(scopes) {
+        const challenge = this.challenge;
+        if (!challenge)
+            return undefined;
+        if (challenge.scheme === "basic")
+            return this.credential ? basicHeader(this.credential) : undefined;
+        const key = [...scopes].sort().join(" ");
+        let token = this.tokens.get(key);
+        if (!token) {
+            token = fetchToken(this.transport, challenge, scopes, this.credential, this.base.protocol).then((t) => t.token);
+            this.tokens.set(key, token);
+            token.catch(() => this.tokens.delete(key));
+        }
+        return `Bearer ${await token}`;
+    }
+    learnChallenge(res) {
+        const value = http_header(res.headers, "www-authenticate");
+        if (!value)
+            throw new RegistryError(`${this.host} answered 401 without a challenge`, 401, []);
+        const challenges = parseChallenges(value);
+        const usable = challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+        if (!usable) {
+            throw new Error(`${this.host} asks for unsupported auth: ${challenges.map((c) => c.scheme).join(", ")}`);
+        }
+        this.challenge = usable;
+    }
+    /** Sends a request with auth, retries and redirects; the caller checks the final status. */
+    async request(req) {
+        let url = typeof req.url === "string" ? new URL(req.url, this.base) : req.url;
+        let method = req.method;
+        let body = req.body;
+        let attempt = 0;
+        let redirects = 0;
+        let reauthenticated = false;
+        for (;;) {
+            attempt++;
+            const headers = { ...req.headers };
+            // Credentials go only to the registry itself, never to a host a redirect points at.
+            if (url.origin === this.base.origin) {
+                const auth = await this.authorization(req.scopes);
+                if (auth)
+                    headers.authorization = auth;
+            }
+            let res;
+            try {
+                res = await this.transport.send({ method, url, headers, body: body?.() });
+            }
+            catch (err) {
+                if (req.retry !== false && isRetryableError(err) && attempt < this.retry.attempts) {
+                    const delay = backoffMs(attempt, this.retry);
+                    this.log.warn(`${req.what}: ${err.message}; retrying in ${delay} ms`);
+                    await this.sleep(delay);
+                    continue;
+                }
+                throw Object.assign(new Error(`${req.what} (${this.host}): ${err.message}`), {
+                    code: err.code,
+                    cause: err,
+                });
+            }
+            if (res.status === 401 && url.origin === this.base.origin && !reauthenticated) {
+                // First contact, or a token that expired mid-push: learn the challenge, drop the token, retry once.
+                reauthenticated = true;
+                await res.discard();
+                this.learnChallenge(res);
+                this.tokens.delete([...req.scopes].sort().join(" "));
+                attempt--;
+                continue;
+            }
+            const location = http_header(res.headers, "location");
+            if ([301, 302, 303, 307, 308].includes(res.status) && location && redirects < MAX_REDIRECTS) {
+                await res.discard();
+                redirects++;
+                attempt--;
+                url = new URL(location, url);
+                if (url.protocol !== "https:" && url.protocol !== "http:") {
+                    throw new Error(`${req.what}: refusing redirect to ${url.protocol} URL`);
+                }
+                if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+                    method = "GET";
+                    body = undefined;
+                }
+                continue;
+            }
+            if (req.retry !== false && RETRYABLE_STATUS.has(res.status) && attempt < this.retry.attempts) {
+                const delay = retryAfterMs(http_header(res.headers, "retry-after")) ?? backoffMs(attempt, this.retry);
+                await res.discard();
+                this.log.warn(`${req.what}: HTTP ${res.status}; retrying in ${delay} ms`);
+                await this.sleep(delay);
+                continue;
+            }
+            return res;
+        }
+    }
+    /** Waits before the next try of an operation that handles its own retries (blob uploads). */
+    async backoff(what, attempt, reason, retryAfter) {
+        const delay = retryAfter ?? backoffMs(attempt, this.retry);
+        this.log.warn(`${what}: ${reason}; retrying in ${delay} ms`);
+        await this.sleep(delay);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/image/registry/credentials.ts
 // Where registry credentials come from, in order: given explicitly (action inputs, flags), docker's
 // config.json (credHelpers for the host, then auths, then credsStore), and GITHUB_TOKEN for ghcr.io.
@@ -97315,7 +98045,7 @@ class RegistryRepository {
 
 
 
-const MAX_JSON = 4 << 20;
+const remote_MAX_JSON = 4 << 20;
 const READ_CHUNK = 4 << 20;
 /** The registry host of a reference; references without one mean Docker Hub, as docker reads them. */
 function registryOf(ref) {
@@ -97392,7 +98122,7 @@ async function readImage(repo, fetched, where, reference) {
     }
     const what = `manifest ${where}@${fetched.digest}`;
     const manifest = parseJson(manifestSchema, fetched.bytes, what);
-    const config = parseImageConfig(await repo.readBlob(manifest.config, MAX_JSON), `config of ${what}`);
+    const config = parseImageConfig(await repo.readBlob(manifest.config, remote_MAX_JSON), `config of ${what}`);
     return {
         descriptor: descriptorSchema.parse({
             mediaType: fetched.mediaType,
@@ -97461,423 +98191,6 @@ async function pushImage(repo, blobs, manifest, tags, options = {}) {
     for (const tag of tags)
         await repo.putManifestAt(manifest.bytes, manifest.descriptor, tag);
     return result;
-}
-
-;// CONCATENATED MODULE: ./src/image/layout.ts
-// OCI image layout on disk (https://github.com/opencontainers/image-spec/blob/main/image-layout.md):
-//   oci-layout, index.json, blobs/sha256/<hex>
-// The writer never exposes a partial file: blobs and index.json are written to a temp name and renamed.
-// The reader treats the layout as hostile: digests become paths only after validation, every blob is
-// checked against its descriptor's size and digest, and JSON documents are size-limited and schema-checked.
-
-
-
-
-
-
-
-
-const LAYOUT_FILE = "oci-layout";
-const LAYOUT_VERSION = "1.0.0";
-const layout_MAX_JSON = 8 << 20;
-const layout_CHUNK = 1 << 20;
-function tempName() {
-    return `.tmp-${(0,external_node_crypto_.randomBytes)(8).toString("hex")}`;
-}
-async function writeFileAtomic(path, dir, bytes) {
-    const temp = (0,external_node_path_namespaceObject.join)(dir, tempName());
-    try {
-        await (0,promises_namespaceObject.writeFile)(temp, bytes, { flag: "wx", mode: 0o644 });
-        await (0,promises_namespaceObject.rename)(temp, path);
-    }
-    catch (err) {
-        await (0,promises_namespaceObject.rm)(temp, { force: true });
-        throw err;
-    }
-}
-/** Reads a small JSON file that must be a regular file no larger than MAX_JSON. */
-async function readSmallFile(path, what) {
-    let info;
-    try {
-        info = await (0,promises_namespaceObject.lstat)(path);
-    }
-    catch (err) {
-        if (err.code === "ENOENT")
-            throw new Error(`${what} not found: ${path}`);
-        throw err;
-    }
-    if (!info.isFile())
-        throw new Error(`${what} is not a regular file: ${path}`);
-    if (info.size > layout_MAX_JSON)
-        throw new Error(`${what} is larger than ${layout_MAX_JSON} bytes: ${path}`);
-    return (0,promises_namespaceObject.readFile)(path);
-}
-class OciLayoutWriter {
-    root;
-    constructor(root) {
-        this.root = root;
-    }
-    /**
-     * Opens a layout for writing, creating it when the directory is missing or empty. A non-empty
-     * directory that is not a layout is refused rather than written into.
-     */
-    static async open(root) {
-        await (0,promises_namespaceObject.mkdir)(root, { recursive: true });
-        const layoutFile = (0,external_node_path_namespaceObject.join)(root, LAYOUT_FILE);
-        const existing = await (0,promises_namespaceObject.readdir)(root);
-        if (existing.includes(LAYOUT_FILE)) {
-            await checkLayoutFile(layoutFile);
-        }
-        else if (existing.length > 0) {
-            throw new Error(`${root} is not empty and is not an OCI image layout (no ${LAYOUT_FILE} file); refusing to write`);
-        }
-        await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.join)(root, "blobs", "sha256"), { recursive: true });
-        if (!existing.includes("index.json")) {
-            await writeFileAtomic((0,external_node_path_namespaceObject.join)(root, "index.json"), root, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] })));
-        }
-        if (!existing.includes(LAYOUT_FILE)) {
-            await writeFileAtomic(layoutFile, root, Buffer.from(JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })));
-        }
-        return new OciLayoutWriter(root);
-    }
-    blobPath(digest) {
-        return (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(digest));
-    }
-    async hasBlob(descriptor) {
-        try {
-            const info = await (0,promises_namespaceObject.lstat)(this.blobPath(descriptor.digest));
-            return info.isFile() && info.size === descriptor.size;
-        }
-        catch {
-            return false;
-        }
-    }
-    async openBlob() {
-        const dir = (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256");
-        const temp = (0,external_node_path_namespaceObject.join)(dir, tempName());
-        const handle = await (0,promises_namespaceObject.open)(temp, "wx", 0o644);
-        let closed = false;
-        const close = async () => {
-            if (!closed) {
-                closed = true;
-                await handle.close();
-            }
-        };
-        return {
-            write: async (chunk) => {
-                let offset = 0;
-                while (offset < chunk.byteLength) {
-                    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-                    offset += bytesWritten;
-                }
-            },
-            commit: async (digest) => {
-                const target = this.blobPath(digest);
-                await handle.sync();
-                await close();
-                await (0,promises_namespaceObject.rename)(temp, target);
-            },
-            abort: async () => {
-                await close().catch(() => { });
-                await (0,promises_namespaceObject.rm)(temp, { force: true });
-            },
-        };
-    }
-    async putManifest(bytes, descriptor, tag) {
-        await writeBlob(this, [bytes], { ...descriptor, what: "manifest" });
-        const indexPath = (0,external_node_path_namespaceObject.join)(this.root, "index.json");
-        const index = parseJson(indexSchema, await readSmallFile(indexPath, "index.json"), indexPath);
-        const refName = (d) => d.annotations?.[ANNOTATION.refName];
-        const entry = {
-            mediaType: descriptor.mediaType,
-            digest: descriptor.digest,
-            size: descriptor.size,
-        };
-        if (descriptor.platform)
-            entry.platform = descriptor.platform;
-        if (tag !== undefined)
-            entry.annotations = { ...descriptor.annotations, [ANNOTATION.refName]: tag };
-        // A tag names one manifest: moving it drops the old entry; an identical untagged entry is not repeated.
-        const kept = index.manifests.filter((d) => tag !== undefined ? refName(d) !== tag : !(d.digest === descriptor.digest && refName(d) === undefined));
-        const next = { ...index, mediaType: index.mediaType ?? MEDIA_TYPE.index, manifests: [...kept, entry] };
-        await writeFileAtomic(indexPath, this.root, Buffer.from(JSON.stringify(next)));
-    }
-}
-async function checkLayoutFile(path) {
-    const bytes = await readSmallFile(path, LAYOUT_FILE);
-    let version;
-    try {
-        version = JSON.parse(bytes.toString("utf8")).imageLayoutVersion;
-    }
-    catch {
-        throw new Error(`${path} is not valid JSON`);
-    }
-    if (version !== LAYOUT_VERSION) {
-        throw new Error(`${path}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${LAYOUT_VERSION})`);
-    }
-}
-class OciLayoutReader {
-    root;
-    constructor(root) {
-        this.root = root;
-    }
-    static async open(root) {
-        await checkLayoutFile((0,external_node_path_namespaceObject.join)(root, LAYOUT_FILE));
-        return new OciLayoutReader(root);
-    }
-    blobPath(digest) {
-        return (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(digest));
-    }
-    async readIndex() {
-        const path = (0,external_node_path_namespaceObject.join)(this.root, "index.json");
-        return parseJson(indexSchema, await readSmallFile(path, "index.json"), path);
-    }
-    async openVerifiedFile(descriptor) {
-        const what = `blob ${descriptor.digest} in ${this.root}`;
-        const path = (0,external_node_path_namespaceObject.join)(this.root, "blobs", "sha256", digestHex(descriptor.digest));
-        // lstat first: opening a FIFO or device planted in a hostile layout could block or never end.
-        const info = await (0,promises_namespaceObject.lstat)(path).catch((err) => {
-            throw new Error(err.code === "ENOENT" ? `${what} is missing` : `cannot read ${what}: ${err.message}`);
-        });
-        if (!info.isFile())
-            throw new Error(`${what} is not a regular file`);
-        if (info.size !== descriptor.size) {
-            throw new Error(`${what} has size ${info.size} but its descriptor says ${descriptor.size}`);
-        }
-        const handle = await (0,promises_namespaceObject.open)(path, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW);
-        return { handle, what };
-    }
-    readBlob(descriptor, maxBytes) {
-        return readWholeBlob(this, descriptor, maxBytes, `blob ${descriptor.digest} in ${this.root}`);
-    }
-    async *streamBlob(descriptor) {
-        const { handle, what } = await this.openVerifiedFile(descriptor);
-        try {
-            yield* verifyBlob(readChunks(handle, 0, descriptor.size, layout_CHUNK), descriptor, what);
-        }
-        finally {
-            await handle.close();
-        }
-    }
-    /**
-     * Finds an image: the manifest tagged `tag` (org.opencontainers.image.ref.name), or the only one
-     * when no tag is given. An index is resolved to the manifest for `platform` (default linux/amd64).
-     */
-    async resolveImage(tag, platform = DEFAULT_PLATFORM) {
-        const index = await this.readIndex();
-        let candidates = index.manifests;
-        if (tag !== undefined)
-            candidates = candidates.filter((d) => d.annotations?.[ANNOTATION.refName] === tag);
-        if (candidates.length !== 1) {
-            const tags = index.manifests
-                .map((d) => d.annotations?.[ANNOTATION.refName])
-                .filter((t) => t !== undefined);
-            const known = tags.length > 0 ? `; tags present: ${tags.join(", ")}` : "";
-            throw new Error(tag !== undefined
-                ? `${this.root} has ${candidates.length === 0 ? "no" : "more than one"} manifest tagged "${tag}"${known}`
-                : `${this.root} holds ${candidates.length} manifests; name one as oci:DIR:TAG${known}`);
-        }
-        let descriptor = candidates[0];
-        // Nested indexes are followed a bounded number of times: a hostile layout could loop.
-        for (let depth = 0; isIndexMediaType(descriptor.mediaType); depth++) {
-            if (depth >= 4)
-                throw new Error(`${this.root}: image indexes nested too deeply`);
-            const nested = parseJson(indexSchema, await this.readBlob(descriptor, layout_MAX_JSON), `index ${descriptor.digest}`);
-            const match = nested.manifests.find((d) => platformMatches(d.platform, platform));
-            if (!match) {
-                throw new Error(`index ${descriptor.digest} in ${this.root} has no ${formatPlatform(platform)} image (has ${platformsOf(nested.manifests)})`);
-            }
-            descriptor = match;
-        }
-        if (!isImageManifestMediaType(descriptor.mediaType)) {
-            throw new Error(`${this.root}: ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`);
-        }
-        const manifestWhat = `manifest ${descriptor.digest} in ${this.root}`;
-        const manifest = parseJson(manifestSchema, await this.readBlob(descriptor, layout_MAX_JSON), manifestWhat);
-        const configWhat = `config ${manifest.config.digest} in ${this.root}`;
-        const config = parseImageConfig(await this.readBlob(manifest.config, layout_MAX_JSON), configWhat);
-        return {
-            descriptor: descriptorSchema.parse(descriptor),
-            manifest: toImageManifest(manifest, manifest.mediaType ?? descriptor.mediaType),
-            config,
-        };
-    }
-}
-/**
- * Parses "oci:DIR" or "oci:DIR:TAG". The text after the last ":" is a tag when it is a valid tag
- * and contains no "/"; a directory whose name ends in ":word" must therefore be given with a tag.
- */
-function parseBaseSpec(spec) {
-    if (!spec.startsWith("oci:")) {
-        throw new Error(`base ${JSON.stringify(spec)} is not supported: use oci:DIR or oci:DIR:TAG (an OCI image layout on disk)`);
-    }
-    const rest = spec.slice("oci:".length);
-    const colon = rest.lastIndexOf(":");
-    const candidate = colon === -1 ? undefined : rest.slice(colon + 1);
-    const base = candidate !== undefined && TAG.test(candidate)
-        ? { dir: rest.slice(0, colon), tag: candidate }
-        : { dir: rest };
-    if (base.dir === "")
-        throw new Error(`base ${JSON.stringify(spec)} names no directory`);
-    return base;
-}
-
-;// CONCATENATED MODULE: ./src/image/provenance.ts
-// Where an image comes from: the OCI labels org.opencontainers.image.{source,revision,version} and the
-// commit time that `created` falls back to, so that rebuilding the same commit gives the same digest.
-// Read from the CI's environment (GitHub Actions) first, else from git in the model's repository. git
-// runs with an argv array (never a shell) and is read-only here; every value it or the environment
-// gives is checked before it becomes a label, and credentials in a remote URL are never copied.
-
-
-
-
-const LABEL = {
-    source: "org.opencontainers.image.source",
-    revision: "org.opencontainers.image.revision",
-    version: "org.opencontainers.image.version",
-    created: ANNOTATION.created,
-};
-const COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-const REPOSITORY = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
-// Same characters as an image tag plus "/" and "+" (release/1.2, 1.0.0+build.5); nothing that could be
-// read as a git option or carry a newline.
-const VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,127}$/;
-const nonEmpty = (value) => (value === undefined || value === "" ? undefined : value);
-/**
- * A git remote URL as a public https URL: scp-like `git@host:org/repo.git`, ssh:// and https:// forms
- * are accepted; user info (tokens) and a trailing .git are dropped; local paths and other schemes give
- * undefined because they name nothing a reader of the image could open.
- */
-function publicSourceUrl(remote) {
-    const text = remote.trim();
-    if (text === "" || text.length > 2048 || /[\s\0]/.test(text))
-        return undefined;
-    let host;
-    let path;
-    const scp = /^(?:[^@/:]+@)?([A-Za-z0-9.-]+):(?!\/)(.+)$/.exec(text);
-    if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-        host = scp[1];
-        path = scp[2];
-    }
-    else {
-        let url;
-        try {
-            url = new URL(text);
-        }
-        catch {
-            return undefined;
-        }
-        if (!["https:", "http:", "ssh:", "git:", "git+ssh:", "ssh+git:"].includes(url.protocol))
-            return undefined;
-        // A web URL keeps its port; an ssh port is not where a browser would find the repository.
-        host = url.protocol === "https:" || url.protocol === "http:" ? url.host : url.hostname;
-        path = url.pathname;
-    }
-    path = path
-        .replace(/^\/+/, "")
-        .replace(/\/+$/, "")
-        .replace(/\.git$/, "");
-    if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$/.test(host) || !host.includes("."))
-        return undefined;
-    if (path === "" || !/^[A-Za-z0-9_.~-]+(?:\/[A-Za-z0-9_.~-]+)*$/.test(path))
-        return undefined;
-    if (path.split("/").some((part) => part === "." || part === ".."))
-        return undefined;
-    return `https://${host.toLowerCase()}/${path}`;
-}
-/** What GitHub Actions says about the run: repository URL, commit, and the tag when a tag was pushed. */
-function provenanceFromEnv(env) {
-    const out = {};
-    const server = nonEmpty(env.GITHUB_SERVER_URL) ?? "https://github.com";
-    const repository = nonEmpty(env.GITHUB_REPOSITORY);
-    if (repository !== undefined && REPOSITORY.test(repository)) {
-        const source = publicSourceUrl(`${server}/${repository}`);
-        if (source)
-            out.source = source;
-    }
-    const sha = nonEmpty(env.GITHUB_SHA)?.toLowerCase();
-    if (sha !== undefined && COMMIT.test(sha))
-        out.revision = sha;
-    const ref = nonEmpty(env.GITHUB_REF);
-    if (ref?.startsWith("refs/tags/")) {
-        const tag = ref.slice("refs/tags/".length);
-        if (VERSION.test(tag))
-            out.version = tag;
-    }
-    return out;
-}
-const gitRunner = async (args, cwd) => {
-    const result = await execa("git", [...args], {
-        cwd,
-        reject: false,
-        timeout: 10_000,
-        stdin: "ignore",
-        // Never prompt for anything; a read of local refs needs no credentials.
-        env: { GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
-    });
-    if (result.failed || result.exitCode !== 0)
-        return undefined;
-    return typeof result.stdout === "string" ? result.stdout : undefined;
-};
-async function directoryOf(modelPath) {
-    try {
-        return (await (0,promises_namespaceObject.stat)(modelPath)).isDirectory() ? modelPath : (0,external_node_path_namespaceObject.dirname)(modelPath);
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Commit, commit time, origin URL and an exact tag from the git repository holding `modelPath`. */
-async function provenanceFromGit(modelPath, git, revision) {
-    const cwd = await directoryOf(modelPath);
-    if (cwd === undefined)
-        return {};
-    // The CI's commit when it gave one (validated hex, so it cannot be read as an option), else HEAD.
-    const rev = revision !== undefined && COMMIT.test(revision) ? revision : "HEAD";
-    const log = await git(["log", "-1", "--no-show-signature", "--format=%H %ct", rev, "--"], cwd);
-    const match = /^([0-9a-f]{40}|[0-9a-f]{64}) (\d{1,12})$/.exec(log?.trim() ?? "");
-    if (!match)
-        return {};
-    const out = { revision: match[1], commitTime: Number(match[2]) };
-    const remote = await git(["remote", "get-url", "origin"], cwd);
-    const source = remote !== undefined ? publicSourceUrl(remote) : undefined;
-    if (source)
-        out.source = source;
-    const tag = (await git(["describe", "--tags", "--exact-match", rev], cwd))?.trim();
-    if (tag !== undefined && VERSION.test(tag))
-        out.version = tag;
-    return out;
-}
-/** The CI environment wins over git for source and revision; git still gives the commit time. */
-async function resolveProvenance(modelPath, options = {}) {
-    const env = options.env ?? process.env;
-    const fromEnv = provenanceFromEnv(env);
-    const fromGit = options.git === false
-        ? {}
-        : await provenanceFromGit(modelPath, options.git ?? gitRunner, fromEnv.revision);
-    const out = { ...fromGit, ...fromEnv };
-    // A commit time read for another commit than the one the CI names would not be this build's.
-    if (fromEnv.revision !== undefined && fromGit.revision !== fromEnv.revision)
-        delete out.commitTime;
-    if (options.version !== undefined) {
-        if (!VERSION.test(options.version)) {
-            throw new Error(`version ${JSON.stringify(options.version)} must be 1-128 of letters, digits, "_", ".", "+", "/" and "-"`);
-        }
-        out.version = options.version;
-    }
-    return out;
-}
-/** The OCI labels for what is known; nothing is invented for what is not. */
-function provenanceLabels(p) {
-    const labels = {};
-    if (p.source !== undefined)
-        labels[LABEL.source] = p.source;
-    if (p.revision !== undefined)
-        labels[LABEL.revision] = p.revision;
-    if (p.version !== undefined)
-        labels[LABEL.version] = p.version;
-    return labels;
 }
 
 ;// CONCATENATED MODULE: ./src/image/build.ts
@@ -98340,14 +98653,6 @@ const BUILDERS = ["daemonless", "docker"];
 function modelLabels(model) {
     return { [ANNOTATION.modelDigest]: model.digest, [ANNOTATION.modelFormat]: model.format };
 }
-function parseBuilder(value, where) {
-    if (value === undefined || value === "")
-        return "daemonless";
-    if (!BUILDERS.includes(value)) {
-        throw new Error(`${where} must be daemonless or docker, got ${JSON.stringify(value)}`);
-    }
-    return value;
-}
 async function buildStage(options) {
     if ((options.builder ?? "daemonless") === "daemonless") {
         for (const key of ["dockerfile", "context", "cacheFrom", "cacheTo", "buildxProvenance"]) {
@@ -98736,8 +99041,8 @@ function holdsWrapperClass(v, depth = 0) {
 }
 const OTHER = { k: "other" };
 const pickle_NONE = { k: "none" };
-const TRUE = { k: "bool", v: true };
-const FALSE = { k: "bool", v: false };
+const pickle_TRUE = { k: "bool", v: true };
+const pickle_FALSE = { k: "bool", v: false };
 const PICKLE_LIMITS = {
     stack: 1_000_000,
     memo: 1_000_000,
@@ -99161,7 +99466,7 @@ class Walker {
                     // Protocols 0 and 1 write True and False as INT "01" and "00".
                     const bool = op === 0x49 && line.length === 2 && line[0] === 0x30 ? line[1] : undefined;
                     if (bool === 0x30 || bool === 0x31)
-                        this.push(bool === 0x31 ? TRUE : FALSE);
+                        this.push(bool === 0x31 ? pickle_TRUE : pickle_FALSE);
                     else
                         this.push(value === undefined ? OTHER : this.int(value));
                     break;
@@ -99208,7 +99513,7 @@ class Walker {
                     break;
                 case 0x88: // NEWTRUE
                 case 0x89: // NEWFALSE
-                    this.push(op === 0x88 ? TRUE : FALSE);
+                    this.push(op === 0x88 ? pickle_TRUE : pickle_FALSE);
                     break;
                 case 0x7d: // EMPTY_DICT
                     this.push(this.joblib ? { k: "dict", entries: new Map() } : OTHER);
@@ -101529,7 +101834,7 @@ function compareSignatures(baseline, current) {
     return changes;
 }
 
-;// CONCATENATED MODULE: ./src/serve/runtime-install.ts
+;// CONCATENATED MODULE: ./src/onnx/runtime-install.ts
 // onnxruntime-node is optional and never bundled (native, ~300 MB). Where modelship runs without it,
 // as a GitHub runner running the bundled action does (no node_modules beside dist/), it is installed
 // once on first use into a cache directory and loaded from there.
@@ -101602,7 +101907,7 @@ async function installRuntime(dir, logger = silentLogger) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/serve/tensors.ts
+;// CONCATENATED MODULE: ./src/onnx/tensors.ts
 // Open Inference Protocol v2 JSON tensors ⇄ typed arrays. Pure: every check a hostile request can trip
 // lives here, so it can be tested without a runtime or a socket.
 /** A request the client must fix; the server answers with `status` and `{"error": message}`. */
@@ -101786,7 +102091,7 @@ function toJsonData(datatype, data) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/serve/runtime.ts
+;// CONCATENATED MODULE: ./src/onnx/runtime.ts
 // The only file that touches onnxruntime-node. It is an optional dependency (native, large), so it is
 // imported lazily and its absence becomes a clear error instead of a crash at startup.
 
@@ -102342,6 +102647,159 @@ async function validateModel(path, options = {}) {
     return report;
 }
 
+;// CONCATENATED MODULE: ./src/settings/build.ts
+// build: the model as an OCI image, pushed by digest and/or written as an OCI image layout.
+
+
+
+
+
+
+const BUILD_FIELDS = {
+    model: { type: "string" },
+    image: { type: "string" },
+    base: { type: "string" },
+    tags: { type: "string", multiple: true, flag: "tag" },
+    platforms: { type: "string", multiple: true, flag: "platform" },
+    "oci-layout": { type: "string" },
+    // CLI: --push (absent means auto); action: auto, true or false.
+    push: { type: "boolean" },
+    username: { type: "string", flag: false },
+    password: { type: "string", flag: false },
+    "insecure-registries": { type: "string", multiple: true, flag: "insecure-registry" },
+    "chunk-size": { type: "string" },
+    runtime: { type: "string" },
+    "runtime-name": { type: "string" },
+    version: { type: "string", flag: "image-version" },
+    builder: { type: "string" },
+    dockerfile: { type: "string" },
+    context: { type: "string" },
+    "cache-from": { type: "string", multiple: true },
+    "cache-to": { type: "string", multiple: true },
+    ...JSON_FIELD,
+};
+/** The presets a flag or input can name; `custom` needs a path and a command, which only modelship.yml gives. */
+const FLAG_RUNTIMES = RUNTIME_PRESETS.filter((p) => p !== "custom");
+// Each chunk is one request and is read into memory: 64 KiB to 1 GiB keeps both sensible.
+const MIN_CHUNK = 64 << 10;
+const MAX_CHUNK = 1 << 30;
+function parseBuildSettings(values, label) {
+    const r = reader(values, label);
+    const model = r.path("model");
+    if (model === undefined)
+        throw r.fail("model", "is required", "give the model file or directory");
+    const image = r.required("image", "give the image reference to push to, e.g. ghcr.io/acme/iris:v2");
+    r.parsed("image", () => parseReference(image));
+    const ociLayout = r.path("oci-layout");
+    const push = pushChoice(r, values.push);
+    const preset = r.text("runtime");
+    if (preset === "custom")
+        throw r.fail("runtime", "cannot be custom here", `a custom runtime needs the model's path and the server's command: set image.runtime in modelship.yml, or use one of ${FLAG_RUNTIMES.join(", ")}`);
+    const runtime = preset === undefined ? undefined : r.oneOf("runtime", FLAG_RUNTIMES);
+    const runtimeName = r.text("runtime-name");
+    if (runtimeName !== undefined && runtime === undefined)
+        throw r.fail("runtime-name", `needs ${label("runtime")}`, "it names the model for a runtime preset");
+    const username = r.text("username");
+    const password = r.text("password");
+    if ((username === undefined) !== (password === undefined))
+        throw r.fail(username === undefined ? "password" : "username", `is given without ${label(username === undefined ? "username" : "password")}`, "give both, or neither (then docker's config.json or GITHUB_TOKEN is used)");
+    const chunkSize = r.number("chunk-size", { min: MIN_CHUNK, max: MAX_CHUNK, integer: true });
+    const base = r.text("base");
+    const version = r.text("version");
+    const dockerfile = r.path("dockerfile");
+    const context = r.path("context");
+    const builder = r.oneOf("builder", BUILDERS, "daemonless");
+    checkBuilder(r, builder, push);
+    return {
+        model,
+        image,
+        ...(base !== undefined ? { base } : {}),
+        tags: r.list("tags", { commas: true }),
+        platforms: r.list("platforms", { commas: true }),
+        ...(ociLayout !== undefined ? { ociLayout } : {}),
+        push: push ?? ociLayout === undefined,
+        insecureRegistries: r.list("insecure-registries", { commas: true }),
+        ...(chunkSize !== undefined ? { chunkSize } : {}),
+        ...(runtime ? { runtime: { preset: runtime, ...(runtimeName ? { name: runtimeName } : {}) } } : {}),
+        ...(version !== undefined ? { version } : {}),
+        builder,
+        ...(dockerfile !== undefined ? { dockerfile } : {}),
+        ...(context !== undefined ? { context } : {}),
+        // buildx cache values contain commas (type=gha,mode=max): one a line or a flag each.
+        cacheFrom: r.list("cache-from"),
+        cacheTo: r.list("cache-to"),
+        ...(username !== undefined && password !== undefined ? { credentials: { username, password } } : {}),
+        json: r.boolean("json"),
+    };
+}
+// Settings one builder understands are refused for the other (as buildStage does), named as given.
+const DOCKER_ONLY = ["dockerfile", "context", "cache-from", "cache-to"];
+const DAEMONLESS_ONLY = {
+    base: "the Dockerfile's FROM names the base",
+    runtime: "the Dockerfile sets the command",
+    "oci-layout": "docker buildx pushes to the registry",
+};
+function checkBuilder(r, builder, push) {
+    const builderLabel = r.label("builder");
+    if (builder === "daemonless") {
+        const given = DOCKER_ONLY.find((name) => r.given(name));
+        if (given)
+            throw r.fail(given, `applies to ${builderLabel} docker only`, `add ${builderLabel} docker or remove ${r.label(given)}`);
+        return;
+    }
+    const given = Object.keys(DAEMONLESS_ONLY).find((name) => r.given(name));
+    if (given)
+        throw r.fail(given, `applies to the daemonless builder only (${DAEMONLESS_ONLY[given]})`, `remove it with ${builderLabel} docker`);
+    if (push === false)
+        throw r.fail("push", `cannot be false with ${builderLabel} docker`, "docker buildx build --push always pushes");
+}
+/** true/false when asked for; undefined (auto) pushes unless the image only goes to an OCI layout. */
+function pushChoice(r, value) {
+    if (value === undefined || value === true)
+        return value;
+    const choice = r.oneOf("push", ["auto", "true", "false"], "auto");
+    return choice === "auto" ? undefined : choice === "true";
+}
+const buildParser = {
+    fields: BUILD_FIELDS,
+    parse: parseBuildSettings,
+    secrets: (values) => (typeof values.password === "string" ? [values.password] : []),
+};
+/** The build stage's options for these settings and the validated model (its digest and format labels). */
+function stageOptions(s, model, registry) {
+    const host = registryOf(parseReference(s.image)).host;
+    return {
+        builder: s.builder,
+        modelDir: s.model,
+        image: s.image,
+        ...(s.base !== undefined ? { base: s.base } : {}),
+        tags: s.tags,
+        ...(s.platforms.length > 0 ? { platforms: s.platforms } : {}),
+        ...(s.runtime ? { runtime: s.runtime } : {}),
+        ...(s.version !== undefined ? { version: s.version } : {}),
+        ...(s.dockerfile !== undefined ? { dockerfile: s.dockerfile } : {}),
+        ...(s.context !== undefined ? { context: s.context } : {}),
+        ...(s.cacheFrom.length > 0 ? { cacheFrom: s.cacheFrom } : {}),
+        ...(s.cacheTo.length > 0 ? { cacheTo: s.cacheTo } : {}),
+        push: s.push,
+        ...(s.ociLayout !== undefined ? { ociLayout: s.ociLayout } : {}),
+        registry: {
+            insecureRegistries: s.insecureRegistries,
+            log: registry.log,
+            ...(s.chunkSize !== undefined ? { chunkSize: s.chunkSize } : {}),
+            ...(registry.onSecret || s.credentials
+                ? {
+                    credentials: {
+                        ...(registry.onSecret ? { onSecret: registry.onSecret } : {}),
+                        ...(s.credentials ? { explicit: { [host]: s.credentials } } : {}),
+                    },
+                }
+                : {}),
+        },
+        labels: modelLabels(model),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/util/table.ts
 const table_text = (cell) => String(cell);
 /** A GitHub-flavoured Markdown table (job summaries, PR comments). Pipes in cells are escaped. */
@@ -102370,81 +102828,13 @@ function textTable(headers, rows) {
 
 
 
-
-
-/** Splits a multi-line or comma-separated input. */
-function list(input) {
-    return input
-        .split(/[\n,]/)
-        .map((s) => s.trim())
-        .filter((s) => s !== "");
-}
 async function buildAction() {
-    const modelDir = (0,external_node_path_namespaceObject.resolve)(getInput("model", { required: true }));
-    const image = getInput("image", { required: true });
-    const username = getInput("username");
-    const password = getInput("password");
-    if (password)
-        core_setSecret(password);
-    if (Boolean(username) !== Boolean(password))
-        throw new Error("give both username and password, or neither");
-    const layout = getInput("oci-layout");
-    const pushInput = getInput("push") || "auto";
-    if (!["auto", "true", "false"].includes(pushInput)) {
-        throw new Error(`push must be auto, true or false, got ${JSON.stringify(pushInput)}`);
-    }
-    // auto: push unless the image only goes to an OCI layout.
-    const push = pushInput === "true" || (pushInput === "auto" && !layout);
-    const chunkInput = getInput("chunk-size");
-    const chunkSize = chunkInput ? Number(chunkInput) : undefined;
-    if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 65_536)) {
-        throw new Error(`chunk-size must be a whole number of bytes, at least 65536, got ${JSON.stringify(chunkInput)}`);
-    }
-    const validation = await validateModel(modelDir);
+    const settings = fromInputs(buildParser, getInput, core_setSecret);
+    const validation = await validateModel(settings.model);
     if (!validation.accepted) {
         throw new Error(`the model was rejected by validation (${validation.findings.map((f) => f.code).join(", ")}); nothing was built`);
     }
-    const host = registryOf(parseReference(image)).host;
-    const builder = parseBuilder(getInput("builder"), "input builder");
-    const platforms = list(getInput("platforms"));
-    const preset = getInput("runtime");
-    if (preset && !RUNTIME_PRESETS.includes(preset)) {
-        throw new Error(`input runtime must be one of ${RUNTIME_PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
-    }
-    const runtimeName = getInput("runtime-name");
-    const version = getInput("version");
-    const dockerfile = getInput("dockerfile");
-    const context = getInput("context");
-    const cacheFrom = list(getInput("cache-from"));
-    const cacheTo = list(getInput("cache-to"));
-    const report = await buildStage({
-        builder,
-        modelDir,
-        image,
-        base: getInput("base") || undefined,
-        tags: list(getInput("tags")),
-        ...(platforms.length > 0 ? { platforms } : {}),
-        ...(preset
-            ? { runtime: { preset: preset, ...(runtimeName ? { name: runtimeName } : {}) } }
-            : {}),
-        ...(version ? { version } : {}),
-        ...(dockerfile ? { dockerfile } : {}),
-        ...(context ? { context } : {}),
-        ...(cacheFrom.length > 0 ? { cacheFrom } : {}),
-        ...(cacheTo.length > 0 ? { cacheTo } : {}),
-        push,
-        ociLayout: layout ? (0,external_node_path_namespaceObject.resolve)(layout) : undefined,
-        registry: {
-            insecureRegistries: list(getInput("insecure-registries")),
-            log: actionLogger,
-            credentials: {
-                onSecret: (secret) => core_setSecret(secret),
-                ...(username && password ? { explicit: { [host]: { username, password } } } : {}),
-            },
-            ...(chunkSize !== undefined ? { chunkSize } : {}),
-        },
-        labels: modelLabels(validation),
-    });
+    const report = await buildStage(stageOptions(settings, validation, { log: actionLogger, onSecret: (secret) => core_setSecret(secret) }));
     setOutput("image", report.image);
     setOutput("digest", report.digest);
     setOutput("tags", report.tags.join("\n"));
@@ -102528,12 +102918,13 @@ async function measureAccuracy(url, modelName, rows, output, concurrency = 4) {
     return { correct, total: rows.length, errors };
 }
 
-;// CONCATENATED MODULE: ./src/rollout/ledger.ts
+;// CONCATENATED MODULE: ./src/state/ledger.ts
+
 
 /**
- * The revision ledger: which revisions exist, which one is stable, which is the canary and at
- * what weight, and a history of every decision with its reason. Pure transitions; storage lives
- * in ledger-store.ts.
+ * The revision ledger: which revisions exist, which one is stable, which is the canary, at what
+ * weight and at which step of its rollout with what was measured so far, and a history of every
+ * decision with its reason. Pure transitions; the stores keep it where the model runs.
  */
 const revisionSchema = object({
     id: schemas_string().regex(/^r\d+$/),
@@ -102543,20 +102934,96 @@ const revisionSchema = object({
 });
 const historySchema = object({
     at: schemas_string(),
-    action: schemas_enum(["deploy", "canary", "weight", "promote", "revert", "rollback"]),
+    action: schemas_enum(["deploy", "canary", "weight", "promote", "revert", "rollback", "resume"]),
     revision: schemas_string(),
     previous: schemas_string().optional(),
     weight: schemas_number().optional(),
     reason: schemas_string().optional(),
 });
+const ledger_count = schemas_number().int().min(0);
+const windowSchema = object({
+    requests: ledger_count,
+    errors: ledger_count,
+    latencyMs: object({
+        p50: schemas_number(),
+        p90: schemas_number(),
+        p95: schemas_number(),
+        p99: schemas_number(),
+        max: schemas_number(),
+        count: ledger_count,
+    }),
+});
+// JSON has no NaN: an inconclusive gate's missing figure is written as null and read back as NaN.
+const figure = schemas_number()
+    .nullable()
+    .transform((value) => value ?? Number.NaN);
+const gateRecordSchema = object({
+    gate: schemas_enum(GATE_NAMES),
+    status: schemas_enum(["pass", "fail", "inconclusive"]),
+    observed: figure,
+    threshold: schemas_number(),
+    samples: ledger_count,
+    message: schemas_string(),
+});
+/** One finished step of a rollout: its traffic on each track and the gates' verdicts. */
+const stepRecordSchema = object({
+    weight: schemas_number().min(0).max(100),
+    durationS: schemas_number().min(0),
+    stable: windowSchema,
+    canary: windowSchema,
+    gates: array(gateRecordSchema),
+});
+/**
+ * Where a canary's rollout stands, so that a later run can revert it or resume it: the step in
+ * progress (-1 before any traffic, while accuracy is checked), when it started, and every finished
+ * step's measurements.
+ */
+const progressSchema = object({
+    step: schemas_number().int().min(-1),
+    stepStartedAt: schemas_string(),
+    steps: array(stepRecordSchema),
+    /** The eval-set verdict measured before traffic, which speaks for every step. */
+    accuracy: gateRecordSchema.optional(),
+});
+/** Who runs the canary: a later run tells a live owner from one that is gone. */
+const ownerSchema = object({ pid: schemas_number().int().positive(), host: schemas_string() });
+const canarySchema = object({
+    revision: schemas_string(),
+    weight: schemas_number().min(0).max(100),
+    startedAt: schemas_string().optional(),
+    owner: ownerSchema.optional(),
+    // Absent in ledgers written by version 1, which recorded only the weight.
+    progress: progressSchema.optional(),
+});
+const LEDGER_VERSION = 2;
 const ledgerSchema = object({
-    version: literal(1),
+    version: literal(LEDGER_VERSION),
     revisions: array(revisionSchema),
     stable: schemas_string().optional(),
-    canary: object({ revision: schemas_string(), weight: schemas_number().min(0).max(100) }).optional(),
+    canary: canarySchema.optional(),
     history: array(historySchema),
 });
-const emptyLedger = () => ({ version: 1, revisions: [], history: [] });
+/** Version 1: the same ledger, with a canary that only had a revision and a weight. */
+const ledgerV1Schema = ledgerSchema.extend({
+    version: literal(1),
+    canary: object({ revision: schemas_string(), weight: schemas_number().min(0).max(100) }).optional(),
+    history: array(historySchema.extend({ action: historySchema.shape.action.exclude(["resume"]) })),
+});
+const emptyLedger = () => ({ version: LEDGER_VERSION, revisions: [], history: [] });
+/**
+ * Reads a stored ledger of this version or an older one (upgraded on read; the next write stores
+ * it in this version). Returns the zod error of the version the data claims, for the store to report.
+ */
+function parseLedger(data) {
+    const claimed = data?.version;
+    if (claimed === 1) {
+        const old = ledgerV1Schema.safeParse(data);
+        if (!old.success)
+            return old;
+        return { success: true, data: { ...old.data, version: LEDGER_VERSION } };
+    }
+    return ledgerSchema.safeParse(data);
+}
 function findRevision(ledger, id) {
     const revision = ledger.revisions.find((r) => r.id === id);
     if (!revision) {
@@ -102581,22 +103048,57 @@ function deployStable(ledger, revision, at, reason) {
     findRevision(ledger, revision);
     return entry({ ...ledger, stable: revision, canary: undefined }, { at, action: "deploy", revision, previous: ledger.stable, reason });
 }
-function startCanary(ledger, revision, at) {
+function startCanary(ledger, revision, at, owner) {
     findRevision(ledger, revision);
     if (!ledger.stable)
         throw new Error("a canary needs a stable revision to compare with; deploy one first");
     if (ledger.canary)
         throw new Error(`canary ${ledger.canary.revision} is still in progress; promote or revert it first`);
-    return entry({ ...ledger, canary: { revision, weight: 0 } }, { at, action: "canary", revision, previous: ledger.stable });
+    const canary = {
+        revision,
+        weight: 0,
+        startedAt: at,
+        ...(owner ? { owner } : {}),
+        progress: { step: -1, stepStartedAt: at, steps: [] },
+    };
+    return entry({ ...ledger, canary }, { at, action: "canary", revision, previous: ledger.stable });
 }
-function setCanaryWeight(ledger, weight, at) {
+/** Records the weight in effect; with `step`, that a new step of the rollout started at `at`. */
+function setCanaryWeight(ledger, weight, at, step) {
     if (!ledger.canary)
         throw new Error("no canary is in progress");
     // The schema allows 0..100 only; recording anything else would leave a ledger that no longer loads.
     if (!Number.isFinite(weight) || weight < 0 || weight > 100)
         throw new Error(`canary weight must be between 0 and 100, got ${weight}`);
-    const canary = { ...ledger.canary, weight };
+    const progress = step === undefined
+        ? ledger.canary.progress
+        : { steps: [], ...ledger.canary.progress, step, stepStartedAt: at };
+    const canary = { ...ledger.canary, weight, ...(progress ? { progress } : {}) };
     return entry({ ...ledger, canary }, { at, action: "weight", revision: canary.revision, weight });
+}
+/** Adds what a rollout measured (a finished step, the accuracy verdict) to the canary's progress. */
+function recordCanaryProgress(ledger, measured) {
+    const canary = ledger.canary;
+    if (!canary?.progress)
+        throw new Error("no canary rollout is in progress");
+    const progress = {
+        ...canary.progress,
+        ...(measured.accuracy ? { accuracy: measured.accuracy } : {}),
+        steps: measured.step ? [...canary.progress.steps, measured.step] : canary.progress.steps,
+    };
+    return { ...ledger, canary: { ...canary, progress } };
+}
+/** A later run takes over an unfinished canary: it becomes the owner, and the step restarts at `at`. */
+function resumeCanary(ledger, at, owner) {
+    const canary = ledger.canary;
+    if (!canary)
+        throw new Error("no canary is in progress; nothing to resume");
+    if (!canary.progress) {
+        throw new Error(`canary ${canary.revision} was recorded by an older modelship without its step, so it cannot be resumed; run without --resume to revert it`);
+    }
+    const progress = { ...canary.progress, stepStartedAt: at };
+    const { owner: _previous, ...rest } = canary;
+    return entry({ ...ledger, canary: { ...rest, ...(owner ? { owner } : {}), progress } }, { at, action: "resume", revision: canary.revision, previous: ledger.stable, weight: canary.weight });
 }
 function promoteCanary(ledger, at, reason) {
     if (!ledger.canary)
@@ -102632,142 +103134,104 @@ function previousStable(ledger) {
     return undefined;
 }
 
-;// CONCATENATED MODULE: ./src/rollout/ledger-store.ts
+;// CONCATENATED MODULE: ./src/gates/metrics.ts
+const noErrors = () => ({ server: 0, client: 0, network: 0 });
+const emptyTrack = () => ({
+    requests: 0,
+    errors: 0,
+    errorsByClass: noErrors(),
+    latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 },
+});
+/** The figures a report keeps of a track: no raw samples. */
+const windowOf = (track) => ({
+    requests: track.requests,
+    errors: track.errors,
+    latencyMs: track.latencyMs,
+});
 
+;// CONCATENATED MODULE: ./src/gates/traffic.ts
 
-
-
-
-/** The ledger on disk: `<stateDir>/ledger.json`, replaced atomically so a crash never leaves half a file. */
-class LedgerFile {
-    stateDir;
-    path;
-    constructor(stateDir) {
-        this.stateDir = stateDir;
-        this.path = (0,external_node_path_namespaceObject.join)(stateDir, "ledger.json");
-    }
-    async read() {
-        let text;
-        try {
-            text = await (0,promises_namespaceObject.readFile)(this.path, "utf8");
-        }
-        catch (error) {
-            if (error.code === "ENOENT")
-                return emptyLedger();
-            throw error;
-        }
-        let data;
-        try {
-            data = JSON.parse(text);
-        }
-        catch {
-            throw new Error(`${this.path}: the ledger is not valid JSON. Fix: restore it from backup or delete it to start over`);
-        }
-        const parsed = ledgerSchema.safeParse(data);
-        if (!parsed.success) {
-            const issue = parsed.error.issues[0];
-            throw new Error(`${this.path}: the ledger is damaged at ${issue?.path.join(".") || "top level"} (${issue?.message}). ` +
-                "Fix: restore it from backup or delete it to start over");
-        }
-        return parsed.data;
-    }
-    async write(ledger) {
-        await (0,promises_namespaceObject.mkdir)(this.stateDir, { recursive: true });
-        const temp = `${this.path}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.tmp`;
-        await (0,promises_namespaceObject.writeFile)(temp, `${JSON.stringify(ledger, null, 2)}\n`);
-        await (0,promises_namespaceObject.rename)(temp, this.path);
-    }
-    async update(change) {
-        const next = change(await this.read());
-        await this.write(next);
-        return next;
-    }
-}
-/**
- * One deployment at a time per state directory. The lock file holds the owner's pid; a lock whose
- * owner is gone is taken over.
- */
-async function acquireDeployLock(stateDir) {
-    await (0,promises_namespaceObject.mkdir)(stateDir, { recursive: true });
-    const path = (0,external_node_path_namespaceObject.join)(stateDir, "deploy.lock");
-    for (let attempt = 0; attempt < 2; attempt++) {
-        try {
-            // Written aside and linked into place, so no one ever reads a lock without its pid.
-            const temp = `${path}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.tmp`;
-            await (0,promises_namespaceObject.writeFile)(temp, String(process.pid));
-            try {
-                await (0,promises_namespaceObject.link)(temp, path);
-            }
-            finally {
-                await (0,promises_namespaceObject.rm)(temp, { force: true });
-            }
-            const release = () => (0,promises_namespaceObject.rm)(path, { force: true });
-            const forgetInterrupt = onInterrupt(release);
-            return async () => {
-                forgetInterrupt();
-                await release();
-            };
-        }
-        catch (error) {
-            if (error.code !== "EEXIST")
-                throw error;
-            const owner = Number.parseInt(await (0,promises_namespaceObject.readFile)(path, "utf8").catch(() => ""), 10);
-            if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-                throw new Error(`another deployment (pid ${owner}) holds ${path}; wait for it to finish, or delete the file if that process is gone`);
-            }
-            await (0,promises_namespaceObject.rm)(path, { force: true });
-        }
-    }
-    throw new Error(`could not take the deploy lock ${path}`);
-}
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (error) {
-        return error.code === "EPERM";
-    }
-}
-
-;// CONCATENATED MODULE: ./src/model/baseline.ts
-// The stable model a new one must stay compatible with: the stable revision in the target's ledger.
-
-/** The stable revision's model path, or undefined when nothing is stable yet or the ledger is unreadable. */
-async function stableModelPath(stateDir) {
-    try {
-        const ledger = await new LedgerFile(stateDir).read();
-        return ledger.revisions.find((r) => r.id === ledger.stable)?.model.path;
-    }
-    catch {
-        // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
-        return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/rollout/canary.ts
-
-
-
-/** The gates that speak for one step's traffic window (accuracy is measured separately). */
-function trafficGates(gates, traffic) {
+/** The gates that speak for one window of traffic (accuracy is measured separately). */
+function trafficGates(gates, metrics) {
+    const { stable, canary } = metrics;
     const results = [];
     if (gates.latency)
-        results.push(latencyGate(traffic.canary, gates.latency.p95Ms));
-    // Canary against stable on the same traffic, whenever the stable served some of it.
-    const samples = traffic.samplesMs;
-    if (gates.latency && samples && traffic.stable.requests > 0) {
+        results.push(latencyGate(canary, gates.latency.p95Ms));
+    // Canary against stable on the same traffic, whenever the stable served some of it and the
+    // source kept raw samples.
+    if (gates.latency && canary.samplesMs && stable.samplesMs && stable.requests > 0) {
         const { maxIncreasePct, minIncreaseMs } = gates.latency;
         const limits = {
             ...DEFAULT_LATENCY_COMPARISON,
             ...(maxIncreasePct !== undefined ? { maxIncreasePct } : {}),
             ...(minIncreaseMs !== undefined ? { minIncreaseMs } : {}),
         };
-        results.push(latencyComparisonGate(samples.canary, samples.stable, limits));
+        results.push(latencyComparisonGate(canary.samplesMs, stable.samplesMs, limits));
     }
     if (gates.errorRate)
-        results.push(errorRateGate(traffic.canary, gates.errorRate.max));
+        results.push(errorRateGate(canary, gates.errorRate.max));
     return results;
+}
+
+;// CONCATENATED MODULE: ./src/rollout/advance.ts
+
+
+/**
+ * The canary controller's decision, a pure function of the plan, the recorded state, what was
+ * just measured and the time: check accuracy before any traffic, start each step, let it run
+ * its duration, measure it, and judge it by the gates.
+ */
+function advance(plan, state, observation, now) {
+    const { progress } = state;
+    if (progress.step < 0)
+        return beforeTraffic(plan, progress, observation);
+    const step = plan.steps[progress.step];
+    if (!step) {
+        return {
+            kind: "revert",
+            reason: `the recorded step ${progress.step + 1} is not in the plan, which has ${plan.steps.length} steps`,
+        };
+    }
+    const start = new Date(progress.stepStartedAt);
+    const end = new Date(start.getTime() + step.durationS * 1000);
+    if (now < end)
+        return { kind: "hold", until: end };
+    if (observation?.kind !== "metrics")
+        return { kind: "measure", window: { start, end: now } };
+    const { metrics } = observation;
+    const gates = [...(progress.accuracy ? [progress.accuracy] : []), ...trafficGates(plan.gates, metrics)];
+    const record = {
+        weight: state.weight,
+        durationS: step.durationS,
+        stable: windowOf(metrics.stable),
+        canary: windowOf(metrics.canary),
+        gates,
+    };
+    const isLast = progress.step === plan.steps.length - 1;
+    const verdict = decide(gates, isLast);
+    if (verdict.action === "continue") {
+        const next = plan.steps[progress.step + 1];
+        return { kind: "start-step", step: progress.step + 1, weight: next.weight, record };
+    }
+    return { kind: verdict.action, reason: verdict.reason, record };
+}
+function beforeTraffic(plan, progress, observation) {
+    let accuracy;
+    if (plan.gates.accuracy && !progress.accuracy) {
+        if (observation?.kind !== "accuracy")
+            return { kind: "check-accuracy" };
+        accuracy = observation.gate;
+        if (accuracy.status === "fail") {
+            // No traffic reached it: the evidence is a step at weight 0 with the accuracy verdict alone.
+            const none = windowOf(emptyTrack());
+            const record = { weight: 0, durationS: 0, stable: none, canary: none, gates: [accuracy] };
+            return { kind: "revert", reason: `accuracy: ${accuracy.message}`, record, accuracy };
+        }
+    }
+    const first = plan.steps[0];
+    if (!first)
+        return { kind: "revert", reason: "the plan has no steps", ...(accuracy ? { accuracy } : {}) };
+    return { kind: "start-step", step: 0, weight: first.weight, ...(accuracy ? { accuracy } : {}) };
 }
 /**
  * What a step's gate results mean: any failure reverts at once; doubt (inconclusive) may carry on
@@ -102788,70 +103252,349 @@ function decide(results, isLastStep) {
         return { action: "promote", reason: "all gates passed at every step" };
     return { action: "continue", reason: "" };
 }
+
+;// CONCATENATED MODULE: ./src/rollout/canary.ts
+
+
+
+
+
+
+
+const realClock = {
+    now: () => new Date(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+// Shorter than this, a load run is not worth starting: the step's last moments are slept.
+const MIN_TRAFFIC_MS = 200;
 /**
- * The canary controller: starts the revision beside the stable one, shifts traffic step by step,
- * checks the gates after each step, and promotes or reverts. Any error reverts before it is thrown.
+ * The canary controller: starts the revision beside the stable one (or takes over the unfinished
+ * canary of a run that died, with `resume`), then asks `advance` what to do and does it through
+ * the target's ports, recording every move in the ledger so another run can pick it up. Any error
+ * or interruption reverts before it is thrown.
  */
-async function runCanary(revision, plan, deps) {
+async function runCanary(revision, plan, deps, options = {}) {
     const { target } = deps;
+    const { workloads, state } = target;
     const log = deps.logger ?? silentLogger;
-    const stable = (await target.readLedger()).stable ?? "none";
-    const steps = [];
-    const finish = async (outcome, reason) => {
-        if (outcome === "promoted")
-            await target.promote(reason);
-        else
-            await target.revert(reason);
-        log.info(`  ${outcome === "promoted" ? "✔ promoted" : "✘ reverted"} ${revision.id}: ${reason}`);
-        return { revision: revision.id, stable, outcome, reason, steps };
+    const clock = deps.clock ?? realClock;
+    const at = () => clock.now().toISOString();
+    await target.traffic?.check();
+    let ledger = await state.update((l) => options.resume ? resumeOwn(l, revision, at(), deps.owner) : startCanary(l, revision.id, at(), deps.owner));
+    const stable = ledger.stable ?? "none";
+    const canary = () => ledger.canary;
+    // Read before the final move, which clears the canary from the ledger.
+    const report = (outcome, reason) => ({
+        revision: revision.id,
+        stable,
+        outcome,
+        reason,
+        steps: canary().progress?.steps ?? [],
+        ...(options.resume ? { resumed: true } : {}),
+    });
+    const revert = async (reason) => {
+        await workloads.revert();
+        ledger = await state.update((l) => l.canary?.revision === revision.id ? revertCanary(l, at(), reason) : l);
     };
-    const canaryUrl = await target.startCanary(revision);
+    const forgetInterrupt = onInterrupt((signal) => revert(`interrupted by ${signal}`));
     try {
-        let accuracy;
-        if (plan.gates.accuracy) {
-            const { rows, min, output } = plan.gates.accuracy;
-            const result = await (deps.measureAccuracy ?? measureAccuracy)(canaryUrl, plan.modelName, rows, output);
-            accuracy = accuracyGate(result.correct, result.total, min);
-            log.info(`  accuracy before traffic: ${accuracy.message} → ${accuracy.status}`);
-            if (accuracy.status === "fail") {
-                steps.push({
-                    weight: 0,
-                    durationS: 0,
-                    stable: emptyWindow(),
-                    canary: emptyWindow(),
-                    gates: [accuracy],
-                });
-                return await finish("reverted", `accuracy: ${accuracy.message}`);
+        try {
+            await workloads.startCanary(revision);
+        }
+        catch (error) {
+            // Nothing half-done: the ledger must not claim a canary that never ran.
+            await revert(`canary failed to start: ${errorMessage(error)}`).catch(() => { });
+            throw error;
+        }
+        if (options.resume) {
+            const step = canary().progress?.step ?? -1;
+            const where = step < 0 ? "before traffic" : `at step ${step + 1}/${plan.steps.length}`;
+            log.info(`  resuming ${revision.id} ${where} (weight ${canary().weight}%)`);
+            if (canary().weight > 0)
+                await applyWeight(canary().weight);
+        }
+        let observation;
+        for (;;) {
+            const decision = advance(plan, progressOf(canary()), observation, clock.now());
+            observation = undefined;
+            if ("record" in decision || "accuracy" in decision) {
+                const measured = decision;
+                ledger = await state.update((l) => recordCanaryProgress(l, {
+                    ...(measured.record ? { step: measured.record } : {}),
+                    ...(measured.accuracy ? { accuracy: measured.accuracy } : {}),
+                }));
+                if (measured.record && measured.record.durationS > 0)
+                    logGates(measured.record.gates);
+            }
+            switch (decision.kind) {
+                case "check-accuracy":
+                    observation = { kind: "accuracy", gate: await checkAccuracy() };
+                    break;
+                case "start-step": {
+                    const step = plan.steps[decision.step];
+                    log.info(`  step ${decision.step + 1}/${plan.steps.length}: canary weight ${decision.weight}% for ${step?.durationS}s`);
+                    await applyWeight(decision.weight, decision.step);
+                    break;
+                }
+                case "hold":
+                    await hold(decision.until.getTime() - clock.now().getTime());
+                    break;
+                case "measure":
+                    observation = { kind: "metrics", metrics: await target.metrics.measure(decision.window) };
+                    break;
+                case "promote": {
+                    const done = report("promoted", decision.reason);
+                    await workloads.promote();
+                    ledger = await state.update((l) => promoteCanary(l, at(), decision.reason));
+                    log.info(`  ✔ promoted ${revision.id}: ${decision.reason}`);
+                    return done;
+                }
+                case "revert": {
+                    const done = report("reverted", decision.reason);
+                    await revert(decision.reason);
+                    log.info(`  ✘ reverted ${revision.id}: ${decision.reason}`);
+                    return done;
+                }
             }
         }
-        for (const [index, step] of plan.steps.entries()) {
-            await target.setCanaryWeight(step.weight);
-            await target.takeTraffic(); // start the step's window clean
-            log.info(`  step ${index + 1}/${plan.steps.length}: canary weight ${step.weight}% for ${step.durationS}s`);
-            await deps.holdStep(step);
-            const traffic = await target.takeTraffic();
-            const gates = [...(accuracy ? [accuracy] : []), ...trafficGates(plan.gates, traffic)];
-            steps.push({ ...step, stable: traffic.stable, canary: traffic.canary, gates });
-            for (const gate of gates)
-                log.info(`    ${gate.status.padEnd(12)} ${gate.gate}: ${gate.message}`);
-            const decision = decide(gates, index === plan.steps.length - 1);
-            if (decision.action === "revert")
-                return await finish("reverted", decision.reason);
-            if (decision.action === "promote")
-                return await finish("promoted", decision.reason);
-        }
-        return await finish("reverted", "the plan has no steps");
     }
     catch (error) {
-        await target.revert(`error during the rollout: ${error.message}`).catch(() => { });
+        await revert(`error during the rollout: ${errorMessage(error)}`).catch(() => { });
         throw error;
     }
+    finally {
+        forgetInterrupt();
+    }
+    async function applyWeight(weight, step) {
+        const effective = await workloads.setCanaryWeight(weight);
+        if (effective !== weight)
+            log.info(`    weight in effect ${effective}% (asked ${weight}%)`);
+        ledger = await state.update((l) => setCanaryWeight(l, effective, at(), step));
+    }
+    async function checkAccuracy() {
+        const { rows, min, output } = plan.gates.accuracy;
+        const endpoint = await target.openEndpoint("canary");
+        let result;
+        try {
+            result = await (deps.measureAccuracy ?? measureAccuracy)(endpoint.url, plan.modelName, rows, output);
+        }
+        finally {
+            await endpoint.close();
+        }
+        const gate = accuracyGate(result.correct, result.total, min);
+        log.info(`  accuracy before traffic: ${gate.message} → ${gate.status}`);
+        return gate;
+    }
+    async function hold(ms) {
+        if (ms <= 0)
+            return;
+        if (target.traffic && ms >= MIN_TRAFFIC_MS)
+            await target.traffic.generate(ms / 1000);
+        else
+            await clock.sleep(ms);
+    }
+    function logGates(gates) {
+        for (const gate of gates)
+            log.info(`    ${gate.status.padEnd(12)} ${gate.gate}: ${gate.message}`);
+    }
 }
-const emptyWindow = () => ({
-    requests: 0,
-    errors: 0,
-    latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: 0 },
-});
+function progressOf(canary) {
+    return {
+        weight: canary.weight,
+        progress: canary.progress ?? { step: -1, stepStartedAt: new Date(0).toISOString(), steps: [] },
+    };
+}
+/** Takes over this revision's unfinished canary; any other is refused with what to do instead. */
+function resumeOwn(ledger, revision, at, owner) {
+    const found = ledger.canary;
+    if (!found)
+        throw new Error("--resume: no canary is in progress; run without --resume to deploy");
+    if (found.revision !== revision.id) {
+        throw new Error(`--resume: the unfinished canary is ${found.revision}, but this run deploys ${revision.id}; run without --resume to revert it first`);
+    }
+    return resumeCanary(ledger, at, owner);
+}
+
+;// CONCATENATED MODULE: ./src/state/pid-lock.ts
+
+
+
+/** The lock is held by a live process. */
+class LockHeldError extends Error {
+    path;
+    owner;
+    constructor(path, owner) {
+        super(`pid ${owner} holds ${path}`);
+        this.path = path;
+        this.owner = owner;
+    }
+}
+/**
+ * A lock file holding its owner's pid, for one machine: a lock whose owner is gone (killed, even
+ * with -9) is taken over. Written aside and linked into place, so no one ever reads a lock without
+ * its pid. Returns the function that releases it.
+ */
+async function takePidLock(path) {
+    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(path), { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+        const temp = `${path}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.tmp`;
+        await (0,promises_namespaceObject.writeFile)(temp, String(process.pid));
+        try {
+            await (0,promises_namespaceObject.link)(temp, path);
+            return () => (0,promises_namespaceObject.rm)(path, { force: true });
+        }
+        catch (error) {
+            if (error.code !== "EEXIST")
+                throw error;
+            const owner = Number.parseInt(await (0,promises_namespaceObject.readFile)(path, "utf8").catch(() => ""), 10);
+            if (Number.isInteger(owner) && owner > 0 && isAlive(owner))
+                throw new LockHeldError(path, owner);
+            await (0,promises_namespaceObject.rm)(path, { force: true });
+        }
+        finally {
+            await (0,promises_namespaceObject.rm)(temp, { force: true });
+        }
+    }
+    throw new Error(`could not take the lock ${path}`);
+}
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === "EPERM";
+    }
+}
+
+;// CONCATENATED MODULE: ./src/state/ledger-file.ts
+
+
+
+
+
+
+// A compare-and-swap that keeps losing means something rewrites the file in a loop; say so.
+const MAX_UPDATE_ATTEMPTS = 20;
+const SWAP_WAIT_MS = 5_000;
+/**
+ * The local target's state: `<stateDir>/ledger.json`, replaced atomically so a crash never leaves
+ * half a file, and `<stateDir>/deploy.lock` holding the deploying process's pid.
+ */
+class LedgerFile {
+    stateDir;
+    path;
+    constructor(stateDir) {
+        this.stateDir = stateDir;
+        this.path = (0,external_node_path_namespaceObject.join)(stateDir, "ledger.json");
+    }
+    get location() {
+        return this.path;
+    }
+    async read() {
+        return this.parse(await this.readText());
+    }
+    async write(ledger) {
+        await (0,promises_namespaceObject.mkdir)(this.stateDir, { recursive: true });
+        const temp = await this.writeAside(ledger);
+        await (0,promises_namespaceObject.rename)(temp, this.path);
+    }
+    /**
+     * Compare-and-swap on a file: the change is computed from the text read, written aside, and
+     * swapped in only if the file still holds that text (checked under a short pid lock, so no two
+     * swaps interleave); otherwise it is computed again from the newer ledger.
+     */
+    async update(change) {
+        await (0,promises_namespaceObject.mkdir)(this.stateDir, { recursive: true });
+        for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+            const seen = await this.readText();
+            const next = change(this.parse(seen));
+            const temp = await this.writeAside(next);
+            try {
+                const release = await this.takeSwapLock();
+                try {
+                    if ((await this.readText()) !== seen)
+                        continue;
+                    await (0,promises_namespaceObject.rename)(temp, this.path);
+                    return next;
+                }
+                finally {
+                    await release();
+                }
+            }
+            finally {
+                await (0,promises_namespaceObject.rm)(temp, { force: true });
+            }
+        }
+        throw new Error(`${this.path}: the ledger kept changing while this run updated it (${MAX_UPDATE_ATTEMPTS} attempts); is another modelship writing it in a loop?`);
+    }
+    /** One deployment at a time per state directory; a lock whose owner is gone is taken over. */
+    async lock() {
+        const path = (0,external_node_path_namespaceObject.join)(this.stateDir, "deploy.lock");
+        let release;
+        try {
+            release = await takePidLock(path);
+        }
+        catch (error) {
+            if (!(error instanceof LockHeldError))
+                throw error;
+            throw new Error(`another deployment (pid ${error.owner}) holds ${path}; wait for it to finish, or delete the file if that process is gone`);
+        }
+        // Ctrl-C or a cancelled job: the lock goes with the process.
+        const forgetInterrupt = onInterrupt(release);
+        return async () => {
+            forgetInterrupt();
+            await release();
+        };
+    }
+    /** The file's text, or undefined when there is none yet. */
+    async readText() {
+        try {
+            return await (0,promises_namespaceObject.readFile)(this.path, "utf8");
+        }
+        catch (error) {
+            if (error.code === "ENOENT")
+                return undefined;
+            throw error;
+        }
+    }
+    parse(text) {
+        if (text === undefined)
+            return emptyLedger();
+        let data;
+        try {
+            data = JSON.parse(text);
+        }
+        catch {
+            throw new Error(`${this.path}: the ledger is not valid JSON. Fix: restore it from backup or delete it to start over`);
+        }
+        const parsed = parseLedger(data);
+        if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            throw new Error(`${this.path}: the ledger is damaged at ${issue?.path.join(".") || "top level"} (${issue?.message}). ` +
+                "Fix: restore it from backup or delete it to start over");
+        }
+        return parsed.data;
+    }
+    async writeAside(ledger) {
+        const temp = `${this.path}.${(0,external_node_crypto_.randomBytes)(4).toString("hex")}.tmp`;
+        await (0,promises_namespaceObject.writeFile)(temp, `${JSON.stringify(ledger, null, 2)}\n`);
+        return temp;
+    }
+    async takeSwapLock() {
+        const deadline = Date.now() + SWAP_WAIT_MS;
+        for (;;) {
+            try {
+                return await takePidLock(`${this.path}.swap`);
+            }
+            catch (error) {
+                if (!(error instanceof LockHeldError) || Date.now() > deadline)
+                    throw error;
+                await new Promise((resolve) => setTimeout(resolve, 5));
+            }
+        }
+    }
+}
 
 ;// CONCATENATED MODULE: external "node:readline"
 const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
@@ -102988,6 +103731,78 @@ function stopChild(child) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/targets/local/request-log.ts
+
+
+// Enough for a rank test to see small shifts, small enough to keep per window in memory.
+const MAX_SAMPLES = 20_000;
+// A few minutes of steps at hundreds of requests per second; older requests are forgotten.
+const MAX_ENTRIES = 1_000_000;
+/**
+ * What one backend served, request by request with the time each one finished, so any window can
+ * be measured afterwards without draining counters (two readers never steal each other's data).
+ */
+class RequestLog {
+    at = [];
+    latencyMs = [];
+    outcomes = [];
+    record(finishedAt, ms, outcome) {
+        if (this.at.length >= MAX_ENTRIES) {
+            const drop = MAX_ENTRIES / 2;
+            this.at = this.at.slice(drop);
+            this.latencyMs = this.latencyMs.slice(drop);
+            this.outcomes = this.outcomes.slice(drop);
+        }
+        this.at.push(finishedAt);
+        this.latencyMs.push(ms);
+        this.outcomes.push(outcome);
+    }
+    /** The requests that finished in [startMs, endMs): one step's window ends where the next begins. */
+    measure(startMs, endMs, random = Math.random) {
+        const latency = new LatencyRecorder();
+        const errorsByClass = noErrors();
+        const samples = [];
+        let requests = 0;
+        let successes = 0;
+        // Entries are in finishing order: search for the first one in the window.
+        for (let i = this.firstAtOrAfter(startMs); i < this.at.length; i++) {
+            if (this.at[i] >= endMs)
+                break;
+            const ms = this.latencyMs[i];
+            const outcome = this.outcomes[i];
+            requests++;
+            latency.record(ms);
+            if (outcome !== "ok") {
+                errorsByClass[outcome]++;
+                continue;
+            }
+            // Reservoir sampling keeps a uniform sample of the window whatever its length.
+            successes++;
+            if (samples.length < MAX_SAMPLES)
+                samples.push(ms);
+            else {
+                const slot = Math.floor(random() * successes);
+                if (slot < MAX_SAMPLES)
+                    samples[slot] = ms;
+            }
+        }
+        const errors = errorsByClass.server + errorsByClass.client + errorsByClass.network;
+        return { requests, errors, errorsByClass, latencyMs: latency.summary(), samplesMs: samples };
+    }
+    firstAtOrAfter(ms) {
+        let low = 0;
+        let high = this.at.length;
+        while (low < high) {
+            const mid = (low + high) >>> 1;
+            if (this.at[mid] < ms)
+                low = mid + 1;
+            else
+                high = mid;
+        }
+        return low;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/targets/local/weighted-split.ts
 /**
  * Deterministic weighted split between stable and canary (smooth weighted round-robin, as nginx
@@ -103033,42 +103848,9 @@ class WeightedSplit {
 
 
 
-// Enough for a rank test to see small shifts, small enough to keep per window in memory.
-const MAX_SAMPLES = 20_000;
-class RoleCounters {
-    requests = 0;
-    errors = 0;
-    latency = new LatencyRecorder();
-    samples = [];
-    successes = 0;
-    record(ms, ok) {
-        this.requests += 1;
-        this.latency.record(ms);
-        if (!ok) {
-            this.errors += 1;
-            return;
-        }
-        // Reservoir sampling keeps a uniform sample of the window whatever its length.
-        this.successes += 1;
-        if (this.samples.length < MAX_SAMPLES)
-            this.samples.push(ms);
-        else {
-            const slot = Math.floor(Math.random() * this.successes);
-            if (slot < MAX_SAMPLES)
-                this.samples[slot] = ms;
-        }
-    }
-    take() {
-        const window = { requests: this.requests, errors: this.errors, latencyMs: this.latency.summary() };
-        const samples = this.samples;
-        this.requests = 0;
-        this.errors = 0;
-        this.successes = 0;
-        this.samples = [];
-        this.latency.reset();
-        return { window, samples };
-    }
-}
+// Monotonic wall-clock milliseconds: request times stay in order even if the system clock steps.
+const nowMs = () => performance.timeOrigin + performance.now();
+const outcomeOf = (status) => (status >= 500 ? "server" : status >= 400 ? "client" : "ok");
 /**
  * The local target's traffic router: an HTTP reverse proxy that splits requests between a stable
  * and a canary backend by weight and records what each backend served. Weights and backends change
@@ -103078,7 +103860,7 @@ class RoleCounters {
 class TrafficRouter {
     split = new WeightedSplit(0);
     backends = {};
-    counters = { stable: new RoleCounters(), canary: new RoleCounters() };
+    logs = { stable: new RequestLog(), canary: new RequestLog() };
     agent = new (external_node_http_default()).Agent({ keepAlive: true, maxSockets: 256 });
     server;
     async listen(port = 0, host = "127.0.0.1") {
@@ -103105,14 +103887,14 @@ class TrafficRouter {
     get canaryWeight() {
         return this.split.canaryWeight;
     }
-    /** What each backend served since the last call (a measurement window). */
-    takeStats() {
-        const stable = this.counters.stable.take();
-        const canary = this.counters.canary.take();
+    /** What each backend served in a window: the requests that finished from start until end. */
+    measure(window) {
+        const start = window.start.getTime();
+        const end = window.end.getTime();
         return {
-            stable: stable.window,
-            canary: canary.window,
-            samplesMs: { stable: stable.samples, canary: canary.samples },
+            window: { start: window.start.toISOString(), end: window.end.toISOString() },
+            stable: this.logs.stable.measure(start, end),
+            canary: this.logs.canary.measure(start, end),
         };
     }
     async close() {
@@ -103136,13 +103918,13 @@ class TrafficRouter {
             return;
         }
         const target = this.backends[role];
-        const counters = this.counters[role];
+        const log = this.logs[role];
         let settled = false;
-        const finish = (ok) => {
+        const finish = (outcome) => {
             if (settled)
                 return;
             settled = true;
-            counters.record(performance.now() - started, ok);
+            log.record(nowMs(), performance.now() - started, outcome);
         };
         const upstream = external_node_http_default().request({
             host: target.hostname,
@@ -103155,11 +103937,11 @@ class TrafficRouter {
             const status = upstreamRes.statusCode ?? 502;
             res.writeHead(status, { ...upstreamRes.headers, "x-modelship-revision": role });
             upstreamRes.pipe(res);
-            upstreamRes.on("end", () => finish(status < 400));
-            upstreamRes.on("error", () => finish(false));
+            upstreamRes.on("end", () => finish(outcomeOf(status)));
+            upstreamRes.on("error", () => finish("network"));
         });
         upstream.on("error", (error) => {
-            finish(false);
+            finish("network");
             if (!res.headersSent) {
                 res.writeHead(502, { "content-type": "application/json" });
                 res.end(JSON.stringify({ error: `${role} backend unreachable: ${error.message}` }));
@@ -103189,31 +103971,34 @@ class TrafficRouter {
 
 /**
  * The embedded target: each revision runs as a `modelship serve` process on a free port, a router
- * on this machine splits traffic by weight, and the ledger lives in the state directory. Processes
- * live as long as this target; a later run starts the ledger's stable revision again.
+ * on this machine splits traffic by weight and measures it, and the ledger lives in the state
+ * directory. Processes live as long as this target; a later run starts the ledger's stable
+ * revision again (an unfinished canary's process died with its run: the controller decides).
  */
 class LocalTarget {
     kind = "local";
+    state;
+    traffic;
     router = new TrafficRouter();
-    ledgerFile;
     logger;
-    now;
     stable;
     canary;
     url = "";
-    forgetInterrupt = () => { };
     constructor(options) {
-        this.ledgerFile = new LedgerFile((0,external_node_path_namespaceObject.resolve)(options.stateDir));
+        this.state = new LedgerFile((0,external_node_path_namespaceObject.resolve)(options.stateDir));
         this.logger = options.logger ?? silentLogger;
-        const now = options.now ?? (() => new Date());
-        this.now = () => now().toISOString();
+        const plan = options.traffic;
+        if (plan) {
+            this.traffic = {
+                check: async () => void (await plan.bodies()),
+                generate: (durationS) => this.generate(plan, durationS),
+            };
+        }
     }
     static async open(options) {
         const target = new LocalTarget(options);
         try {
             await target.start();
-            // Ctrl-C or a cancelled job mid-rollout: record the revert before the process goes.
-            target.forgetInterrupt = onInterrupt((signal) => target.canary ? target.revert(`interrupted by ${signal}`) : Promise.resolve());
         }
         catch (error) {
             await target.close();
@@ -103221,136 +104006,169 @@ class LocalTarget {
         }
         return target;
     }
+    get workloads() {
+        return this;
+    }
+    get metrics() {
+        return this;
+    }
+    /** Where clients send traffic (the router). */
     get trafficUrl() {
         return this.url;
     }
     /** The pids of the model processes running now (for operators and tests). */
     get pids() {
-        return { stable: this.stable?.pid, canary: this.canary?.process.pid };
+        return { stable: this.stable?.pid, canary: this.canary?.pid };
     }
-    readLedger() {
-        return this.ledgerFile.read();
-    }
-    async register(model, image) {
-        let revision;
-        await this.ledgerFile.update((ledger) => {
-            const added = addRevision(ledger, model, image, this.now());
-            revision = added.revision;
-            return added.ledger;
-        });
-        return revision;
-    }
-    async deployStable(revision, reason) {
+    async runStable(revision) {
         const next = await this.run(revision);
         const previous = this.stable;
         this.stable = next;
         this.router.setBackend("stable", next.url);
         await previous?.stop();
-        await this.ledgerFile.update((ledger) => deployStable(ledger, revision.id, this.now(), reason));
     }
     async startCanary(revision) {
         if (!this.stable)
             throw new Error("no stable revision is running; deploy one before a canary");
-        await this.ledgerFile.update((ledger) => startCanary(ledger, revision.id, this.now()));
-        try {
-            const process = await this.run(revision);
-            this.canary = { process, revision };
-        }
-        catch (error) {
-            // Nothing half-done: the ledger must not claim a canary that never ran.
-            await this.ledgerFile.update((ledger) => revertCanary(ledger, this.now(), `canary failed to start: ${error.message}`));
-            throw error;
-        }
+        await this.stopCanary();
+        this.canary = await this.run(revision);
         this.router.setCanaryWeight(0);
-        this.router.setBackend("canary", this.canary.process.url);
-        return this.canary.process.url;
+        this.router.setBackend("canary", this.canary.url);
     }
     async setCanaryWeight(weight) {
         if (!this.canary)
             throw new Error("no canary is running");
         this.router.setCanaryWeight(weight);
-        await this.ledgerFile.update((ledger) => setCanaryWeight(ledger, weight, this.now()));
+        return this.router.canaryWeight;
     }
-    async takeTraffic() {
-        return this.router.takeStats();
+    async canaryWeight() {
+        return this.canary ? this.router.canaryWeight : 0;
     }
-    async promote(reason) {
-        const canary = this.requireCanary();
+    async promote() {
+        const canary = this.canary;
+        if (!canary)
+            throw new Error("no canary is running; nothing to promote");
         // Route everything to the canary first, then retire the old stable: no request is dropped.
         this.router.setCanaryWeight(100);
-        this.router.setBackend("stable", canary.process.url);
+        this.router.setBackend("stable", canary.url);
         this.router.setBackend("canary", undefined);
         this.router.setCanaryWeight(0);
         const previous = this.stable;
-        this.stable = canary.process;
+        this.stable = canary;
         this.canary = undefined;
         await previous?.stop();
-        await this.ledgerFile.update((ledger) => promoteCanary(ledger, this.now(), reason));
     }
-    async revert(reason) {
-        this.router.setCanaryWeight(0);
-        this.router.setBackend("canary", undefined);
-        const canary = this.canary;
-        this.canary = undefined;
-        await canary?.process.stop();
-        const ledger = await this.ledgerFile.read();
-        if (ledger.canary)
-            await this.ledgerFile.write(revertCanary(ledger, this.now(), reason));
+    async revert() {
+        await this.stopCanary();
+    }
+    async measure(window) {
+        return this.router.measure(window);
+    }
+    async openEndpoint(track) {
+        const server = track === "canary" ? this.canary : this.stable;
+        if (!server)
+            throw new Error(`no ${track} is running`);
+        // The server's own port on this machine: nothing to forward, nothing to close.
+        return { url: server.url, close: async () => { } };
     }
     async close() {
-        this.forgetInterrupt();
-        if (this.canary)
-            await this.revert("the run ended before the canary was promoted").catch(() => { });
+        await this.stopCanary();
         await this.stable?.stop();
         this.stable = undefined;
         await this.router.close();
     }
     async start() {
         this.url = await this.router.listen();
-        const ledger = await this.ledgerFile.read();
-        if (ledger.canary) {
-            // A canary left by a run that died: revert is the safe default.
-            await this.ledgerFile.write(revertCanary(ledger, this.now(), "found unfinished when the target started; reverted to stable"));
-            this.logger.warn(`canary ${ledger.canary.revision} was left unfinished by an earlier run; reverted`);
-        }
-        if (ledger.stable) {
-            const revision = findRevision(ledger, ledger.stable);
-            this.stable = await this.run(revision);
-            this.router.setBackend("stable", this.stable.url);
-        }
+        const ledger = await this.state.read();
+        if (ledger.stable)
+            await this.runStable(findRevision(ledger, ledger.stable));
+    }
+    async stopCanary() {
+        this.router.setCanaryWeight(0);
+        this.router.setBackend("canary", undefined);
+        const canary = this.canary;
+        this.canary = undefined;
+        await canary?.stop();
     }
     run(revision) {
         this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
         return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
     }
-    requireCanary() {
-        if (!this.canary)
-            throw new Error("no canary is running; nothing to promote");
-        return this.canary;
+    async generate(plan, durationS) {
+        const bodies = await plan.bodies();
+        await runBenchmark({
+            url: this.url,
+            protocol: "oip",
+            modelName: plan.modelName,
+            bodies,
+            mode: { kind: "rate", rps: plan.rps },
+            durationS,
+            warmupS: 0,
+        });
     }
 }
 
-;// CONCATENATED MODULE: ./src/pipeline/target.ts
+;// CONCATENATED MODULE: ./src/targets/open.ts
 
 
 
+
+
+
+function unavailable(kind) {
+    return new Error(`target kind "${kind}" is not available yet in this version; use target.kind: local`);
+}
+/** The config's target with every port: workloads, metrics, state, canary endpoint, traffic. */
 async function openTarget(config, logger) {
-    if (config.target.kind !== "local") {
-        throw new Error(`target kind "${config.target.kind}" is not available yet in this version; use target.kind: local`);
-    }
-    return LocalTarget.open({ stateDir: config.target.stateDir, logger });
+    if (config.target.kind !== "local")
+        throw unavailable(config.target.kind);
+    return LocalTarget.open({ stateDir: config.target.stateDir, logger, traffic: localTraffic(config) });
 }
-/** Where the ledger and the deploy lock live for this config. */
-function stateDirOf(config) {
-    return config.target.kind === "local" ? config.target.stateDir : (0,external_node_path_namespaceObject.join)(config.dir, ".modelship");
+/** The state port alone, for commands that only read or change the ledger. */
+function openState(config) {
+    if (config.target.kind !== "local")
+        throw unavailable(config.target.kind);
+    return new LedgerFile(config.target.stateDir);
 }
 /**
+ * The ledger for status, promote and rollback, which may run without a config: the state
+ * directory given; else the state of the config given, or of ./modelship.yml when it exists; else
+ * the default local state directory.
+ */
+async function findState(locator) {
+    if (locator.stateDir)
+        return new LedgerFile((0,external_node_path_namespaceObject.resolve)(locator.stateDir));
+    const path = (0,external_node_path_namespaceObject.resolve)(locator.config ?? "modelship.yml");
+    if (!locator.config && !(0,external_node_fs_namespaceObject.existsSync)(path))
+        return new LedgerFile((0,external_node_path_namespaceObject.resolve)(DEFAULTS.stateDir));
+    return openState(await loadConfig(path));
+}
+/** The local target's own load: the benchmark input, else the eval set, at strategy.trafficRate. */
+function localTraffic(config) {
+    const source = config.benchmark.input ?? config.gates.accuracy?.evalSet;
+    const load = async () => {
+        const bodies = source ? await loadBodies(source) : [];
+        if (bodies.length === 0) {
+            throw new Error("the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet");
+        }
+        return bodies;
+    };
+    let bodies;
+    return {
+        modelName: config.model.name,
+        rps: config.strategy.trafficRate,
+        bodies: () => (bodies ??= load()),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/deploy-target.ts
+
+/**
  * Runs `use` under the deploy lock with an open target: `target` when given (its owner closes it),
- * else the config's own, closed before the lock is released since closing may still write the
- * ledger (a canary left running is reverted).
+ * else the config's own, opened after the lock is taken and closed before it is released.
  */
 async function withDeployTarget(config, logger, use, target) {
-    const unlock = await acquireDeployLock(stateDirOf(config));
+    const unlock = await (target?.state ?? openState(config)).lock();
     try {
         const opened = target ?? (await openTarget(config, logger));
         try {
@@ -103373,8 +104191,10 @@ async function withDeployTarget(config, logger, use, target) {
 
 
 
+
+
 /** The canary plan from the config; `evalSet` holds the eval set's rows when gates.accuracy is set. */
-function canaryPlan(config, evalSet) {
+async function canaryPlan(config) {
     const { latency, errorRate, accuracy } = config.gates;
     return {
         modelName: config.model.name,
@@ -103383,67 +104203,90 @@ function canaryPlan(config, evalSet) {
             latency,
             errorRate,
             accuracy: accuracy && {
-                rows: toEvalRows(evalSet ?? [], accuracy.evalSet),
+                rows: toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet),
                 min: accuracy.min,
                 output: accuracy.output,
             },
         },
     };
 }
+/** The stable revision's model path, or undefined when nothing is stable yet or the ledger is unreadable. */
+async function stableModelPath(state) {
+    try {
+        const ledger = await state.read();
+        return ledger.revisions.find((r) => r.id === ledger.stable)?.model.path;
+    }
+    catch {
+        // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
+        return undefined;
+    }
+}
 /** Validates the configured model, against the stable revision's signature when one is recorded. */
 async function validateForDeploy(config) {
-    const baseline = await stableModelPath(stateDirOf(config));
+    const baseline = await stableModelPath(openState(config));
     return validateModel(config.model.path, {
         policy: config.validation,
         ...(baseline ? { baseline } : {}),
     });
 }
+/** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
+async function registerRevision(state, model, image) {
+    let revision;
+    await state.update((ledger) => {
+        const added = addRevision(ledger, model, image, new Date().toISOString());
+        revision = added.revision;
+        return added.ledger;
+    });
+    return revision;
+}
+const ownerText = (canary) => canary.owner ? ` (pid ${canary.owner.pid} on ${canary.owner.host})` : "";
 /**
  * Deploys a registered revision: straight to stable when nothing runs yet, otherwise as a canary
- * through the configured steps and gates. On the local target, the step's traffic is generated
- * here from the benchmark input or eval set, since no users send any.
+ * through the configured steps and gates. Runs under the deploy lock, so a canary found in the
+ * ledger belongs to a run that is gone: it is reverted, or resumed when asked.
  */
-async function deployRevision(config, target, revision, logger) {
-    const ledger = await target.readLedger();
+async function deployRevision(config, target, revision, logger, options = {}) {
+    const now = () => new Date().toISOString();
+    const found = (await target.state.read()).canary;
+    let leftover;
+    if (found && options.resume) {
+        leftover = {
+            revision: found.revision,
+            action: "resumed",
+            reason: `resumed by --resume${ownerText(found)}`,
+        };
+    }
+    else if (found) {
+        const reason = `found unfinished when this run started${ownerText(found)}; reverted to stable`;
+        await target.workloads.revert();
+        await target.state.update((l) => (l.canary ? revertCanary(l, now(), reason) : l));
+        logger.warn(`canary ${found.revision} was left unfinished by an earlier run${ownerText(found)}; reverted (deploy with --resume to continue it instead)`);
+        leftover = { revision: found.revision, action: "reverted", reason };
+    }
+    const withLeftover = (report) => (leftover ? { ...report, leftover } : report);
+    const ledger = await target.state.read();
     if (!ledger.stable) {
-        await target.deployStable(revision, "first deployment");
+        await target.workloads.runStable(revision);
+        await target.state.update((l) => deployStable(l, revision.id, now(), "first deployment"));
         logger.info(`  ${revision.id} is stable (first deployment)`);
-        return { revision: revision.id, outcome: "deployed", reason: "first deployment" };
+        return withLeftover({ revision: revision.id, outcome: "deployed", reason: "first deployment" });
     }
     if (ledger.stable === revision.id) {
         logger.info(`  ${revision.id} is already stable; nothing to do`);
-        return { revision: revision.id, outcome: "deployed", reason: "already stable" };
+        return withLeftover({ revision: revision.id, outcome: "deployed", reason: "already stable" });
     }
-    // The eval set is read once: it feeds the accuracy gate and, without benchmark.input, the traffic.
-    const evalSet = config.gates.accuracy ? await loadBodies(config.gates.accuracy.evalSet) : undefined;
-    const plan = canaryPlan(config, evalSet);
-    const bodies = config.benchmark.input ? await loadBodies(config.benchmark.input) : (evalSet ?? []);
-    if (bodies.length === 0) {
-        throw new Error("the local target needs request bodies to generate traffic: set benchmark.input or gates.accuracy.evalSet");
-    }
-    const holdStep = async (step) => {
-        await runBenchmark({
-            url: target.trafficUrl,
-            protocol: "oip",
-            modelName: config.model.name,
-            bodies,
-            mode: { kind: "rate", rps: config.strategy.trafficRate },
-            durationS: step.durationS,
-            warmupS: 0,
-        });
-    };
-    const rollout = await runCanary(revision, plan, { target, holdStep, logger });
-    return { revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout };
+    const rollout = await runCanary(revision, await canaryPlan(config), { target, logger, owner: { pid: process.pid, host: (0,external_node_os_namespaceObject.hostname)() } }, { resume: leftover?.action === "resumed" });
+    return withLeftover({ revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout });
 }
 /** The deploy stage alone: validate the model, then deploy it under the deploy lock. */
-async function deployStage(config, logger) {
+async function deployStage(config, logger, options = {}) {
     const validation = await validateForDeploy(config);
     if (!validation.accepted) {
         const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
         throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);
     }
     const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
-    return withDeployTarget(config, logger, async (target) => deployRevision(config, target, await target.register(model), logger));
+    return withDeployTarget(config, logger, async (target) => deployRevision(config, target, await registerRevision(target.state, model), logger, options));
 }
 
 ;// CONCATENATED MODULE: ./src/report/rollout-chart.ts
@@ -103513,12 +104356,19 @@ function rolloutRows(rollout) {
             .join(", "),
     ]);
 }
+/** One line on the canary an earlier run left unfinished, and what this run did with it. */
+function leftoverText(leftover) {
+    return leftover.action === "resumed"
+        ? `canary ${leftover.revision}, left unfinished by an earlier run, was resumed from its recorded step`
+        : `canary ${leftover.revision}, left unfinished by an earlier run, was reverted: ${leftover.reason}`;
+}
 const icon = (outcome) => ({ rejected: "❌", reverted: "↩️", promoted: "✅", deployed: "✅" })[outcome];
 /** The job summary: one screen that says what happened and why, with the figures behind it. */
 function pipelineMarkdown(report) {
     const parts = [
         `## ${icon(report.outcome)} modelship: ${report.model.name} ${report.outcome}`,
         report.deploy ? `**${report.deploy.revision}**: ${report.deploy.reason}` : "",
+        report.deploy?.leftover ? `⚠️ ${leftoverText(report.deploy.leftover)}` : "",
         report.reason ? `**rejected**: ${report.reason}` : "",
         markdownTable(["model", "format", "digest", "findings"], [
             [
@@ -103550,13 +104400,33 @@ function benchmarkText(report) {
     return textTable(benchmarkHeaders, benchmarkRows(report));
 }
 
+;// CONCATENATED MODULE: ./src/settings/deploy.ts
+
+
+const DEPLOY_FIELDS = {
+    ...CONFIG_FIELDS,
+    resume: { type: "boolean" },
+    ...JSON_FIELD,
+};
+function parseDeploySettings(values, label) {
+    const r = reader(values, label);
+    return { locator: readConfigLocator(r, label), resume: r.boolean("resume"), json: r.boolean("json") };
+}
+/** The settings of `deploy` and of `run` (the root action). */
+const deployParser = { fields: DEPLOY_FIELDS, parse: parseDeploySettings };
+
 ;// CONCATENATED MODULE: ./src/actions/deploy.ts
 
 
 
 
+
+
+
 async function deployAction() {
-    const report = await deployStage(await configFromInputs(), actionLogger);
+    const settings = fromInputs(deployParser, getInput);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await deployStage(config, actionLogger, { resume: settings.resume });
     setOutput("revision", report.revision);
     setOutput("outcome", report.outcome);
     setOutput("reason", report.reason);
@@ -103564,6 +104434,8 @@ async function deployAction() {
     const summary = summary_summary
         .addHeading(`modelship deploy: ${report.revision} ${report.outcome}`, 2)
         .addRaw(report.reason, true);
+    if (report.leftover)
+        summary.addRaw(`\n⚠️ ${leftoverText(report.leftover)}\n`, true);
     if (report.rollout)
         summary.addRaw(`\n${rolloutMarkdown(report.rollout)}\n`, true);
     await summary.write();
@@ -103571,7 +104443,8 @@ async function deployAction() {
         setFailed(`canary ${report.revision} was reverted: ${report.reason}`);
 }
 
-;// CONCATENATED MODULE: ./src/gates/check.ts
+;// CONCATENATED MODULE: ./src/pipeline/gate.ts
+
 
 
 
@@ -103601,9 +104474,11 @@ async function checkGates(config, url, durationS) {
             durationS: durationS ?? config.benchmark.durationS,
             warmupS: config.benchmark.warmupS,
         });
+        // One server: the benchmark's figures stand for the canary; with no stable beside it, no comparison.
         const window = {
             requests: bench.requests,
             errors: bench.errors,
+            errorsByClass: { ...noErrors(), server: bench.errors },
             latencyMs: { ...bench.latencyMs, count: bench.requests },
         };
         gates.push(...trafficGates(config.gates, { canary: window, stable: window }));
@@ -103613,14 +104488,40 @@ async function checkGates(config, url, durationS) {
     return { url, passed: gates.every((g) => g.status === "pass"), gates };
 }
 
+;// CONCATENATED MODULE: ./src/settings/gate.ts
+
+
+const GATE_FIELDS = {
+    url: { type: "string" },
+    ...CONFIG_FIELDS,
+    duration: { type: "string" },
+    ...JSON_FIELD,
+};
+function parseGateSettings(values, label) {
+    const r = reader(values, label);
+    const url = r.required("url", "give the model server's base URL, e.g. http://127.0.0.1:8080");
+    const durationS = r.duration("duration", { min: 1, max: 3600 });
+    return {
+        url,
+        locator: readConfigLocator(r, label),
+        ...(durationS !== undefined ? { durationS } : {}),
+        json: r.boolean("json"),
+    };
+}
+const gateParser = { fields: GATE_FIELDS, parse: parseGateSettings };
+
 ;// CONCATENATED MODULE: ./src/actions/gate.ts
 
 
 
 
+
+
+
 async function gateAction() {
-    const duration = getInput("duration");
-    const report = await checkGates(await configFromInputs(), getInput("url", { required: true }), duration ? Number(duration) : undefined);
+    const settings = fromInputs(gateParser, getInput);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await checkGates(config, settings.url, settings.durationS);
     setOutput("passed", String(report.passed));
     setOutput("report", await writeReport("gate", report));
     await summary_summary
@@ -103636,11 +104537,10 @@ async function gateAction() {
 
 ;// CONCATENATED MODULE: ./src/rollout/manual.ts
 
-
-async function changeStable(stateDir, change) {
-    const unlock = await acquireDeployLock(stateDir);
+async function changeStable(store, change) {
+    const unlock = await store.lock();
     try {
-        const ledger = await new LedgerFile(stateDir).update((l) => change(l, new Date().toISOString()));
+        const ledger = await store.update((l) => change(l, new Date().toISOString()));
         const entry = ledger.history.at(-1);
         return { stable: ledger.stable, previous: entry.previous, entry };
     }
@@ -103649,13 +104549,35 @@ async function changeStable(stateDir, change) {
     }
 }
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
-function promoteRevision(stateDir, revision, reason = "promoted by hand") {
-    return changeStable(stateDir, (ledger, at) => deployStable(ledger, revision, at, reason));
+function promoteRevision(store, revision, reason = "promoted by hand") {
+    return changeStable(store, (ledger, at) => deployStable(ledger, revision, at, reason));
 }
 /** Makes the previous stable revision, or `to`, stable again. */
-function rollbackRevision(stateDir, to, reason = "manual rollback") {
-    return changeStable(stateDir, (ledger, at) => rollback(ledger, at, to, reason));
+function rollbackRevision(store, to, reason = "manual rollback") {
+    return changeStable(store, (ledger, at) => rollback(ledger, at, to, reason));
 }
+
+;// CONCATENATED MODULE: ./src/settings/promote.ts
+
+
+const PROMOTE_FIELDS = {
+    revision: { type: "string" },
+    reason: { type: "string" },
+    ...STATE_FIELDS,
+    ...JSON_FIELD,
+};
+function parsePromoteSettings(values, label) {
+    const r = reader(values, label);
+    const revision = r.required("revision", "name a recorded revision, e.g. r3 (see `modelship status`)");
+    const reason = r.text("reason");
+    return {
+        revision,
+        ...(reason !== undefined ? { reason } : {}),
+        state: readStateLocator(r),
+        json: r.boolean("json"),
+    };
+}
+const promoteParser = { fields: PROMOTE_FIELDS, parse: parsePromoteSettings };
 
 ;// CONCATENATED MODULE: ./src/actions/stable-change.ts
 
@@ -103674,18 +104596,49 @@ async function summarizeStableChange(action, change) {
 
 
 
+
+
 async function promoteAction() {
-    const change = await promoteRevision(await stateDirFromInput(), getInput("revision", { required: true }), getInput("reason") || undefined);
+    const settings = fromInputs(promoteParser, getInput);
+    const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
     await summarizeStableChange("promote", change);
 }
+
+;// CONCATENATED MODULE: ./src/settings/rollback.ts
+
+
+const ROLLBACK_FIELDS = {
+    to: { type: "string" },
+    reason: { type: "string" },
+    ...STATE_FIELDS,
+    ...JSON_FIELD,
+};
+function parseRollbackSettings(values, label) {
+    const r = reader(values, label);
+    const to = r.text("to");
+    const reason = r.text("reason");
+    return {
+        ...(to !== undefined ? { to } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        state: readStateLocator(r),
+        json: r.boolean("json"),
+    };
+}
+const rollbackParser = {
+    fields: ROLLBACK_FIELDS,
+    parse: parseRollbackSettings,
+};
 
 ;// CONCATENATED MODULE: ./src/actions/rollback.ts
 
 
 
 
+
+
 async function rollbackAction() {
-    const change = await rollbackRevision(await stateDirFromInput(), getInput("to") || undefined, getInput("reason") || undefined);
+    const settings = fromInputs(rollbackParser, getInput);
+    const change = await rollbackRevision(await findState(settings.state), settings.to, settings.reason);
     await summarizeStableChange("rollback", change);
 }
 
@@ -103749,6 +104702,7 @@ async function benchmarkModel(config, logger) {
 
 
 
+
 /** validate → benchmark → build → deploy (canary, gates, promote or revert). */
 async function runPipeline(config, options) {
     const log = options.logger;
@@ -103786,7 +104740,7 @@ async function runPipeline(config, options) {
             image: `${config.image.repository}:${validation.digest.slice("sha256:".length, "sha256:".length + 12)}`,
             ...(docker
                 ? { builder: "docker", context: config.image.context ?? config.dir }
-                : { ociLayout: (0,external_node_path_namespaceObject.join)(stateDirOf(config), "oci"), push }),
+                : { ociLayout: ociLayoutDir(config), push }),
             ...(config.image.base ? { base: config.image.base } : {}),
             ...(config.image.platforms ? { platforms: config.image.platforms } : {}),
             ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
@@ -103798,8 +104752,8 @@ async function runPipeline(config, options) {
     }
     log.info("▶ deploy");
     return withDeployTarget(config, log, async (target) => {
-        const revision = await target.register(model, build?.image);
-        const deploy = await deployRevision(config, target, revision, log);
+        const revision = await registerRevision(target.state, model, build?.image);
+        const deploy = await deployRevision(config, target, revision, log, { resume: options.resume });
         return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
     }, options.target);
 }
@@ -103807,14 +104761,25 @@ function run_describeMode(config) {
     const mode = config.benchmark.mode;
     return mode.kind === "rate" ? `${mode.rps} req/s open loop` : `${mode.connections} connections closed loop`;
 }
+/** Where the built image is written as an OCI layout: beside the local target's state. */
+function ociLayoutDir(config) {
+    return config.target.kind === "local"
+        ? (0,external_node_path_namespaceObject.join)(config.target.stateDir, "oci")
+        : (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)(), "modelship-oci");
+}
 
 ;// CONCATENATED MODULE: ./src/actions/run.ts
 
 
 
 
+
+
+
 async function pipelineAction() {
-    const report = await runPipeline(await configFromInputs(), { logger: actionLogger });
+    const settings = fromInputs(deployParser, getInput);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await runPipeline(config, { logger: actionLogger, resume: settings.resume });
     setOutput("outcome", report.outcome);
     setOutput("digest", report.model.digest);
     setOutput("revision", report.deploy?.revision ?? "");
@@ -103827,6 +104792,51 @@ async function pipelineAction() {
         setFailed(`the canary was reverted: ${report.deploy?.reason}`);
 }
 
+;// CONCATENATED MODULE: ./src/settings/validate.ts
+// validate: one model file or directory, optionally the policy of a modelship.yml and a baseline.
+
+
+
+const VALIDATE_FIELDS = {
+    path: { type: "string", positional: "PATH" },
+    config: { type: "string" },
+    baseline: { type: "string" },
+    strict: { type: "boolean" },
+    "skip-smoke": { type: "boolean" },
+    ...JSON_FIELD,
+};
+function parseValidateSettings(values, label) {
+    const r = reader(values, label);
+    const path = r.path("path");
+    if (path === undefined)
+        throw r.fail("path", "is required", "give the model file or directory");
+    const config = r.path("config");
+    const baseline = r.path("baseline");
+    return {
+        path,
+        ...(config !== undefined ? { config } : {}),
+        ...(baseline !== undefined ? { baseline } : {}),
+        strict: r.boolean("strict"),
+        skipSmoke: r.boolean("skip-smoke"),
+        json: r.boolean("json"),
+    };
+}
+const validateParser = {
+    fields: VALIDATE_FIELDS,
+    parse: parseValidateSettings,
+};
+/** The policy: the config's `validation:` section (when given), then the switches on top. */
+async function validationPolicy(settings) {
+    const policy = settings.config
+        ? (await findConfig(settings.config, { "model.path": settings.path })).validation
+        : {};
+    if (settings.strict)
+        policy.pickle = "strict";
+    if (settings.skipSmoke)
+        policy.smokeRun = false;
+    return policy;
+}
+
 ;// CONCATENATED MODULE: ./src/actions/validate.ts
 
 
@@ -103835,16 +104845,14 @@ async function pipelineAction() {
 
 
 
+
 async function validateAction() {
-    const path = (0,external_node_path_namespaceObject.resolve)(getInput("path", { required: true }));
-    const configFile = getInput("config");
-    const policy = configFile
-        ? (await findConfig(configFile, { "model.path": path })).validation
-        : {};
-    if (getInput("strict") === "true")
-        policy.pickle = "strict";
-    const baseline = getInput("baseline");
-    const report = await validateModel(path, { policy, ...(baseline ? { baseline: (0,external_node_path_namespaceObject.resolve)(baseline) } : {}) });
+    const settings = fromInputs(validateParser, getInput);
+    const { path } = settings;
+    const report = await validateModel(path, {
+        policy: await validationPolicy(settings),
+        ...(settings.baseline ? { baseline: settings.baseline } : {}),
+    });
     // Finding paths are relative to the model root; annotations need them relative to the workspace.
     const root = await (0,promises_namespaceObject.stat)(path).then((s) => (s.isDirectory() ? path : (0,external_node_path_namespaceObject.dirname)(path)), () => (0,external_node_path_namespaceObject.dirname)(path));
     for (const f of report.findings) {
@@ -103912,7 +104920,33 @@ function runNamedAction(name) {
     return runAction(actions[name]);
 }
 
+;// CONCATENATED MODULE: ./src/settings/status.ts
+
+
+const STATUS_FIELDS = { ...STATE_FIELDS, ...JSON_FIELD };
+function parseStatusSettings(values, label) {
+    const r = reader(values, label);
+    return { state: readStateLocator(r), json: r.boolean("json") };
+}
+const statusParser = { fields: STATUS_FIELDS, parse: parseStatusSettings };
+
+;// CONCATENATED MODULE: ./src/settings/index.ts
+// One settings parser per stage, shared by the CLI and the actions (see fields.ts and sources.ts).
+
+
+
+
+
+
+
+
+
+
+
+
 ;// CONCATENATED MODULE: ./src/cli/args.ts
+
+
 
 /** Bad command-line usage: the CLI prints the message and the command's help, and exits 2. */
 class UsageError extends Error {
@@ -103925,19 +104959,26 @@ function args_parse(argv, options) {
         throw new UsageError(error.message);
     }
 }
-/** A strictly numeric flag value: "12abc", "", NaN and out-of-range values are usage errors. */
+/** A stage's settings from argv, through the parser its action uses too; bad values are usage errors. */
+function settingsFromArgv(stage, argv) {
+    return usage(() => fromArgv(stage, argv));
+}
+/** A strictly numeric flag value (the settings parsers' number helper, for commands without a stage). */
 function numberFlag(name, value, min, max) {
-    if (value === undefined)
-        return undefined;
-    const number = Number(value);
-    if (value.trim() === "" || !Number.isFinite(number) || number < min || number > max) {
-        throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
+    return usage(() => reader({ [name]: value }, (n) => `--${n}`).number(name, { min, max }));
+}
+function usage(f) {
+    try {
+        return f();
     }
-    return number;
+    catch (error) {
+        if (error instanceof SettingsError)
+            throw new UsageError(error.message);
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/cli/commands/common.ts
-
 
 const log = stderrLogger;
 const print = (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -103947,15 +104988,8 @@ const configHelp = `  --config FILE       modelship.yml (default ./modelship.yml
   --name NAME         model name (overrides model.name)
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
-/** --state-dir, else target.stateDir of --config or ./modelship.yml, else .modelship. */
-function stateDirFlag(values) {
-    return findStateDir(values.config, values["state-dir"]);
-}
 
 ;// CONCATENATED MODULE: ./src/cli/commands/benchmark.ts
-
-
-
 
 
 
@@ -103975,141 +105009,30 @@ const benchmark_benchmark = {
   --stream             openai-completions/chat: stream (SSE) and time tokens (TTFT, inter-token, tokens/s)
   --input FILE         JSONL, one request body per line (oip: without it, one request from the model's metadata)
   --template FILE      JSON body with "{{column}}" placeholders, filled from --rows FILE (.csv or JSONL)
-  --duration S         measured seconds (default 10); --warmup S (default 1); --window S (default duration/5, ≥ 1)
-  --timeout S          per-request timeout in seconds (default 10)
+  --duration D         measured time (default 10s); --warmup D (default 1s); --window D (default duration/5, ≥ 1s)
+                       durations as in modelship.yml: 10 (seconds), "10s", "500ms", "2m"
+  --timeout D          per-request timeout (default 10s)
   --header "N: V"      extra request header (repeatable); --token-env VAR sends "Authorization: Bearer $VAR"
   --threshold "EXPR"   k6-style pass/fail (repeatable): "p95 < 200", "errors < 1%", "rps >= 50"; exit 1 on failure
   --baseline FILE      an earlier --json report; --max-regression 10% (default) fails on a worse percentile or throughput
   --command "CMD"      start the server under test first (no shell), wait until --url accepts connections
-                       (and --ready-url answers 2xx; --ready-timeout S, default 60), stop it after
+                       (and --ready-url answers 2xx; --ready-timeout D, default 60s), stop it after
   --overhead           also measure the same load against a trivial local server (the generator's floor)
   --markdown FILE      write the Markdown summary (with a Mermaid chart) there
   --json               print the JSON report alone on stdout`,
     async run(argv) {
-        const { values } = args_parse(argv, {
-            url: { type: "string" },
-            protocol: { type: "string", default: "oip" },
-            "model-name": { type: "string" },
-            stream: { type: "boolean" },
-            input: { type: "string" },
-            template: { type: "string" },
-            rows: { type: "string" },
-            rate: { type: "string" },
-            concurrency: { type: "string" },
-            "sweep-rates": { type: "string" },
-            "sweep-concurrency": { type: "string" },
-            objective: { type: "string", multiple: true },
-            duration: { type: "string", default: "10" },
-            warmup: { type: "string", default: "1" },
-            window: { type: "string" },
-            timeout: { type: "string" },
-            header: { type: "string", multiple: true },
-            "token-env": { type: "string" },
-            threshold: { type: "string", multiple: true },
-            baseline: { type: "string" },
-            "max-regression": { type: "string" },
-            command: { type: "string" },
-            "ready-url": { type: "string" },
-            "ready-timeout": { type: "string", default: "60" },
-            overhead: { type: "boolean" },
-            markdown: { type: "string" },
-            json: { type: "boolean" },
-        });
-        if (!values.url)
-            throw new UsageError("--url is required");
-        const protocol = values.protocol;
-        if (!isProtocol(protocol))
-            throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(", ")}, got "${protocol}"`);
-        const loads = [values.rate, values.concurrency, values["sweep-rates"], values["sweep-concurrency"]];
-        if (loads.filter((v) => v !== undefined).length !== 1) {
-            throw new UsageError("give exactly one of --rate RPS (open loop), --concurrency N (closed loop), --sweep-rates LIST or --sweep-concurrency LIST");
-        }
-        const modelName = values["model-name"];
-        if (protocol === "oip" && !modelName)
-            throw new UsageError("--model-name is required with --protocol oip");
-        const usage = (f) => {
-            try {
-                return f();
-            }
-            catch (err) {
-                throw new UsageError(err.message);
-            }
-        };
-        const rps = numberFlag("rate", values.rate, 0.1, 100_000);
-        const connections = numberFlag("concurrency", values.concurrency, 1, 10_000);
-        if (connections !== undefined && !Number.isInteger(connections)) {
-            throw new UsageError(`--concurrency must be a whole number, got "${values.concurrency}"`);
-        }
-        const sweep = values["sweep-rates"]
-            ? usage(() => parseSweep("rate", values["sweep-rates"]))
-            : values["sweep-concurrency"]
-                ? usage(() => parseSweep("concurrency", values["sweep-concurrency"]))
-                : undefined;
-        const objective = usage(() => parseThresholds(values.objective ?? []));
-        if (sweep && objective.length === 0)
-            throw new UsageError('a sweep needs --objective, e.g. --objective "p99 < 200"');
-        if (!sweep && objective.length > 0)
-            throw new UsageError("--objective is for sweeps; use --threshold for one run");
-        const headers = {};
-        for (const h of values.header ?? []) {
-            const [name, value] = usage(() => parseHeader(h));
-            headers[name.toLowerCase()] = value;
-        }
-        const secrets = Object.values(headers);
-        const tokenEnv = values["token-env"];
-        if (tokenEnv !== undefined) {
-            const token = process.env[tokenEnv];
-            if (!token)
-                throw new UsageError(`--token-env ${tokenEnv}: that environment variable is not set or empty`);
-            headers.authorization = `Bearer ${token}`;
-            secrets.push(token);
-        }
-        if (values["max-regression"] !== undefined && !values.baseline) {
-            throw new UsageError("--max-regression needs --baseline FILE");
-        }
-        const timeoutS = numberFlag("timeout", values.timeout, 0.001, 600);
-        const windowS = numberFlag("window", values.window, 0.1, 86_400);
-        const settings = {
-            url: values.url,
-            protocol,
-            ...(modelName ? { modelName } : {}),
-            stream: values.stream ?? false,
-            ...(values.input ? { input: (0,external_node_path_namespaceObject.resolve)(values.input) } : {}),
-            ...(values.template ? { template: (0,external_node_path_namespaceObject.resolve)(values.template) } : {}),
-            ...(values.rows ? { rows: (0,external_node_path_namespaceObject.resolve)(values.rows) } : {}),
-            mode: rps !== undefined ? { kind: "rate", rps } : { kind: "concurrency", connections: connections ?? 1 },
-            ...(sweep ? { sweep } : {}),
-            objective,
-            durationS: numberFlag("duration", values.duration, 0.1, 86_400),
-            warmupS: numberFlag("warmup", values.warmup, 0, 3_600),
-            ...(windowS !== undefined ? { windowS } : {}),
-            ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
-            headers,
-            ...(values.command ? { command: values.command } : {}),
-            ...(values["ready-url"] ? { readyUrl: values["ready-url"] } : {}),
-            readyTimeoutMs: numberFlag("ready-timeout", values["ready-timeout"], 0.1, 3_600) * 1000,
-            overhead: values.overhead ?? false,
-            thresholds: usage(() => parseThresholds(values.threshold ?? [])),
-            ...(values.baseline
-                ? {
-                    baseline: {
-                        file: (0,external_node_path_namespaceObject.resolve)(values.baseline),
-                        maxRegression: usage(() => parseRegression(values["max-regression"] ?? "10%")),
-                    },
-                }
-                : {}),
-        };
+        const { session, secrets, markdown, json } = settingsFromArgv(benchmarkParser, argv);
         const logger = maskingLogger(log, secrets);
         const output = chooseOutput({
-            json: values.json ?? false,
+            json,
             tty: process.stderr.isTTY === true,
             ci: Boolean(process.env.CI || process.env.GITHUB_ACTIONS),
         });
-        const result = await runSession(settings, logger, progressHooks(output, logger));
+        const result = await runSession(session, logger, progressHooks(output, logger));
         const { report } = result;
-        if (values.markdown)
-            await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.resolve)(values.markdown), benchmarkMarkdown(report));
-        if (values.json)
+        if (markdown)
+            await (0,promises_namespaceObject.writeFile)(markdown, benchmarkMarkdown(report));
+        if (json)
             printJson(result.sweep ? { ...report, sweep: result.sweep } : report);
         else {
             if (result.sweep) {
@@ -104153,12 +105076,6 @@ const benchmark_benchmark = {
 
 
 
-
-/** Repeatable flags also accept comma-separated values, as docker's --platform does. */
-const many = (values) => (values ?? [])
-    .flatMap((v) => v.split(","))
-    .map((v) => v.trim())
-    .filter((v) => v !== "");
 const build = {
     summary: "build a reproducible OCI image of the model and push it (or write it as an OCI image layout)",
     help: `usage: modelship build --model DIR --image REF [--base REF|oci:DIR[:TAG]] [--tag TAG]...
@@ -104170,79 +105087,24 @@ const build = {
   Labels org.opencontainers.image.{source,revision,created} come from GitHub Actions' environment or git;
   created is SOURCE_DATE_EPOCH or the commit time, so rebuilding a commit gives the same digest.
   --platform OS/ARCH              build for this platform of the base's index (repeat for an image index)
-  --runtime PRESET [--runtime-name NAME]   place the model for a server: ${RUNTIME_PRESETS.filter((p) => p !== "custom").join(", ")}
+  --runtime PRESET [--runtime-name NAME]   place the model for a server: ${FLAG_RUNTIMES.join(", ")}
   --image-version V               org.opencontainers.image.version (default: the git tag of the commit)
-  --insecure-registry HOST:PORT   reach this registry over plain http (implies --push)
-  --chunk-size BYTES              upload layers in chunks (resumable) instead of one streamed request
+  --tag, --platform, --insecure-registry: repeat the flag, or separate values with commas
+  --insecure-registry HOST:PORT   reach this registry over plain http (the base's and the push's)
+  --chunk-size BYTES              upload layers in chunks (resumable, 65536 to 1073741824 bytes) instead of one streamed request
   --builder docker                run docker buildx build --push with --dockerfile (default daemonless);
                                   the model's path in --context (default .) is the build arg MODELSHIP_MODEL`,
     async run(argv) {
-        const { values } = args_parse(argv, {
-            model: { type: "string" },
-            image: { type: "string" },
-            base: { type: "string" },
-            tag: { type: "string", multiple: true },
-            platform: { type: "string", multiple: true },
-            "oci-layout": { type: "string" },
-            push: { type: "boolean" },
-            "insecure-registry": { type: "string", multiple: true },
-            "chunk-size": { type: "string" },
-            runtime: { type: "string" },
-            "runtime-name": { type: "string" },
-            "image-version": { type: "string" },
-            builder: { type: "string" },
-            dockerfile: { type: "string" },
-            context: { type: "string" },
-            "cache-from": { type: "string", multiple: true },
-            "cache-to": { type: "string", multiple: true },
-            json: { type: "boolean" },
-        });
-        if (!values.model || !values.image)
-            throw new UsageError("--model and --image are required");
-        let builder;
-        try {
-            builder = parseBuilder(values.builder, "--builder");
-        }
-        catch (error) {
-            throw new UsageError(error.message);
-        }
-        const insecure = values["insecure-registry"] ?? [];
-        const push = values.push === true || insecure.length > 0 || values["oci-layout"] === undefined;
-        const chunkSize = numberFlag("chunk-size", values["chunk-size"], 64 << 10, 1 << 30);
-        const preset = values.runtime;
-        if (preset !== undefined && (!RUNTIME_PRESETS.includes(preset) || preset === "custom")) {
-            throw new UsageError(`--runtime must be one of ${RUNTIME_PRESETS.filter((p) => p !== "custom").join(", ")}`);
-        }
-        const modelDir = (0,external_node_path_namespaceObject.resolve)(values.model);
-        const validation = await validateModel(modelDir);
+        const settings = settingsFromArgv(buildParser, argv);
+        const validation = await validateModel(settings.model);
         if (!validation.accepted) {
             for (const f of validation.findings)
                 log.error(`${f.code}: ${f.message}`);
             log.error("the model was rejected by validation; nothing was built");
             return 1;
         }
-        const platforms = many(values.platform);
-        const report = await buildStage({
-            builder,
-            modelDir,
-            image: values.image,
-            base: values.base,
-            tags: values.tag ?? [],
-            ...(platforms.length > 0 ? { platforms } : {}),
-            ...(preset
-                ? { runtime: { preset, ...(values["runtime-name"] ? { name: values["runtime-name"] } : {}) } }
-                : {}),
-            ...(values["image-version"] !== undefined ? { version: values["image-version"] } : {}),
-            ...(values.dockerfile !== undefined ? { dockerfile: values.dockerfile } : {}),
-            ...(values.context !== undefined ? { context: values.context } : {}),
-            ...(values["cache-from"] ? { cacheFrom: values["cache-from"] } : {}),
-            ...(values["cache-to"] ? { cacheTo: values["cache-to"] } : {}),
-            push,
-            registry: { insecureRegistries: insecure, log: log, ...(chunkSize !== undefined ? { chunkSize } : {}) },
-            ociLayout: values["oci-layout"] && (0,external_node_path_namespaceObject.resolve)(values["oci-layout"]),
-            labels: modelLabels(validation),
-        });
-        if (values.json)
+        const report = await buildStage(stageOptions(settings, validation, { log: log }));
+        if (settings.json)
             printJson(report);
         else {
             const lines = [report.image];
@@ -104350,27 +105212,8 @@ function exampleDir() {
     return (0,external_node_path_namespaceObject.join)(packageRoot(), "examples", "iris");
 }
 
-;// CONCATENATED MODULE: ./src/cli/config-flags.ts
-
-/** Flags every config-driven command accepts; each one overrides the matching config key. */
-const configFlags = {
-    config: { type: "string" },
-    model: { type: "string" },
-    name: { type: "string" },
-    "state-dir": { type: "string" },
-    json: { type: "boolean" },
-};
-const flagOf = {
-    "model.path": "--model",
-    "model.name": "--name",
-    "target.stateDir": "--state-dir",
-};
-function configFromFlags(values) {
-    const { config, model: modelPath, name: modelName, "state-dir": stateDir } = values;
-    return findRunConfig({ config, modelPath, modelName, stateDir }, flagOf);
-}
-
 ;// CONCATENATED MODULE: ./src/cli/commands/deploy.ts
+
 
 
 
@@ -104378,13 +105221,19 @@ function configFromFlags(values) {
 
 const deploy = {
     summary: "deploy the model to the target: first as stable, then as a canary through the gates",
-    help: `usage: modelship deploy [options]\n${configHelp}`,
+    help: `usage: modelship deploy [--resume] [options]
+  --resume            continue a canary an earlier run left unfinished from its recorded step
+                      (without it, that canary is reverted first)
+${configHelp}`,
     async run(argv) {
-        const { values } = args_parse(argv, configFlags);
-        const report = await deployStage(await configFromFlags(values), log);
-        if (values.json)
+        const settings = settingsFromArgv(deployParser, argv);
+        const config = await findRunConfig(settings.locator, settings.locator.labels);
+        const report = await deployStage(config, log, { resume: settings.resume });
+        if (settings.json)
             printJson(report);
         else {
+            if (report.leftover)
+                print(leftoverText(report.leftover));
             if (report.rollout)
                 print(rolloutText(report.rollout));
             print(`${report.revision}: ${report.outcome} (${report.reason})`);
@@ -104399,18 +105248,19 @@ const deploy = {
 
 
 
+
 const gate = {
     summary: "check the configured gates against a running model server",
-    help: `usage: modelship gate --url URL [--duration S] [options]
+    help: `usage: modelship gate --url URL [--duration D] [options]
   Measures accuracy on gates.accuracy.evalSet and latency / error rate under benchmark traffic.
+  --duration D        load for the latency and error-rate gates, 1s to 1h: 30 (seconds), "30s", "2m"
+                      (default benchmark.duration)
 ${configHelp}`,
     async run(argv) {
-        const { values } = args_parse(argv, { ...configFlags, url: { type: "string" }, duration: { type: "string" } });
-        if (!values.url)
-            throw new UsageError("--url is required");
-        const durationS = numberFlag("duration", values.duration, 1, 3_600);
-        const report = await checkGates(await configFromFlags(values), values.url, durationS);
-        if (values.json)
+        const settings = settingsFromArgv(gateParser, argv);
+        const config = await findRunConfig(settings.locator, settings.locator.labels);
+        const report = await checkGates(config, settings.url, settings.durationS);
+        if (settings.json)
             printJson(report);
         else
             print(textTable(["gate", "status", "evidence"], report.gates.map((g) => [g.gate, g.status, g.message])));
@@ -104424,14 +105274,18 @@ ${configHelp}`,
 
 
 
+
 const run = {
     summary: "the whole pipeline from the config: validate → benchmark → build → deploy → gates → promote or revert",
-    help: `usage: modelship run [options]\n${configHelp}`,
+    help: `usage: modelship run [--resume] [options]
+  --resume            continue a canary an earlier run left unfinished from its recorded step
+                      (without it, that canary is reverted first)
+${configHelp}`,
     async run(argv) {
-        const { values } = args_parse(argv, configFlags);
-        const config = await configFromFlags(values);
-        const report = await runPipeline(config, { logger: log });
-        if (values.json)
+        const settings = settingsFromArgv(deployParser, argv);
+        const config = await findRunConfig(settings.locator, settings.locator.labels);
+        const report = await runPipeline(config, { logger: log, resume: settings.resume });
+        if (settings.json)
             printJson(report);
         else
             print(pipelineMarkdown(report));
@@ -104813,12 +105667,9 @@ const serve = {
 
 
 
-const stableChangeFlags = {
-    reason: { type: "string" },
-    config: { type: "string" },
-    "state-dir": { type: "string" },
-    json: { type: "boolean" },
-};
+
+
+
 function printStableChange(change, json) {
     if (json)
         printJson(change);
@@ -104830,18 +105681,18 @@ const promote = {
     summary: "make a recorded revision stable by hand, without gates",
     help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, { ...stableChangeFlags, revision: { type: "string" } });
-        if (!values.revision)
-            throw new UsageError("--revision is required (see `modelship status`)");
-        return printStableChange(await promoteRevision(await stateDirFlag(values), values.revision, values.reason), values.json);
+        const settings = settingsFromArgv(promoteParser, argv);
+        const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
+        return printStableChange(change, settings.json);
     },
 };
 const rollbackCommand = {
     summary: "make the previous stable revision (or --to rN) stable again",
     help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, { ...stableChangeFlags, to: { type: "string" } });
-        return printStableChange(await rollbackRevision(await stateDirFlag(values), values.to, values.reason), values.json);
+        const settings = settingsFromArgv(rollbackParser, argv);
+        const change = await rollbackRevision(await findState(settings.state), settings.to, settings.reason);
+        return printStableChange(change, settings.json);
     },
 };
 
@@ -104850,17 +105701,14 @@ const rollbackCommand = {
 
 
 
+
 const status_status = {
     summary: "show the revisions, the stable one, and the history of decisions",
     help: "usage: modelship status [--state-dir DIR | --config F] [--json]",
     async run(argv) {
-        const { values } = args_parse(argv, {
-            "state-dir": { type: "string" },
-            config: { type: "string" },
-            json: { type: "boolean" },
-        });
-        const ledger = await new LedgerFile(await stateDirFlag(values)).read();
-        if (values.json) {
+        const settings = settingsFromArgv(statusParser, argv);
+        const ledger = await (await findState(settings.state)).read();
+        if (settings.json) {
             printJson(ledger);
             return 0;
         }
@@ -104877,7 +105725,6 @@ const status_status = {
 
 
 
-
 const validate_validate = {
     summary: "check a model file or directory (exit 0 accepted, 1 rejected)",
     help: `usage: modelship validate PATH [--json] [--config FILE] [--baseline PATH] [--strict] [--skip-smoke]
@@ -104887,28 +105734,12 @@ const validate_validate = {
   --skip-smoke        do not load ONNX models in onnxruntime
   --json              print the JSON report alone on stdout`,
     async run(argv) {
-        const { values, positionals } = args_parse(argv, {
-            json: { type: "boolean" },
-            config: { type: "string" },
-            baseline: { type: "string" },
-            strict: { type: "boolean" },
-            "skip-smoke": { type: "boolean" },
+        const settings = settingsFromArgv(validateParser, argv);
+        const report = await validateModel(settings.path, {
+            policy: await validationPolicy(settings),
+            ...(settings.baseline ? { baseline: settings.baseline } : {}),
         });
-        if (positionals.length !== 1)
-            throw new UsageError("validate takes exactly one PATH");
-        const path = (0,external_node_path_namespaceObject.resolve)(positionals[0]);
-        const policy = values.config
-            ? (await findConfig(values.config, { "model.path": path })).validation
-            : {};
-        if (values.strict)
-            policy.pickle = "strict";
-        if (values["skip-smoke"])
-            policy.smokeRun = false;
-        const report = await validateModel(path, {
-            policy,
-            ...(values.baseline ? { baseline: (0,external_node_path_namespaceObject.resolve)(values.baseline) } : {}),
-        });
-        if (values.json)
+        if (settings.json)
             printJson(report);
         else {
             print(`${report.accepted ? "accepted" : "rejected"}: ${report.format} ${report.digest}`);
@@ -104947,7 +105778,7 @@ const commands = {
     run: run,
     demo: demo,
 };
-function usage() {
+function commands_usage() {
     const width = Math.max(...Object.keys(commands).map((n) => n.length));
     const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`);
     return `modelship: take a trained model to production safely\n\nusage: modelship <command> [options]   (modelship <command> --help for its options)\n\n${lines.join("\n")}\n`;
@@ -104962,7 +105793,7 @@ function usage() {
 async function main(argv) {
     const [name, ...rest] = argv;
     if (!name || name === "--help" || name === "-h" || name === "help") {
-        process.stdout.write(usage());
+        process.stdout.write(commands_usage());
         return name ? 0 : 2;
     }
     if (name === "--version") {
@@ -104972,7 +105803,7 @@ async function main(argv) {
     const command = commands[name];
     if (!command) {
         stderrLogger.error(`unknown command "${name}"\n`);
-        process.stderr.write(usage());
+        process.stderr.write(commands_usage());
         return 2;
     }
     if (rest.includes("--help") || rest.includes("-h")) {

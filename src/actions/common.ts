@@ -1,9 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as core from "@actions/core";
-import { ConfigError, findRunConfig, formatIssue, type ModelshipConfig } from "../config/index.js";
-import type { LedgerStore } from "../state/store.js";
-import { findState } from "../targets/open.js";
+import { ConfigError, formatIssue } from "../config/index.js";
 import type { Logger } from "../util/log.js";
 
 /** Progress lines go to the job log. */
@@ -12,32 +10,6 @@ export const actionLogger: Logger = {
   warn: (message) => core.warning(message),
   error: (message) => core.error(message),
 };
-
-const input = (name: string) => core.getInput(name) || undefined;
-
-const inputOf: Record<string, string> = {
-  "model.path": "input model-path",
-  "model.name": "input model-name",
-  "target.stateDir": "input state-dir",
-};
-
-/** The config file (input `config`, default modelship.yml) with action inputs overriding its keys. */
-export function configFromInputs(): Promise<ModelshipConfig> {
-  return findRunConfig(
-    {
-      config: input("config"),
-      modelPath: input("model-path"),
-      modelName: input("model-name"),
-      stateDir: input("state-dir"),
-    },
-    inputOf,
-  );
-}
-
-/** The ledger of input state-dir, else of the target of input config or ./modelship.yml, else .modelship. */
-export function stateFromInput(): Promise<LedgerStore> {
-  return findState({ config: input("config"), stateDir: input("state-dir") });
-}
 
 /** Writes a report as JSON under RUNNER_TEMP and returns its path (the `report` output). */
 export async function writeReport(name: string, report: unknown): Promise<string> {

@@ -1,10 +1,15 @@
 import * as core from "@actions/core";
+import { findRunConfig } from "../config/index.js";
 import { deployStage } from "../pipeline/deploy.js";
 import { leftoverText, rolloutMarkdown } from "../report/summary.js";
-import { actionLogger, configFromInputs, writeReport } from "./common.js";
+import { deployParser } from "../settings/deploy.js";
+import { fromInputs } from "../settings/sources.js";
+import { actionLogger, writeReport } from "./common.js";
 
 export async function deployAction(): Promise<void> {
-  const report = await deployStage(await configFromInputs(), actionLogger);
+  const settings = fromInputs(deployParser, core.getInput);
+  const config = await findRunConfig(settings.locator, settings.locator.labels);
+  const report = await deployStage(config, actionLogger, { resume: settings.resume });
   core.setOutput("revision", report.revision);
   core.setOutput("outcome", report.outcome);
   core.setOutput("reason", report.reason);

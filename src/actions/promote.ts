@@ -1,13 +1,12 @@
 import * as core from "@actions/core";
 import { promoteRevision } from "../rollout/manual.js";
-import { stateFromInput } from "./common.js";
+import { promoteParser } from "../settings/promote.js";
+import { fromInputs } from "../settings/sources.js";
+import { findState } from "../targets/open.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function promoteAction(): Promise<void> {
-  const change = await promoteRevision(
-    await stateFromInput(),
-    core.getInput("revision", { required: true }),
-    core.getInput("reason") || undefined,
-  );
+  const settings = fromInputs(promoteParser, core.getInput);
+  const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
   await summarizeStableChange("promote", change);
 }

@@ -1,10 +1,15 @@
 import * as core from "@actions/core";
+import { findRunConfig } from "../config/index.js";
 import { runPipeline } from "../pipeline/run.js";
 import { pipelineMarkdown } from "../report/summary.js";
-import { actionLogger, configFromInputs, writeReport } from "./common.js";
+import { deployParser } from "../settings/deploy.js";
+import { fromInputs } from "../settings/sources.js";
+import { actionLogger, writeReport } from "./common.js";
 
 export async function pipelineAction(): Promise<void> {
-  const report = await runPipeline(await configFromInputs(), { logger: actionLogger });
+  const settings = fromInputs(deployParser, core.getInput);
+  const config = await findRunConfig(settings.locator, settings.locator.labels);
+  const report = await runPipeline(config, { logger: actionLogger, resume: settings.resume });
   core.setOutput("outcome", report.outcome);
   core.setOutput("digest", report.model.digest);
   core.setOutput("revision", report.deploy?.revision ?? "");

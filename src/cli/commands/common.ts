@@ -1,5 +1,3 @@
-import type { LedgerStore } from "../../state/store.js";
-import { findState } from "../../targets/open.js";
 import { stderrLogger } from "../../util/log.js";
 
 export interface Command {
@@ -16,8 +14,3 @@ export const configHelp = `  --config FILE       modelship.yml (default ./models
   --name NAME         model name (overrides model.name)
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
-
-/** The ledger of --state-dir, else of the target of --config or ./modelship.yml, else .modelship. */
-export function stateFlag(values: { config?: string; "state-dir"?: string }): Promise<LedgerStore> {
-  return findState({ config: values.config, stateDir: values["state-dir"] });
-}

@@ -1,7 +1,8 @@
+import { findRunConfig } from "../../config/index.js";
 import { deployStage } from "../../pipeline/deploy.js";
 import { leftoverText, rolloutText } from "../../report/summary.js";
-import { parse } from "../args.js";
-import { configFlags, configFromFlags } from "../config-flags.js";
+import { deployParser } from "../../settings/deploy.js";
+import { settingsFromArgv } from "../args.js";
 import { type Command, configHelp, log, print, printJson } from "./common.js";
 
 export const deploy: Command = {
@@ -11,9 +12,10 @@ export const deploy: Command = {
                       (without it, that canary is reverted first)
 ${configHelp}`,
   async run(argv) {
-    const { values } = parse(argv, { ...configFlags, resume: { type: "boolean" } });
-    const report = await deployStage(await configFromFlags(values), log, { resume: values.resume === true });
-    if (values.json) printJson(report);
+    const settings = settingsFromArgv(deployParser, argv);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await deployStage(config, log, { resume: settings.resume });
+    if (settings.json) printJson(report);
     else {
       if (report.leftover) print(leftoverText(report.leftover));
       if (report.rollout) print(rolloutText(report.rollout));

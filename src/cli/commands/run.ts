@@ -1,7 +1,8 @@
+import { findRunConfig } from "../../config/index.js";
 import { runPipeline } from "../../pipeline/run.js";
 import { pipelineMarkdown } from "../../report/summary.js";
-import { parse } from "../args.js";
-import { configFlags, configFromFlags } from "../config-flags.js";
+import { deployParser } from "../../settings/deploy.js";
+import { settingsFromArgv } from "../args.js";
 import { type Command, configHelp, log, print, printJson } from "./common.js";
 
 export const run: Command = {
@@ -12,10 +13,10 @@ export const run: Command = {
                       (without it, that canary is reverted first)
 ${configHelp}`,
   async run(argv) {
-    const { values } = parse(argv, { ...configFlags, resume: { type: "boolean" } });
-    const config = await configFromFlags(values);
-    const report = await runPipeline(config, { logger: log, resume: values.resume === true });
-    if (values.json) printJson(report);
+    const settings = settingsFromArgv(deployParser, argv);
+    const config = await findRunConfig(settings.locator, settings.locator.labels);
+    const report = await runPipeline(config, { logger: log, resume: settings.resume });
+    if (settings.json) printJson(report);
     else print(pipelineMarkdown(report));
     return report.outcome === "rejected" || report.outcome === "reverted" ? 1 : 0;
   },

@@ -1,15 +1,11 @@
 import { promoteRevision, rollbackRevision, type StableChange } from "../../rollout/manual.js";
-import { type Options, parse, UsageError } from "../args.js";
-import { type Command, print, printJson, stateFlag } from "./common.js";
+import { promoteParser } from "../../settings/promote.js";
+import { rollbackParser } from "../../settings/rollback.js";
+import { findState } from "../../targets/open.js";
+import { settingsFromArgv } from "../args.js";
+import { type Command, print, printJson } from "./common.js";
 
-const stableChangeFlags = {
-  reason: { type: "string" },
-  config: { type: "string" },
-  "state-dir": { type: "string" },
-  json: { type: "boolean" },
-} satisfies Options;
-
-function printStableChange(change: StableChange, json: boolean | undefined): number {
+function printStableChange(change: StableChange, json: boolean): number {
   if (json) printJson(change);
   else
     print(
@@ -22,12 +18,9 @@ export const promote: Command = {
   summary: "make a recorded revision stable by hand, without gates",
   help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, { ...stableChangeFlags, revision: { type: "string" } });
-    if (!values.revision) throw new UsageError("--revision is required (see `modelship status`)");
-    return printStableChange(
-      await promoteRevision(await stateFlag(values), values.revision, values.reason),
-      values.json,
-    );
+    const settings = settingsFromArgv(promoteParser, argv);
+    const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
+    return printStableChange(change, settings.json);
   },
 };
 
@@ -35,10 +28,8 @@ export const rollbackCommand: Command = {
   summary: "make the previous stable revision (or --to rN) stable again",
   help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, { ...stableChangeFlags, to: { type: "string" } });
-    return printStableChange(
-      await rollbackRevision(await stateFlag(values), values.to, values.reason),
-      values.json,
-    );
+    const settings = settingsFromArgv(rollbackParser, argv);
+    const change = await rollbackRevision(await findState(settings.state), settings.to, settings.reason);
+    return printStableChange(change, settings.json);
   },
 };

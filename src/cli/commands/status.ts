@@ -1,18 +1,16 @@
+import { statusParser } from "../../settings/status.js";
+import { findState } from "../../targets/open.js";
 import { textTable } from "../../util/table.js";
-import { parse } from "../args.js";
-import { type Command, print, printJson, stateFlag } from "./common.js";
+import { settingsFromArgv } from "../args.js";
+import { type Command, print, printJson } from "./common.js";
 
 export const status: Command = {
   summary: "show the revisions, the stable one, and the history of decisions",
   help: "usage: modelship status [--state-dir DIR | --config F] [--json]",
   async run(argv) {
-    const { values } = parse(argv, {
-      "state-dir": { type: "string" },
-      config: { type: "string" },
-      json: { type: "boolean" },
-    });
-    const ledger = await (await stateFlag(values)).read();
-    if (values.json) {
+    const settings = settingsFromArgv(statusParser, argv);
+    const ledger = await (await findState(settings.state)).read();
+    if (settings.json) {
       printJson(ledger);
       return 0;
     }
