@@ -82,7 +82,7 @@ async function build(dir: string, log: Log, signal?: AbortSignal): Promise<void>
     const logFile = createWriteStream(logPath);
     log(
       `building the test control plane (Kubernetes ${pins.kubernetes}, etcd ${pins.etcd}, kwok ${pins.kwok}) ` +
-        `with Go ${goVersion} into ${dir}; once per machine, about 25 minutes on 2 cores; log: ${logPath}`,
+        `with Go ${goVersion} into ${dir}; once per machine: about 5 minutes on 2 cores and 93 MB of modules; log: ${logPath}`,
     );
     try {
       const packages = TOOL_PACKAGES.map((t) => t.pkg);
