@@ -163,17 +163,21 @@ export class Kubectl {
   }
 
   /** Creates an object; AlreadyExists is a KubectlError with that reason. */
-  async create<T extends KubeObject>(object: T): Promise<T> {
+  async create<T extends KubeObject>(object: T, options: WriteOptions = {}): Promise<T> {
     return parseJson<T>(
-      await this.run(["create", "-o", "json", "-f", "-"], { input: JSON.stringify(object) }),
+      await this.run(["create", ...validation(options), "-o", "json", "-f", "-"], {
+        input: JSON.stringify(object),
+      }),
       "create",
     );
   }
 
   /** Replaces an object; with metadata.resourceVersion set, a stale one fails with reason Conflict. */
-  async replace<T extends KubeObject>(object: T): Promise<T> {
+  async replace<T extends KubeObject>(object: T, options: WriteOptions = {}): Promise<T> {
     return parseJson<T>(
-      await this.run(["replace", "-o", "json", "-f", "-"], { input: JSON.stringify(object) }),
+      await this.run(["replace", ...validation(options), "-o", "json", "-f", "-"], {
+        input: JSON.stringify(object),
+      }),
       "replace",
     );
   }
@@ -183,6 +187,17 @@ export class Kubectl {
     await this.run(["delete", kind, ...which, "--ignore-not-found", "--wait=false"]);
   }
 }
+
+export interface WriteOptions {
+  /**
+   * false: skip kubectl's field validation, which fetches the OpenAPI schema (two more requests,
+   * megabytes on a real cluster) before every write. For objects modelship builds itself and
+   * writes often (the ledger, the Lease).
+   */
+  validate?: boolean;
+}
+
+const validation = (options: WriteOptions) => (options.validate === false ? ["--validate=false"] : []);
 
 // kubectl's message, whole unless it is a wall of text.
 const clip = (text: string, max = 2000) => (text.length > max ? `${text.slice(0, max)}…` : text);
