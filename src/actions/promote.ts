@@ -2,11 +2,16 @@ import * as core from "@actions/core";
 import { promoteRevision } from "../rollout/manual.js";
 import { promoteParser } from "../settings/promote.js";
 import { fromInputs } from "../settings/sources.js";
-import { findState } from "../targets/open.js";
+import { findStableControl } from "../targets/open.js";
+import { actionLogger } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function promoteAction(): Promise<void> {
   const settings = fromInputs(promoteParser, core.getInput);
-  const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
+  const change = await promoteRevision(
+    await findStableControl(settings.state, actionLogger),
+    settings.revision,
+    settings.reason,
+  );
   await summarizeStableChange("promote", change);
 }

@@ -2,11 +2,16 @@ import * as core from "@actions/core";
 import { rollbackRevision } from "../rollout/manual.js";
 import { rollbackParser } from "../settings/rollback.js";
 import { fromInputs } from "../settings/sources.js";
-import { findState } from "../targets/open.js";
+import { findStableControl } from "../targets/open.js";
+import { actionLogger } from "./common.js";
 import { summarizeStableChange } from "./stable-change.js";
 
 export async function rollbackAction(): Promise<void> {
   const settings = fromInputs(rollbackParser, core.getInput);
-  const change = await rollbackRevision(await findState(settings.state), settings.to, settings.reason);
+  const change = await rollbackRevision(
+    await findStableControl(settings.state, actionLogger),
+    settings.to,
+    settings.reason,
+  );
   await summarizeStableChange("rollback", change);
 }

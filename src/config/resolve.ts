@@ -4,7 +4,7 @@ import { DEFAULT_LATENCY_COMPARISON } from "../gates/gates.js";
 import type { RuntimeSpec } from "../image/presets.js";
 import { DEFAULT_POLICY } from "../model/policy.js";
 import type { RawConfig } from "./schema.js";
-import type { ModelshipConfig } from "./types.js";
+import type { KubernetesTargetConfig, ModelshipConfig } from "./types.js";
 
 export const DEFAULTS = {
   stateDir: ".modelship",
@@ -19,6 +19,8 @@ export const DEFAULTS = {
     { weight: 20, durationS: 10 },
     { weight: 50, durationS: 10 },
   ],
+  // Large models take minutes to download and load; the startup probe allows this long.
+  startupTimeoutS: 600,
 } as const;
 
 export function resolveConfig(raw: RawConfig, file: string, dir: string): ModelshipConfig {
@@ -44,12 +46,7 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
     },
     target:
       target.kind === "kubernetes"
-        ? {
-            kind: "kubernetes",
-            namespace: target.namespace ?? DEFAULTS.namespace,
-            ...(target.context ? { context: target.context } : {}),
-            ...(target.deployment ? { deployment: target.deployment } : {}),
-          }
+        ? kubernetesTarget(target, raw, at)
         : { kind: "local", stateDir: at(target.stateDir ?? DEFAULTS.stateDir) },
     benchmark: {
       ...(bench.input ? { input: at(bench.input) } : {}),
@@ -122,4 +119,91 @@ function runtimeSpec(raw: NonNullable<NonNullable<RawConfig["image"]>["runtime"]
   if (raw.env != null) spec.env = { ...raw.env };
   if (raw.port != null) spec.port = raw.port;
   return spec;
+}
+
+type RawKubernetesTarget = Extract<NonNullable<RawConfig["target"]>, { kind: "kubernetes" }>;
+
+function kubernetesTarget(
+  target: RawKubernetesTarget,
+  raw: RawConfig,
+  at: (path: string) => string,
+): KubernetesTargetConfig {
+  const deployment = target.deployment ?? raw.model.name;
+  const router = target.router ?? { kind: "replicas" as const };
+  const preset = raw.image?.runtime?.preset;
+  return {
+    kind: "kubernetes",
+    namespace: target.namespace ?? DEFAULTS.namespace,
+    deployment,
+    ...(target.context ? { context: target.context } : {}),
+    ...(target.kubeconfig ? { kubeconfig: at(target.kubeconfig) } : {}),
+    router:
+      router.kind === "gateway-api"
+        ? {
+            kind: "gateway-api",
+            route: router.route ?? deployment,
+            gateway: {
+              name: router.gateway.name,
+              ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
+              ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
+            },
+            hostnames: [...(router.hostnames ?? [])],
+          }
+        : router.kind === "istio"
+          ? {
+              kind: "istio",
+              ...(router.host ? { host: router.host } : {}),
+              gateways: [...(router.gateways ?? [])],
+            }
+          : router.kind === "kserve"
+            ? {
+                kind: "kserve",
+                inferenceService: router.inferenceService ?? deployment,
+                modelFormat: router.modelFormat ?? "onnx",
+              }
+            : { kind: "replicas" },
+    replicas: target.replicas ?? 1,
+    port: target.port ?? raw.image?.runtime?.port ?? presetPort(preset),
+    readinessPath: target.readinessPath ?? readinessPathOf(preset, servedName(raw)),
+    startupTimeoutS: target.startupTimeout ?? DEFAULTS.startupTimeoutS,
+    resources: {
+      ...(target.resources?.cpu ? { cpu: target.resources.cpu } : {}),
+      ...(target.resources?.memory ? { memory: target.resources.memory } : {}),
+      ...(target.resources?.gpu != null ? { gpu: target.resources.gpu } : {}),
+    },
+    nodeSelector: { ...(target.nodeSelector ?? {}) },
+    tolerations: (target.tolerations ?? []).map((t) => ({
+      ...(t.key ? { key: t.key } : {}),
+      ...(t.operator ? { operator: t.operator } : {}),
+      ...(t.value ? { value: t.value } : {}),
+      ...(t.effect ? { effect: t.effect } : {}),
+    })),
+    imagePullSecrets: [...(target.imagePullSecrets ?? [])],
+    ...(target.template ? { template: at(target.template) } : {}),
+    ...(target.prometheus ? { prometheus: { url: target.prometheus.url } } : {}),
+  };
+}
+
+/** The port each runtime preset's server listens on (see image/presets.ts); 8080 otherwise. */
+function presetPort(preset: string | undefined): number {
+  return preset === "triton" || preset === "vllm" ? 8000 : preset === "tgi" ? 80 : 8080;
+}
+
+/** The name the server knows the model by: Triton's model directory, else model.name. */
+function servedName(raw: RawConfig): string {
+  return raw.image?.runtime?.preset === "triton" ? (raw.image.runtime.name ?? "model") : raw.model.name;
+}
+
+/** Readiness of the model, not the process: the server's own model-ready path where it has one. */
+function readinessPathOf(preset: string | undefined, model: string): string {
+  switch (preset) {
+    case "vllm":
+    case "tgi":
+      return "/health";
+    case "torchserve":
+      return "/ping";
+    default:
+      // Open Inference Protocol v2 (the reference server, Triton, KServe runtimes).
+      return `/v2/models/${encodeURIComponent(model)}/ready`;
+  }
 }

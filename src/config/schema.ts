@@ -144,11 +144,106 @@ const localTarget = z.strictObject({
   stateDir: path.nullish(),
 });
 
+// Kubernetes resource quantities ("500m", "2Gi", "1.5"); the API server has the last word.
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+// A label key (optional DNS-subdomain prefix, then a name) and value.
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const dnsName = z.string().max(63).regex(NAME_PATTERN);
+
+const gatewayApiRouter = z.strictObject({
+  kind: z.literal("gateway-api"),
+  /** The HTTPRoute modelship owns whole (default <deployment>). */
+  route: dnsName.nullish(),
+  gateway: z.strictObject({
+    name: dnsName,
+    namespace: dnsName.nullish(),
+    sectionName: z.string().max(253).regex(DNS_SUBDOMAIN).nullish(),
+  }),
+  hostnames: z
+    .array(
+      z
+        .string()
+        .max(253)
+        .regex(/^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/),
+    )
+    .max(16)
+    .nullish(),
+});
+
+const istioRouter = z.strictObject({
+  kind: z.literal("istio"),
+  /** The host clients call (default the Service's name). */
+  host: z.string().max(253).regex(DNS_SUBDOMAIN).nullish(),
+  gateways: z
+    .array(
+      z
+        .string()
+        .max(253)
+        .regex(/^([a-z0-9-]+\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/),
+    )
+    .max(16)
+    .nullish(),
+});
+
+const kserveRouter = z.strictObject({
+  kind: z.literal("kserve"),
+  /** The InferenceService modelship owns (default <deployment>). */
+  inferenceService: dnsName.nullish(),
+  /** predictor.model.modelFormat.name (default onnx). */
+  modelFormat: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[a-z0-9][a-z0-9._-]*$/)
+    .nullish(),
+});
+
+const router = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("replicas") }),
+  gatewayApiRouter,
+  istioRouter,
+  kserveRouter,
+]);
+
+const toleration = z.strictObject({
+  key: z.string().max(316).regex(LABEL_KEY).nullish(),
+  operator: z.enum(["Exists", "Equal"]).nullish(),
+  value: z.string().max(63).regex(LABEL_VALUE).nullish(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).nullish(),
+});
+
 const kubernetesTarget = z.strictObject({
   kind: z.literal("kubernetes"),
-  namespace: z.string().max(63).regex(NAME_PATTERN).nullish(),
-  deployment: z.string().max(253).regex(DNS_SUBDOMAIN).nullish(),
+  namespace: dnsName.nullish(),
+  deployment: dnsName.nullish(),
   context: z.string().min(1).max(253).nullish(),
+  kubeconfig: path.nullish(),
+  router: router.nullish(),
+  replicas: z.number().int().min(1).max(1000).nullish(),
+  port: z.number().int().min(1).max(65535).nullish(),
+  readinessPath: z
+    .string()
+    .startsWith("/")
+    .max(1024)
+    .regex(/^[\x21-\x7e]+$/)
+    .nullish(),
+  startupTimeout: duration().nullish(),
+  resources: z
+    .strictObject({
+      cpu: z.string().regex(QUANTITY).nullish(),
+      memory: z.string().regex(QUANTITY).nullish(),
+      gpu: z.number().int().min(0).max(64).nullish(),
+    })
+    .nullish(),
+  nodeSelector: z
+    .record(z.string().max(316).regex(LABEL_KEY), z.string().max(63).regex(LABEL_VALUE))
+    .nullish(),
+  tolerations: z.array(toleration).max(32).nullish(),
+  imagePullSecrets: z.array(z.string().max(253).regex(DNS_SUBDOMAIN)).max(16).nullish(),
+  template: path.nullish(),
+  prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).nullish(),
 });
 
 const target = z.discriminatedUnion("kind", [localTarget, kubernetesTarget]);
@@ -195,23 +290,56 @@ const step = z.strictObject({
 const strategy = z.strictObject({
   trafficRate: z.number().gt(0).max(LIMITS.maxRps).nullish(),
   steps: z.array(step).min(1).max(LIMITS.maxSteps).nullish(),
+  /** Time between looks during a step (early abort); 0 looks only at each step's end. */
+  lookInterval: duration({ allowZero: true }).nullish(),
+  /** Times an inconclusive step (too little traffic) is extended before the canary is reverted. */
+  maxExtensions: z.number().int().min(0).max(10).nullish(),
+  /** Requests sent to the canary alone before its first step, to spend its cold start unjudged. */
+  warmup: z.number().int().min(0).max(10_000).nullish(),
+});
+
+const promqlQuery = z.strictObject({
+  name: z.string().min(1).max(128),
+  query: z.string().min(1).max(8192),
+  max: z.number().nullish(),
+  min: z.number().nullish(),
 });
 
 const gates = z.strictObject({
+  /** The whole rollout's false-revert budget for a canary as good as the stable. */
+  alpha: z.number().gt(0).max(0.2).nullish(),
+  /** Fewer requests than this on a side and a traffic gate is inconclusive. */
+  minRequests: z.number().int().min(1).max(1_000_000).nullish(),
   latency: z
     .strictObject({
       p95Ms: z.number().gt(0).max(LIMITS.maxP95Ms),
-      /** Canary against stable: the median may rise by this many percent and milliseconds. */
+      /** Canary against stable: the allowed increase, the larger of this percentage and these milliseconds. */
       maxIncreasePct: z.number().gt(0).max(1000).nullish(),
       minIncreaseMs: z.number().min(0).max(LIMITS.maxP95Ms).nullish(),
+      /** The critical increase that aborts during a step. */
+      criticalIncreasePct: z.number().gt(0).max(100_000).nullish(),
+      criticalIncreaseMs: z.number().min(0).max(LIMITS.maxP95Ms).nullish(),
     })
     .nullish(),
-  errorRate: z.strictObject({ max: z.number().min(0).max(1) }).nullish(),
+  errorRate: z.strictObject({ max: z.number().min(0).max(1), critical: z.number().gt(0).max(1).nullish() }).nullish(),
   accuracy: z
     .strictObject({
       evalSet: path,
-      min: z.number().min(0).max(1),
+      min: z.number().min(0).max(1).nullish(),
       output: z.string().min(1).max(256),
+      task: z.enum(["classification", "regression"]).nullish(),
+      margin: z.number().gt(0).max(1e9).nullish(),
+      alpha: z.number().gt(0).max(0.5).nullish(),
+      metric: z.enum(["mae", "rmse"]).nullish(),
+    })
+    .nullish(),
+  agreement: z
+    .strictObject({ min: z.number().min(0).max(1).nullish(), tolerance: z.number().min(0).nullish() })
+    .nullish(),
+  prometheus: z
+    .strictObject({
+      url: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL"),
+      queries: z.array(promqlQuery).min(1).max(50),
     })
     .nullish(),
 });

@@ -1,6 +1,42 @@
 import type { RuntimeSpec } from "../image/presets.js";
 import type { ValidationPolicy } from "../model/policy.js";
 
+export type RouterConfig =
+  | { kind: "replicas" }
+  | {
+      kind: "gateway-api";
+      route: string;
+      gateway: { name: string; namespace?: string; sectionName?: string };
+      hostnames: string[];
+    }
+  | { kind: "istio"; host?: string; gateways: string[] }
+  | { kind: "kserve"; inferenceService: string; modelFormat: string };
+
+export interface KubernetesTargetConfig {
+  kind: "kubernetes";
+  namespace: string;
+  /** Name of the stable Deployment (the canary is <deployment>-canary); default model.name. */
+  deployment: string;
+  context?: string;
+  kubeconfig?: string;
+  router: RouterConfig;
+  /** Stable replicas, kept during the canary so a revert is instant. */
+  replicas: number;
+  /** The container port the model server listens on. */
+  port: number;
+  /** HTTP path that answers 200 once the model (not only the process) is ready. */
+  readinessPath: string;
+  /** How long a pod may take to load its model before it counts as failed. */
+  startupTimeoutS: number;
+  resources: { cpu?: string; memory?: string; gpu?: number };
+  nodeSelector: Record<string, string>;
+  tolerations: { key?: string; operator?: "Exists" | "Equal"; value?: string; effect?: string }[];
+  imagePullSecrets: string[];
+  /** A Deployment manifest (absolute path) that modelship's fields are overlaid on. */
+  template?: string;
+  prometheus?: { url: string };
+}
+
 /** modelship.yml fully resolved: defaults applied, paths absolute, durations in seconds. */
 export interface ModelshipConfig {
   /** Absolute path of the config file; "" when the config came from overrides only. */
@@ -23,9 +59,7 @@ export interface ModelshipConfig {
     dockerfile?: string;
     context?: string;
   };
-  target:
-    | { kind: "local"; stateDir: string }
-    | { kind: "kubernetes"; namespace: string; context?: string; deployment?: string };
+  target: { kind: "local"; stateDir: string } | KubernetesTargetConfig;
   benchmark: {
     input?: string;
     protocol: "oip" | "json";

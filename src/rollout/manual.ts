@@ -1,5 +1,6 @@
-import { deployStable, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
+import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
 import type { LedgerStore } from "../state/store.js";
+import type { StableControl } from "../targets/open.js";
 
 export interface StableChange {
   stable: string;
@@ -7,12 +8,23 @@ export interface StableChange {
   entry: HistoryEntry;
 }
 
+/** The ledger alone (the local target runs the new stable from its next start), or a whole control. */
+const controlOf = (target: LedgerStore | StableControl): StableControl =>
+  "state" in target ? target : { state: target };
+
 async function changeStable(
-  store: LedgerStore,
+  target: LedgerStore | StableControl,
   change: (ledger: Ledger, at: string) => Ledger,
 ): Promise<StableChange> {
+  const { state: store, runStable } = controlOf(target);
   const unlock = await store.lock();
   try {
+    // Where workloads keep running (a cluster), the revision runs as stable before the ledger
+    // says so: a revision that cannot start leaves the ledger as it was.
+    if (runStable) {
+      const next = change(await store.read(), new Date().toISOString());
+      await runStable(findRevision(next, next.stable as string));
+    }
     const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };
@@ -23,7 +35,7 @@ async function changeStable(
 
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
 export function promoteRevision(
-  store: LedgerStore,
+  store: LedgerStore | StableControl,
   revision: string,
   reason = "promoted by hand",
 ): Promise<StableChange> {
@@ -32,7 +44,7 @@ export function promoteRevision(
 
 /** Makes the previous stable revision, or `to`, stable again. */
 export function rollbackRevision(
-  store: LedgerStore,
+  store: LedgerStore | StableControl,
   to?: string,
   reason = "manual rollback",
 ): Promise<StableChange> {

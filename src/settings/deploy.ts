@@ -7,6 +7,8 @@ import { reader } from "./values.js";
 export const DEPLOY_FIELDS = {
   ...CONFIG_FIELDS,
   resume: { type: "boolean" },
+  // Prints the objects a Kubernetes deploy would apply; a terminal's question, not a workflow's.
+  "dry-run": { type: "boolean", input: false },
   ...JSON_FIELD,
 } as const satisfies Fields;
 
@@ -14,12 +16,19 @@ export interface DeploySettings {
   locator: ConfigLocator;
   /** Continue an unfinished canary from its recorded step instead of reverting it. */
   resume: boolean;
+  /** Print the Kubernetes objects the deploy would apply, and contact nothing. */
+  dryRun: boolean;
   json: boolean;
 }
 
 export function parseDeploySettings(values: RawValues, label: Label): DeploySettings {
   const r = reader(values, label);
-  return { locator: readConfigLocator(r, label), resume: r.boolean("resume"), json: r.boolean("json") };
+  return {
+    locator: readConfigLocator(r, label),
+    resume: r.boolean("resume"),
+    dryRun: r.boolean("dry-run"),
+    json: r.boolean("json"),
+  };
 }
 
 /** The settings of `deploy` and of `run` (the root action). */

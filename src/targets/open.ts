@@ -2,26 +2,56 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadBodies } from "../bench/run.js";
 import { DEFAULTS, loadConfig, type ModelshipConfig } from "../config/index.js";
+import type { RevisionRecord } from "../state/ledger.js";
 import { LedgerFile } from "../state/ledger-file.js";
 import type { LedgerStore } from "../state/store.js";
-import type { Logger } from "../util/log.js";
+import { type Logger, silentLogger } from "../util/log.js";
+import { openKubernetesState, openKubernetesTarget } from "./kubernetes/kubernetes-target.js";
 import { LocalTarget, type LocalTrafficPlan } from "./local/local-target.js";
 import type { Target } from "./ports.js";
 
-function unavailable(kind: string): Error {
-  return new Error(`target kind "${kind}" is not available yet in this version; use target.kind: local`);
-}
-
-/** The config's target with every port: workloads, metrics, state, canary endpoint, traffic. */
+/** The config's target with every port: workloads, metrics, state, endpoints, traffic. */
 export async function openTarget(config: ModelshipConfig, logger: Logger): Promise<Target> {
-  if (config.target.kind !== "local") throw unavailable(config.target.kind);
+  if (config.target.kind === "kubernetes") return openKubernetesTarget(config.target, logger);
   return LocalTarget.open({ stateDir: config.target.stateDir, logger, traffic: localTraffic(config) });
 }
 
 /** The state port alone, for commands that only read or change the ledger. */
 export function openState(config: ModelshipConfig): LedgerStore {
-  if (config.target.kind !== "local") throw unavailable(config.target.kind);
+  if (config.target.kind === "kubernetes") return openKubernetesState(config.target);
   return new LedgerFile(config.target.stateDir);
+}
+
+/**
+ * What a hand-made stable change (promote, rollback) needs: the ledger, and where the target keeps
+ * its workloads running without modelship (a cluster), a way to run the new stable revision there.
+ * The local target runs the ledger's stable from its next start, so it has none.
+ */
+export interface StableControl {
+  state: LedgerStore;
+  runStable?: (revision: RevisionRecord) => Promise<void>;
+}
+
+export async function findStableControl(
+  locator: { config?: string; stateDir?: string },
+  logger: Logger = silentLogger,
+): Promise<StableControl> {
+  const config = await locatedConfig(locator);
+  if (config?.target.kind === "kubernetes") {
+    const target = await openKubernetesTarget(config.target, logger);
+    return { state: target.state, runStable: (revision) => target.workloads.runStable(revision) };
+  }
+  return { state: await findState(locator) };
+}
+
+async function locatedConfig(locator: {
+  config?: string;
+  stateDir?: string;
+}): Promise<ModelshipConfig | undefined> {
+  if (locator.stateDir) return undefined;
+  const path = resolve(locator.config ?? "modelship.yml");
+  if (!locator.config && !existsSync(path)) return undefined;
+  return loadConfig(path);
 }
 
 /**

@@ -24,6 +24,20 @@ export interface Workloads {
   revert(): Promise<void>;
 }
 
+/**
+ * The workloads could not do what was asked, for a reason the cluster reported (an image that
+ * cannot be pulled, a crash loop, no node to schedule on): the controller reverts and reports it
+ * as the rollout's outcome, with the diagnostics (events, last container state, a log tail).
+ */
+export class WorkloadFailure extends Error {
+  constructor(
+    message: string,
+    readonly diagnostics: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
 /** Where a step's figures come from. */
 export interface MetricsSource {
   /** Both tracks over [start, end): requests, errors by class, latency, raw samples where kept. */

@@ -85,6 +85,17 @@ describe("defaults", () => {
       kind: "kubernetes",
       namespace: "ml",
       context: "kind-ci",
+      // The defaults: a Deployment named after the model, split by replica ratio, OIP readiness.
+      deployment: "m",
+      router: { kind: "replicas" },
+      replicas: 1,
+      port: 8080,
+      readinessPath: "/v2/models/m/ready",
+      startupTimeoutS: 600,
+      resources: {},
+      nodeSelector: {},
+      tolerations: [],
+      imagePullSecrets: [],
     });
   });
 

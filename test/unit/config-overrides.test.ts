@@ -51,7 +51,7 @@ describe("overrides win over file values", () => {
   it("creates sections the file does not have", () => {
     const config = parseConfig(TEXT, FILE, { "gates.latency.p95Ms": "300", "target.kind": "kubernetes" });
     expect(config.gates.latency).toEqual({ p95Ms: 300, maxIncreasePct: 20, minIncreaseMs: 1 });
-    expect(config.target).toEqual({ kind: "kubernetes", namespace: "default" });
+    expect(config.target).toMatchObject({ kind: "kubernetes", namespace: "default", deployment: "iris" });
   });
 
   it("concurrency replaces the file's rate instead of conflicting with it", () => {

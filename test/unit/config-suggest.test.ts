@@ -44,9 +44,21 @@ describe("knownKeysAt", () => {
     expect(knownKeysAt(["target"]).sort()).toEqual([
       "context",
       "deployment",
+      "imagePullSecrets",
       "kind",
+      "kubeconfig",
       "namespace",
+      "nodeSelector",
+      "port",
+      "prometheus",
+      "readinessPath",
+      "replicas",
+      "resources",
+      "router",
+      "startupTimeout",
       "stateDir",
+      "template",
+      "tolerations",
     ]);
     expect(knownKeysAt(["model", "name"])).toEqual([]);
   });

@@ -1,3 +1,6 @@
+import type { ModelshipConfig } from "../../config/index.js";
+import { dryRunYaml } from "../../targets/kubernetes/dry-run.js";
+import { loadTemplate } from "../../targets/kubernetes/template.js";
 import { stderrLogger } from "../../util/log.js";
 
 export interface Command {
@@ -14,3 +17,13 @@ export const configHelp = `  --config FILE       modelship.yml (default ./models
   --name NAME         model name (overrides model.name)
   --state-dir DIR     local target state (overrides target.stateDir)
   --json              print the JSON report alone on stdout`;
+
+/** --dry-run: the Kubernetes objects a deploy would apply, on stdout. */
+export async function printDryRun(config: ModelshipConfig): Promise<number> {
+  const template =
+    config.target.kind === "kubernetes" && config.target.template
+      ? await loadTemplate(config.target.template)
+      : undefined;
+  print(dryRunYaml(config, template));
+  return 0;
+}

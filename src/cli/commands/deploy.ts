@@ -3,17 +3,19 @@ import { deployStage } from "../../pipeline/deploy.js";
 import { leftoverText, rolloutText } from "../../report/summary.js";
 import { deployParser } from "../../settings/deploy.js";
 import { settingsFromArgv } from "../args.js";
-import { type Command, configHelp, log, print, printJson } from "./common.js";
+import { type Command, configHelp, log, print, printDryRun, printJson } from "./common.js";
 
 export const deploy: Command = {
   summary: "deploy the model to the target: first as stable, then as a canary through the gates",
-  help: `usage: modelship deploy [--resume] [options]
+  help: `usage: modelship deploy [--resume] [--dry-run] [options]
   --resume            continue a canary an earlier run left unfinished from its recorded step
                       (without it, that canary is reverted first)
+  --dry-run           print every Kubernetes object the deploy would apply, as YAML; contact nothing
 ${configHelp}`,
   async run(argv) {
     const settings = settingsFromArgv(deployParser, argv);
     const config = await findRunConfig(settings.locator, settings.locator.labels);
+    if (settings.dryRun) return printDryRun(config);
     const report = await deployStage(config, log, { resume: settings.resume });
     if (settings.json) printJson(report);
     else {

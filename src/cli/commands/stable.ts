@@ -1,15 +1,15 @@
 import { promoteRevision, rollbackRevision, type StableChange } from "../../rollout/manual.js";
 import { promoteParser } from "../../settings/promote.js";
 import { rollbackParser } from "../../settings/rollback.js";
-import { findState } from "../../targets/open.js";
+import { findStableControl } from "../../targets/open.js";
 import { settingsFromArgv } from "../args.js";
-import { type Command, print, printJson } from "./common.js";
+import { type Command, log, print, printJson } from "./common.js";
 
 function printStableChange(change: StableChange, json: boolean): number {
   if (json) printJson(change);
   else
     print(
-      `${change.stable} is now stable (was ${change.previous ?? "none"}); the target runs it from its next start`,
+      `${change.stable} is now stable (was ${change.previous ?? "none"}); a local target runs it from its next start`,
     );
   return 0;
 }
@@ -19,7 +19,11 @@ export const promote: Command = {
   help: "usage: modelship promote --revision rN [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
     const settings = settingsFromArgv(promoteParser, argv);
-    const change = await promoteRevision(await findState(settings.state), settings.revision, settings.reason);
+    const change = await promoteRevision(
+      await findStableControl(settings.state, log),
+      settings.revision,
+      settings.reason,
+    );
     return printStableChange(change, settings.json);
   },
 };
@@ -29,7 +33,11 @@ export const rollbackCommand: Command = {
   help: "usage: modelship rollback [--to rN] [--reason TEXT] [--state-dir DIR | --config F] [--json]",
   async run(argv) {
     const settings = settingsFromArgv(rollbackParser, argv);
-    const change = await rollbackRevision(await findState(settings.state), settings.to, settings.reason);
+    const change = await rollbackRevision(
+      await findStableControl(settings.state, log),
+      settings.to,
+      settings.reason,
+    );
     return printStableChange(change, settings.json);
   },
 };

@@ -1,0 +1,144 @@
+// The Kubernetes target: the ports over one namespace of a cluster, every request through kubectl.
+// The state lives in the cluster (ConfigMap ledger, Lease lock), so a later job, a preview cleanup
+// or a rollback from another machine finds it.
+import type { KubernetesTargetConfig } from "../../config/types.js";
+import { emptyTrack, type StepMetrics } from "../../gates/metrics.js";
+import { Kubectl } from "../../kube/kubectl.js";
+import { type ClusterStateOptions, openClusterState } from "../../state/kubernetes/index.js";
+import type { LedgerStore } from "../../state/store.js";
+import { type Logger, silentLogger } from "../../util/log.js";
+import type { Endpoint, MetricsSource, Target, Track, Workloads } from "../ports.js";
+import { KServeWorkloads } from "./kserve-workloads.js";
+import { LABELS, namesOf, trackSelector } from "./manifests.js";
+import { portForward } from "./port-forward.js";
+import { KubernetesWorkloads } from "./workloads.js";
+
+export interface KubernetesTargetOptions {
+  logger?: Logger;
+  /** The kubectl binary (default MODELSHIP_KUBECTL, else kubectl on PATH). */
+  kubectl?: string;
+  state?: ClusterStateOptions;
+  /** Where the step's figures come from (Prometheus); without one, traffic gates see no requests. */
+  metrics?: MetricsSource;
+  pollMs?: number;
+}
+
+export function kubectlFor(target: KubernetesTargetConfig, binary?: string): Kubectl {
+  return new Kubectl({
+    namespace: target.namespace,
+    ...(binary ? { kubectl: binary } : {}),
+    ...(target.kubeconfig ? { kubeconfig: target.kubeconfig } : {}),
+    ...(target.context ? { context: target.context } : {}),
+  });
+}
+
+/** The state port alone (status, promote, rollback from any machine with the kubeconfig). */
+export function openKubernetesState(
+  target: KubernetesTargetConfig,
+  options: Pick<KubernetesTargetOptions, "kubectl" | "state"> = {},
+): LedgerStore {
+  return openClusterState(kubectlFor(target, options.kubectl), target.deployment, options.state);
+}
+
+export class KubernetesTarget implements Target {
+  readonly kind = "kubernetes";
+  readonly workloads: Workloads;
+  readonly metrics: MetricsSource;
+  readonly state: LedgerStore;
+  private readonly kubectl: Kubectl;
+  private readonly open = new Set<Endpoint>();
+
+  constructor(
+    private readonly config: KubernetesTargetConfig,
+    options: KubernetesTargetOptions = {},
+  ) {
+    const logger = options.logger ?? silentLogger;
+    this.kubectl = kubectlFor(config, options.kubectl);
+    this.state = openClusterState(this.kubectl, config.deployment, { logger, ...options.state });
+    const workloadOptions = { logger, ...(options.pollMs ? { pollMs: options.pollMs } : {}) };
+    this.workloads =
+      config.router.kind === "kserve"
+        ? new KServeWorkloads(this.kubectl, config, workloadOptions)
+        : new KubernetesWorkloads(this.kubectl, config, workloadOptions);
+    this.metrics = options.metrics ?? noMetrics(logger);
+  }
+
+  /** A port-forward to a ready pod of the track, running the revision its Deployment runs. */
+  async openEndpoint(track: Track): Promise<Endpoint> {
+    const names = namesOf(this.config);
+    const selector =
+      this.config.router.kind === "kserve"
+        ? `serving.kserve.io/inferenceservice=${this.config.router.inferenceService}`
+        : trackSelector(names, track);
+    const pods = await this.kubectl.list("pods", selector);
+    const deployment =
+      this.config.router.kind === "kserve"
+        ? undefined
+        : await this.kubectl.get("deployment", names.deployment[track]);
+    const revision = deployment?.metadata.labels?.[LABELS.revision];
+    const ready = pods.find(
+      (pod) =>
+        !pod.metadata.deletionTimestamp &&
+        (!revision || pod.metadata.labels?.[LABELS.revision] === revision) &&
+        (pod.status as { conditions?: { type: string; status: string }[] })?.conditions?.some(
+          (c) => c.type === "Ready" && c.status === "True",
+        ),
+    );
+    if (!ready)
+      throw new Error(
+        `no ready ${track} pod (${selector}) to forward to in namespace ${this.config.namespace}`,
+      );
+    const endpoint = await portForward(this.kubectl, ready.metadata.name, this.config.port);
+    this.open.add(endpoint);
+    return {
+      url: endpoint.url,
+      close: async () => {
+        this.open.delete(endpoint);
+        await endpoint.close();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.open].map((e) => e.close()));
+    this.open.clear();
+  }
+}
+
+/**
+ * Opens the target for a config: a later run of the KServe router learns the stable revision from
+ * the ledger, since the InferenceService is changed in place.
+ */
+export async function openKubernetesTarget(
+  config: KubernetesTargetConfig,
+  logger: Logger,
+  options: Omit<KubernetesTargetOptions, "logger"> = {},
+): Promise<KubernetesTarget> {
+  const target = new KubernetesTarget(config, { logger, ...options });
+  if (target.workloads instanceof KServeWorkloads) {
+    const ledger = await target.state.read();
+    const stable = ledger.revisions.find((r) => r.id === ledger.stable);
+    if (stable) target.workloads.adoptStable(stable);
+  }
+  return target;
+}
+
+/** Without a metrics source the gates see no traffic: they are inconclusive, and nothing is promoted on doubt. */
+function noMetrics(logger: Logger): MetricsSource {
+  let warned = false;
+  return {
+    async measure(window): Promise<StepMetrics> {
+      if (!warned) {
+        logger.warn(
+          "target.prometheus is not set: the traffic gates have no figures, so they stay inconclusive and the canary cannot be promoted. Fix: set target.prometheus.url",
+        );
+        warned = true;
+      }
+      return {
+        window: { start: window.start.toISOString(), end: window.end.toISOString() },
+        stable: emptyTrack(),
+        canary: emptyTrack(),
+      };
+    },
+  };
+}

@@ -1,0 +1,149 @@
+// Traffic routers: pure functions from (names, canary weight) to the objects that split traffic,
+// and from what the API reports back to the weight in effect. KServe is a different shape (one
+// InferenceService, no Deployments of ours) and lives in kserve.ts.
+import type { KubernetesTargetConfig, RouterConfig } from "../../config/types.js";
+import type { KubeObject } from "../../kube/kubectl.js";
+import { LABELS, type Names } from "./manifests.js";
+
+/** The canary replica count whose share of all ready replicas comes closest to `weight`. */
+export function canaryReplicas(stableReplicas: number, weight: number): number {
+  if (weight <= 0) return 0;
+  // Never more canary pods than 9 per stable pod: the stable stays fully scaled beside it.
+  let best = 1;
+  for (let k = 1; k <= stableReplicas * 9; k++) {
+    const error = Math.abs((100 * k) / (stableReplicas + k) - weight);
+    const bestError = Math.abs((100 * best) / (stableReplicas + best) - weight);
+    if (error < bestError) best = k;
+  }
+  return best;
+}
+
+/** The share of traffic the canary gets when the client Service spans both tracks' ready pods. */
+export function replicaWeight(stableReady: number, canaryReady: number): number {
+  const total = stableReady + canaryReady;
+  return total === 0 ? 0 : Math.round((100 * canaryReady) / total);
+}
+
+/** The objects that give the canary `weight` percent of the traffic (none for replica ratio). */
+export function routeObjects(target: KubernetesTargetConfig, names: Names, weight: number): KubeObject[] {
+  const router = target.router;
+  switch (router.kind) {
+    case "replicas":
+    case "kserve":
+      return [];
+    case "gateway-api":
+      return [httpRoute(router, names, target.port, weight)];
+    case "istio":
+      return [destinationRule(names), virtualService(router, names, target.port, weight)];
+  }
+}
+
+const metadata = (names: Names, name: string) => ({
+  name,
+  namespace: names.namespace,
+  labels: { [LABELS.app]: names.app, [LABELS.managedBy]: "modelship" },
+});
+
+/**
+ * An HTTPRoute modelship owns whole: its rules and backendRefs are atomic lists under server-side
+ * apply, so no other manager can own part of them. The user attaches it to their Gateway by name.
+ */
+function httpRoute(
+  router: Extract<RouterConfig, { kind: "gateway-api" }>,
+  names: Names,
+  port: number,
+  weight: number,
+): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: metadata(names, router.route),
+    spec: {
+      parentRefs: [
+        {
+          group: "gateway.networking.k8s.io",
+          kind: "Gateway",
+          name: router.gateway.name,
+          ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
+          ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
+        },
+      ],
+      ...(router.hostnames.length > 0 ? { hostnames: router.hostnames } : {}),
+      rules: [
+        {
+          backendRefs: [
+            { kind: "Service", name: names.service.stable, port, weight: 100 - weight },
+            { kind: "Service", name: names.service.canary, port, weight },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+function destinationRule(names: Names): KubeObject {
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "DestinationRule",
+    metadata: metadata(names, names.app),
+    spec: {
+      host: names.client,
+      subsets: (["stable", "canary"] as const).map((track) => ({
+        name: track,
+        labels: { [LABELS.track]: track },
+      })),
+    },
+  };
+}
+
+function virtualService(
+  router: Extract<RouterConfig, { kind: "istio" }>,
+  names: Names,
+  port: number,
+  weight: number,
+): KubeObject {
+  const destination = (subset: string, share: number) => ({
+    destination: { host: names.client, subset, port: { number: port } },
+    weight: share,
+  });
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: metadata(names, names.app),
+    spec: {
+      hosts: [router.host ?? names.client],
+      ...(router.gateways.length > 0 ? { gateways: router.gateways } : {}),
+      http: [{ route: [destination("stable", 100 - weight), destination("canary", weight)] }],
+    },
+  };
+}
+
+/** The canary's weight in an applied HTTPRoute or VirtualService, or undefined when it has none. */
+export function weightIn(object: KubeObject, names: Names): number | undefined {
+  const spec = object.spec as Record<string, unknown> | undefined;
+  if (object.kind === "HTTPRoute") {
+    const rules = spec?.rules as { backendRefs?: { name?: string; weight?: number }[] }[] | undefined;
+    const refs = rules?.[0]?.backendRefs ?? [];
+    return shareOf(refs, (r) => r.name === names.service.canary);
+  }
+  if (object.kind === "VirtualService") {
+    const http = spec?.http as
+      | { route?: { destination?: { subset?: string }; weight?: number }[] }[]
+      | undefined;
+    const routes = http?.[0]?.route ?? [];
+    return shareOf(routes, (r) => r.destination?.subset === "canary");
+  }
+  return undefined;
+}
+
+/** The canary's share of the weights (they need not add up to 100), or undefined without a canary ref. */
+function shareOf<T extends { weight?: number }>(
+  items: T[],
+  isCanary: (item: T) => boolean,
+): number | undefined {
+  const canary = items.find(isCanary);
+  if (!canary) return undefined;
+  // A backendRef without a weight counts 1 (Gateway API); an Istio route without one, the remainder.
+  const total = items.reduce((sum, item) => sum + (item.weight ?? 1), 0);
+  return total === 0 ? 0 : Math.round((100 * (canary.weight ?? 1)) / total);
+}

@@ -1,0 +1,284 @@
+// The workloads port in a cluster, for the routers that run Deployments of ours (replica ratio,
+// Gateway API, Istio): stable and canary Deployments, Services, and the router's objects, applied
+// with server-side apply and read back from what the API reports.
+import type { KubernetesTargetConfig } from "../../config/types.js";
+import { type Kubectl, KubectlError, type KubeObject } from "../../kube/kubectl.js";
+import type { RevisionRecord } from "../../state/ledger.js";
+import { type Logger, silentLogger } from "../../util/log.js";
+import { type Track, WorkloadFailure, type Workloads } from "../ports.js";
+import { checkCapacity, memoryVerdict, modelBytes } from "./capacity.js";
+import {
+  deploymentFor,
+  type Names,
+  namesOf,
+  SERVING_LABEL,
+  servicesFor,
+  trackSelector,
+} from "./manifests.js";
+import { containerStates, eventLines, trackProgress } from "./rollout-watch.js";
+import { canaryReplicas, replicaWeight, routeObjects, weightIn } from "./routers.js";
+import { loadTemplate } from "./template.js";
+
+export interface WorkloadOptions {
+  logger?: Logger;
+  /** How often a rollout is polled. */
+  pollMs?: number;
+}
+
+export class KubernetesWorkloads implements Workloads {
+  readonly names: Names;
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private canary?: RevisionRecord;
+  private template?: Record<string, unknown>;
+
+  constructor(
+    private readonly kubectl: Kubectl,
+    private readonly target: KubernetesTargetConfig,
+    options: WorkloadOptions = {},
+  ) {
+    this.names = namesOf(target);
+    this.logger = options.logger ?? silentLogger;
+    this.pollMs = options.pollMs ?? 1_000;
+  }
+
+  /** Every object for the stable track running `revision`, the canary at `canaryWeight` when given. */
+  async stableObjects(revision: RevisionRecord): Promise<KubeObject[]> {
+    return [
+      await this.deployment("stable", revision, this.target.replicas, true),
+      ...servicesFor(this.target),
+      ...routeObjects(this.target, this.names, 0),
+    ];
+  }
+
+  async canaryObjects(revision: RevisionRecord, weight: number): Promise<KubeObject[]> {
+    return [
+      await this.deployment("canary", revision, this.canaryReplicasFor(weight), weight > 0),
+      ...routeObjects(this.target, this.names, weight),
+    ];
+  }
+
+  async runStable(revision: RevisionRecord): Promise<void> {
+    await this.checkMemory(revision);
+    await checkCapacity(this.kubectl, this.target, this.logger, {
+      track: "stable",
+      replicas: this.target.replicas,
+    });
+    await this.kubectl.apply(await this.stableObjects(revision));
+    await this.waitFor("stable", revision, this.target.replicas);
+    await this.removeCanary();
+  }
+
+  async startCanary(revision: RevisionRecord): Promise<void> {
+    const replicas = this.canaryReplicasFor(0);
+    await this.checkMemory(revision);
+    await checkCapacity(this.kubectl, this.target, this.logger, { track: "canary", replicas });
+    this.canary = revision;
+    await this.kubectl.apply([
+      await this.deployment("canary", revision, replicas, false),
+      ...routeObjects(this.target, this.names, 0),
+    ]);
+    await this.waitFor("canary", revision, replicas);
+  }
+
+  async setCanaryWeight(weight: number): Promise<number> {
+    const revision = this.requireCanary();
+    if (this.target.router.kind === "replicas") {
+      const replicas = this.canaryReplicasFor(weight);
+      await this.kubectl.apply([await this.deployment("canary", revision, replicas, weight > 0)]);
+      await this.waitFor("canary", revision, replicas);
+    } else {
+      await this.kubectl.apply(routeObjects(this.target, this.names, weight));
+    }
+    return this.canaryWeight();
+  }
+
+  async canaryWeight(): Promise<number> {
+    if (this.target.router.kind === "replicas") {
+      const ready = async (track: Track) =>
+        (await this.kubectl.list("pods", `${trackSelector(this.names, track)},${SERVING_LABEL}=true`)).filter(
+          (pod) =>
+            (pod.status as { conditions?: { type: string; status: string }[] })?.conditions?.some(
+              (c) => c.type === "Ready" && c.status === "True",
+            ) && !pod.metadata.deletionTimestamp,
+        ).length;
+      return replicaWeight(await ready("stable"), await ready("canary"));
+    }
+    // What the API server holds, not what was asked: another writer may have changed it.
+    const route = routeObjects(this.target, this.names, 0).find((o) => o.kind !== "DestinationRule");
+    if (!route) return 0;
+    const applied = await this.kubectl.get(resourceOf(route), route.metadata.name);
+    return applied ? (weightIn(applied, this.names) ?? 0) : 0;
+  }
+
+  async promote(): Promise<void> {
+    const revision = this.requireCanary();
+    // All traffic to the canary first, then the stable Deployment moves to its revision and takes
+    // the traffic back: no request goes to a pod that is going away.
+    if (this.target.router.kind !== "replicas")
+      await this.kubectl.apply(routeObjects(this.target, this.names, 100));
+    await this.kubectl.apply([await this.deployment("stable", revision, this.target.replicas, true)]);
+    await this.waitFor("stable", revision, this.target.replicas);
+    if (this.target.router.kind !== "replicas")
+      await this.kubectl.apply(routeObjects(this.target, this.names, 0));
+    await this.removeCanary();
+  }
+
+  async revert(): Promise<void> {
+    // Weight 0 first (one apply), so that traffic is back on the stable model before anything else.
+    if (this.target.router.kind !== "replicas")
+      await this.kubectl.apply(routeObjects(this.target, this.names, 0));
+    await this.removeCanary();
+  }
+
+  /** Deletes the canary Deployment and waits until none of its pods serve. */
+  private async removeCanary(): Promise<void> {
+    this.canary = undefined;
+    await this.kubectl.delete("deployment", { name: this.names.deployment.canary });
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const pods = await this.kubectl.list("pods", trackSelector(this.names, "canary"));
+      if (pods.length === 0) return;
+      await sleep(this.pollMs / 2);
+    }
+    this.logger.warn(`canary pods of ${this.names.deployment.canary} are still terminating after 60 s`);
+  }
+
+  private canaryReplicasFor(weight: number): number {
+    // Replica ratio: the share is the pod count. Other routers: the canary runs one pod per stable
+    // pod (capped), since the router, not the pod count, splits the traffic.
+    return this.target.router.kind === "replicas"
+      ? Math.max(1, canaryReplicas(this.target.replicas, weight))
+      : Math.max(1, Math.min(this.target.replicas, 3));
+  }
+
+  private async deployment(
+    track: Track,
+    revision: RevisionRecord,
+    replicas: number,
+    serving: boolean,
+  ): Promise<KubeObject> {
+    return deploymentFor(this.target, track, revision, {
+      replicas,
+      autoscaled: track === "stable" && (await this.autoscaled()),
+      ...((await this.loadTemplate()) ? { template: this.template } : {}),
+      ...(this.target.router.kind === "replicas" ? { serving } : {}),
+    });
+  }
+
+  /** An HPA (or KEDA, through its HPA) scaling the stable Deployment owns its replica count. */
+  private async autoscaled(): Promise<boolean> {
+    try {
+      const hpas = await this.kubectl.run(["get", "horizontalpodautoscalers", "-o", "json"]);
+      const items =
+        (JSON.parse(hpas) as { items?: { spec?: { scaleTargetRef?: { kind?: string; name?: string } } }[] })
+          .items ?? [];
+      return items.some(
+        (h) =>
+          h.spec?.scaleTargetRef?.kind === "Deployment" &&
+          h.spec.scaleTargetRef.name === this.names.deployment.stable,
+      );
+    } catch (error) {
+      if (error instanceof KubectlError && error.reason === "Forbidden") return false;
+      throw error;
+    }
+  }
+
+  private async loadTemplate(): Promise<boolean> {
+    if (!this.target.template) return false;
+    this.template ??= await loadTemplate(this.target.template);
+    return true;
+  }
+
+  /** Polls until the track runs `revision` on `replicas` ready pods, or fails with what the cluster says. */
+  private async waitFor(track: Track, revision: RevisionRecord, replicas: number): Promise<void> {
+    const name = this.names.deployment[track];
+    const deadline = Date.now() + (this.target.startupTimeoutS + 60) * 1000;
+    let last = "";
+    for (;;) {
+      const deployment = await this.kubectl.get("deployment", name);
+      const pods = await this.kubectl.list("pods", trackSelector(this.names, track));
+      const progress = trackProgress(deployment, pods, revision.id, replicas);
+      if (progress.state === "ready") return;
+      if (progress.state === "failed") {
+        throw new WorkloadFailure(
+          `${track} ${revision.id} failed to roll out: ${progress.why}`,
+          await this.diagnose(pods, progress.pods),
+        );
+      }
+      if (progress.why !== last) this.logger.info(`    ${name}: ${progress.why}`);
+      last = progress.why;
+      if (Date.now() > deadline) {
+        throw new WorkloadFailure(
+          `${track} ${revision.id} not ready after ${this.target.startupTimeoutS + 60} s: ${progress.why}`,
+          await this.diagnose(
+            pods,
+            pods.map((p) => p.metadata.name),
+          ),
+        );
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** Events, last container states and a log tail of the pods that failed. */
+  private async diagnose(pods: KubeObject[], names: string[]): Promise<string[]> {
+    const lines: string[] = [];
+    for (const name of names.slice(0, 3)) {
+      const pod = pods.find((p) => p.metadata.name === name);
+      if (pod) lines.push(...containerStates(pod));
+      try {
+        const events = await this.kubectl.run([
+          "get",
+          "events",
+          "--field-selector",
+          `involvedObject.name=${name}`,
+          "-o",
+          "json",
+        ]);
+        lines.push(
+          ...eventLines((JSON.parse(events) as { items?: KubeObject[] }).items ?? []).map(
+            (e) => `${name}: ${e}`,
+          ),
+        );
+      } catch {
+        lines.push(`${name}: events could not be read`);
+      }
+      try {
+        const logs = await this.kubectl.run(["logs", name, "--tail=20", "--all-containers"], {
+          timeoutMs: 10_000,
+        });
+        if (logs.trim())
+          lines.push(
+            `${name} log tail:`,
+            ...logs
+              .trimEnd()
+              .split("\n")
+              .map((l) => `  ${l}`),
+          );
+      } catch {
+        // No log yet (the container never started): the events say why.
+      }
+    }
+    return lines;
+  }
+
+  private async checkMemory(revision: RevisionRecord): Promise<void> {
+    const verdict = memoryVerdict(this.target.resources.memory, await modelBytes(revision.model.path));
+    if (verdict?.level === "refuse") throw new WorkloadFailure(verdict.message);
+    if (verdict) this.logger.warn(verdict.message);
+  }
+
+  private requireCanary(): RevisionRecord {
+    if (!this.canary) throw new Error("no canary is running; start one first");
+    return this.canary;
+  }
+}
+
+/** kubectl's name for an object's resource: kind.group, e.g. httproute.gateway.networking.k8s.io. */
+export function resourceOf(object: KubeObject): string {
+  const group = object.apiVersion.includes("/") ? object.apiVersion.split("/")[0] : "";
+  return group ? `${object.kind.toLowerCase()}.${group}` : object.kind.toLowerCase();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
