@@ -24,6 +24,8 @@ import {
 import { clusterError, deployLeaseName, isReason, labelsFor, sleep, where } from "./objects.js";
 
 const TOKEN_ANNOTATION = "modelship.io/lock-token";
+// Objects built here: no OpenAPI fetch before each renewal (see WriteOptions).
+const NO_VALIDATION = { validate: false } as const;
 
 interface LeaseSpec {
   holderIdentity?: string;
@@ -332,7 +334,9 @@ export class LeaseLock {
     const { managedFields: _, ...metadata } = lease.metadata;
     const object = { ...lease, metadata };
     try {
-      return how === "create" ? await this.kubectl.create(object) : await this.kubectl.replace(object);
+      return how === "create"
+        ? await this.kubectl.create(object, NO_VALIDATION)
+        : await this.kubectl.replace(object, NO_VALIDATION);
     } catch (error) {
       if (isReason(error, "Conflict") || isReason(error, "AlreadyExists") || isReason(error, "NotFound"))
         throw error;
