@@ -130,7 +130,10 @@ export class Kubectl {
    * who owns it (ApplyConflictError), not forced. `dryRun: "server"` asks the API server to validate
    * and admit without storing.
    */
-  async apply(objects: KubeObject[], options: { dryRun?: "server" } = {}): Promise<KubeObject[]> {
+  async apply(
+    objects: KubeObject[],
+    options: { dryRun?: "server"; force?: boolean } = {},
+  ): Promise<KubeObject[]> {
     if (objects.length === 0) return [];
     const input = JSON.stringify({ apiVersion: "v1", kind: "List", items: objects });
     const args = [
@@ -139,6 +142,7 @@ export class Kubectl {
       `--field-manager=${FIELD_MANAGER}`,
       "--validate=strict",
       ...(options.dryRun ? ["--dry-run=server"] : []),
+      ...(options.force ? ["--force-conflicts"] : []),
       "-o",
       "json",
       "-f",

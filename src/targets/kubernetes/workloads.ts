@@ -2,7 +2,7 @@
 // Gateway API, Istio): stable and canary Deployments, Services, and the router's objects, applied
 // with server-side apply and read back from what the API reports.
 import type { KubernetesTargetConfig } from "../../config/types.js";
-import { type Kubectl, KubectlError, type KubeObject } from "../../kube/kubectl.js";
+import { ApplyConflictError, type Kubectl, KubectlError, type KubeObject } from "../../kube/kubectl.js";
 import type { RevisionRecord } from "../../state/ledger.js";
 import { type Logger, silentLogger } from "../../util/log.js";
 import { type Track, WorkloadFailure, type Workloads } from "../ports.js";
@@ -126,9 +126,25 @@ export class KubernetesWorkloads implements Workloads {
 
   async revert(): Promise<void> {
     // Weight 0 first (one apply), so that traffic is back on the stable model before anything else.
-    if (this.target.router.kind !== "replicas")
-      await this.kubectl.apply(routeObjects(this.target, this.names, 0));
+    if (this.target.router.kind !== "replicas") await this.applyRevertRoute();
     await this.removeCanary();
+  }
+
+  /**
+   * A revert is the safe state, so a route field another manager took is taken back, loudly: left
+   * alone, the canary would keep its share while its pods go away.
+   */
+  private async applyRevertRoute(): Promise<void> {
+    const objects = routeObjects(this.target, this.names, 0);
+    try {
+      await this.kubectl.apply(objects);
+    } catch (error) {
+      if (!(error instanceof ApplyConflictError)) throw error;
+      this.logger.warn(
+        `revert: taking the route back from another field manager to send all traffic to the stable model. ${error.message}`,
+      );
+      await this.kubectl.apply(objects, { force: true });
+    }
   }
 
   /** Deletes the canary Deployment and waits until none of its pods serve. */
