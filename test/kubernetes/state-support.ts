@@ -1,7 +1,7 @@
 // Shared by the state-*.test.ts files: cluster stores for a namespace, a kubectl that counts the
 // API requests it makes, and child processes that hold the deploy lock or update the ledger.
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -39,7 +39,8 @@ export async function countingKubectl() {
   const wrapper = join(dir, "kubectl");
   await writeFile(
     wrapper,
-    `#!/bin/bash\nexec 3>&2\n"${testCluster().kubectl}" -v=6 "$@" 2> >(tee -a "${log}" | grep -v '^I[0-9]' >&3)\ncode=$?\nwait\nexit $code\n`,
+    // Synchronous: the invocation's log is appended before it exits, so counts never lag.
+    `#!/bin/bash\nerr=$(mktemp)\n"${testCluster().kubectl}" -v=6 "$@" 2>"$err"\ncode=$?\ncat "$err" >> "${log}"\ngrep -v '^I[0-9]' "$err" >&2\nrm -f "$err"\nexit $code\n`,
   );
   await chmod(wrapper, 0o755);
   await writeFile(log, "");
@@ -53,6 +54,24 @@ export async function countingKubectl() {
         ...text.matchAll(/"Response" verb="(\w+)" url="https:\/\/[^/]+([^"?]+)[^"]*" status="(\d+)/g),
       ].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
     },
+  };
+}
+
+/** A kubectl that fails as an unreachable API server would while `cut()` is in effect. */
+export async function cuttableKubectl() {
+  const dir = await mkdtemp(join(tmpdir(), "modelship-cut-"));
+  const flag = join(dir, "cut");
+  const wrapper = join(dir, "kubectl");
+  await writeFile(
+    wrapper,
+    `#!/bin/bash\nif [ -e "${flag}" ]; then echo "Unable to connect to the server: dial tcp 127.0.0.1:9: connect: connection refused" >&2; exit 1; fi\nexec "${testCluster().kubectl}" "$@"\n`,
+  );
+  await chmod(wrapper, 0o755);
+  return {
+    dir,
+    binary: wrapper,
+    cut: () => writeFile(flag, ""),
+    restore: () => rm(flag, { force: true }),
   };
 }
 

@@ -64,11 +64,12 @@ interface Held {
 /** A Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
 const microTime = (date = new Date()) => date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
-const recordOf = (lease: Lease): LeaseRecord => ({
+/** A Lease written without a duration (not by modelship) is given ours rather than none. */
+const recordOf = (lease: Lease, fallbackSeconds: number): LeaseRecord => ({
   holder: lease.spec?.holderIdentity || undefined,
   token: lease.metadata.annotations?.[TOKEN_ANNOTATION],
   renewTime: lease.spec?.renewTime,
-  durationSeconds: lease.spec?.leaseDurationSeconds ?? 0,
+  durationSeconds: lease.spec?.leaseDurationSeconds || fallbackSeconds,
 });
 
 export class LeaseLock {
@@ -132,8 +133,8 @@ export class LeaseLock {
           throw error;
         }
       }
-      observation = observe(observation, recordOf(stored), sent);
-      const verdict = decide(recordOf(stored), observation, self, sent);
+      observation = observe(observation, recordOf(stored, this.options.durationSeconds), sent);
+      const verdict = decide(recordOf(stored, this.options.durationSeconds), observation, self, sent);
       if (verdict.kind === "held") {
         if (verdict.alive && this.now() >= deadline) throw this.heldError(stored);
         if (waitingFor !== verdict.holder) {
@@ -210,7 +211,7 @@ export class LeaseLock {
           this.retryOrLose(held, readError);
           return;
         }
-        const record = fresh && recordOf(fresh);
+        const record = fresh && recordOf(fresh, this.options.durationSeconds);
         if (fresh && record?.holder === held.self.identity && record.token === held.self.token) {
           held.lease = fresh;
           this.schedule(held, 0);
@@ -256,7 +257,7 @@ export class LeaseLock {
     let lease: Lease | undefined = held.lease;
     try {
       for (let attempt = 0; lease && attempt < 5; attempt++) {
-        const record = recordOf(lease);
+        const record = recordOf(lease, this.options.durationSeconds);
         if (record.holder !== held.self.identity || record.token !== held.self.token) return;
         try {
           await this.write("replace", this.cleared(lease));
