@@ -81,6 +81,13 @@ export class KServeWorkloads implements Workloads {
     if (this.stable) await this.kubectl.apply([this.objectFor(this.stable)]);
   }
 
+  /** A first deployment that failed its gates: the InferenceService goes. */
+  async removeStable(): Promise<void> {
+    this.canary = undefined;
+    this.stable = undefined;
+    await this.kubectl.delete(RESOURCE, { name: this.name });
+  }
+
   /** The revision the ledger says is stable, for a target opened by a later run. */
   adoptStable(revision: RevisionRecord): void {
     this.stable = revision;

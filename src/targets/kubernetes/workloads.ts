@@ -147,6 +147,17 @@ export class KubernetesWorkloads implements Workloads {
     }
   }
 
+  /** A first deployment that failed its gates: its objects go, since nothing was stable before it. */
+  async removeStable(): Promise<void> {
+    await this.removeCanary();
+    for (const object of routeObjects(this.target, this.names, 0)) {
+      await this.kubectl.delete(resourceOf(object), { name: object.metadata.name });
+    }
+    for (const service of servicesFor(this.target))
+      await this.kubectl.delete("service", { name: service.metadata.name });
+    await this.kubectl.delete("deployment", { name: this.names.deployment.stable });
+  }
+
   /** Deletes the canary Deployment and waits until none of its pods serve. */
   private async removeCanary(): Promise<void> {
     this.canary = undefined;
