@@ -5,11 +5,14 @@ import { leftoverText, rolloutMarkdown } from "../report/summary.js";
 import { deployParser } from "../settings/deploy.js";
 import { fromInputs } from "../settings/sources.js";
 import { actionLogger, writeReport } from "./common.js";
+import { withKubeconfig } from "./kubeconfig.js";
 
 export async function deployAction(): Promise<void> {
-  const settings = fromInputs(deployParser, core.getInput);
+  const settings = fromInputs(deployParser, core.getInput, core.setSecret);
   const config = await findRunConfig(settings.locator, settings.locator.labels);
-  const report = await deployStage(config, actionLogger, { resume: settings.resume });
+  const report = await withKubeconfig(settings.kubeconfig, () =>
+    deployStage(config, actionLogger, { resume: settings.resume }),
+  );
   core.setOutput("revision", report.revision);
   core.setOutput("outcome", report.outcome);
   core.setOutput("reason", report.reason);

@@ -5,11 +5,14 @@ import { pipelineMarkdown } from "../report/summary.js";
 import { deployParser } from "../settings/deploy.js";
 import { fromInputs } from "../settings/sources.js";
 import { actionLogger, writeReport } from "./common.js";
+import { withKubeconfig } from "./kubeconfig.js";
 
 export async function pipelineAction(): Promise<void> {
-  const settings = fromInputs(deployParser, core.getInput);
+  const settings = fromInputs(deployParser, core.getInput, core.setSecret);
   const config = await findRunConfig(settings.locator, settings.locator.labels);
-  const report = await runPipeline(config, { logger: actionLogger, resume: settings.resume });
+  const report = await withKubeconfig(settings.kubeconfig, () =>
+    runPipeline(config, { logger: actionLogger, resume: settings.resume }),
+  );
   core.setOutput("outcome", report.outcome);
   core.setOutput("digest", report.model.digest);
   core.setOutput("revision", report.deploy?.revision ?? "");

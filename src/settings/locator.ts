@@ -19,6 +19,29 @@ export const STATE_FIELDS = {
   "state-dir": { type: "string" },
 } as const satisfies Fields;
 
+/**
+ * An action's kubeconfig, given as its content (a secret): written to a private file for the
+ * step's kubectl and removed after. In a terminal, KUBECONFIG or target.kubeconfig say where it is.
+ */
+export const KUBECONFIG_FIELD = { kubeconfig: { type: "string", flag: false } } as const satisfies Fields;
+
+/** Every line of a kubeconfig is masked, and each value alone: tokens and keys sit on lines of their own. */
+export const kubeconfigSecrets = (values: { kubeconfig?: unknown }): string[] => {
+  if (typeof values.kubeconfig !== "string") return [];
+  const secrets = new Set<string>();
+  for (const raw of values.kubeconfig.split("\n")) {
+    const line = raw.trim();
+    const value = line.includes(": ") ? line.slice(line.indexOf(": ") + 2).trim() : "";
+    for (const part of [line, value]) if (part.length >= 8) secrets.add(part);
+  }
+  return [...secrets];
+};
+
+export function kubeconfigOf(r: Reader): { kubeconfig?: string } {
+  const content = r.text("kubeconfig");
+  return content !== undefined ? { kubeconfig: content } : {};
+}
+
 /** The CLI's --json (print the report alone on stdout); actions always write a report file. */
 export const JSON_FIELD = { json: { type: "boolean", input: false } } as const satisfies Fields;
 

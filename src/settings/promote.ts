@@ -1,13 +1,22 @@
 // promote: a recorded revision made stable by hand, without gates.
 import type { Label } from "./errors.js";
 import type { Fields, RawValues, Stage } from "./fields.js";
-import { JSON_FIELD, readStateLocator, STATE_FIELDS, type StateLocator } from "./locator.js";
+import {
+  JSON_FIELD,
+  KUBECONFIG_FIELD,
+  kubeconfigOf,
+  kubeconfigSecrets,
+  readStateLocator,
+  STATE_FIELDS,
+  type StateLocator,
+} from "./locator.js";
 import { reader } from "./values.js";
 
 export const PROMOTE_FIELDS = {
   revision: { type: "string" },
   reason: { type: "string" },
   ...STATE_FIELDS,
+  ...KUBECONFIG_FIELD,
   ...JSON_FIELD,
 } as const satisfies Fields;
 
@@ -16,6 +25,8 @@ export interface PromoteSettings {
   /** Recorded in the ledger. */
   reason?: string;
   state: StateLocator;
+  /** An action's kubeconfig content (masked), for the Kubernetes target. */
+  kubeconfig?: string;
   json: boolean;
 }
 
@@ -27,8 +38,13 @@ export function parsePromoteSettings(values: RawValues, label: Label): PromoteSe
     revision,
     ...(reason !== undefined ? { reason } : {}),
     state: readStateLocator(r),
+    ...kubeconfigOf(r),
     json: r.boolean("json"),
   };
 }
 
-export const promoteParser: Stage<PromoteSettings> = { fields: PROMOTE_FIELDS, parse: parsePromoteSettings };
+export const promoteParser: Stage<PromoteSettings> = {
+  fields: PROMOTE_FIELDS,
+  parse: parsePromoteSettings,
+  secrets: kubeconfigSecrets,
+};

@@ -1,13 +1,22 @@
 // rollback: the previous stable revision, or a named one, made stable again.
 import type { Label } from "./errors.js";
 import type { Fields, RawValues, Stage } from "./fields.js";
-import { JSON_FIELD, readStateLocator, STATE_FIELDS, type StateLocator } from "./locator.js";
+import {
+  JSON_FIELD,
+  KUBECONFIG_FIELD,
+  kubeconfigOf,
+  kubeconfigSecrets,
+  readStateLocator,
+  STATE_FIELDS,
+  type StateLocator,
+} from "./locator.js";
 import { reader } from "./values.js";
 
 export const ROLLBACK_FIELDS = {
   to: { type: "string" },
   reason: { type: "string" },
   ...STATE_FIELDS,
+  ...KUBECONFIG_FIELD,
   ...JSON_FIELD,
 } as const satisfies Fields;
 
@@ -16,6 +25,8 @@ export interface RollbackSettings {
   to?: string;
   reason?: string;
   state: StateLocator;
+  /** An action's kubeconfig content (masked), for the Kubernetes target. */
+  kubeconfig?: string;
   json: boolean;
 }
 
@@ -27,6 +38,7 @@ export function parseRollbackSettings(values: RawValues, label: Label): Rollback
     ...(to !== undefined ? { to } : {}),
     ...(reason !== undefined ? { reason } : {}),
     state: readStateLocator(r),
+    ...kubeconfigOf(r),
     json: r.boolean("json"),
   };
 }
@@ -34,4 +46,5 @@ export function parseRollbackSettings(values: RawValues, label: Label): Rollback
 export const rollbackParser: Stage<RollbackSettings> = {
   fields: ROLLBACK_FIELDS,
   parse: parseRollbackSettings,
+  secrets: kubeconfigSecrets,
 };
