@@ -26,6 +26,9 @@ import { clusterError, deployLeaseName, isReason, labelsFor, sleep, where } from
 const TOKEN_ANNOTATION = "modelship.io/lock-token";
 // Objects built here: no OpenAPI fetch before each renewal (see WriteOptions).
 const NO_VALIDATION = { validate: false } as const;
+// Fully qualified, version included: kubectl resolves that from its discovery cache, whereas
+// "leases.coordination.k8s.io" makes it fetch discovery (two more requests) on every call.
+const LEASE_RESOURCE = "leases.v1.coordination.k8s.io";
 
 interface LeaseSpec {
   holderIdentity?: string;
@@ -150,7 +153,7 @@ export class LeaseLock {
         const lease = await this.write("replace", this.taken(stored, self));
         if (verdict.kind === "expired") {
           this.options.logger.warn(
-            `took over ${this.location} from ${verdict.holder}: not renewed for ${stored.spec?.leaseDurationSeconds} s as observed here`,
+            `took over ${this.location} from ${verdict.holder}: not renewed for ${recordOf(stored, this.options.durationSeconds).durationSeconds} s as observed here`,
           );
         } else if (verdict.kind === "rerun") {
           this.options.logger.info(
@@ -324,7 +327,7 @@ export class LeaseLock {
 
   private async get(): Promise<Lease | undefined> {
     try {
-      return await this.kubectl.get<Lease>("lease", this.lease);
+      return await this.kubectl.get<Lease>(LEASE_RESOURCE, this.lease);
     } catch (error) {
       throw clusterError(error, "get", this.location);
     }
