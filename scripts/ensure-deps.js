@@ -26,6 +26,8 @@ const systemPackages = {
   skopeo: "/usr/bin/skopeo",
   "nginx-light": "/usr/sbin/nginx",
   wrk: "/usr/bin/wrk",
+  // Real Prometheus scrapes real model servers in the metrics tests.
+  prometheus: "/usr/bin/prometheus",
   // The registry tests sign tokens with openssl's certificate and hash htpasswd entries with perl.
   openssl: "/usr/bin/openssl",
   perl: "/usr/bin/perl",

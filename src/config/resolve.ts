@@ -1,6 +1,9 @@
 // Validated file data → ModelshipConfig: defaults filled in, relative paths made absolute.
 import { resolve } from "node:path";
-import { DEFAULT_LATENCY_COMPARISON } from "../gates/gates.js";
+import { DEFAULT_SEQUENTIAL } from "../gates/budget.js";
+import { EVAL_DEFAULTS } from "../gates/evaluation.js";
+import { MIN_TRAFFIC_SAMPLES } from "../gates/gates.js";
+import { ERROR_DEFAULTS, LATENCY_DEFAULTS } from "../gates/traffic.js";
 import type { RuntimeSpec } from "../image/presets.js";
 import { DEFAULT_POLICY } from "../model/policy.js";
 import type { RawConfig } from "./schema.js";
@@ -21,6 +24,7 @@ export const DEFAULTS = {
   ],
   // Large models take minutes to download and load; the startup probe allows this long.
   startupTimeoutS: 600,
+  warmupRequests: 20,
 } as const;
 
 export function resolveConfig(raw: RawConfig, file: string, dir: string): ModelshipConfig {
@@ -75,24 +79,63 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
       steps: raw.strategy?.steps
         ? raw.strategy.steps.map((step) => ({ weight: step.weight, durationS: step.duration }))
         : DEFAULTS.steps.map((step) => ({ ...step })),
+      lookIntervalS: raw.strategy?.lookInterval ?? DEFAULT_SEQUENTIAL.lookIntervalS,
+      maxExtensions: raw.strategy?.maxExtensions ?? DEFAULT_SEQUENTIAL.maxExtensions,
+      warmupRequests: raw.strategy?.warmup ?? DEFAULTS.warmupRequests,
     },
     gates: {
+      alpha: gates.alpha ?? DEFAULT_SEQUENTIAL.alpha,
+      minRequests: gates.minRequests ?? MIN_TRAFFIC_SAMPLES,
       ...(gates.latency
         ? {
             latency: {
               p95Ms: gates.latency.p95Ms,
-              maxIncreasePct: gates.latency.maxIncreasePct ?? DEFAULT_LATENCY_COMPARISON.maxIncreasePct,
-              minIncreaseMs: gates.latency.minIncreaseMs ?? DEFAULT_LATENCY_COMPARISON.minIncreaseMs,
+              maxIncreasePct: gates.latency.maxIncreasePct ?? LATENCY_DEFAULTS.maxIncreasePct,
+              minIncreaseMs: gates.latency.minIncreaseMs ?? LATENCY_DEFAULTS.minIncreaseMs,
+              criticalIncreasePct: gates.latency.criticalIncreasePct ?? LATENCY_DEFAULTS.criticalIncreasePct,
+              criticalIncreaseMs: gates.latency.criticalIncreaseMs ?? LATENCY_DEFAULTS.criticalIncreaseMs,
             },
           }
         : {}),
-      ...(gates.errorRate ? { errorRate: { max: gates.errorRate.max } } : {}),
+      ...(gates.errorRate
+        ? {
+            errorRate: {
+              max: gates.errorRate.max,
+              critical: gates.errorRate.critical ?? ERROR_DEFAULTS.critical,
+            },
+          }
+        : {}),
       ...(gates.accuracy
         ? {
             accuracy: {
               evalSet: at(gates.accuracy.evalSet),
-              min: gates.accuracy.min,
+              ...(gates.accuracy.min != null ? { min: gates.accuracy.min } : {}),
               output: gates.accuracy.output,
+              task: gates.accuracy.task ?? "classification",
+              margin: gates.accuracy.margin ?? EVAL_DEFAULTS.margin,
+              alpha: gates.accuracy.alpha ?? EVAL_DEFAULTS.alpha,
+              metric: gates.accuracy.metric ?? EVAL_DEFAULTS.metric,
+            },
+          }
+        : {}),
+      ...(gates.agreement
+        ? {
+            agreement: {
+              ...(gates.agreement.min != null ? { min: gates.agreement.min } : {}),
+              tolerance: gates.agreement.tolerance ?? EVAL_DEFAULTS.tolerance,
+            },
+          }
+        : {}),
+      ...(gates.prometheus
+        ? {
+            prometheus: {
+              url: gates.prometheus.url,
+              queries: gates.prometheus.queries.map((q) => ({
+                name: q.name,
+                query: q.query,
+                ...(q.max != null ? { max: q.max } : {}),
+                ...(q.min != null ? { min: q.min } : {}),
+              })),
             },
           }
         : {}),

@@ -321,7 +321,9 @@ const gates = z.strictObject({
       criticalIncreaseMs: z.number().min(0).max(LIMITS.maxP95Ms).nullish(),
     })
     .nullish(),
-  errorRate: z.strictObject({ max: z.number().min(0).max(1), critical: z.number().gt(0).max(1).nullish() }).nullish(),
+  errorRate: z
+    .strictObject({ max: z.number().min(0).max(1), critical: z.number().gt(0).max(1).nullish() })
+    .nullish(),
   accuracy: z
     .strictObject({
       evalSet: path,
@@ -444,6 +446,38 @@ export function crossFieldIssues(data: unknown): CrossFieldIssue[] {
 }
 
 function field(value: unknown, key: string): unknown {
+  const gates = field(data, "gates");
+  const accuracy = field(gates, "accuracy");
+  if (field(accuracy, "task") === "regression" && field(accuracy, "margin") == null) {
+    issues.push({
+      path: ["gates", "accuracy", "task"],
+      message:
+        "a regression eval set needs gates.accuracy.margin: how much higher the canary's error may be, in the output's unit",
+    });
+  }
+  if (field(accuracy, "task") === "regression" && field(accuracy, "min") != null) {
+    issues.push({
+      path: ["gates", "accuracy", "min"],
+      message: "min is an accuracy (classification); a regression eval set is judged by margin",
+    });
+  }
+  if (field(gates, "agreement") != null && accuracy == null) {
+    issues.push({
+      path: ["gates", "agreement"],
+      message: "agreement is measured on the eval set: set gates.accuracy too",
+    });
+  }
+  const queries = field(field(gates, "prometheus"), "queries");
+  if (Array.isArray(queries)) {
+    queries.forEach((query, i) => {
+      if (field(query, "max") == null && field(query, "min") == null) {
+        issues.push({
+          path: ["gates", "prometheus", "queries", i],
+          message: "give max, min or both: the value the query must stay within",
+        });
+      }
+    });
+  }
   return typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, key)
     ? (value as Record<string, unknown>)[key]
     : undefined;

@@ -75,12 +75,39 @@ export interface ModelshipConfig {
     /** An earlier benchmark JSON report to compare with; maxRegression is a fraction (0.1 = 10% worse fails). */
     baseline?: { file: string; maxRegression: number };
   };
-  strategy: { trafficRate: number; steps: { weight: number; durationS: number }[] };
+  strategy: {
+    trafficRate: number;
+    steps: { weight: number; durationS: number }[];
+    /** Seconds between looks during a step (0: only at its end). */
+    lookIntervalS: number;
+    maxExtensions: number;
+    /** Requests to the canary alone before its first step, not judged. */
+    warmupRequests: number;
+  };
   gates: {
-    /** p95Ms: absolute bound; maxIncreasePct / minIncreaseMs: the comparison with the stable model. */
-    latency?: { p95Ms: number; maxIncreasePct: number; minIncreaseMs: number };
-    errorRate?: { max: number };
-    accuracy?: { evalSet: string; min: number; output: string };
+    /** The whole rollout's false-revert budget, split across looks and gates. */
+    alpha: number;
+    minRequests: number;
+    /** p95Ms: absolute bound; maxIncreasePct / minIncreaseMs: allowed increase over the stable; critical*: aborts during a step. */
+    latency?: {
+      p95Ms: number;
+      maxIncreasePct: number;
+      minIncreaseMs: number;
+      criticalIncreasePct: number;
+      criticalIncreaseMs: number;
+    };
+    errorRate?: { max: number; critical: number };
+    accuracy?: {
+      evalSet: string;
+      min?: number;
+      output: string;
+      task: "classification" | "regression";
+      margin: number;
+      alpha: number;
+      metric: "mae" | "rmse";
+    };
+    agreement?: { min?: number; tolerance: number };
+    prometheus?: { url: string; queries: { name: string; query: string; max?: number; min?: number }[] };
   };
   /** Defaults from DEFAULT_POLICY where the file says nothing. */
   validation: ValidationPolicy;

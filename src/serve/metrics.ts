@@ -11,6 +11,9 @@ const BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+// The statuses the server answers inference with; others appear when first used.
+const INITIAL_STATUSES = ["200", "400", "404", "413", "415", "500", "503"];
+
 /** A registry per server (never prom-client's global one), so several servers can live in one process. */
 export function createServerMetrics(): ServerMetrics {
   const registry = new Registry();
@@ -26,5 +29,8 @@ export function createServerMetrics(): ServerMetrics {
     buckets: BUCKETS,
     registers: [registry],
   });
+  // Series exist from the first scrape, at 0: Prometheus' increase() counts from a series' first
+  // sample, so a status first seen with requests already in it would lose them.
+  for (const status of INITIAL_STATUSES) requests.inc({ status }, 0);
   return { registry, requests, duration };
 }
