@@ -101,9 +101,18 @@ export const HINTS: Record<string, Hint> = {
   },
   "strategy.steps.*.duration": DURATION,
   gates: { expected: "a mapping with any of latency, errorRate, accuracy" },
-  "gates.latency": { expected: "a mapping { p95Ms, maxIncreasePct?, minIncreaseMs? }" },
-  "gates.latency.maxIncreasePct": { expected: "a percentage greater than 0, at most 1000 (default 20)" },
-  "gates.latency.minIncreaseMs": { expected: "milliseconds, 0 or more (default 1)" },
+  "gates.latency": {
+    expected:
+      "a mapping { p95Ms, maxIncreasePct?, minIncreaseMs?, criticalIncreasePct?, criticalIncreaseMs? }",
+  },
+  "gates.latency.maxIncreasePct": { expected: "a percentage greater than 0, at most 1000 (default 10)" },
+  "gates.latency.minIncreaseMs": { expected: "milliseconds, 0 or more (default 0.5)" },
+  "gates.latency.criticalIncreasePct": { expected: "a percentage greater than 0 (default 100)" },
+  "gates.latency.criticalIncreaseMs": { expected: "milliseconds, 0 or more (default 1)" },
+  "gates.alpha": { expected: "a probability greater than 0, at most 0.2 (default 0.01)" },
+  "gates.accuracy.margin": {
+    expected: "accuracy points (0.05 = 5 points), or the metric's unit for regression",
+  },
   "gates.latency.p95Ms": { expected: `milliseconds, greater than 0 and at most ${LIMITS.maxP95Ms}` },
   "gates.errorRate": { expected: "a mapping { max }" },
   "gates.errorRate.max": {

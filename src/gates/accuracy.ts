@@ -44,24 +44,33 @@ export function predictedLabel(response: unknown, output: string): number | stri
 // An answer to one eval row is a few tensors; a larger one is a misbehaving server, counted wrong.
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
+/** One model's answer to each eval row: the predicted value, or null with why there was none. */
+export interface EvalAnswers {
+  values: (number | string | null)[];
+  /** Per row: "" when answered, else the reason (HTTP status, malformed body, no such output, NaN). */
+  failures: string[];
+}
+
 /**
- * Sends every labelled row straight to one model server (not through the router, so the figure
- * is the canary's alone) and counts the rows it labels correctly. A failed request counts as wrong.
+ * Sends every row straight to one model server (not through the router, so the figures are that
+ * track's alone) and keeps each answer. Failed requests, malformed bodies, a missing output and
+ * non-finite numbers are answers of nobody: null, with the reason.
  */
-export async function measureAccuracy(
+export async function collectAnswers(
   url: string,
   modelName: string,
-  rows: EvalRow[],
+  rows: readonly Pick<EvalRow, "body">[],
   output: string,
   concurrency = 4,
-): Promise<AccuracyResult> {
+): Promise<EvalAnswers> {
   const endpoint = `${url}/v2/models/${encodeURIComponent(modelName)}/infer`;
-  let correct = 0;
-  let errors = 0;
+  const values: (number | string | null)[] = rows.map(() => null);
+  const failures: string[] = rows.map(() => "");
   let next = 0;
   const worker = async () => {
     while (next < rows.length) {
-      const row = rows[next++] as EvalRow;
+      const index = next++;
+      const row = rows[index] as EvalRow;
       try {
         const response = await fetch(endpoint, {
           method: "POST",
@@ -70,16 +79,49 @@ export async function measureAccuracy(
           signal: AbortSignal.timeout(10_000),
         });
         if (!response.ok) {
-          errors++;
+          failures[index] = `HTTP ${response.status}`;
+          await response.body?.cancel();
           continue;
         }
-        const answer = JSON.parse(await readTextLimited(response, MAX_RESPONSE_BYTES, "inference response"));
-        if (String(predictedLabel(answer, output)) === String(row.label)) correct++;
-      } catch {
-        errors++;
+        let answer: unknown;
+        try {
+          answer = JSON.parse(await readTextLimited(response, MAX_RESPONSE_BYTES, "inference response"));
+        } catch (error) {
+          failures[index] = `malformed body: ${(error as Error).message}`;
+          continue;
+        }
+        const value = predictedLabel(answer, output);
+        if (value === undefined) failures[index] = `no output "${output}" in the answer`;
+        else if (typeof value === "number" && !Number.isFinite(value))
+          failures[index] = "a non-finite number";
+        else values[index] = value;
+      } catch (error) {
+        failures[index] = `no answer: ${(error as Error).message}`;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+  return { values, failures };
+}
+
+/**
+ * The canary's accuracy alone: the rows it labels correctly. A failed request counts as wrong and
+ * as an error; an answer without the expected output counts as wrong only.
+ */
+export async function measureAccuracy(
+  url: string,
+  modelName: string,
+  rows: EvalRow[],
+  output: string,
+  concurrency = 4,
+): Promise<AccuracyResult> {
+  const answers = await collectAnswers(url, modelName, rows, output, concurrency);
+  let correct = 0;
+  let errors = 0;
+  answers.values.forEach((value, i) => {
+    if (value !== null && String(value) === String((rows[i] as EvalRow).label)) correct++;
+    const failure = answers.failures[i] as string;
+    if (failure && !failure.startsWith("no output")) errors++;
+  });
   return { correct, total: rows.length, errors };
 }

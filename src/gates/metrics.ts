@@ -15,10 +15,22 @@ export interface ErrorsByClass {
   network: number;
 }
 
+/**
+ * Successful requests' latencies as a cumulative histogram, as Prometheus keeps them: `cumulative[i]`
+ * requests took at most `le[i]` ms. `le` ascends and ends with Infinity (the +Inf bucket), and both
+ * tracks of one window use the same edges.
+ */
+export interface LatencyBuckets {
+  le: number[];
+  cumulative: number[];
+}
+
 export interface TrackMetrics extends TrafficWindow {
   errorsByClass: ErrorsByClass;
   /** Latencies of successful requests (a uniform sample when there were more), where the source keeps them. */
   samplesMs?: number[];
+  /** Where the source keeps only a histogram (Prometheus): the gates test on the buckets. */
+  latencyBuckets?: LatencyBuckets;
 }
 
 /** Both tracks over the same window: what the gates judge a step on. */
@@ -43,3 +55,6 @@ export const windowOf = (track: TrafficWindow): TrafficWindow => ({
   errors: track.errors,
   latencyMs: track.latencyMs,
 });
+
+/** The canary's fault: answered 5xx or never answered. 4xx are counted apart. */
+export const serverErrors = (track: TrackMetrics) => track.errorsByClass.server + track.errorsByClass.network;

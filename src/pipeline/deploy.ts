@@ -4,10 +4,10 @@ import type { ModelshipConfig } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary } from "../rollout/canary.js";
+import { type FirstDeploymentReport, runFirstDeployment } from "../rollout/first.js";
 import {
   addRevision,
   type CanaryRecord,
-  deployStable,
   type ModelIdentity,
   type RevisionRecord,
   revertCanary,
@@ -25,29 +25,53 @@ export interface DeployOptions {
 
 export interface DeployReport {
   revision: string;
-  /** "deployed": the first revision went straight to stable; otherwise the canary's outcome. */
+  /** "deployed": the first revision became stable after its absolute gates; otherwise the canary's outcome. */
   outcome: "deployed" | "promoted" | "reverted";
   reason: string;
   rollout?: RolloutReport;
+  /** The first deployment's gates, and what went out unchecked. */
+  firstDeployment?: FirstDeploymentReport;
   /** A canary an earlier run left unfinished, and what this run did with it. */
   leftover?: { revision: string; action: "reverted" | "resumed"; reason: string };
 }
 
-/** The canary plan from the config; `evalSet` holds the eval set's rows when gates.accuracy is set. */
-async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
-  const { latency, errorRate, accuracy } = config.gates;
+/** The canary plan from the config: steps, gates with the eval set's rows, looks and warm-up. */
+export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
+  const { latency, errorRate, accuracy, agreement, prometheus } = config.gates;
+  const rows = accuracy ? toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet) : undefined;
+  const warmupBodies = config.benchmark.input
+    ? await loadBodies(config.benchmark.input)
+    : rows?.map((r) => r.body);
   return {
     modelName: config.model.name,
     steps: config.strategy.steps,
     gates: {
-      latency,
-      errorRate,
-      accuracy: accuracy && {
-        rows: toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet),
-        min: accuracy.min,
-        output: accuracy.output,
-      },
+      ...(latency ? { latency } : {}),
+      ...(errorRate ? { errorRate } : {}),
+      minRequests: config.gates.minRequests,
+      ...(accuracy && rows
+        ? {
+            accuracy: {
+              rows,
+              output: accuracy.output,
+              task: accuracy.task,
+              margin: accuracy.margin,
+              alpha: accuracy.alpha,
+              metric: accuracy.metric,
+              tolerance: agreement?.tolerance ?? 0,
+              ...(accuracy.min !== undefined ? { min: accuracy.min } : {}),
+              ...(agreement?.min !== undefined ? { agreementMin: agreement.min } : {}),
+            },
+          }
+        : {}),
+      ...(prometheus ? { promql: prometheus } : {}),
     },
+    sequential: {
+      alpha: config.gates.alpha,
+      lookIntervalS: config.strategy.lookIntervalS,
+      maxExtensions: config.strategy.maxExtensions,
+    },
+    warmup: { requests: config.strategy.warmupRequests, ...(warmupBodies ? { bodies: warmupBodies } : {}) },
   };
 }
 
@@ -123,10 +147,13 @@ export async function deployRevision(
 
   const ledger = await target.state.read();
   if (!ledger.stable) {
-    await target.workloads.runStable(revision);
-    await target.state.update((l) => deployStable(l, revision.id, now(), "first deployment"));
-    logger.info(`  ${revision.id} is stable (first deployment)`);
-    return withLeftover({ revision: revision.id, outcome: "deployed" as const, reason: "first deployment" });
+    const first = await runFirstDeployment(revision, await canaryPlan(config), { target, logger });
+    return withLeftover({
+      revision: revision.id,
+      outcome: first.outcome,
+      reason: first.reason,
+      firstDeployment: first,
+    });
   }
   if (ledger.stable === revision.id) {
     logger.info(`  ${revision.id} is already stable; nothing to do`);

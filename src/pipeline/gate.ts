@@ -1,9 +1,10 @@
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
-import { measureAccuracy, toEvalRows } from "../gates/accuracy.js";
-import { accuracyGate, type GateResult } from "../gates/gates.js";
-import { noErrors } from "../gates/metrics.js";
-import { trafficGates } from "../gates/traffic.js";
+import { collectAnswers, toEvalRows } from "../gates/accuracy.js";
+import { evalGates } from "../gates/evaluation.js";
+import type { GateResult } from "../gates/gates.js";
+import { emptyTrack, noErrors } from "../gates/metrics.js";
+import { trafficGates, trafficTestCounts } from "../gates/traffic.js";
 
 export interface GateReport {
   url: string;
@@ -24,8 +25,17 @@ export async function checkGates(
   const { accuracy } = config.gates;
   if (accuracy) {
     const rows = toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet);
-    const measured = await measureAccuracy(url, config.model.name, rows, accuracy.output);
-    gates.push(accuracyGate(measured.correct, measured.total, accuracy.min));
+    const answers = await collectAnswers(url, config.model.name, rows, accuracy.output);
+    // One server: its own accuracy only; nothing to pair it with.
+    gates.push(
+      evalGates(
+        rows.map((r) => r.label),
+        answers,
+        undefined,
+        { ...accuracy, tolerance: 0 },
+        config.gates.alpha,
+      ),
+    );
   }
   if (config.gates.latency || config.gates.errorRate) {
     const bodies = config.benchmark.input
@@ -47,7 +57,11 @@ export async function checkGates(
       errorsByClass: { ...noErrors(), server: bench.errors },
       latencyMs: { ...bench.latencyMs, count: bench.requests },
     };
-    gates.push(...trafficGates(config.gates, { canary: window, stable: window }));
+    // Without a stable beside it, only the absolute gates apply; they share the budget.
+    const alpha = config.gates.alpha / Math.max(1, trafficTestCounts(config.gates).final);
+    gates.push(
+      ...trafficGates(config.gates, { canary: window, stable: emptyTrack() }, { kind: "final", alpha }),
+    );
   }
   if (gates.length === 0)
     throw new Error("the config has no gates to check: add gates.latency, gates.errorRate or gates.accuracy");

@@ -3,6 +3,7 @@ import type { DeployReport } from "../pipeline/deploy.js";
 import type { PipelineReport } from "../pipeline/run.js";
 import type { RolloutReport } from "../rollout/canary.js";
 import { type Cell, markdownTable, textTable } from "../util/table.js";
+import { evidenceHeaders, evidenceRows, pairedLine } from "./evidence.js";
 import { rolloutLatencyChart } from "./rollout-chart.js";
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
@@ -81,19 +82,51 @@ export function pipelineMarkdown(report: PipelineReport): string {
   if (report.benchmark)
     parts.push("### Benchmark", markdownTable(benchmarkHeaders, benchmarkRows(report.benchmark)));
   if (report.build) parts.push("### Image", `\`${report.build.image}\``);
+  const first = report.deploy?.firstDeployment;
+  if (first) {
+    parts.push(
+      "### First deployment (nothing to compare with: the absolute gates)",
+      markdownTable(evidenceHeaders, evidenceRows(first.gates)),
+    );
+    if (first.unchecked.length) parts.push(`⚠️ went out unchecked: ${first.unchecked.join("; ")}`);
+  }
   if (report.deploy?.rollout) parts.push("### Canary", rolloutMarkdown(report.deploy.rollout));
   return `${parts.filter(Boolean).join("\n\n")}\n`;
 }
 
-/** The canary's steps as a table with its latency chart. */
+/** The gates of the step that decided (the last one recorded), with their evidence. */
+const decisive = (rollout: RolloutReport) => rollout.steps.at(-1)?.gates ?? [];
+
+function warmupLine(rollout: RolloutReport): string {
+  const w = rollout.warmup;
+  return w
+    ? `warm-up (not judged): ${w.requests} requests to the canary alone, first ${ms(w.firstMs)}, median ${ms(w.medianMs)}, max ${ms(w.maxMs)}, ${w.errors} errors`
+    : "";
+}
+
+/** The canary's steps as a table with its latency chart, the deciding step's evidence and the paired eval figures. */
 export function rolloutMarkdown(rollout: RolloutReport): string {
-  return [markdownTable(rolloutHeaders, rolloutRows(rollout)), rolloutLatencyChart(rollout)]
+  return [
+    markdownTable(rolloutHeaders, rolloutRows(rollout)),
+    rolloutLatencyChart(rollout),
+    `**${rollout.outcome}**: ${rollout.reason}`,
+    pairedLine(decisive(rollout)),
+    warmupLine(rollout),
+    decisive(rollout).length ? markdownTable(evidenceHeaders, evidenceRows(decisive(rollout))) : "",
+  ]
     .filter(Boolean)
     .join("\n\n");
 }
 
 export function rolloutText(rollout: RolloutReport): string {
-  return textTable(rolloutHeaders, rolloutRows(rollout));
+  return [
+    textTable(rolloutHeaders, rolloutRows(rollout)),
+    pairedLine(decisive(rollout)),
+    warmupLine(rollout),
+    decisive(rollout).length ? textTable(evidenceHeaders, evidenceRows(decisive(rollout))) : "",
+  ]
+    .filter(Boolean)
+    .join("\n\n");
 }
 
 export function benchmarkText(report: BenchmarkReport): string {

@@ -1,7 +1,9 @@
 import type { EvalRow } from "../gates/accuracy.js";
+import { type AlphaSplit, alphaSplit, DEFAULT_SEQUENTIAL, type SequentialPolicy } from "../gates/budget.js";
+import type { EvalGatePlan } from "../gates/evaluation.js";
 import type { GateResult } from "../gates/gates.js";
 import { emptyTrack, type StepMetrics, windowOf } from "../gates/metrics.js";
-import { type TrafficGatePlan, trafficGates } from "../gates/traffic.js";
+import { type TrafficGatePlan, trafficGates, trafficTestCounts } from "../gates/traffic.js";
 import type { CanaryProgress, StepRecord } from "../state/ledger.js";
 
 export interface StepPlan {
@@ -9,28 +11,40 @@ export interface StepPlan {
   durationS: number;
 }
 
+/** The eval set and how it is judged (defaults from EVAL_DEFAULTS where a field is missing). */
+export type AccuracyPlan = { rows: EvalRow[]; output: string } & Partial<EvalGatePlan>;
+
 export interface GatePlan extends TrafficGatePlan {
-  accuracy?: { rows: EvalRow[]; min: number; output: string };
+  accuracy?: AccuracyPlan;
+  /** User-defined PromQL gates, evaluated by the loop at each step's end (see gates/promql.ts). */
+  promql?: { url: string; queries: { name: string; query: string; max?: number; min?: number }[] };
 }
 
 export interface CanaryPlan {
   modelName: string;
   steps: StepPlan[];
   gates: GatePlan;
+  /** The false-revert budget, looks during steps and extensions (DEFAULT_SEQUENTIAL when absent). */
+  sequential?: SequentialPolicy;
+  /** Requests sent to the canary alone before its first step, not judged (0 or absent: none). */
+  warmup?: { requests: number; bodies?: unknown[] };
 }
 
 /** What the controller measured since the last decision. */
-export type Observation = { kind: "accuracy"; gate: GateResult } | { kind: "metrics"; metrics: StepMetrics };
+export type Observation =
+  | { kind: "accuracy"; gate: GateResult }
+  | { kind: "metrics"; metrics: StepMetrics; look?: "interim" | "final"; external?: GateResult[] };
 
 /**
  * The controller's next move. `record` is a finished step's evidence, and `accuracy` the eval-set
- * verdict, for the ledger to keep before the move is made.
+ * verdict, for the ledger to keep before the move is made. `measure` says which kind of look it is
+ * for: during a step (`interim`, which only aborts a clear failure) or at its end (`final`).
  */
 export type Decision =
   | { kind: "check-accuracy" }
   | { kind: "start-step"; step: number; weight: number; record?: StepRecord; accuracy?: GateResult }
-  | { kind: "hold"; until: Date }
-  | { kind: "measure"; window: { start: Date; end: Date } }
+  | { kind: "hold"; until: Date; note?: string }
+  | { kind: "measure"; window: { start: Date; end: Date }; look: "interim" | "final" }
   | { kind: "promote" | "revert"; reason: string; record?: StepRecord; accuracy?: GateResult };
 
 /** Where the canary's rollout stands, as the ledger records it. */
@@ -40,10 +54,25 @@ export interface RolloutState {
   progress: CanaryProgress;
 }
 
+/** The split of the false-revert budget for this plan (pure: the same plan gives the same split). */
+export function planAlpha(plan: CanaryPlan): AlphaSplit {
+  const counts = trafficTestCounts(plan.gates);
+  const preTraffic = plan.gates.accuracy?.agreementMin !== undefined ? 1 : 0;
+  return alphaSplit(
+    plan.steps.map((s) => s.durationS),
+    { ...counts, preTraffic },
+    plan.sequential ?? DEFAULT_SEQUENTIAL,
+  );
+}
+
 /**
  * The canary controller's decision, a pure function of the plan, the recorded state, what was
- * just measured and the time: check accuracy before any traffic, start each step, let it run
- * its duration, measure it, and judge it by the gates.
+ * just measured and the time: check the eval set before any traffic, start each step, look at it
+ * every `lookIntervalS` to abort a clear failure, judge it at its end, extend it when its gates
+ * are inconclusive (too little traffic) up to `maxExtensions` times, then revert on the doubt.
+ *
+ * Looks sit on a grid from the step's start (every interval, and each end of the step and its
+ * extensions), so a resumed or delayed loop finds the same looks without any state but the time.
  */
 export function advance(
   plan: CanaryPlan,
@@ -61,27 +90,115 @@ export function advance(
       reason: `the recorded step ${progress.step + 1} is not in the plan, which has ${plan.steps.length} steps`,
     };
   }
+  const sequential = plan.sequential ?? DEFAULT_SEQUENTIAL;
+  const split = planAlpha(plan);
+  const grid = lookGrid(step.durationS, sequential, split.interim > 0);
   const start = new Date(progress.stepStartedAt);
-  const end = new Date(start.getTime() + step.durationS * 1000);
-  if (now < end) return { kind: "hold", until: end };
-  if (observation?.kind !== "metrics") return { kind: "measure", window: { start, end: now } };
+  const elapsedS = (now.getTime() - start.getTime()) / 1000;
+  const latest = [...grid].reverse().find((look) => look.atS <= elapsedS);
+  const nextLook = grid.find((look) => look.atS > elapsedS);
+  const holdUntil = (look: { atS: number } | undefined, note?: string): Decision => ({
+    kind: "hold",
+    until: new Date(start.getTime() + (look?.atS ?? step.durationS) * 1000),
+    ...(note ? { note } : {}),
+  });
+
+  if (observation?.kind !== "metrics") {
+    if (!latest) return holdUntil(nextLook);
+    return {
+      kind: "measure",
+      window: { start, end: now },
+      look: latest.kind === "interim" ? "interim" : "final",
+    };
+  }
 
   const { metrics } = observation;
-  const gates = [...(progress.accuracy ? [progress.accuracy] : []), ...trafficGates(plan.gates, metrics)];
-  const record: StepRecord = {
+  const look = observation.look ?? "final";
+  const accuracy = progress.accuracy ? [progress.accuracy] : [];
+  const record = (gates: GateResult[]): StepRecord => ({
     weight: state.weight,
-    durationS: step.durationS,
+    durationS: Math.max(0.001, Number(elapsedS.toFixed(3))),
     stable: windowOf(metrics.stable),
     canary: windowOf(metrics.canary),
     gates,
-  };
-  const isLast = progress.step === plan.steps.length - 1;
-  const verdict = decide(gates, isLast);
-  if (verdict.action === "continue") {
-    const next = plan.steps[progress.step + 1] as StepPlan;
-    return { kind: "start-step", step: progress.step + 1, weight: next.weight, record };
+  });
+
+  if (look === "interim") {
+    const gates = trafficGates(plan.gates, metrics, { kind: "interim", alpha: split.interim });
+    const failed = gates.filter((g) => g.status === "fail");
+    if (failed.length > 0) {
+      return {
+        kind: "revert",
+        reason: `aborted ${round(elapsedS)}s into step ${progress.step + 1}: ${reasons(failed)}`,
+        record: record([...accuracy, ...gates]),
+      };
+    }
+    return holdUntil(nextLook);
   }
-  return { kind: verdict.action, reason: verdict.reason, record };
+
+  const extension = Math.max(0, latest?.kind === "extension" ? latest.index : 0);
+  const alpha = extension === 0 ? split.final : split.extension;
+  const gates: GateResult[] = [
+    ...accuracy,
+    ...trafficGates(plan.gates, metrics, { kind: "final", alpha }),
+    ...(observation.external ?? []),
+  ];
+  if (metrics.canary.requests === 0) {
+    // Whatever the gates are, a canary nobody used has shown nothing: it never promotes.
+    gates.push({
+      gate: "traffic",
+      status: "inconclusive",
+      observed: Number.NaN,
+      threshold: Number.NaN,
+      samples: 0,
+      message: "no request reached the canary",
+    });
+  }
+  const failed = gates.filter((g) => g.status === "fail");
+  if (failed.length > 0) return { kind: "revert", reason: reasons(failed), record: record(gates) };
+  const doubtful = gates.filter((g) => g.status === "inconclusive");
+  if (doubtful.length > 0) {
+    if (extension < sequential.maxExtensions) {
+      const end = grid.find((g) => g.kind === "extension" && g.index === extension + 1);
+      return holdUntil(
+        nextLook ?? end,
+        `step ${progress.step + 1} extended by ${step.durationS}s (${extension + 1}/${sequential.maxExtensions}): ${reasons(doubtful)}`,
+      );
+    }
+    const extended = sequential.maxExtensions > 0 ? ` after ${sequential.maxExtensions} extension(s)` : "";
+    return {
+      kind: "revert",
+      reason: `inconclusive at step ${progress.step + 1}${extended}: ${reasons(doubtful)}`,
+      record: record(gates),
+    };
+  }
+  if (progress.step === plan.steps.length - 1) {
+    return { kind: "promote", reason: "all gates passed at every step", record: record(gates) };
+  }
+  const next = plan.steps[progress.step + 1] as StepPlan;
+  return { kind: "start-step", step: progress.step + 1, weight: next.weight, record: record(gates) };
+}
+
+interface GridLook {
+  atS: number;
+  kind: "interim" | "end" | "extension";
+  /** 0 for the step's end, k for the k-th extension's end. */
+  index: number;
+}
+
+/** Every look a step can have, in order: interim looks on the interval, the end, the extensions' ends. */
+function lookGrid(durationS: number, sequential: SequentialPolicy, interim: boolean): GridLook[] {
+  const looks: GridLook[] = [];
+  const ends = Array.from({ length: sequential.maxExtensions + 1 }, (_, k) => durationS * (k + 1));
+  const last = ends.at(-1) as number;
+  if (interim && sequential.lookIntervalS > 0) {
+    for (let t = sequential.lookIntervalS; t < last - 1e-9; t += sequential.lookIntervalS) {
+      if (!ends.some((end) => Math.abs(end - t) < 1e-9)) looks.push({ atS: t, kind: "interim", index: -1 });
+    }
+  }
+  for (const [index, atS] of ends.entries())
+    looks.push({ atS, kind: index === 0 ? "end" : "extension", index });
+  return looks.sort((a, b) => a.atS - b.atS);
 }
 
 function beforeTraffic(
@@ -93,11 +210,13 @@ function beforeTraffic(
   if (plan.gates.accuracy && !progress.accuracy) {
     if (observation?.kind !== "accuracy") return { kind: "check-accuracy" };
     accuracy = observation.gate;
-    if (accuracy.status === "fail") {
+    // A fixed eval set gives the same doubt on every look: inconclusive reverts like a failure.
+    if (accuracy.status !== "pass") {
       // No traffic reached it: the evidence is a step at weight 0 with the accuracy verdict alone.
       const none = windowOf(emptyTrack());
       const record = { weight: 0, durationS: 0, stable: none, canary: none, gates: [accuracy] };
-      return { kind: "revert", reason: `accuracy: ${accuracy.message}`, record, accuracy };
+      const why = accuracy.status === "fail" ? "" : "inconclusive ";
+      return { kind: "revert", reason: `${why}accuracy: ${failingText(accuracy)}`, record, accuracy };
     }
   }
   const first = plan.steps[0];
@@ -105,24 +224,30 @@ function beforeTraffic(
   return { kind: "start-step", step: 0, weight: first.weight, ...(accuracy ? { accuracy } : {}) };
 }
 
+/** The eval-set verdict's failing parts only, or its whole message. */
+function failingText(gate: GateResult): string {
+  const bad = gate.parts?.filter((p) => p.status !== "pass");
+  return bad?.length ? bad.map((p) => p.message).join("; ") : gate.message;
+}
+
+const reasons = (gates: GateResult[]) =>
+  gates.map((g) => `${g.name ?? g.gate}: ${g.gate === "accuracy" ? failingText(g) : g.message}`).join("; ");
+
+const round = (s: number) => Number(s.toFixed(1));
+
 /**
- * What a step's gate results mean: any failure reverts at once; doubt (inconclusive) may carry on
- * to the next step but never promotes, since revert is the default on any doubt.
+ * What a step's gate results mean, for a caller without looks or extensions: any failure
+ * reverts; doubt (inconclusive) reverts too, since revert is the default on any doubt; all
+ * passing promotes at the last step and continues before it.
  */
 export function decide(
   results: GateResult[],
   isLastStep: boolean,
 ): { action: "continue" | "promote" | "revert"; reason: string } {
   const failed = results.filter((r) => r.status === "fail");
-  if (failed.length > 0)
-    return { action: "revert", reason: failed.map((r) => `${r.gate}: ${r.message}`).join("; ") };
+  if (failed.length > 0) return { action: "revert", reason: reasons(failed) };
   const doubtful = results.filter((r) => r.status === "inconclusive");
-  if (isLastStep && doubtful.length > 0) {
-    return {
-      action: "revert",
-      reason: `inconclusive at the last step: ${doubtful.map((r) => `${r.gate}: ${r.message}`).join("; ")}`,
-    };
-  }
+  if (doubtful.length > 0) return { action: "revert", reason: `inconclusive: ${reasons(doubtful)}` };
   if (isLastStep) return { action: "promote", reason: "all gates passed at every step" };
   return { action: "continue", reason: "" };
 }

@@ -1,5 +1,8 @@
-import { type AccuracyResult, measureAccuracy } from "../gates/accuracy.js";
-import { accuracyGate, type GateResult } from "../gates/gates.js";
+import { collectAnswers, type EvalAnswers } from "../gates/accuracy.js";
+import { EVAL_DEFAULTS, evalGates } from "../gates/evaluation.js";
+import type { GateResult } from "../gates/gates.js";
+import { promqlGates } from "../gates/promql.js";
+import { PrometheusClient } from "../prometheus/client.js";
 import {
   type CanaryOwner,
   type CanaryRecord,
@@ -17,7 +20,8 @@ import type { Target } from "../targets/ports.js";
 import { onInterrupt } from "../util/child-cleanup.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
-import { advance, type CanaryPlan, type Decision, type Observation } from "./advance.js";
+import { advance, type CanaryPlan, type Decision, type Observation, planAlpha } from "./advance.js";
+import { type WarmupReport, warmUp } from "./warmup.js";
 
 export type { CanaryPlan, GatePlan, StepPlan } from "./advance.js";
 
@@ -32,6 +36,8 @@ export interface RolloutReport {
   /** Every finished step, those of an earlier run included when this one resumed it. */
   steps: StepReport[];
   resumed?: boolean;
+  /** The requests sent to the canary alone before its first step: cold-start latency, not judged. */
+  warmup?: WarmupReport;
 }
 
 export interface Clock {
@@ -47,7 +53,8 @@ const realClock: Clock = {
 export interface CanaryDeps {
   target: Pick<Target, "workloads" | "metrics" | "state" | "openEndpoint" | "traffic">;
   logger?: Logger;
-  measureAccuracy?: typeof measureAccuracy;
+  /** How one track's answers to the eval set are collected (tests replace it). */
+  collectAnswers?: typeof collectAnswers;
   clock?: Clock;
   /** Recorded in the ledger, so that a later run can say whose canary it found. */
   owner?: CanaryOwner;
@@ -81,6 +88,7 @@ export async function runCanary(
   const stable = ledger.stable ?? "none";
   const canary = () => ledger.canary as CanaryRecord;
   // Read before the final move, which clears the canary from the ledger.
+  let warmup: WarmupReport | undefined;
   const report = (outcome: RolloutReport["outcome"], reason: string): RolloutReport => ({
     revision: revision.id,
     stable,
@@ -88,6 +96,7 @@ export async function runCanary(
     reason,
     steps: canary().progress?.steps ?? [],
     ...(options.resume ? { resumed: true } : {}),
+    ...(warmup ? { warmup } : {}),
   });
   const revert = async (reason: string) => {
     await workloads.revert();
@@ -132,6 +141,7 @@ export async function runCanary(
           break;
         case "start-step": {
           const step = plan.steps[decision.step];
+          if (decision.step === 0 || (options.resume && !warmup)) await warmCanary();
           log.info(
             `  step ${decision.step + 1}/${plan.steps.length}: canary weight ${decision.weight}% for ${step?.durationS}s`,
           );
@@ -139,11 +149,17 @@ export async function runCanary(
           break;
         }
         case "hold":
+          if (decision.note) log.info(`    ${decision.note}`);
           await hold(decision.until.getTime() - clock.now().getTime());
           break;
-        case "measure":
-          observation = { kind: "metrics", metrics: await target.metrics.measure(decision.window) };
+        case "measure": {
+          const metrics = await target.metrics.measure(decision.window);
+          // User-defined PromQL gates speak at a step's end only.
+          const external =
+            decision.look === "final" && plan.gates.promql ? await checkPromql(decision.window) : undefined;
+          observation = { kind: "metrics", metrics, look: decision.look, ...(external ? { external } : {}) };
           break;
+        }
         case "promote": {
           const done = report("promoted", decision.reason);
           await workloads.promote();
@@ -172,18 +188,54 @@ export async function runCanary(
     ledger = await state.update((l) => setCanaryWeight(l, effective, at(), step));
   }
 
+  /**
+   * The eval set, sent to both tracks' own servers (the paired comparison and the agreement need
+   * the stable's answers to the same rows), judged before the canary takes any traffic.
+   */
   async function checkAccuracy(): Promise<GateResult> {
-    const { rows, min, output } = plan.gates.accuracy as NonNullable<CanaryPlan["gates"]["accuracy"]>;
+    const accuracy = plan.gates.accuracy as NonNullable<CanaryPlan["gates"]["accuracy"]>;
+    const collect = deps.collectAnswers ?? collectAnswers;
+    const answersOf = async (track: "stable" | "canary"): Promise<EvalAnswers> => {
+      const endpoint = await target.openEndpoint(track);
+      try {
+        return await collect(endpoint.url, plan.modelName, accuracy.rows, accuracy.output);
+      } finally {
+        await endpoint.close();
+      }
+    };
+    const canaryAnswers = await answersOf("canary");
+    const stableAnswers = ledger.stable ? await answersOf("stable") : undefined;
+    const gate = evalGates(
+      accuracy.rows.map((r) => r.label),
+      canaryAnswers,
+      stableAnswers,
+      { ...EVAL_DEFAULTS, task: "classification", ...accuracy },
+      planAlpha(plan).preTraffic,
+    );
+    log.info(`  eval set before traffic → ${gate.status}`);
+    for (const part of gate.parts ?? [])
+      log.info(`    ${part.status.padEnd(12)} ${part.gate}: ${part.message}`);
+    for (const warning of gate.warnings ?? []) log.warn(`    ${warning}`);
+    return gate;
+  }
+
+  async function warmCanary(): Promise<void> {
+    const requests = plan.warmup?.requests ?? 0;
+    if (requests <= 0) return;
     const endpoint = await target.openEndpoint("canary");
-    let result: AccuracyResult;
     try {
-      result = await (deps.measureAccuracy ?? measureAccuracy)(endpoint.url, plan.modelName, rows, output);
+      warmup = await warmUp(endpoint.url, plan.modelName, requests, plan.warmup?.bodies);
     } finally {
       await endpoint.close();
     }
-    const gate = accuracyGate(result.correct, result.total, min);
-    log.info(`  accuracy before traffic: ${gate.message} → ${gate.status}`);
-    return gate;
+    log.info(
+      `  warm-up: ${warmup.requests} requests to the canary alone, not judged: first ${warmup.firstMs} ms, median ${warmup.medianMs} ms, ${warmup.errors} errors`,
+    );
+  }
+
+  async function checkPromql(window: { start: Date; end: Date }): Promise<GateResult[]> {
+    const promql = plan.gates.promql as NonNullable<CanaryPlan["gates"]["promql"]>;
+    return promqlGates(new PrometheusClient(promql.url), promql.queries, window);
   }
 
   async function hold(ms: number): Promise<void> {

@@ -42,14 +42,30 @@ const figure = z
   .nullable()
   .transform((value) => value ?? Number.NaN);
 
-const gateRecordSchema = z.object({
+// A gate's verdict with its evidence. Every field after `message` is optional: ledgers written
+// before the gates kept evidence still read.
+const gateFields = {
   gate: z.enum(GATE_NAMES),
   status: z.enum(["pass", "fail", "inconclusive"]),
   observed: figure,
-  threshold: z.number(),
+  threshold: figure,
   samples: count,
   message: z.string(),
-});
+  name: z.string().optional(),
+  test: z.string().optional(),
+  pValue: figure.optional(),
+  alpha: z.number().optional(),
+  estimate: figure.optional(),
+  interval: z.tuple([figure, figure]).optional(),
+  sizes: z.object({ canary: count, stable: count.optional() }).optional(),
+  look: z.enum(["interim", "final"]).optional(),
+  warnings: z.array(z.string()).optional(),
+  figures: z.record(z.string(), figure).optional(),
+};
+type GateRecord = z.output<z.ZodObject<typeof gateFields>> & { parts?: GateRecord[] };
+const gateRecordSchema: z.ZodType<GateRecord> = z.lazy(() =>
+  z.object({ ...gateFields, parts: z.array(gateRecordSchema).optional() }),
+);
 
 /** One finished step of a rollout: its traffic on each track and the gates' verdicts. */
 const stepRecordSchema = z.object({

@@ -22,6 +22,11 @@ export interface Workloads {
   promote(): Promise<void>;
   /** All traffic back to the stable model, and the canary removed. Safe to call at any time. */
   revert(): Promise<void>;
+  /**
+   * Stops the stable workload of a first deployment that failed its gates (nothing was stable
+   * before it). Optional: a target without it leaves the rejected revision running, and says so.
+   */
+  removeStable?(): Promise<void>;
 }
 
 /**

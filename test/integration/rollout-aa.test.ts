@@ -46,12 +46,22 @@ it("A/A: the stable model as its own canary passes every gate at every step and 
       ["accuracy", "pass"],
       ["latency-p95", "pass"],
       ["latency-vs-stable", "pass"],
+      ["latency-tail", "pass"],
       ["error-rate", "pass"],
+      ["errors-vs-stable", "pass"],
+      ["client-errors-vs-stable", "pass"],
     ]);
     expect(gatesOf(1)).toEqual([
       ["accuracy", "pass"],
       ["latency-p95", "pass"],
       ["error-rate", "pass"],
+    ]);
+    // The eval set went to both tracks: identical answers, so the paired test and agreement pass.
+    const evalParts = steps[0]?.gates[0]?.parts?.map((p) => [p.gate, p.status, p.observed]);
+    expect(evalParts).toEqual([
+      ["accuracy-min", "pass", 1],
+      ["accuracy-vs-stable", "pass", 0],
+      ["agreement", "pass", 1],
     ]);
     for (const step of steps) expect(step.canary.requests).toBeGreaterThanOrEqual(20);
     expect((await target.state.read()).stable).toBe(canary.id);

@@ -34,7 +34,8 @@ async function config(work: string): Promise<string> {
       gates: {
         latency: { p95Ms: 250 },
         errorRate: { max: 0.01 },
-        accuracy: { evalSet, min: 0.9, output: "label" },
+        // v1 (0.88 on the eval set) is deployed first and must pass its own minimum.
+        accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
       },
     }),
   );
@@ -52,7 +53,12 @@ async function killDuringFirstStep(configFile: string, ledger: LedgerFile): Prom
     "the canary to reach step 1",
     30_000,
   );
-  const servers = await childPids(pid);
+  // Model servers only: tsx's esbuild service may still be a child while modules load.
+  const servers: number[] = [];
+  for (const child of await childPids(pid)) {
+    const args = await readFile(`/proc/${child}/cmdline`, "utf8").catch(() => "");
+    if (args.split("\0").includes("serve")) servers.push(child);
+  }
   expect(servers).toHaveLength(2); // stable and canary model servers
   process.kill(pid, "SIGKILL");
   expect((await exited).signal).toBe("SIGKILL");

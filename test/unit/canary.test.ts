@@ -56,18 +56,13 @@ describe("decide", () => {
     expect(decide([gate("inconclusive"), gate("fail", "error-rate")], false).action).toBe("revert");
   });
 
-  it("carries on past doubt at an intermediate step", () => {
-    expect(decide([gate("inconclusive"), gate("pass", "error-rate")], false)).toEqual({
-      action: "continue",
-      reason: "",
-    });
-  });
-
-  it("reverts on doubt at the last step", () => {
-    expect(decide([gate("pass"), gate("inconclusive", "error-rate")], true)).toEqual({
-      action: "revert",
-      reason: "inconclusive at the last step: error-rate: error-rate was inconclusive",
-    });
+  it("reverts on doubt at any step: extensions are advance's business, and once they are spent doubt reverts", () => {
+    for (const last of [false, true]) {
+      expect(decide([gate("pass"), gate("inconclusive", "error-rate")], last)).toEqual({
+        action: "revert",
+        reason: "inconclusive: error-rate: error-rate was inconclusive",
+      });
+    }
   });
 
   it("promotes when all pass at the last step and continues when they pass earlier", () => {
@@ -87,9 +82,12 @@ describe("trafficGates", () => {
     const latencyOnly = trafficGates({ latency: { p95Ms: 200 } }, traffic);
     expect(latencyOnly.map((g) => [g.gate, g.status, g.observed])).toEqual([["latency-p95", "fail", 250]]);
     const both = trafficGates({ latency: { p95Ms: 300 }, errorRate: { max: 0.01 } }, traffic);
+    // No raw samples: the latency comparisons cannot run; the error comparisons can.
     expect(both.map((g) => [g.gate, g.status])).toEqual([
       ["latency-p95", "pass"],
       ["error-rate", "fail"],
+      ["errors-vs-stable", "pass"],
+      ["client-errors-vs-stable", "pass"],
     ]);
   });
 });
@@ -226,10 +224,13 @@ const steps: StepPlan[] = [
   { weight: 100, durationS: 30 },
 ];
 
+// One look per step at its end and no extension: each step is one scripted window. Looks during
+// steps and extensions are covered in advance.test.ts.
 const plan = (gates: CanaryPlan["gates"], planSteps = steps): CanaryPlan => ({
   modelName: "iris",
   steps: planSteps,
   gates,
+  sequential: { alpha: 0.01, lookIntervalS: 0, maxExtensions: 0 },
 });
 
 const deps = (target: InMemoryTarget) => ({ target, clock: target.clock });
@@ -249,10 +250,11 @@ describe("runCanary with in-memory ports", () => {
     expect(target.held).toEqual([10, 50, 100]);
     expect(target.calls.filter((c) => c === "promote")).toHaveLength(1);
     expect(target.calls).not.toContain("revert");
+    const passes = ["pass", "pass", "pass", "pass"];
     expect(report.steps.map((s) => [s.weight, s.canary.requests, s.gates.map((g) => g.status)])).toEqual([
-      [10, 50, ["pass", "pass"]],
-      [50, 200, ["pass", "pass"]],
-      [100, 400, ["pass", "pass"]],
+      [10, 50, passes],
+      [50, 200, passes],
+      [100, 400, passes],
     ]);
     // The ledger recorded the promotion with its reason and no canary is left.
     expect(target.ledger.stable).toBe("r2");
@@ -282,14 +284,14 @@ describe("runCanary with in-memory ports", () => {
     });
   });
 
-  it("reverts at the last step when traffic stayed too thin to judge", async () => {
+  it("reverts at the first step whose traffic stayed too thin to judge, once its extensions are spent", async () => {
     const { target, revision } = setup();
     target.scripted([win(5, 0, 10), win(5, 0, 10), win(5, 0, 10)]);
     const report = await runCanary(revision, plan(trafficOnly), deps(target));
 
-    expect(target.held).toEqual([10, 50, 100]);
+    expect(target.held).toEqual([10]);
     expect(report.outcome).toBe("reverted");
-    expect(report.reason).toMatch(/^inconclusive at the last step: latency-p95: only 5 samples/);
+    expect(report.reason).toMatch(/^inconclusive at step 1: latency-p95: only 5 successful canary requests/);
     expect(target.calls).not.toContain("promote");
   });
 
@@ -482,16 +484,19 @@ describe("runCanary with in-memory ports", () => {
       const report = await runCanary(revision, plan(gates), deps(target));
 
       expect(report.outcome).toBe("reverted");
-      expect(report.reason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
+      expect(report.reason).toMatch(/^accuracy: canary accuracy 0.7 \(14\/20, 95% CI 0.457…0.881\) < 0.9/);
       expect(target.weights.filter((w) => w > 0)).toEqual([]);
       expect(target.held).toEqual([]);
+      // The eval set goes to both tracks' own servers: the stable's answers pair with the canary's.
       expect(target.calls).toEqual([
         "startCanary r2",
         "openEndpoint canary",
         "closeEndpoint canary",
+        "openEndpoint stable",
+        "closeEndpoint stable",
         "revert",
       ]);
-      expect(target.lastReason).toBe("accuracy: canary accuracy 0.7 (14/20) < 0.9");
+      expect(target.lastReason).toBe(report.reason);
       expect(report.steps).toHaveLength(1);
       expect(report.steps[0]).toMatchObject({ weight: 0, gates: [{ gate: "accuracy", status: "fail" }] });
     });
@@ -499,13 +504,22 @@ describe("runCanary with in-memory ports", () => {
     it("carries a passing accuracy result into every step and promotes", async () => {
       const { target, revision } = setup(url);
       target.scripted([win(100, 0, 10), win(100, 0, 10), win(100, 0, 10)]);
-      const gates = { ...trafficOnly, accuracy: { rows: rows(19, 1), min: 0.9, output: "label" } };
+      // 20 rows can show non-inferiority of identical answers at a 20-point margin, not at 5.
+      const gates = {
+        ...trafficOnly,
+        accuracy: { rows: rows(19, 1), min: 0.9, margin: 0.2, output: "label" },
+      };
       const report = await runCanary(revision, plan(gates), deps(target));
 
       expect(report.outcome).toBe("promoted");
       for (const step of report.steps) {
-        expect(step.gates.map((g) => g.gate)).toEqual(["accuracy", "latency-p95", "error-rate"]);
+        expect(step.gates.map((g) => g.gate).slice(0, 3)).toEqual(["accuracy", "latency-p95", "error-rate"]);
         expect(step.gates[0]).toMatchObject({ status: "pass", observed: 0.95 });
+        expect(step.gates[0]?.parts?.map((p) => [p.gate, p.status])).toEqual([
+          ["accuracy-min", "pass"],
+          ["accuracy-vs-stable", "pass"],
+          ["agreement", "pass"],
+        ]);
       }
     });
 
@@ -515,9 +529,10 @@ describe("runCanary with in-memory ports", () => {
       const gates = { ...trafficOnly, accuracy: { rows: rows(3, 0), min: 0.9, output: "label" } };
       const report = await runCanary(revision, plan(gates), deps(target));
 
-      expect(target.held).toEqual([10, 50, 100]);
+      // A fixed eval set gives the same doubt on every look: it reverts before any traffic.
+      expect(target.held).toEqual([]);
       expect(report.outcome).toBe("reverted");
-      expect(report.reason).toMatch(/^inconclusive at the last step: accuracy: only 3 samples/);
+      expect(report.reason).toMatch(/^inconclusive accuracy: only 3 eval rows \(need 10\)/);
     });
   });
 });

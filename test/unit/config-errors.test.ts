@@ -155,7 +155,9 @@ describe("unknown keys", () => {
   it("without a suggestion when nothing is close", () => {
     const issue = only(`${VALID_MODEL}gates:\n  throughput: { min: 5 }\n`);
     expect(issue.fix).toBe("remove it");
-    expect(issue.expected).toBe("one of latency, errorRate, accuracy");
+    expect(issue.expected).toBe(
+      "one of alpha, minRequests, latency, errorRate, accuracy, agreement, prometheus",
+    );
   });
 
   it("keys of the other target kind", () => {

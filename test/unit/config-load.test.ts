@@ -32,11 +32,30 @@ describe("loadConfig on the Iris example", () => {
         { weight: 20, durationS: 5 },
         { weight: 50, durationS: 5 },
       ],
+      lookIntervalS: 1,
+      maxExtensions: 1,
+      warmupRequests: 20,
     });
     expect(config.gates).toEqual({
-      latency: { p95Ms: 250, maxIncreasePct: 20, minIncreaseMs: 1 },
-      errorRate: { max: 0.01 },
-      accuracy: { evalSet: join(EXAMPLE_DIR, "eval.jsonl"), min: 0.9, output: "label" },
+      alpha: 0.01,
+      minRequests: 20,
+      latency: {
+        p95Ms: 250,
+        maxIncreasePct: 10,
+        minIncreaseMs: 0.5,
+        criticalIncreasePct: 100,
+        criticalIncreaseMs: 1,
+      },
+      errorRate: { max: 0.01, critical: 0.2 },
+      accuracy: {
+        evalSet: join(EXAMPLE_DIR, "eval.jsonl"),
+        min: 0.85,
+        output: "label",
+        task: "classification",
+        margin: 0.1,
+        alpha: 0.05,
+        metric: "mae",
+      },
     });
   });
 
@@ -59,7 +78,7 @@ describe("defaults", () => {
     });
     expect(config.strategy.trafficRate).toBe(20);
     expect(config.strategy.steps).toEqual(DEFAULTS.steps);
-    expect(config.gates).toEqual({});
+    expect(config.gates).toEqual({ alpha: 0.01, minRequests: 20 });
   });
 
   it("treats empty sections and null values as absent", () => {
@@ -67,7 +86,7 @@ describe("defaults", () => {
     const config = parseConfig(text, "/x/modelship.yml");
     expect(config.image).toEqual({ push: true });
     expect(config.target).toEqual({ kind: "local", stateDir: "/x/.modelship" });
-    expect(config.gates).toEqual({});
+    expect(config.gates).toEqual({ alpha: 0.01, minRequests: 20 });
   });
 
   it("uses closed-loop mode when concurrency is given, and allows warmup 0", () => {
@@ -96,6 +115,8 @@ describe("defaults", () => {
       nodeSelector: {},
       tolerations: [],
       imagePullSecrets: [],
+      leaseDurationS: 30,
+      lockWaitS: 0,
     });
   });
 
@@ -157,6 +178,8 @@ describe("gates.latency comparison with the stable model", () => {
       p95Ms: 100,
       maxIncreasePct: 5,
       minIncreaseMs: 0.5,
+      criticalIncreasePct: 100,
+      criticalIncreaseMs: 1,
     });
     const bad = text.replace("minIncreaseMs: 0.5", "minIncreaseMs: -1");
     expect(() => parseConfig(bad, "/repo/modelship.yml")).toThrow(

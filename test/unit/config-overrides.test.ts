@@ -33,7 +33,15 @@ describe("overrides win over file values", () => {
       "strategy.trafficRate": "12.5",
     });
     expect(config.model.path).toBe("/repo/models/v3");
-    expect(config.gates.accuracy).toEqual({ evalSet: "/repo/eval.jsonl", min: 0.95, output: "label" });
+    expect(config.gates.accuracy).toEqual({
+      evalSet: "/repo/eval.jsonl",
+      min: 0.95,
+      output: "label",
+      task: "classification",
+      margin: 0.05,
+      alpha: 0.05,
+      metric: "mae",
+    });
     expect(config.benchmark.durationS).toBe(30);
     expect(config.strategy.steps).toEqual([
       { weight: 10, durationS: 5 },
@@ -50,7 +58,13 @@ describe("overrides win over file values", () => {
 
   it("creates sections the file does not have", () => {
     const config = parseConfig(TEXT, FILE, { "gates.latency.p95Ms": "300", "target.kind": "kubernetes" });
-    expect(config.gates.latency).toEqual({ p95Ms: 300, maxIncreasePct: 20, minIncreaseMs: 1 });
+    expect(config.gates.latency).toEqual({
+      p95Ms: 300,
+      maxIncreasePct: 10,
+      minIncreaseMs: 0.5,
+      criticalIncreasePct: 100,
+      criticalIncreaseMs: 1,
+    });
     expect(config.target).toMatchObject({ kind: "kubernetes", namespace: "default", deployment: "iris" });
   });
 

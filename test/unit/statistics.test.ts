@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { latencyComparisonGate } from "../../src/gates/gates.js";
+import { latencyShiftGate } from "../../src/gates/latency.js";
+import { noErrors } from "../../src/gates/metrics.js";
 import { mannWhitneyGreater, median, normalCdf } from "../../src/gates/statistics.js";
 import { trafficGates } from "../../src/gates/traffic.js";
 
@@ -44,7 +45,27 @@ describe("normalCdf and median", () => {
   });
 });
 
-describe("latencyComparisonGate (canary against stable on the same traffic)", () => {
+const samplesTrack = (samplesMs: number[]) => ({
+  requests: samplesMs.length,
+  errors: 0,
+  errorsByClass: noErrors(),
+  latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, count: samplesMs.length },
+  samplesMs,
+});
+/** The comparison at the allowance of 20% and 1 ms and one-sided α = 0.01. */
+const latencyComparisonGate = (
+  canary: number[],
+  stable: number[],
+  limits = { maxIncreasePct: 20, minIncreaseMs: 1, alpha: 0.01 },
+) =>
+  latencyShiftGate(
+    samplesTrack(canary),
+    samplesTrack(stable),
+    { pct: limits.maxIncreasePct, ms: limits.minIncreaseMs },
+    limits.alpha,
+  ) as NonNullable<ReturnType<typeof latencyShiftGate>>;
+
+describe("latency-vs-stable (canary against stable on the same traffic)", () => {
   // Deterministic log-normal-ish latencies: a seeded generator, so every run sees the same samples.
   const latencies = (count: number, medianMs: number, seed: number): number[] => {
     let state = seed;
@@ -68,7 +89,7 @@ describe("latencyComparisonGate (canary against stable on the same traffic)", ()
     const result = latencyComparisonGate(latencies(200, 10, 3), latencies(200, 5, 4));
     expect(result.status).toBe("fail");
     expect(result.observed).toBeGreaterThan(80);
-    expect(result.message).toMatch(/p=<0\.0001/);
+    expect(result.pValue).toBeLessThan(1e-4);
   });
 
   it("passes a shift that is significant but smaller than the allowed increase", () => {
@@ -86,7 +107,7 @@ describe("latencyComparisonGate (canary against stable on the same traffic)", ()
     const result = latencyComparisonGate(latencies(400, 0.6, 11), latencies(400, 0.3, 12));
     expect(result.observed).toBeGreaterThan(80);
     expect(result.status).toBe("pass");
-    expect(result.message).toContain("+1 ms");
+    expect(result.message).toContain("+20%/+1 ms");
   });
 
   it("is inconclusive with too few samples on either side", () => {

@@ -16,6 +16,10 @@ export const demo: Command = {
       const rows = report.runs.map(({ version, expected, report: r }) => {
         const pre = r.deploy?.rollout?.steps.flatMap((s) => s.gates).find((g) => g.gate === "accuracy");
         const last = r.deploy?.rollout?.steps.at(-1);
+        const parts =
+          pre?.parts ?? r.deploy?.firstDeployment?.gates.find((g) => g.gate === "accuracy")?.parts ?? [];
+        const paired = parts.find((g) => g.gate === "accuracy-vs-stable");
+        const agreement = parts.find((g) => g.gate === "agreement");
         return [
           version,
           r.deploy?.revision ?? "–",
@@ -23,12 +27,16 @@ export const demo: Command = {
           r.outcome === expected ? "yes" : `no (expected ${expected})`,
           r.benchmark ? `${r.benchmark.latencyMs.p95.toFixed(2)} ms` : "–",
           pre ? String(pre.observed) : "–",
+          paired
+            ? `${paired.estimate && paired.estimate > 0 ? "+" : ""}${paired.estimate} (${paired.status})`
+            : "–",
+          agreement ? `${Math.round(agreement.observed * 1000) / 10}%` : "–",
           last?.canary.requests ? `${last.canary.latencyMs.p95.toFixed(2)} ms` : "–",
           r.deploy?.reason ?? "",
         ];
       });
       print(
-        `\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "canary p95", "why"], rows)}`,
+        `\n${textTable(["model", "revision", "outcome", "as intended", "bench p95", "accuracy", "Δ vs stable", "agreement", "canary p95", "why"], rows)}`,
       );
       print(
         `\ndemo ${report.ok ? "behaved as intended" : "did NOT behave as intended"} in ${report.wallS.toFixed(1)} s`,

@@ -122,6 +122,14 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     await this.stopCanary();
   }
 
+  async removeStable(): Promise<void> {
+    await this.stopCanary();
+    this.router.setBackend("stable", undefined);
+    const stable = this.stable;
+    this.stable = undefined;
+    await stable?.stop();
+  }
+
   async measure(window: { start: Date; end: Date }) {
     return this.router.measure(window);
   }
