@@ -11,15 +11,18 @@ import { down, up } from "../cluster/harness/cluster.js";
 import { isAlive } from "../cluster/harness/errors.js";
 import { ownedBy, readPids, terminateAllNow } from "../cluster/harness/processes.js";
 
-const PREFIX = "modelship-k8s-";
+// Specific enough that no other test's temporary directory starts with it.
+const PREFIX = "modelship-test-cluster-";
 const log = (line: string) => console.error(`modelship cluster: ${line}`);
 
 async function removeLeftovers(): Promise<void> {
   for (const entry of readdirSync(tmpdir())) {
     if (!entry.startsWith(PREFIX)) continue;
     const dir = join(tmpdir(), entry);
-    const owner = Number(existsSync(join(dir, "owner")) ? readFileSync(join(dir, "owner"), "utf8") : 0);
-    if (owner && isAlive(owner)) continue;
+    // Only directories this setup made (they name their owner) and whose owner is gone.
+    if (!existsSync(join(dir, "owner"))) continue;
+    const owner = Number(readFileSync(join(dir, "owner"), "utf8"));
+    if (!owner || isAlive(owner)) continue;
     log(`removing ${dir}, left by a run that was killed`);
     await down({ dir, log });
     await rm(dir, { recursive: true, force: true });
