@@ -224,6 +224,8 @@ function kubernetesTarget(
     imagePullSecrets: [...(target.imagePullSecrets ?? [])],
     ...(target.template ? { template: at(target.template) } : {}),
     ...(target.prometheus ? { prometheus: { url: target.prometheus.url } } : {}),
+    leaseDurationS: Math.ceil(target.leaseDuration ?? 30),
+    lockWaitS: target.lockWait ?? 0,
   };
 }
 

@@ -244,6 +244,10 @@ const kubernetesTarget = z.strictObject({
   imagePullSecrets: z.array(z.string().max(253).regex(DNS_SUBDOMAIN)).max(16).nullish(),
   template: path.nullish(),
   prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).nullish(),
+  /** The deploy lock's Lease: a holder not seen renewing for this long is taken over. */
+  leaseDuration: duration().nullish(),
+  /** How long a deploy waits for another one's lock before failing. */
+  lockWait: duration({ allowZero: true }).nullish(),
 });
 
 const target = z.discriminatedUnion("kind", [localTarget, kubernetesTarget]);
@@ -442,10 +446,6 @@ export function crossFieldIssues(data: unknown): CrossFieldIssue[] {
       previous = weight;
     });
   }
-  return issues;
-}
-
-function field(value: unknown, key: string): unknown {
   const gates = field(data, "gates");
   const accuracy = field(gates, "accuracy");
   if (field(accuracy, "task") === "regression" && field(accuracy, "margin") == null) {
@@ -478,6 +478,10 @@ function field(value: unknown, key: string): unknown {
       }
     });
   }
+  return issues;
+}
+
+function field(value: unknown, key: string): unknown {
   return typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, key)
     ? (value as Record<string, unknown>)[key]
     : undefined;

@@ -35,6 +35,8 @@ export interface KubernetesTargetConfig {
   /** A Deployment manifest (absolute path) that modelship's fields are overlaid on. */
   template?: string;
   prometheus?: { url: string };
+  leaseDurationS: number;
+  lockWaitS: number;
 }
 
 /** modelship.yml fully resolved: defaults applied, paths absolute, durations in seconds. */

@@ -12,7 +12,10 @@ import type { Target } from "./ports.js";
 
 /** The config's target with every port: workloads, metrics, state, endpoints, traffic. */
 export async function openTarget(config: ModelshipConfig, logger: Logger): Promise<Target> {
-  if (config.target.kind === "kubernetes") return openKubernetesTarget(config.target, logger);
+  if (config.target.kind === "kubernetes") {
+    const preset = config.image.runtime?.preset;
+    return openKubernetesTarget(config.target, logger, preset ? { preset } : {});
+  }
   return LocalTarget.open({ stateDir: config.target.stateDir, logger, traffic: localTraffic(config) });
 }
 

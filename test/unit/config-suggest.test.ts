@@ -47,6 +47,8 @@ describe("knownKeysAt", () => {
       "imagePullSecrets",
       "kind",
       "kubeconfig",
+      "leaseDuration",
+      "lockWait",
       "namespace",
       "nodeSelector",
       "port",

@@ -4,6 +4,7 @@
 import type { KubernetesTargetConfig } from "../../config/types.js";
 import { emptyTrack, type StepMetrics } from "../../gates/metrics.js";
 import { Kubectl } from "../../kube/kubectl.js";
+import { PrometheusClient } from "../../prometheus/client.js";
 import { type ClusterStateOptions, openClusterState } from "../../state/kubernetes/index.js";
 import type { LedgerStore } from "../../state/store.js";
 import { type Logger, silentLogger } from "../../util/log.js";
@@ -11,6 +12,7 @@ import type { Endpoint, MetricsSource, Target, Track, Workloads } from "../ports
 import { KServeWorkloads } from "./kserve-workloads.js";
 import { LABELS, namesOf, trackSelector } from "./manifests.js";
 import { portForward } from "./port-forward.js";
+import { PrometheusMetrics } from "./prometheus-metrics.js";
 import { KubernetesWorkloads } from "./workloads.js";
 
 export interface KubernetesTargetOptions {
@@ -20,6 +22,8 @@ export interface KubernetesTargetOptions {
   state?: ClusterStateOptions;
   /** Where the step's figures come from (Prometheus); without one, traffic gates see no requests. */
   metrics?: MetricsSource;
+  /** The image's runtime preset, which names the metrics its server exposes. */
+  preset?: string;
   pollMs?: number;
 }
 
@@ -37,7 +41,11 @@ export function openKubernetesState(
   target: KubernetesTargetConfig,
   options: Pick<KubernetesTargetOptions, "kubectl" | "state"> = {},
 ): LedgerStore {
-  return openClusterState(kubectlFor(target, options.kubectl), target.deployment, options.state);
+  return openClusterState(kubectlFor(target, options.kubectl), target.deployment, {
+    leaseDurationSeconds: target.leaseDurationS,
+    lockWaitSeconds: target.lockWaitS,
+    ...options.state,
+  });
 }
 
 export class KubernetesTarget implements Target {
@@ -54,13 +62,22 @@ export class KubernetesTarget implements Target {
   ) {
     const logger = options.logger ?? silentLogger;
     this.kubectl = kubectlFor(config, options.kubectl);
-    this.state = openClusterState(this.kubectl, config.deployment, { logger, ...options.state });
+    this.state = openClusterState(this.kubectl, config.deployment, {
+      logger,
+      leaseDurationSeconds: config.leaseDurationS,
+      lockWaitSeconds: config.lockWaitS,
+      ...options.state,
+    });
     const workloadOptions = { logger, ...(options.pollMs ? { pollMs: options.pollMs } : {}) };
     this.workloads =
       config.router.kind === "kserve"
         ? new KServeWorkloads(this.kubectl, config, workloadOptions)
         : new KubernetesWorkloads(this.kubectl, config, workloadOptions);
-    this.metrics = options.metrics ?? noMetrics(logger);
+    this.metrics =
+      options.metrics ??
+      (config.prometheus
+        ? new PrometheusMetrics(new PrometheusClient(config.prometheus.url), config, options.preset)
+        : noMetrics(logger));
   }
 
   /** A port-forward to a ready pod of the track, running the revision its Deployment runs. */
