@@ -4,6 +4,7 @@ const areas: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   validate: () => import("./validate.js"),
   generator: () => import("./generator.js"),
   push: () => import("./push.js"),
+  decisions: () => import("./decisions.js"),
 };
 
 const wanted = process.argv.slice(2);

@@ -72,6 +72,8 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
       maxExtensions: config.strategy.maxExtensions,
     },
     warmup: { requests: config.strategy.warmupRequests, ...(warmupBodies ? { bodies: warmupBodies } : {}) },
+    // The local target sends exactly this; elsewhere it is the user's estimate of their traffic.
+    expectedRps: config.strategy.trafficRate,
   };
 }
 

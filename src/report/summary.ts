@@ -113,9 +113,22 @@ export function rolloutMarkdown(rollout: RolloutReport): string {
     pairedLine(decisive(rollout)),
     warmupLine(rollout),
     decisive(rollout).length ? markdownTable(evidenceHeaders, evidenceRows(decisive(rollout))) : "",
+    volumesMarkdown(rollout),
   ]
     .filter(Boolean)
     .join("\n\n");
+}
+
+/** What each step could detect at the planned traffic (power-sized steps). */
+function volumesMarkdown(rollout: RolloutReport): string {
+  const v = rollout.volumes;
+  if (!v?.volumes.length) return "";
+  const kinds = [...new Set(v.volumes.flatMap((s) => Object.keys(s.needed)))];
+  const table = markdownTable(
+    ["step", "weight", "canary requests expected", ...kinds.map((k) => `needed for ${k}`)],
+    v.volumes.map((s) => [s.step, `${s.weight}%`, s.expected, ...kinds.map((k) => s.needed[k] ?? "–")]),
+  );
+  return [table, ...v.warnings.map((w) => `⚠️ ${w}`)].join("\n\n");
 }
 
 export function rolloutText(rollout: RolloutReport): string {

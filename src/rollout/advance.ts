@@ -3,7 +3,8 @@ import { type AlphaSplit, alphaSplit, DEFAULT_SEQUENTIAL, type SequentialPolicy 
 import type { EvalGatePlan } from "../gates/evaluation.js";
 import type { GateResult } from "../gates/gates.js";
 import { emptyTrack, type StepMetrics, windowOf } from "../gates/metrics.js";
-import { type TrafficGatePlan, trafficGates, trafficTestCounts } from "../gates/traffic.js";
+import { requestsForErrors, requestsForLatency, type StepVolume } from "../gates/power.js";
+import { LATENCY_DEFAULTS, type TrafficGatePlan, trafficGates, trafficTestCounts } from "../gates/traffic.js";
 import type { CanaryProgress, StepRecord } from "../state/ledger.js";
 
 export interface StepPlan {
@@ -28,6 +29,40 @@ export interface CanaryPlan {
   sequential?: SequentialPolicy;
   /** Requests sent to the canary alone before its first step, not judged (0 or absent: none). */
   warmup?: { requests: number; bodies?: unknown[] };
+  /** The traffic the plan expects (requests/s to the model), to size the steps; absent: unknown. */
+  expectedRps?: number;
+}
+
+/**
+ * What each step can detect at the expected traffic: the canary requests it expects and those it
+ * needs for 5% and 2% errors against none and a +25% median (assuming latencies of log-sd 0.5).
+ */
+export function planVolumes(plan: CanaryPlan): { volumes: StepVolume[]; warnings: string[] } {
+  const alpha = planAlpha(plan).final;
+  const volumes: StepVolume[] = [];
+  const warnings: string[] = [];
+  if (!plan.expectedRps) return { volumes, warnings };
+  for (const [i, step] of plan.steps.entries()) {
+    const expected = Math.round((plan.expectedRps * step.weight * step.durationS) / 100);
+    const needed: Record<string, number> = {};
+    if (plan.gates.errorRate && step.weight < 100) {
+      needed["5% errors vs 0%"] = requestsForErrors(0.05, step.weight, alpha);
+      needed["2% errors vs 0%"] = requestsForErrors(0.02, step.weight, alpha);
+    }
+    if (plan.gates.latency && step.weight < 100) {
+      const allowed = plan.gates.latency.maxIncreasePct ?? LATENCY_DEFAULTS.maxIncreasePct;
+      needed["median +25%"] = requestsForLatency(0.25, allowed, 0.5, step.weight, alpha);
+    }
+    volumes.push({ step: i + 1, weight: step.weight, expected, needed });
+    const short = Object.entries(needed).filter(([, n]) => n > expected);
+    if (short.length > 0) {
+      warnings.push(
+        `step ${i + 1} (${step.weight}% for ${step.durationS}s) expects ${expected} canary requests; ` +
+          `${short.map(([what, n]) => `${what} needs ${Number.isFinite(n) ? n : "more than any"}`).join(", ")} to be caught 95% of the time`,
+      );
+    }
+  }
+  return { volumes, warnings };
 }
 
 /** What the controller measured since the last decision. */

@@ -1,6 +1,7 @@
 import { collectAnswers, type EvalAnswers } from "../gates/accuracy.js";
 import { EVAL_DEFAULTS, evalGates } from "../gates/evaluation.js";
 import type { GateResult } from "../gates/gates.js";
+import type { StepVolume } from "../gates/power.js";
 import { promqlGates } from "../gates/promql.js";
 import { PrometheusClient } from "../prometheus/client.js";
 import {
@@ -20,7 +21,14 @@ import type { Target } from "../targets/ports.js";
 import { onInterrupt } from "../util/child-cleanup.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
-import { advance, type CanaryPlan, type Decision, type Observation, planAlpha } from "./advance.js";
+import {
+  advance,
+  type CanaryPlan,
+  type Decision,
+  type Observation,
+  planAlpha,
+  planVolumes,
+} from "./advance.js";
 import { type WarmupReport, warmUp } from "./warmup.js";
 
 export type { CanaryPlan, GatePlan, StepPlan } from "./advance.js";
@@ -38,6 +46,8 @@ export interface RolloutReport {
   resumed?: boolean;
   /** The requests sent to the canary alone before its first step: cold-start latency, not judged. */
   warmup?: WarmupReport;
+  /** What each step could detect at the expected traffic, and where it falls short. */
+  volumes?: { volumes: StepVolume[]; warnings: string[] };
 }
 
 export interface Clock {
@@ -89,6 +99,8 @@ export async function runCanary(
   const canary = () => ledger.canary as CanaryRecord;
   // Read before the final move, which clears the canary from the ledger.
   let warmup: WarmupReport | undefined;
+  const volumes = planVolumes(plan);
+  for (const warning of volumes.warnings) log.warn(`  ${warning}`);
   const report = (outcome: RolloutReport["outcome"], reason: string): RolloutReport => ({
     revision: revision.id,
     stable,
@@ -97,6 +109,7 @@ export async function runCanary(
     steps: canary().progress?.steps ?? [],
     ...(options.resume ? { resumed: true } : {}),
     ...(warmup ? { warmup } : {}),
+    ...(volumes.volumes.length ? { volumes } : {}),
   });
   const revert = async (reason: string) => {
     await workloads.revert();
