@@ -34,13 +34,18 @@ function target(served: TrackMetrics, withRemove = true) {
         state: {
           location: "memory",
           read: async () => ledger,
-          update: async (change: (l: Ledger) => Ledger) => (ledger = change(ledger)),
+          update: async (change: (l: Ledger) => Ledger) => {
+            ledger = change(ledger);
+            return ledger;
+          },
           lock: async () => async () => {},
         },
         openEndpoint: async () => ({ url: "http://stable", close: async () => {} }),
       },
       now: () => new Date(time),
-      sleep: async (ms: number) => void (time += ms),
+      sleep: async (ms: number) => {
+        time += ms;
+      },
       collectAnswers: async (): Promise<EvalAnswers> => ({
         values: labels.map((l, i) => (i < right ? l : 9)),
         failures: labels.map(() => ""),
