@@ -13,9 +13,12 @@ export async function withDeployTarget<T>(
   use: (target: Target) => Promise<T>,
   target?: Target,
 ): Promise<T> {
-  const unlock = await (target?.state ?? openState(config)).lock();
+  // The lock is taken on the store the target then uses: a lock lost in a cluster (a Lease not
+  // renewed in time) fails that store's next call, so the run cannot write on without it.
+  const state = target?.state ?? openState(config);
+  const unlock = await state.lock();
   try {
-    const opened = target ?? (await openTarget(config, logger));
+    const opened = target ?? (await openTarget(config, logger, state));
     try {
       return await use(opened);
     } finally {

@@ -114,6 +114,7 @@ export function rolloutMarkdown(rollout: RolloutReport): string {
     warmupLine(rollout),
     decisive(rollout).length ? markdownTable(evidenceHeaders, evidenceRows(decisive(rollout))) : "",
     volumesMarkdown(rollout),
+    diagnosticsBlock(rollout),
   ]
     .filter(Boolean)
     .join("\n\n");
@@ -137,6 +138,9 @@ export function rolloutText(rollout: RolloutReport): string {
     pairedLine(decisive(rollout)),
     warmupLine(rollout),
     decisive(rollout).length ? textTable(evidenceHeaders, evidenceRows(decisive(rollout))) : "",
+    rollout.diagnostics?.length
+      ? `What the target reported:\n${rollout.diagnostics.map((l) => `  ${l}`).join("\n")}`
+      : "",
   ]
     .filter(Boolean)
     .join("\n\n");
@@ -144,4 +148,11 @@ export function rolloutText(rollout: RolloutReport): string {
 
 export function benchmarkText(report: BenchmarkReport): string {
   return textTable(benchmarkHeaders, benchmarkRows(report));
+}
+
+/** What the target reported when its workloads failed, in a code block (fences inside defused). */
+function diagnosticsBlock(rollout: RolloutReport): string {
+  if (!rollout.diagnostics?.length) return "";
+  const text = rollout.diagnostics.join("\n").replaceAll("```", "'''");
+  return `What the target reported:\n\n\`\`\`\n${text}\n\`\`\``;
 }

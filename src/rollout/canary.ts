@@ -17,7 +17,7 @@ import {
   setCanaryWeight,
   startCanary,
 } from "../state/ledger.js";
-import type { Target } from "../targets/ports.js";
+import { type Target, WorkloadFailure } from "../targets/ports.js";
 import { onInterrupt } from "../util/child-cleanup.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
@@ -48,7 +48,12 @@ export interface RolloutReport {
   warmup?: WarmupReport;
   /** What each step could detect at the expected traffic, and where it falls short. */
   volumes?: { volumes: StepVolume[]; warnings: string[] };
+  /** What the target reported when its workloads failed: events, container states, a log tail. */
+  diagnostics?: string[];
 }
+
+const diagnosticsOf = (error: unknown) =>
+  error instanceof WorkloadFailure && error.diagnostics.length > 0 ? { diagnostics: error.diagnostics } : {};
 
 export interface Clock {
   now(): Date;
@@ -124,7 +129,15 @@ export async function runCanary(
       await workloads.startCanary(revision);
     } catch (error) {
       // Nothing half-done: the ledger must not claim a canary that never ran.
-      await revert(`canary failed to start: ${errorMessage(error)}`).catch(() => {});
+      const reason = `canary failed to start: ${errorMessage(error)}`;
+      const done = { ...report("reverted", reason), ...diagnosticsOf(error) };
+      await revert(reason).catch(() => {});
+      // What the cluster reported (an image that cannot be pulled, a crash loop) is the rollout's
+      // outcome, with its evidence; anything else is an error of the run.
+      if (error instanceof WorkloadFailure) {
+        log.info(`  ✘ reverted ${revision.id}: ${reason}`);
+        return done;
+      }
       throw error;
     }
     if (options.resume) {
@@ -189,7 +202,16 @@ export async function runCanary(
       }
     }
   } catch (error) {
-    await revert(`error during the rollout: ${errorMessage(error)}`).catch(() => {});
+    const reason = `error during the rollout: ${errorMessage(error)}`;
+    const done =
+      error instanceof WorkloadFailure
+        ? { ...report("reverted", reason), ...diagnosticsOf(error) }
+        : undefined;
+    await revert(reason).catch(() => {});
+    if (done) {
+      log.info(`  ✘ reverted ${revision.id}: ${reason}`);
+      return done;
+    }
     throw error;
   } finally {
     forgetInterrupt();

@@ -11,10 +11,17 @@ import { LocalTarget, type LocalTrafficPlan } from "./local/local-target.js";
 import type { Target } from "./ports.js";
 
 /** The config's target with every port: workloads, metrics, state, endpoints, traffic. */
-export async function openTarget(config: ModelshipConfig, logger: Logger): Promise<Target> {
+export async function openTarget(
+  config: ModelshipConfig,
+  logger: Logger,
+  state?: LedgerStore,
+): Promise<Target> {
   if (config.target.kind === "kubernetes") {
     const preset = config.image.runtime?.preset;
-    return openKubernetesTarget(config.target, logger, preset ? { preset } : {});
+    return openKubernetesTarget(config.target, logger, {
+      ...(preset ? { preset } : {}),
+      ...(state ? { store: state } : {}),
+    });
   }
   return LocalTarget.open({ stateDir: config.target.stateDir, logger, traffic: localTraffic(config) });
 }

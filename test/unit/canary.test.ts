@@ -10,6 +10,7 @@ import {
   type TrafficWindow,
 } from "../../src/gates/metrics.js";
 import { trafficGates } from "../../src/gates/traffic.js";
+import { rolloutMarkdown, rolloutText } from "../../src/report/summary.js";
 import { type CanaryPlan, decide, type StepPlan } from "../../src/rollout/advance.js";
 import { type Clock, runCanary } from "../../src/rollout/canary.js";
 import {
@@ -22,7 +23,14 @@ import {
   startCanary,
 } from "../../src/state/ledger.js";
 import type { LedgerStore } from "../../src/state/store.js";
-import type { Endpoint, MetricsSource, SyntheticTraffic, Track, Workloads } from "../../src/targets/ports.js";
+import {
+  type Endpoint,
+  type MetricsSource,
+  type SyntheticTraffic,
+  type Track,
+  WorkloadFailure,
+  type Workloads,
+} from "../../src/targets/ports.js";
 
 const gate = (status: GateStatus, name: GateResult["gate"] = "latency-p95"): GateResult => ({
   gate: name,
@@ -335,6 +343,27 @@ describe("runCanary with in-memory ports", () => {
       "load generator crashed",
     );
     expect(target.calls.at(-1)).toBe("revert");
+  });
+
+  it("a canary the cluster cannot run is reverted as the rollout's outcome, with what the cluster said", async () => {
+    const { target, revision } = setup();
+    target.failStartCanary = new WorkloadFailure(
+      "canary r2 failed to roll out: pod p: container model ImagePullBackOff",
+      ["p/model: waiting: ImagePullBackOff, 0 restarts", "p: Warning Failed: Failed to pull image"],
+    );
+    const report = await runCanary(revision, plan({ latency: { p95Ms: 100 } }), deps(target));
+    expect(report).toMatchObject({
+      outcome: "reverted",
+      reason: "canary failed to start: canary r2 failed to roll out: pod p: container model ImagePullBackOff",
+      diagnostics: [
+        "p/model: waiting: ImagePullBackOff, 0 restarts",
+        "p: Warning Failed: Failed to pull image",
+      ],
+    });
+    expect(target.ledger.canary).toBeUndefined();
+    expect(target.lastReason).toMatch(/^canary failed to start: .*ImagePullBackOff/);
+    expect(rolloutMarkdown(report)).toContain("What the target reported:");
+    expect(rolloutText(report)).toContain("Warning Failed: Failed to pull image");
   });
 
   it("records a canary that fails to start as reverted, without promoting", async () => {

@@ -22,6 +22,8 @@ export interface KubernetesTargetOptions {
   state?: ClusterStateOptions;
   /** Where the step's figures come from (Prometheus); without one, traffic gates see no requests. */
   metrics?: MetricsSource;
+  /** The state port to use (the one the deploy lock was taken on); by default one of its own. */
+  store?: LedgerStore;
   /** The image's runtime preset, which names the metrics its server exposes. */
   preset?: string;
   pollMs?: number;
@@ -62,12 +64,14 @@ export class KubernetesTarget implements Target {
   ) {
     const logger = options.logger ?? silentLogger;
     this.kubectl = kubectlFor(config, options.kubectl);
-    this.state = openClusterState(this.kubectl, config.deployment, {
-      logger,
-      leaseDurationSeconds: config.leaseDurationS,
-      lockWaitSeconds: config.lockWaitS,
-      ...options.state,
-    });
+    this.state =
+      options.store ??
+      openClusterState(this.kubectl, config.deployment, {
+        logger,
+        leaseDurationSeconds: config.leaseDurationS,
+        lockWaitSeconds: config.lockWaitS,
+        ...options.state,
+      });
     const workloadOptions = { logger, ...(options.pollMs ? { pollMs: options.pollMs } : {}) };
     this.workloads =
       config.router.kind === "kserve"
