@@ -129,7 +129,7 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
       ...(gates.prometheus
         ? {
             prometheus: {
-              url: gates.prometheus.url,
+              ...(gates.prometheus.url ? { url: gates.prometheus.url } : {}),
               queries: gates.prometheus.queries.map((q) => ({
                 name: q.name,
                 query: q.query,

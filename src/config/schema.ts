@@ -344,7 +344,11 @@ const gates = z.strictObject({
     .nullish(),
   prometheus: z
     .strictObject({
-      url: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL"),
+      /** Default: target.prometheus.url of a kubernetes target. */
+      url: z
+        .string()
+        .regex(/^https?:\/\/\S+$/, "must be an http(s) URL")
+        .nullish(),
       queries: z.array(promqlQuery).min(1).max(50),
     })
     .nullish(),
@@ -467,7 +471,19 @@ export function crossFieldIssues(data: unknown): CrossFieldIssue[] {
       message: "agreement is measured on the eval set: set gates.accuracy too",
     });
   }
-  const queries = field(field(gates, "prometheus"), "queries");
+  const prometheus = field(gates, "prometheus");
+  if (
+    prometheus != null &&
+    field(prometheus, "url") == null &&
+    field(field(field(data, "target"), "prometheus"), "url") == null
+  ) {
+    issues.push({
+      path: ["gates", "prometheus"],
+      message:
+        "no Prometheus to ask: set gates.prometheus.url (or target.prometheus.url on a kubernetes target)",
+    });
+  }
+  const queries = field(prometheus, "queries");
   if (Array.isArray(queries)) {
     queries.forEach((query, i) => {
       if (field(query, "max") == null && field(query, "min") == null) {

@@ -109,7 +109,8 @@ export interface ModelshipConfig {
       metric: "mae" | "rmse";
     };
     agreement?: { min?: number; tolerance: number };
-    prometheus?: { url: string; queries: { name: string; query: string; max?: number; min?: number }[] };
+    /** `url` absent: the kubernetes target's `prometheus.url`. */
+    prometheus?: { url?: string; queries: { name: string; query: string; max?: number; min?: number }[] };
   };
   /** Defaults from DEFAULT_POLICY where the file says nothing. */
   validation: ValidationPolicy;

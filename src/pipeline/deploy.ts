@@ -64,7 +64,7 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
             },
           }
         : {}),
-      ...(prometheus ? { promql: prometheus } : {}),
+      ...(prometheus ? { promql: { url: prometheusUrl(config, prometheus.url), queries: prometheus.queries } } : {}),
     },
     sequential: {
       alpha: config.gates.alpha,
@@ -85,6 +85,13 @@ async function stableModelPath(state: LedgerStore): Promise<string | undefined> 
   } catch {
     // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
     return undefined;
+/** Where the PromQL gates ask: their own URL, else the kubernetes target's Prometheus. */
+function prometheusUrl(config: ModelshipConfig, own: string | undefined): string {
+  const url = own ?? (config.target.kind === "kubernetes" ? config.target.prometheus?.url : undefined);
+  if (!url) throw new Error("gates.prometheus has no url and the target has no prometheus.url");
+  return url;
+}
+
   }
 }
 
@@ -164,7 +171,7 @@ export async function deployRevision(
   const rollout = await runCanary(
     revision,
     await canaryPlan(config),
-    { target, logger, owner: { pid: process.pid, host: hostname() } },
+    { target, logger, owner },
     { resume: leftover?.action === "resumed" },
   );
   return withLeftover({ revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout });
