@@ -171,7 +171,7 @@ export async function deployRevision(
   const rollout = await runCanary(
     revision,
     await canaryPlan(config),
-    { target, logger, owner },
+    { target, logger, owner: { pid: process.pid, host: hostname() } },
     { resume: leftover?.action === "resumed" },
   );
   return withLeftover({ revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout });
