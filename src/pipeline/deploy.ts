@@ -77,6 +77,13 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
   };
 }
 
+/** Where the PromQL gates ask: their own URL, else the kubernetes target's Prometheus. */
+function prometheusUrl(config: ModelshipConfig, own: string | undefined): string {
+  const url = own ?? (config.target.kind === "kubernetes" ? config.target.prometheus?.url : undefined);
+  if (!url) throw new Error("gates.prometheus has no url and the target has no prometheus.url");
+  return url;
+}
+
 /** The stable revision's model path, or undefined when nothing is stable yet or the ledger is unreadable. */
 async function stableModelPath(state: LedgerStore): Promise<string | undefined> {
   try {
@@ -85,13 +92,6 @@ async function stableModelPath(state: LedgerStore): Promise<string | undefined> 
   } catch {
     // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
     return undefined;
-/** Where the PromQL gates ask: their own URL, else the kubernetes target's Prometheus. */
-function prometheusUrl(config: ModelshipConfig, own: string | undefined): string {
-  const url = own ?? (config.target.kind === "kubernetes" ? config.target.prometheus?.url : undefined);
-  if (!url) throw new Error("gates.prometheus has no url and the target has no prometheus.url");
-  return url;
-}
-
   }
 }
 
