@@ -236,7 +236,8 @@ function presetPort(preset: string | undefined): number {
 
 /** The name the server knows the model by: Triton's model directory, else model.name. */
 function servedName(raw: RawConfig): string {
-  return raw.image?.runtime?.preset === "triton" ? (raw.image.runtime.name ?? "model") : raw.model.name;
+  const runtime = raw.image?.runtime;
+  return runtime?.name ?? (runtime?.preset === "triton" ? "model" : raw.model.name);
 }
 
 /** Readiness of the model, not the process: the server's own model-ready path where it has one. */

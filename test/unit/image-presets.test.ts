@@ -13,6 +13,17 @@ afterEach(async () => {
 
 describe("runtime presets", () => {
   it("place the model where each server looks for it", () => {
+    // The reference server listens on every interface of the pod, under the name the readiness probe asks for.
+    expect(runtimePlacement({ preset: "reference", name: "iris" }).config.Cmd).toEqual([
+      "serve",
+      "/models/model",
+      "--port",
+      "8080",
+      "--host",
+      "0.0.0.0",
+      "--name",
+      "iris",
+    ]);
     expect(runtimePlacement({ preset: "kserve-modelcar" })).toEqual({ modelPath: "/models", config: {} });
     const triton = runtimePlacement({ preset: "triton", name: "iris", version: "3" });
     expect(triton.modelPath).toBe("/models/iris/3");

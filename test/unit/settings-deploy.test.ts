@@ -53,5 +53,19 @@ describe("deploy and run settings", () => {
       error: { name: "model-path", problem: "is empty" },
     },
     { title: "cli: --json", only: "cli", given: { json: true }, settings: { json: true } },
+    {
+      title: "the image to run, by digest",
+      given: { image: `ghcr.io/acme/iris@sha256:${"a".repeat(64)}` },
+      settings: { image: `ghcr.io/acme/iris@sha256:${"a".repeat(64)}` },
+    },
+    {
+      title: "an image by tag is refused: it could move under a running rollout",
+      given: { image: "ghcr.io/acme/iris:latest" },
+      error: {
+        name: "image",
+        problem: 'must name an image by digest (repository@sha256:…), got "ghcr.io/acme/iris:latest"',
+      },
+    },
+    { title: "cli: --dry-run", only: "cli", given: { "dry-run": true }, settings: { dryRun: true } },
   ]);
 });

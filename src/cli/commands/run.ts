@@ -1,7 +1,7 @@
 import { findRunConfig } from "../../config/index.js";
 import { runPipeline } from "../../pipeline/run.js";
 import { pipelineMarkdown } from "../../report/summary.js";
-import { deployParser } from "../../settings/deploy.js";
+import { deployParser, refuseImage } from "../../settings/deploy.js";
 import { settingsFromArgv } from "../args.js";
 import { type Command, configHelp, log, print, printDryRun, printJson } from "./common.js";
 
@@ -15,6 +15,7 @@ export const run: Command = {
 ${configHelp}`,
   async run(argv) {
     const settings = settingsFromArgv(deployParser, argv);
+    if (settings.image) refuseImage("--image");
     const config = await findRunConfig(settings.locator, settings.locator.labels);
     if (settings.dryRun) return printDryRun(config);
     const report = await runPipeline(config, { logger: log, resume: settings.resume });

@@ -9,7 +9,7 @@ function printStableChange(change: StableChange, json: boolean): number {
   if (json) printJson(change);
   else
     print(
-      `${change.stable} is now stable (was ${change.previous ?? "none"}); a local target runs it from its next start`,
+      `${change.stable} is now stable (was ${change.previous ?? "none"}); the target runs it (a local target from its next start)`,
     );
   return 0;
 }

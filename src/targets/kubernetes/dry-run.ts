@@ -73,7 +73,9 @@ export function dryRunYaml(config: ModelshipConfig, template?: Record<string, un
     weight,
     template,
   );
-  const docs = (objects: KubeObject[]) => objects.map((o) => `---\n${stringify(o)}`).join("");
+  // Shared label and probe objects would otherwise come out as YAML anchors and aliases.
+  const docs = (objects: KubeObject[]) =>
+    objects.map((o) => `---\n${stringify(o, { aliasDuplicateObjects: false })}`).join("");
   return [
     `# modelship deploy --dry-run: router ${target.router.kind}, namespace ${target.namespace}; nothing was sent to the cluster.`,
     `# Placeholders: revisions r1 (stable) and r2 (canary), image digest ${PLACEHOLDER_DIGEST} (the build's goes there).`,
