@@ -31,7 +31,12 @@ export interface EvalModel {
   /** The stable passed its own first deployment on this eval set: sets where it scores below are redrawn. */
   stableMin?: number;
   /** Canary answers: "same" as the stable, or right where the stable is except on a share of rows. */
-  canary: { kind: "same" } | { kind: "drop"; points: number } | { kind: "disagree"; share: number };
+  canary:
+    | { kind: "same" }
+    | { kind: "drop"; points: number }
+    | { kind: "disagree"; share: number }
+    /** As accurate as the stable, but wrong on other rows: wrong on `share` of the stable's right rows, right on as many of its wrong ones. */
+    | { kind: "retrained"; share: number };
 }
 
 export interface Scenario {
@@ -206,6 +211,11 @@ function drawEval(
       c = (label + 1) % 3;
     if (model.canary.kind === "disagree" && random() < model.canary.share)
       c = (s + 1 + Math.floor(random() * 2)) % 3;
+    if (model.canary.kind === "retrained") {
+      const fixShare = (model.stableAccuracy * model.canary.share) / (1 - model.stableAccuracy);
+      if (s === label && random() < model.canary.share) c = (label + 1) % 3;
+      else if (s !== label && random() < fixShare) c = label;
+    }
     labels.push(label);
     stable.push(s);
     canary.push(c);

@@ -5,7 +5,8 @@
 //   2. End to end on the local target (bench/decisions-e2e.ts): A/A deploys of a byte-different
 //      copy of the example's v2 and bad canaries, counting verdicts and time to revert.
 // DECISIONS_AA (default 2000) and DECISIONS_DETECT (500) set the simulated rollouts per row;
-// DECISIONS_E2E_AA (30) the end-to-end A/A deploys; DECISIONS_PART=sim|e2e runs one part.
+// DECISIONS_E2E_AA (30) the end-to-end A/A deploys; DECISIONS_PART=sim|e2e runs one part;
+// DECISIONS_ONLY=regex only the simulated rows whose name matches.
 import { textTable } from "../src/util/table.js";
 import { runEndToEnd } from "./decisions-e2e.js";
 import {
@@ -86,12 +87,47 @@ async function simulation(): Promise<void> {
       "A/A, accuracy 0.92 both on 50 rows (same answers)",
       { name: "", stable: good(), canary: good(), eval: evalSame, trafficRate: 20 },
     ],
+    [
+      "A/A, a retrained model as accurate (0.95), wrong on other rows (2%), 50 rows",
+      {
+        name: "",
+        stable: good(),
+        canary: good(),
+        eval: { ...evalSame, stableAccuracy: 0.95, canary: { kind: "retrained", share: 0.02 } },
+        trafficRate: 20,
+      },
+    ],
+    ...[200, 400, 800].map((rows): [string, Scenario] => [
+      `the same at margin 0.05 on ${rows} rows`,
+      {
+        name: "",
+        stable: good(),
+        canary: good(),
+        eval: { ...evalSame, rows, stableAccuracy: 0.95, canary: { kind: "retrained", share: 0.02 } },
+        trafficRate: 20,
+        tweak: (plan) => ({
+          ...plan,
+          gates: {
+            ...plan.gates,
+            ...(plan.gates.accuracy ? { accuracy: { ...plan.gates.accuracy, margin: 0.05 } } : {}),
+          },
+        }),
+      },
+    ]),
   ];
+  const only = process.env.DECISIONS_ONLY ? new RegExp(process.env.DECISIONS_ONLY) : undefined;
   const aaRows = [];
   for (const [i, [name, scenario]] of aa.entries()) {
+    if (only && !only.test(name)) continue;
     const results = await runMany(scenario, AA, 1_000_000 * (i + 1));
     const reverted = results.filter((r) => r.reverted);
-    const why = [...new Set(reverted.map((r) => r.reason.split(":")[0]))].slice(0, 3).join(", ");
+    const byGate = new Map<string, number>();
+    for (const r of reverted) {
+      const gate =
+        /^(?:aborted [^:]+: |inconclusive (?:at step \d+[^:]*: )?)?([a-z-]+)/.exec(r.reason)?.[1] ?? "other";
+      byGate.set(gate, (byGate.get(gate) ?? 0) + 1);
+    }
+    const why = [...byGate.entries()].map(([gate, n]) => `${gate} ${n}`).join(", ");
     aaRows.push([
       name,
       AA,
@@ -214,6 +250,7 @@ async function simulation(): Promise<void> {
   ];
   const rows = [];
   for (const [i, ladder] of ladders.entries()) {
+    if (only && !only.test(ladder.name)) continue;
     for (const volume of ladder.volumes) {
       const results = await runMany(ladder.at(volume), DETECT, 50_000_000 * (i + 1) + volume);
       const caught = results.filter((r) => r.reverted).length;
@@ -270,6 +307,7 @@ async function simulation(): Promise<void> {
   ];
   const abortRows = [];
   for (const [i, [name, scenario]] of abort.entries()) {
+    if (only && !only.test(name)) continue;
     const results = await runMany(scenario, DETECT, 90_000_000 + i * 100_000);
     const times = results.flatMap((r) => (r.timeToRevertS === undefined ? [] : [r.timeToRevertS]));
     const sorted = [...times].sort((a, b) => a - b);
