@@ -4,7 +4,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 
-const actions = ["validate", "benchmark", "build", "deploy", "gate", "promote", "rollback", "run"];
+const actions = ["validate", "benchmark", "build", "deploy", "gate", "promote", "rollback", "run", "preview"];
+// Actions with a post step (runs.post): dist/<action>/post.js.
+const posts = ["deploy", "run"];
 
 rmSync("dist", { recursive: true, force: true });
 const ncc = spawnSync(
@@ -30,6 +32,12 @@ for (const action of actions) {
   writeFileSync(
     `dist/${action}/index.js`,
     `${header}import { runNamedAction } from "../index.js";\n\nawait runNamedAction("${action}");\n`,
+  );
+}
+for (const action of posts) {
+  writeFileSync(
+    `dist/${action}/post.js`,
+    `${header}import { runNamedPost } from "../index.js";\n\nawait runNamedPost("${action}");\n`,
   );
 }
 mkdirSync("dist/cli", { recursive: true });

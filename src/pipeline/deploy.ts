@@ -7,6 +7,7 @@ import { type CanaryPlan, type RolloutReport, runCanary } from "../rollout/canar
 import { type FirstDeploymentReport, runFirstDeployment } from "../rollout/first.js";
 import {
   addRevision,
+  type CanaryOwner,
   type CanaryRecord,
   type ModelIdentity,
   type RevisionRecord,
@@ -21,6 +22,13 @@ import { withDeployTarget } from "./deploy-target.js";
 export interface DeployOptions {
   /** Continue an unfinished canary of this revision from its recorded step instead of reverting it. */
   resume?: boolean;
+  /**
+   * Called just before the canary is started, before it can take any traffic, with what a revert
+   * needs to tell this run's canary from another's (the revision, and the owner the ledger records).
+   * Added for the GitHub Actions post step (issue 12): the action saves it with core.saveState, so a
+   * cancelled run's post step can revert the canary through the ports.
+   */
+    beforeCanary?: (canary: { revision: RevisionRecord; owner: CanaryOwner }) => void | Promise<void>;
 }
 
 export interface DeployReport {
@@ -168,10 +176,13 @@ export async function deployRevision(
     logger.info(`  ${revision.id} is already stable; nothing to do`);
     return withLeftover({ revision: revision.id, outcome: "deployed" as const, reason: "already stable" });
   }
+  const owner = { pid: process.pid, host: hostname() };
+  // Issue 12: the post step's record of this canary, saved before it can take traffic.
+  await options.beforeCanary?.({ revision, owner });
   const rollout = await runCanary(
     revision,
     await canaryPlan(config),
-    { target, logger, owner: { pid: process.pid, host: hostname() } },
+    { target, logger, owner },
     { resume: leftover?.action === "resumed" },
   );
   return withLeftover({ revision: revision.id, outcome: rollout.outcome, reason: rollout.reason, rollout });

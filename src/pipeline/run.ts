@@ -95,7 +95,10 @@ export async function runPipeline(
     log,
     async (target) => {
       const revision = await registerRevision(target.state, model, build?.image);
-      const deploy = await deployRevision(config, target, revision, log, { resume: options.resume });
+      const deploy = await deployRevision(config, target, revision, log, {
+        resume: options.resume,
+        ...(options.beforeCanary ? { beforeCanary: options.beforeCanary } : {}),
+      });
       return { model, outcome: deploy.outcome, validation, benchmark, build, deploy };
     },
     options.target,

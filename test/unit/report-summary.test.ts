@@ -46,3 +46,61 @@ describe("rollout job summary", () => {
     expect(markdown).not.toContain("mermaid");
   });
 });
+
+describe("evidence in the job summary", () => {
+  it("shows each verdict's test, p-value against its level, interval and sizes, the eval set's parts on their own rows", async () => {
+    const { evidenceRows, pairedLine } = await import("../../src/report/evidence.js");
+    const gates = [
+      {
+        gate: "accuracy" as const,
+        status: "pass" as const,
+        observed: 1,
+        threshold: 0.85,
+        samples: 50,
+        message: "m",
+        parts: [
+          {
+            gate: "accuracy-vs-stable" as const,
+            status: "pass" as const,
+            observed: 0.12,
+            threshold: -0.1,
+            samples: 50,
+            message: "paired",
+            test: "Tango (1998) score test of paired non-inferiority",
+            pValue: 2e-6,
+            alpha: 0.05,
+            estimate: 0.12,
+            interval: [0.03, 0.24] as [number, number],
+            sizes: { canary: 50, stable: 50 },
+            figures: { canaryAccuracy: 1, stableAccuracy: 0.88 },
+          },
+          {
+            gate: "agreement" as const,
+            status: "pass" as const,
+            observed: 0.88,
+            threshold: Number.NaN,
+            samples: 50,
+            message: "a",
+            figures: { agreement: 0.88, agreeing: 44, jensenShannon: 0.0123 },
+          },
+        ],
+      },
+    ];
+    expect(evidenceRows(gates)).toEqual([
+      [
+        "accuracy-vs-stable",
+        "pass",
+        "0.12",
+        "-0.1",
+        "Tango (1998) score test of paired non-inferiority",
+        "2.0e-6 / 0.05",
+        "0.03 … 0.24",
+        "50 / 50",
+      ],
+      ["agreement", "pass", "0.88", "–", "–", "–", "–", "50"],
+    ]);
+    expect(pairedLine(gates)).toBe(
+      "paired accuracy on the same 50 rows: canary 1 vs stable 0.88, Δ 0.12 (95% CI 0.03 … 0.24), pass\n\nagreement 88% (44/50 rows), predicted-class drift (Jensen–Shannon) 0.0123",
+    );
+  });
+});
