@@ -5,6 +5,7 @@ const areas: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   generator: () => import("./generator.js"),
   push: () => import("./push.js"),
   decisions: () => import("./decisions.js"),
+  kubernetes: () => import("./kubernetes.js"),
 };
 
 const wanted = process.argv.slice(2);
