@@ -158,8 +158,8 @@ function kubeconfigYaml(server: string, pki: Pki): string {
   });
 }
 
-/** GET over HTTPS with the admin client certificate; resolves to the status code, 0 when unreachable. */
-function httpsStatus(url: string, pki: Pki, verify = true): Promise<number> {
+/** GET over HTTPS with the admin client certificate; status 0 when unreachable. */
+function httpsGet(url: string, pki: Pki, verify = true): Promise<{ status: number; body: string }> {
   return new Promise((done) => {
     const req = request(
       url,
@@ -168,18 +168,25 @@ function httpsStatus(url: string, pki: Pki, verify = true): Promise<number> {
         cert: readFileSync(pki.adminCert),
         key: readFileSync(pki.adminKey),
         rejectUnauthorized: verify,
-        timeout: 2000,
+        timeout: 5000,
       },
       (res) => {
-        res.resume();
-        done(res.statusCode ?? 0);
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        res.on("end", () => done({ status: res.statusCode ?? 0, body }));
+        res.on("error", () => done({ status: 0, body: "" }));
       },
     );
-    req.on("error", () => done(0));
+    req.on("error", () => done({ status: 0, body: "" }));
     req.on("timeout", () => req.destroy());
     req.end();
   });
 }
+
+const httpsStatus = async (url: string, pki: Pki, verify = true) => (await httpsGet(url, pki, verify)).status;
 
 async function httpStatus(url: string): Promise<number> {
   try {
@@ -278,10 +285,18 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
   await writeFile(join(dir, "kwok.yaml"), kwokConfig());
   const kubectlPath = join(dir, "bin", "kubectl");
   await symlink(bins.bin.kubectl, kubectlPath);
-  const kubectl = (args: string[], input?: string) => {
-    const child = execFileAsync(kubectlPath, ["--kubeconfig", kubeconfig, ...args], { timeout: 90_000 });
+  const kubectl = async (args: string[], input?: string) => {
+    const child = execFileAsync(kubectlPath, ["--kubeconfig", kubeconfig, ...args], {
+      timeout: 90_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     if (input !== undefined) child.child.stdin?.end(input);
-    return child;
+    try {
+      return await child;
+    } catch (error) {
+      const { stderr, message } = error as { stderr?: string; message: string };
+      throw new ClusterError(`kubectl ${args.slice(0, 2).join(" ")} failed: ${(stderr || message).trim()}`);
+    }
   };
 
   const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
@@ -355,7 +370,8 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
   ]);
   await run.start("kube-scheduler", bins.bin["kube-scheduler"], componentArgs(ports.scheduler));
 
-  // kwok's PortForward/Logs CRDs first (kwok watches them from its start), the official ones with them.
+  // The controllers start while the CRDs go in (their start-up overlaps); kwok, which watches
+  // its PortForward/Logs kinds from its start, only after.
   await kubectl([
     "apply",
     "--server-side",
@@ -366,8 +382,21 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
     "-f",
     crds,
   ]);
-  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
-  run.check();
+  // Polled rather than `kubectl wait`, which fails on a CRD that has no conditions yet; in
+  // process, since the list is megabytes of schema.
+  await run.waitFor("the CRDs", async () => {
+    const { status, body } = await httpsGet(
+      `${server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`,
+      pki,
+    );
+    if (status !== 200) return false;
+    const crds = JSON.parse(body) as {
+      items: { status?: { conditions?: { type: string; status: string }[] } }[];
+    };
+    return crds.items.every((crd) =>
+      crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"),
+    );
+  });
   options.log(`CRDs installed (${elapsed()})`);
 
   await run.start("kwok", bins.bin.kwok, [
