@@ -55,14 +55,7 @@ export function runCli(args: string[]): Promise<CliResult> {
   return collect(spawnCli(args));
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { isAlive } from "../../src/state/pid-lock.js";
 
 /** Polls `check` until it returns true; throws with `what` when it does not within `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KServeWorkloads } from "../../src/targets/kubernetes/kserve-workloads.js";
 import { kubectlFor } from "../../src/targets/kubernetes/kubernetes-target.js";
 import { WorkloadFailure } from "../../src/targets/ports.js";
+import { waitFor } from "../integration/helpers.js";
 import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.js";
 import { kubernetesTarget, revision } from "./target-support.js";
 
@@ -70,49 +71,35 @@ describe("KServe router (status written by the test, as KServe's controller woul
     const stop = playController(() => reported);
     try {
       await workloads.runStable(revision("r1"));
-      const uri = () =>
-        kubectl([
-          "get",
-          "inferenceservice",
-          "iris",
-          "-n",
-          ns,
-          "-o",
-          "jsonpath={.spec.predictor.model.storageUri}",
-        ]);
+      const predictor = (field: string) =>
+        kubectl(["get", "inferenceservice", "iris", "-n", ns, "-o", `jsonpath={.spec.predictor.${field}}`]);
+      const uri = () => predictor("model.storageUri");
       expect(await uri()).toBe(`oci://${revision("r1").image}`);
       expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("");
 
       await workloads.startCanary(revision("r2"));
       expect(await uri()).toBe(`oci://${revision("r2").image}`);
       reported = 10;
+      await waitFor(
+        async () =>
+          (await kubectl([
+            "get",
+            "inferenceservice",
+            "iris",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.components.predictor.traffic[1].percent}",
+          ])) === "10",
+        "the controller's traffic status",
+      );
       // The controller's figure, not the spec's: KServe reports what it routes.
       expect(await workloads.setCanaryWeight(20)).toBe(10);
-      expect(
-        await kubectl([
-          "get",
-          "inferenceservice",
-          "iris",
-          "-n",
-          ns,
-          "-o",
-          "jsonpath={.spec.predictor.canaryTrafficPercent}",
-        ]),
-      ).toBe("20");
+      expect(await predictor("canaryTrafficPercent")).toBe("20");
 
       await workloads.revert();
       expect(await uri()).toBe(`oci://${revision("r1").image}`);
-      expect(
-        await kubectl([
-          "get",
-          "inferenceservice",
-          "iris",
-          "-n",
-          ns,
-          "-o",
-          "jsonpath={.spec.predictor.canaryTrafficPercent}",
-        ]),
-      ).toBe("");
+      expect(await predictor("canaryTrafficPercent")).toBe("");
 
       reported = undefined;
       await workloads.startCanary(revision("r3"));

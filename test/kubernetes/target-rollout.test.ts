@@ -200,6 +200,21 @@ const ledger = async () =>
   JSON.parse(
     await kubectl(["get", "configmap", "modelship-iris", "-n", ns, "-o", "jsonpath={.data.ledger\\.json}"]),
   );
+/** Nothing of a canary left: the stable Deployment alone, and the route all on the stable. */
+async function expectStableOnly(): Promise<void> {
+  expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("deployment.apps/iris\n");
+  const weights = await kubectl([
+    "get",
+    "httproute",
+    "iris",
+    "-n",
+    ns,
+    "-o",
+    "jsonpath={.spec.rules[0].backendRefs[*].weight}",
+  ]);
+  expect(weights).toBe("100 0");
+}
+
 const stableRevision = () =>
   kubectl([
     "get",
@@ -247,18 +262,7 @@ describe("the canary controller on the Kubernetes target", () => {
     expect(reverted).toMatchObject({ revision: "r3", outcome: "reverted" });
     expect(reverted.reason).toMatch(/^accuracy: canary accuracy 0\.68/);
     expect(await stableRevision()).toBe("r2");
-    expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("deployment.apps/iris\n");
-    expect(
-      await kubectl([
-        "get",
-        "httproute",
-        "iris",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.rules[0].backendRefs[*].weight}",
-      ]),
-    ).toBe("100 0");
+    await expectStableOnly();
 
     // The ledger is in the cluster, with every decision and its reason.
     const state = await ledger();
@@ -390,17 +394,6 @@ describe("the canary controller on the Kubernetes target", () => {
     });
     expect(next.stderr).toMatch(/canary r2 was left unfinished by an earlier run/);
     expect((await ledger()).canary).toBeUndefined();
-    expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).toBe("deployment.apps/iris\n");
-    expect(
-      await kubectl([
-        "get",
-        "httproute",
-        "iris",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.rules[0].backendRefs[*].weight}",
-      ]),
-    ).toBe("100 0");
+    await expectStableOnly();
   });
 });
