@@ -19,15 +19,19 @@ export interface BaseModel {
   lfs: number;
 }
 
-const git = (cwd: string, args: string[], input?: Buffer) =>
-  execa("git", args, {
-    cwd,
-    encoding: "buffer",
-    maxBuffer: 4 * 1024 ** 3,
-    ...(input ? { input } : {}),
-    // Never ask for credentials on a runner: fail instead.
-    env: { GIT_TERMINAL_PROMPT: "0" },
-  });
+const git = async (cwd: string, args: string[], input?: Buffer): Promise<Buffer> =>
+  Buffer.from(
+    (
+      await execa("git", args, {
+        cwd,
+        encoding: "buffer",
+        maxBuffer: 4 * 1024 ** 3,
+        ...(input ? { input } : {}),
+        // Never ask for credentials on a runner: fail instead.
+        env: { GIT_TERMINAL_PROMPT: "0" },
+      })
+    ).stdout,
+  );
 
 /**
  * Copies `modelPath` (inside a git working tree) as it was at `sha` into `dest`; undefined when the
@@ -41,9 +45,7 @@ export async function modelAtCommit(
 ): Promise<BaseModel | undefined> {
   if (!/^[0-9a-f]{7,40}$/i.test(sha)) throw new Error(`not a commit sha: ${JSON.stringify(sha)}`);
   const probe = dirname(modelPath);
-  const top = (await git(probe, ["rev-parse", "--show-toplevel"]).catch(() => undefined))?.stdout
-    .toString()
-    .trim();
+  const top = (await git(probe, ["rev-parse", "--show-toplevel"]).catch(() => undefined))?.toString().trim();
   if (!top) throw new Error(`${modelPath} is not in a git checkout: the base commit's model cannot be read`);
   const rel = relative(top, modelPath).split(sep).join("/");
   if (rel.startsWith("..")) throw new Error(`${modelPath} is outside the checkout ${top}`);
@@ -65,7 +67,7 @@ export async function modelAtCommit(
     }
     fetched = true;
   }
-  const listed = (await git(top, ["ls-tree", "-r", "-z", "--name-only", sha, "--", rel])).stdout
+  const listed = (await git(top, ["ls-tree", "-r", "-z", "--name-only", sha, "--", rel]))
     .toString()
     .split("\0")
     .filter(Boolean);
@@ -73,10 +75,10 @@ export async function modelAtCommit(
 
   let lfs = 0;
   for (const file of listed) {
-    let content = (await git(top, ["cat-file", "blob", `${sha}:${file}`])).stdout as Buffer;
+    let content = await git(top, ["cat-file", "blob", `${sha}:${file}`]);
     if (content.length < 1024 && content.subarray(0, LFS_POINTER.length).toString() === LFS_POINTER) {
       try {
-        content = (await git(top, ["lfs", "smudge", "--", file], content)).stdout as Buffer;
+        content = await git(top, ["lfs", "smudge", "--", file], content);
       } catch (error) {
         throw new Error(
           `${file} is a Git LFS pointer at ${sha.slice(0, 12)} and git lfs could not fetch it (${firstLine(error)}): install git-lfs and check out with lfs: true (see docs/github.md)`,
