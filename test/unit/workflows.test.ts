@@ -27,7 +27,7 @@ async function actionFor(uses: string): Promise<ActionMeta | undefined> {
 describe("workflows/", async () => {
   const files = (await readdir(join(root, "workflows"))).filter((f) => f.endsWith(".yml"));
   it("has the workflows the README points at", () => {
-    expect(files).toEqual(expect.arrayContaining(["deploy.yml", "rollback.yml"]));
+    expect(files).toEqual(expect.arrayContaining(["deploy.yml", "preview.yml", "rollback.yml"]));
   });
   for (const file of files) {
     it(`${file}: every modelship step uses declared inputs, gives required ones, and reads declared outputs`, async () => {
