@@ -192,9 +192,11 @@ export async function runEndToEnd(): Promise<void> {
         const t = runs
           .flatMap((r) => (r.timeToRevertS === undefined ? [] : [r.timeToRevertS]))
           .sort((a, b) => a - b);
-        return t.length
-          ? `${t[Math.floor((t.length - 1) / 2)]?.toFixed(1)} s (max ${t.at(-1)?.toFixed(1)} s)`
-          : "no traffic reached it";
+        if (t.length)
+          return `median ${t[Math.floor((t.length - 1) / 2)]?.toFixed(1)} s, max ${t.at(-1)?.toFixed(1)} s`;
+        return runs.some((r) => r.outcome === "reverted")
+          ? "reverted before any traffic"
+          : "– (none reverted)";
       };
       const firstReason = (runs: Run[]) =>
         runs
