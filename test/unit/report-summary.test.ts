@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { GateResult } from "../../src/gates/gates.js";
 import { rolloutLatencyChart } from "../../src/report/rollout-chart.js";
 import { rolloutMarkdown } from "../../src/report/summary.js";
 import type { RolloutReport, StepReport } from "../../src/rollout/canary.js";
@@ -50,7 +51,7 @@ describe("rollout job summary", () => {
 describe("evidence in the job summary", () => {
   it("shows each verdict's test, p-value against its level, interval and sizes, the eval set's parts on their own rows", async () => {
     const { evidenceRows, pairedLine } = await import("../../src/report/evidence.js");
-    const gates = [
+    const gates: GateResult[] = [
       {
         gate: "accuracy" as const,
         status: "pass" as const,
