@@ -10,6 +10,7 @@ import {
   warningOf,
 } from "../github/deployments.js";
 import { closedMarkdown, previewMarkdown } from "../github/preview-comment.js";
+import { livePreview } from "../pipeline/live-preview.js";
 import { evaluatePreview } from "../pipeline/preview.js";
 import { type PreviewSettings, previewParser } from "../settings/preview.js";
 import { fromInputs } from "../settings/sources.js";
@@ -69,12 +70,30 @@ export async function previewAction(): Promise<void> {
   const marker = commentMarker(config.model.name);
   const at = () => new Date().toISOString();
 
+  const prUrl = context.repo
+    ? `https://github.com/${context.repo.owner}/${context.repo.repo}/pull/${pr}`
+    : undefined;
+  const live = (revision?: Parameters<typeof livePreview>[1]["revision"]) =>
+    fork
+      ? Promise.resolve({ removed: [], expired: [], notes: [] } as Awaited<ReturnType<typeof livePreview>>)
+      : withKubeconfig(settings.kubeconfig, () =>
+          livePreview(config, {
+            pullRequest: pr,
+            mode: settings.mode,
+            ...(revision ? { revision } : {}),
+            ttlHours: settings.ttlHours,
+            ...(prUrl ? { prUrl } : {}),
+          }),
+        );
+
   if (settings.mode === "cleanup") {
+    const cluster = await live();
+    for (const note of cluster.notes) core.info(`  ${note}`);
     const deactivated = await deactivateEnvironment(deployments, environment, actionLogger, context.runUrl);
     const id = await comment(commentApi, pr, marker, (previous) =>
       closedMarkdown(previous ? withoutMarker(previous.body) : undefined, {
         at: at(),
-        removed: [],
+        removed: cluster.removed,
         ...(context.runUrl ? { runUrl: context.runUrl } : {}),
       }),
     );
@@ -84,7 +103,7 @@ export async function previewAction(): Promise<void> {
     await core.summary
       .addHeading(`modelship preview of PR #${pr} cleaned up`, 2)
       .addRaw(
-        `${deactivated} GitHub Deployment(s) of ${environment} marked inactive. The local-target evaluation leaves nothing running.`,
+        `${deactivated} GitHub Deployment(s) of ${environment} marked inactive. ${cluster.removed.length ? `Removed: ${cluster.removed.join(", ")}.` : "Nothing was left running."}${cluster.notes.length ? ` ${cluster.notes.join("; ")}.` : ""}`,
         true,
       )
       .write();
@@ -119,7 +138,16 @@ export async function previewAction(): Promise<void> {
       throw error;
     }
   });
+  // Kubernetes: the candidate's image as the live preview, once it passed validation.
+  const cluster = await live(
+    settings.image && report.validation.accepted
+      ? { id: `pr-${pr}`, model: report.model, image: settings.image, createdAt: at() }
+      : undefined,
+  );
+  report.notes.push(...cluster.notes);
+  const url = settings.github.environmentUrl ?? cluster.url;
   const markdown = previewMarkdown(report, {
+    ...(url ? { url } : {}),
     pullRequest: pr,
     ...(context.pullRequest?.headSha ? { headSha: context.pullRequest.headSha } : {}),
     ...(context.runUrl ? { runUrl: context.runUrl } : {}),
@@ -128,10 +156,10 @@ export async function previewAction(): Promise<void> {
   });
   await recorder?.status(report.verdict === "pass" ? "success" : "failure", {
     description: `${report.verdict}: ${report.reason}`,
-    ...(settings.github.environmentUrl ? { environmentUrl: settings.github.environmentUrl } : {}),
+    ...(url ? { environmentUrl: url } : {}),
   });
   const id = await comment(commentApi, pr, marker, markdown);
-  core.setOutput("url", settings.github.environmentUrl ?? "");
+  core.setOutput("url", url ?? "");
   core.setOutput("verdict", report.verdict);
   core.setOutput("comment-id", id);
   core.setOutput("report", await writeReport("preview", report));

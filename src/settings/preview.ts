@@ -23,6 +23,9 @@ export const PREVIEW_FIELDS = {
   "pull-request": { type: "string" },
   // The commit whose model stands for production when the ledger has none reachable (default: the PR's base).
   "base-sha": { type: "string", flag: "base" },
+  // Kubernetes: the PR's image (by digest) runs as the live preview <name>-pr-<N>, for ttl-hours.
+  image: { type: "string" },
+  "ttl-hours": { type: "string" },
   comment: { type: "string", flag: false },
   "fail-on-regression": { type: "string", flag: false },
   ...KUBECONFIG_FIELD,
@@ -34,6 +37,10 @@ export interface PreviewSettings {
   locator: ConfigLocator;
   pullRequest?: number;
   baseSha?: string;
+  /** The PR's image, repository@sha256:…, for the Kubernetes live preview. */
+  image?: string;
+  /** How long the live preview lives after its last push (default 72). */
+  ttlHours: number;
   /** Write the sticky PR comment (default true). */
   comment: boolean;
   /** Fail the step when the candidate would not pass the production gates (default true). */
@@ -50,9 +57,18 @@ export function parsePreviewSettings(values: RawValues, label: Label): PreviewSe
   const baseSha = r.text("base-sha");
   if (baseSha !== undefined && !/^[0-9a-f]{7,40}$/i.test(baseSha))
     throw r.fail("base-sha", `must be a commit sha, got ${JSON.stringify(baseSha.slice(0, 60))}`);
+  const image = r.text("image");
+  if (image !== undefined && !/^[^\s@]+@sha256:[0-9a-f]{64}$/.test(image))
+    throw r.fail(
+      "image",
+      `must name an image by digest (repository@sha256:…), got ${JSON.stringify(image.slice(0, 120))}`,
+    );
+  const ttlHours = r.number("ttl-hours", { min: 1, max: 24 * 90 }) ?? 72;
   return {
     mode,
     locator,
+    ...(image !== undefined ? { image } : {}),
+    ttlHours,
     ...(pullRequest !== undefined ? { pullRequest } : {}),
     ...(baseSha !== undefined ? { baseSha: baseSha.toLowerCase() } : {}),
     comment: r.boolean("comment", true),

@@ -52,6 +52,17 @@ describe("preview settings", () => {
       },
     },
     {
+      title: "the PR's image by digest for the live preview, and its lifetime",
+      given: { image: `registry.example/iris@sha256:${"a".repeat(64)}`, "ttl-hours": "12" },
+      settings: { image: `registry.example/iris@sha256:${"a".repeat(64)}`, ttlHours: 12 },
+    },
+    { title: "the live preview lives 72 h by default", given: {}, settings: { ttlHours: 72 } },
+    {
+      title: "an image by tag is refused: the preview runs what was evaluated",
+      given: { image: "registry.example/iris:pr-12" },
+      error: { name: "image", problem: "must name an image by digest" },
+    },
+    {
       title: "action: comment and deployments off, fail-on-regression false",
       only: "action",
       given: { comment: "false", "github-deployments": "false", "fail-on-regression": "false" },
