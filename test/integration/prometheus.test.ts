@@ -2,8 +2,11 @@
 // scraping two real `modelship serve` processes labelled as the stable and canary tracks; the
 // canary's eval rows are sent malformed so it answers 4xx where the stable answers 200.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { latencyShiftGate } from "../../src/gates/latency.js";
+import { emptyTrack } from "../../src/gates/metrics.js";
 import { promqlGates } from "../../src/gates/promql.js";
 import { PrometheusClient, PrometheusError } from "../../src/prometheus/client.js";
+import { bucketsFromSamples } from "../../src/prometheus/histogram.js";
 import { type ModelProcess, startModelProcess } from "../../src/targets/local/model-process.js";
 import { type RunningPrometheus, startPrometheus } from "../support/prometheus.js";
 import { freePort, model } from "./helpers.js";
@@ -89,6 +92,40 @@ describe("PrometheusClient against real Prometheus", () => {
   it("says so when nothing listens", async () => {
     const dead = new PrometheusClient(`http://127.0.0.1:${await freePort()}`, { timeoutMs: 2_000 });
     await expect(dead.query("up")).rejects.toMatchObject({ kind: "unreachable" });
+  });
+});
+
+describe("latency buckets from real Prometheus", () => {
+  it("turn a by-le query into the gates' cumulative buckets, in ms, which the rank test runs on", async () => {
+    const buckets = async (track: string) => {
+      const result = await client.query(
+        `sum by (le) (modelship_inference_duration_seconds_bucket{track="${track}"})`,
+      );
+      if (result.kind !== "vector") throw new Error(result.kind);
+      return bucketsFromSamples(result.samples);
+    };
+    const [stableBuckets, canaryBuckets] = [await buckets("stable"), await buckets("canary")];
+    expect(stableBuckets.le.at(-1)).toBe(Infinity);
+    expect(stableBuckets.le[0]).toBeCloseTo(0.1, 10); // the 0.0001 s bucket, in ms
+    expect(stableBuckets.cumulative.at(-1)).toBe(30); // successful requests only
+    expect(canaryBuckets.cumulative.at(-1)).toBe(20);
+    const track = (b: typeof stableBuckets, requests: number) => ({
+      ...emptyTrack(),
+      requests,
+      latencyBuckets: b,
+    });
+    const gate = latencyShiftGate(
+      track(canaryBuckets, 30),
+      track(stableBuckets, 30),
+      { pct: 10, ms: 0.5 },
+      0.001,
+      { min: 10 },
+    );
+    expect(gate).toMatchObject({
+      gate: "latency-vs-stable",
+      status: "pass",
+      test: expect.stringContaining("buckets"),
+    });
   });
 });
 

@@ -94,3 +94,18 @@ describe("PrometheusClient on broken answers", () => {
     );
   });
 });
+
+describe("bucketsFromSamples", () => {
+  it("sorts by le, converts seconds to ms, puts +Inf last and keeps the counts monotone", async () => {
+    const { bucketsFromSamples } = await import("../../src/prometheus/histogram.js");
+    const sample = (le: string, value: number) => ({ labels: { le }, value, at: 1 });
+    expect(
+      bucketsFromSamples([sample("+Inf", 10), sample("0.01", 4), sample("0.001", 1), sample("0.1", 3.9)]),
+    ).toEqual({
+      le: [1, 10, 100, Infinity],
+      cumulative: [1, 4, 4, 10],
+    });
+    expect(() => bucketsFromSamples([sample("0.1", 1)])).toThrow(/no le="\+Inf"/);
+    expect(() => bucketsFromSamples([{ labels: {}, value: 1, at: 1 }])).toThrow(/without an le label/);
+  });
+});
