@@ -28,7 +28,7 @@ export interface DeployOptions {
    * Added for the GitHub Actions post step (issue 12): the action saves it with core.saveState, so a
    * cancelled run's post step can revert the canary through the ports.
    */
-    beforeCanary?: (canary: { revision: RevisionRecord; owner: CanaryOwner }) => void | Promise<void>;
+  beforeCanary?: (canary: { revision: RevisionRecord; owner: CanaryOwner }) => void | Promise<void>;
 }
 
 export interface DeployReport {
@@ -72,7 +72,9 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
             },
           }
         : {}),
-      ...(prometheus ? { promql: { url: prometheusUrl(config, prometheus.url), queries: prometheus.queries } } : {}),
+      ...(prometheus
+        ? { promql: { url: prometheusUrl(config, prometheus.url), queries: prometheus.queries } }
+        : {}),
     },
     sequential: {
       alpha: config.gates.alpha,

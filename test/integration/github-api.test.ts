@@ -61,7 +61,7 @@ describe("GitHub calls against a local server validating the official OpenAPI sc
         description: "canary r2",
         payload: {
           revision: "r2",
-          image: "registry.test/iris@sha256:" + "a".repeat(64),
+          image: `registry.test/iris@sha256:${"a".repeat(64)}`,
           modelDigest: `sha256:${"b".repeat(64)}`,
         },
         logUrl: "https://github.com/octo-org/models/actions/runs/1",
