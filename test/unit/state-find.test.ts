@@ -24,12 +24,15 @@ describe("findState (status, promote, rollback)", () => {
     }
   });
 
-  it("refuses a target kind that has no state store yet instead of inventing a directory", async () => {
+  it("finds a kubernetes target's ledger in its cluster, without contacting it", async () => {
     const dir = await mkdtemp(join(tmpdir(), "modelship-statedir-"));
     try {
       const config = join(dir, "modelship.yml");
-      await writeFile(config, "model: { name: iris, path: m.onnx }\ntarget: { kind: kubernetes }\n");
-      await expect(findState({ config })).rejects.toThrow(/target kind "kubernetes" is not available yet/);
+      await writeFile(
+        config,
+        "model: { name: iris, path: m.onnx }\ntarget: { kind: kubernetes, namespace: ml }\n",
+      );
+      expect((await findState({ config })).location).toBe("configmap/modelship-iris in namespace ml");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
