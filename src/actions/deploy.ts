@@ -22,6 +22,7 @@ export async function deployAction(): Promise<void> {
     try {
       const report = await deployStage(config, actionLogger, {
         resume: settings.resume,
+        ...(settings.image ? { image: settings.image } : {}),
         beforeCanary: beforeCanaryHook((revision) => deployment.start(revision, `canary ${revision.id}`)),
       });
       await deployment.finish(

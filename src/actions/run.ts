@@ -3,7 +3,7 @@ import { findRunConfig } from "../config/index.js";
 import { readRunContext } from "../github/context.js";
 import { runPipeline } from "../pipeline/run.js";
 import { pipelineMarkdown } from "../report/summary.js";
-import { deployParser } from "../settings/deploy.js";
+import { deployParser, refuseImage } from "../settings/deploy.js";
 import { withGitHub } from "../settings/github.js";
 import { fromInputs } from "../settings/sources.js";
 import { openState } from "../targets/open.js";
@@ -15,6 +15,7 @@ import { withKubeconfig } from "./kubeconfig.js";
 
 export async function pipelineAction(): Promise<void> {
   const { settings, github } = fromInputs(withGitHub(deployParser), core.getInput, core.setSecret);
+  if (settings.image) refuseImage("input image");
   const config = await findRunConfig(settings.locator, settings.locator.labels);
   const context = readRunContext();
   const deployment = productionDeployment(deploymentsApi(github, context), context, actionLogger);

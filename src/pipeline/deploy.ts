@@ -22,6 +22,8 @@ import { withDeployTarget } from "./deploy-target.js";
 export interface DeployOptions {
   /** Continue an unfinished canary of this revision from its recorded step instead of reverting it. */
   resume?: boolean;
+  /** The image this revision runs (repository@sha256:…), from an earlier build step; needed in a cluster. */
+  image?: string;
   /**
    * Called just before the canary is started, before it can take any traffic, with what a revert
    * needs to tell this run's canary from another's (the revision, and the owner the ledger records).
@@ -203,6 +205,12 @@ export async function deployStage(
   }
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   return withDeployTarget(config, logger, async (target) =>
-    deployRevision(config, target, await registerRevision(target.state, model), logger, options),
+    deployRevision(
+      config,
+      target,
+      await registerRevision(target.state, model, options.image),
+      logger,
+      options,
+    ),
   );
 }

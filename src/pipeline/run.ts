@@ -81,7 +81,15 @@ export async function runPipeline(
         : { ociLayout: ociLayoutDir(config), push }),
       ...(config.image.base ? { base: config.image.base } : {}),
       ...(config.image.platforms ? { platforms: config.image.platforms } : {}),
-      ...(config.image.runtime ? { runtime: config.image.runtime } : {}),
+      // The reference server serves the model under model.name unless the runtime names it.
+      ...(config.image.runtime
+        ? {
+            runtime: {
+              ...(config.image.runtime.preset === "reference" ? { name: config.model.name } : {}),
+              ...config.image.runtime,
+            },
+          }
+        : {}),
       ...(config.image.dockerfile ? { dockerfile: config.image.dockerfile } : {}),
       registry: { insecureRegistries: insecure, log },
       labels: modelLabels(validation),

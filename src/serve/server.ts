@@ -3,11 +3,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { locateOnnxFile } from "../model/locate.js";
+import { loadOnnxSession, type ModelSession } from "../onnx/runtime.js";
+import { parseInferRequest, RequestError, type TensorSpec } from "../onnx/tensors.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
-import { loadOnnxSession, type ModelSession } from "../onnx/runtime.js";
-import { parseInferRequest, RequestError, type TensorSpec } from "../onnx/tensors.js";
 
 export interface ModelServerOptions {
   modelPath: string;
