@@ -122,7 +122,7 @@ describe("KServe router (status written by the test, as KServe's controller woul
           metadata: { name: "iris", annotations: { "serving.kserve.io/deploymentMode": "RawDeployment" } },
           spec: {
             predictor: {
-              model: { modelFormat: { name: "onnx" }, storageUri: "oci://x/y@sha256:" + "1".repeat(64) },
+              model: { modelFormat: { name: "onnx" }, storageUri: `oci://x/y@sha256:${"1".repeat(64)}` },
             },
           },
         }),

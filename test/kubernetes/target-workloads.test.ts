@@ -175,7 +175,7 @@ describe("Kubernetes workloads, failures", () => {
             spec: {
               containers: [
                 { name: "model" },
-                { name: "sidecar", image: "registry.example/proxy@sha256:" + "a".repeat(64) },
+                { name: "sidecar", image: `registry.example/proxy@sha256:${"a".repeat(64)}` },
               ],
             },
           },

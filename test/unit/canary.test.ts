@@ -3,12 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EvalRow } from "../../src/gates/accuracy.js";
 import type { GateResult, GateStatus } from "../../src/gates/gates.js";
-import {
-  noErrors,
-  type StepMetrics,
-  type TrackMetrics,
-  type TrafficWindow,
-} from "../../src/gates/metrics.js";
+import { noErrors, type StepMetrics, type TrackMetrics } from "../../src/gates/metrics.js";
 import { trafficGates } from "../../src/gates/traffic.js";
 import { rolloutMarkdown, rolloutText } from "../../src/report/summary.js";
 import { type CanaryPlan, decide, type StepPlan } from "../../src/rollout/advance.js";

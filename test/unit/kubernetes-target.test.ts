@@ -46,6 +46,27 @@ function target(
   if (config.target.kind !== "kubernetes") throw new Error("not kubernetes");
   return config.target;
 }
+/** What these tests read of a Deployment. */
+interface Container {
+  name: string;
+  image?: string;
+  env?: unknown;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  readinessProbe?: { httpGet: { path: string } };
+  startupProbe?: { failureThreshold: number };
+}
+type Deployment = KubeObject & {
+  spec: {
+    replicas?: number;
+    revisionHistoryLimit?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: { containers: Container[]; imagePullSecrets?: unknown; volumes?: unknown };
+    };
+  };
+};
+
 const digest = `sha256:${"ab".repeat(32)}`;
 const revision = (id = "r2", image: string | undefined = `reg/iris@${digest}`): RevisionRecord => ({
   id,
@@ -100,18 +121,18 @@ describe("manifests", () => {
   });
 
   it("a Deployment per track, image by digest, labels, probes on the model, resources, pull secrets", () => {
-    const d = deploymentFor(t, "canary", revision(), { replicas: 1 }) as KubeObject & { spec: any };
+    const d = deploymentFor(t, "canary", revision(), { replicas: 1 }) as Deployment;
     expect(d.metadata.name).toBe("iris-canary");
     expect(d.spec.selector.matchLabels).toEqual({
       "app.kubernetes.io/name": "iris",
       "modelship.io/track": "canary",
     });
     expect(d.spec.template.metadata.labels["modelship.io/revision"]).toBe("r2");
-    const c = d.spec.template.spec.containers[0];
+    const c = d.spec.template.spec.containers[0] as Container;
     expect(c.image).toBe(`reg/iris@${digest}`);
-    expect(c.readinessProbe.httpGet.path).toBe("/v2/models/iris/ready");
+    expect(c.readinessProbe?.httpGet.path).toBe("/v2/models/iris/ready");
     // 10 minutes by default, in 10 s probes.
-    expect(c.startupProbe.failureThreshold).toBe(60);
+    expect(c.startupProbe?.failureThreshold).toBe(60);
     expect(c.resources).toEqual({
       requests: { cpu: "500m", memory: "2Gi", "nvidia.com/gpu": "1" },
       limits: { memory: "2Gi", "nvidia.com/gpu": "1" },
@@ -153,17 +174,17 @@ describe("manifests", () => {
         },
       },
       ours,
-    ) as KubeObject & { spec: any };
+    ) as Deployment;
     expect(merged.metadata.labels).toMatchObject({ team: "ml", "modelship.io/track": "stable" });
     expect(merged.spec.revisionHistoryLimit).toBe(3);
     expect(merged.spec.replicas).toBe(2);
     expect(merged.spec.template.metadata.annotations["prometheus.io/scrape"]).toBe("true");
     expect(merged.spec.template.spec.volumes).toEqual([{ name: "cache", emptyDir: {} }]);
-    const [proxy, model] = merged.spec.template.spec.containers;
+    const [proxy, model] = merged.spec.template.spec.containers as [Container, Container];
     expect(proxy).toEqual({ name: "proxy", image: "envoy" });
     expect(model.image).toBe(`reg/iris@${digest}`);
     expect(model.env).toEqual([{ name: "A", value: "1" }]);
-    expect(model.resources.limits).toEqual({ cpu: "2", memory: "2Gi", "nvidia.com/gpu": "1" });
+    expect(model.resources?.limits).toEqual({ cpu: "2", memory: "2Gi", "nvidia.com/gpu": "1" });
     expect(() => overlay({ kind: "StatefulSet" }, ours)).toThrow(/must be a Deployment/);
   });
 
