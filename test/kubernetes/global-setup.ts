@@ -1,15 +1,18 @@
 // One test control plane for the kubernetes project's run: started before the first test file,
-// stopped after the last, and also when the run is interrupted (SIGINT, SIGTERM). A run killed
-// outright (SIGKILL) leaves its directory behind with the dead owner's pid in it; the next run
-// stops and removes such leftovers first. With MODELSHIP_TEST_CLUSTER_DIR already set, the run
-// uses that cluster and leaves it running.
+// stopped after the last, and also when the run is interrupted or killed. A detached watcher
+// (`down-when-gone`) brings the cluster down as soon as this process is gone, however it went:
+// vitest's own SIGINT/SIGTERM handling exits before a teardown here could run. Directories left
+// by a machine that went down mid-run are removed by the next run. With MODELSHIP_TEST_CLUSTER_DIR
+// already set, the run uses that cluster and leaves it running.
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { down, up } from "../cluster/harness/cluster.js";
 import { isAlive } from "../cluster/harness/errors.js";
-import { ownedBy, readPids, terminateAllNow } from "../cluster/harness/processes.js";
+import { ownedBy, readPids } from "../cluster/harness/processes.js";
 
 // Specific enough that no other test's temporary directory starts with it.
 const PREFIX = "modelship-test-cluster-";
@@ -35,16 +38,25 @@ export default async function setup(): Promise<() => Promise<void>> {
   const dir = await mkdtemp(join(tmpdir(), PREFIX));
   writeFileSync(join(dir, "owner"), String(process.pid));
   const controller = new AbortController();
-  // Signal the processes at once, synchronously: the runner may exit before a promise settles.
-  const onSignal = (sig: NodeJS.Signals) => {
-    controller.abort();
-    terminateAllNow(dir);
-    void down({ dir, log })
-      .then(() => rm(dir, { recursive: true, force: true }))
-      .finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const watcher = spawn(
+    process.execPath,
+    [
+      "--import",
+      createRequire(import.meta.url).resolve("tsx"),
+      resolve("test/cluster/harness/cli.ts"),
+      "down-when-gone",
+      "--dir",
+      dir,
+      "--owner",
+      String(process.pid),
+    ],
+    { detached: true, stdio: "ignore" },
+  );
+  watcher.unref();
+  // An interrupt during up: stop starting things (the watcher stops what was started).
+  const onSignal = () => controller.abort();
+  process.prependOnceListener("SIGINT", onSignal);
+  process.prependOnceListener("SIGTERM", onSignal);
   const forget = () => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -54,6 +66,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   } catch (error) {
     // up has stopped what it started; DIR keeps the logs its message points to, until the next run.
     forget();
+    watcher.kill();
     throw error;
   }
   process.env.MODELSHIP_TEST_CLUSTER_DIR = dir;

@@ -2,7 +2,7 @@
 // by a killed `up`, a process dying during `up`, a port in use, no Go, no module proxy, a failing
 // build. Each `up` here is a cluster of its own in a temporary DIR, beside the run's cluster.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createServer, type Server } from "node:net";
@@ -52,9 +52,13 @@ async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A DIR for a cluster, brought down after the test whatever happened in it. */
+/**
+ * A DIR for a cluster, brought down after the test whatever happened in it; named and owned like
+ * globalSetup's, so that a run killed mid-test has it removed by the next one.
+ */
 async function clusterDir(): Promise<string> {
-  const dir = await tempDir("modelship-harness-");
+  const dir = await tempDir("modelship-test-cluster-");
+  writeFileSync(join(dir, "owner"), String(process.pid));
   cleanups.push(async () => {
     await cli(["down", "--dir", dir]).done;
   });

@@ -1,15 +1,17 @@
-// npm run test-cluster -- build | up --dir DIR [--port N] | down --dir DIR | where
+// npm run test-cluster -- build | up --dir DIR [--port N] | down --dir DIR | where | down-when-gone
 import { fileURLToPath } from "node:url";
 import { ensureBinaries } from "./build.js";
 import { binariesDir } from "./cache.js";
-import { down, up } from "./cluster.js";
+import { down, downWhenGone, up } from "./cluster.js";
 import { ClusterError } from "./errors.js";
 
 const USAGE = `usage: npm run test-cluster -- <command>
   build                     build the binaries into the per-machine cache when missing
   up --dir DIR [--port N]   start a cluster in DIR (API server on port N, else a free one)
   down --dir DIR            stop the cluster in DIR and remove its files
-  where                     print the directory the binaries are (or would be) built into`;
+  where                     print the directory the binaries are (or would be) built into
+  down-when-gone --dir DIR --owner PID
+                            wait for process PID to end, then down DIR and remove it`;
 
 const log = (line: string) => console.error(`modelship cluster: ${line}`);
 
@@ -42,6 +44,12 @@ async function main(args: string[]): Promise<number> {
       if (!dir) break;
       await down({ dir, log });
       return 0;
+    case "down-when-gone": {
+      const owner = Number(option(args, "--owner"));
+      if (!dir || !owner) break;
+      await downWhenGone({ dir, owner, log });
+      return 0;
+    }
   }
   console.error(USAGE);
   return 2;

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { type Binaries, ensureBinaries } from "./build.js";
-import { ClusterError, type Log, lastLines, sleep } from "./errors.js";
+import { ClusterError, isAlive, type Log, lastLines, sleep } from "./errors.js";
 import { kwokConfig, nodeList } from "./kwok.js";
 import { MODULE_DIR } from "./modules.js";
 import { makePki, type Pki } from "./pki.js";
@@ -458,6 +458,19 @@ async function start(run: Run, bins: Binaries, crds: string, options: UpOptions)
   await writeFile(join(dir, "cluster.json"), `${JSON.stringify(info, null, 2)}\n`);
   options.log(`cluster up in ${elapsed()}: export KUBECONFIG=${kubeconfig}; ${kubectlPath} get nodes`);
   return info;
+}
+
+/**
+ * Waits for the process that owns DIR's cluster to be gone, then brings the cluster down and
+ * removes DIR: the one stop that still happens when the owner is killed outright or exits without
+ * running its teardown (a test runner's own SIGTERM handler, say). Returns early once DIR is gone.
+ */
+export async function downWhenGone(options: { dir: string; owner: number; log: Log }): Promise<void> {
+  const dir = resolve(options.dir);
+  while (isAlive(options.owner) && existsSync(dir)) await sleep(250);
+  if (!existsSync(dir)) return;
+  await down({ dir, log: options.log });
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** Stops every process `up` started in DIR and removes everything it wrote there. */

@@ -88,11 +88,6 @@ export async function stopAll(
   return killed;
 }
 
-/** The synchronous half of stopAll, for a signal handler that may not live to see a promise. */
-export function terminateAllNow(dir: string): void {
-  for (const { pid } of readPids(dir).reverse()) if (ownedBy(pid, dir)) signal(pid, "SIGTERM");
-}
-
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
