@@ -144,6 +144,25 @@ describe("up and down", () => {
     expect(existsSync(join(dir, "pids"))).toBe(false);
   });
 
+  it("down-when-gone brings the cluster down and removes DIR once its owner is killed (how globalSetup's cluster is stopped)", async () => {
+    const dir = await clusterDir();
+    expect((await cli(["up", "--dir", dir]).done).code).toBe(0);
+    const pids = readPids(dir).map((p) => p.pid);
+    const owner = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    cleanups.push(async () => {
+      owner.kill("SIGKILL");
+    });
+    const watcher = cli(["down-when-gone", "--dir", dir, "--owner", String(owner.pid)]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(dir)).toBe(true);
+    expect(pids.every(isAlive)).toBe(true);
+
+    owner.kill("SIGKILL");
+    expect((await watcher.done).code).toBe(0);
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it("up with the API server's port in use fails at once, naming the port, and starts nothing", async () => {
     const dir = await clusterDir();
     const busy: Server = createServer();
