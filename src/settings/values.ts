@@ -139,7 +139,7 @@ export function reader(values: RawValues, label: Label) {
       const guess = suggest(text, choices);
       throw fail(
         name,
-        `must be one of ${choices.join(", ")}, got ${quote(text)}`,
+        `must be ${choices.length === 2 ? choices.join(" or ") : `one of ${choices.join(", ")}`}, got ${quote(text)}`,
         guess ? `did you mean "${guess}"?` : undefined,
       );
     },

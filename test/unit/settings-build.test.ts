@@ -116,7 +116,7 @@ describe("build settings", () => {
     {
       title: "an unknown builder",
       given: { ...base, builder: "kaniko" },
-      error: { name: "builder", problem: 'must be one of daemonless, docker, got "kaniko"' },
+      error: { name: "builder", problem: 'must be daemonless or docker, got "kaniko"' },
     },
     {
       title: "an image reference that is not one",

@@ -20,7 +20,7 @@ describe("preview settings", () => {
       given: { mode: "cleanpu" },
       error: {
         name: "mode",
-        problem: 'must be one of deploy, cleanup, got "cleanpu"',
+        problem: 'must be deploy or cleanup, got "cleanpu"',
         fix: 'did you mean "cleanup"?',
       },
     },

@@ -103,7 +103,7 @@ describe("oneOf, text, required", () => {
   it("an enum: the fallback when not given, a suggestion for a typo", () => {
     expect(read({}).oneOf("p", ["oip", "json"], "oip")).toBe("oip");
     const error = settingsError(() => read({ p: "jsno" }).oneOf("p", ["oip", "json"]));
-    expect(error.message).toBe('--p must be one of oip, json, got "jsno". Fix: did you mean "json"?');
+    expect(error.message).toBe('--p must be oip or json, got "jsno". Fix: did you mean "json"?');
   });
 
   it("an empty string is refused, not taken for 'not given'", () => {
