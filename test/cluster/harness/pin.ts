@@ -8,6 +8,8 @@
 // published v0.MINOR.PATCH that the release was cut with. The binaries to build are recorded as
 // `tool` lines, which the build reads back.
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { goEnv, MODULE_DIR, TOOL_PACKAGES } from "./modules.js";
 
@@ -42,13 +44,10 @@ function main(): void {
   const modules = stagingModules(kubernetes as string);
   console.error(`pinning ${modules.length} staging modules to ${staging}`);
 
-  // Start from no replaces and no tools, so a module the new release dropped goes away too.
-  const current = JSON.parse(go(["mod", "edit", "-json"])) as GoModJson & { Tool?: { Path: string }[] };
-  const drop = [
-    ...(current.Replace ?? []).map((r) => `-dropreplace=${r.Old.Path}`),
-    ...(current.Tool ?? []).map((t) => `-droptool=${t.Path}`),
-  ];
-  if (drop.length > 0) go(["mod", "edit", ...drop]);
+  // Start from a go.mod holding only its module and go lines, so that a module the new release
+  // dropped goes away too and the same pins always give the same file (its hash keys the cache).
+  const current = JSON.parse(go(["mod", "edit", "-json"])) as { Module: { Path: string }; Go: string };
+  writeFileSync(join(MODULE_DIR, "go.mod"), `module ${current.Module.Path}\n\ngo ${current.Go}\n`);
   go(["mod", "edit", ...modules.map((m) => `-replace=${m}=${m}@${staging}`)]);
 
   const versions: Record<string, string> = {
