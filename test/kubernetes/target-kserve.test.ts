@@ -2,11 +2,19 @@
 // in the test cluster, so this test writes the InferenceService status itself, through the status
 // subresource, as the controller would (Ready, and the predictor's traffic split).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inferenceService } from "../../src/targets/kubernetes/kserve.js";
 import { KServeWorkloads } from "../../src/targets/kubernetes/kserve-workloads.js";
-import { kubectlFor } from "../../src/targets/kubernetes/kubernetes-target.js";
+import { KubernetesTarget, kubectlFor } from "../../src/targets/kubernetes/kubernetes-target.js";
+import { namesOf } from "../../src/targets/kubernetes/manifests.js";
 import { WorkloadFailure } from "../../src/targets/ports.js";
-import { waitFor } from "../integration/helpers.js";
-import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.js";
+import { closeServer, namedBackend, waitFor } from "../integration/helpers.js";
+import {
+  createNamespace,
+  deleteNamespace,
+  FAKE_NODE_TOLERATION,
+  kubectl,
+  PORT_FORWARD_ANNOTATION,
+} from "../support/cluster.js";
 import { kubernetesTarget, revision } from "./target-support.js";
 
 let ns: string;
@@ -135,6 +143,87 @@ describe("KServe router (status written by the test, as KServe's controller woul
         /RawDeployment mode, where KServe ignores canaryTrafficPercent/,
       );
     } finally {
+      await deleteNamespace(other);
+    }
+  });
+
+  it("each track's endpoint is a pod of the Knative revision KServe reports for it", async () => {
+    const other = await createNamespace("kserve-ep");
+    const servers = await Promise.all([namedBackend("stable revision"), namedBackend("canary revision")]);
+    try {
+      const pod = (name: string, revisionName: string, url: string) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name,
+          labels: { "serving.knative.dev/revision": revisionName },
+          annotations: { [PORT_FORWARD_ANNOTATION]: `8080=${new URL(url).port}` },
+        },
+        spec: {
+          tolerations: [FAKE_NODE_TOLERATION],
+          containers: [{ name: "kserve-container", image: `registry.example/x@sha256:${"2".repeat(64)}` }],
+        },
+      });
+      await kubectl(["apply", "-n", other, "-f", "-"], {
+        input: JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [
+            pod("iris-00001", "iris-predictor-00001", (servers[0] as { url: string }).url),
+            pod("iris-00002", "iris-predictor-00002", (servers[1] as { url: string }).url),
+          ],
+        }),
+      });
+      await kubectl([
+        "wait",
+        "-n",
+        other,
+        "--for=condition=Ready",
+        "pod/iris-00001",
+        "pod/iris-00002",
+        "--timeout=60s",
+      ]);
+      const target = kubernetesTarget(other, { router: { kind: "kserve" } });
+      await kubectl(["apply", "-n", other, "-f", "-"], {
+        input: JSON.stringify(inferenceService(target, namesOf(target), revision("r1"))),
+      });
+      const cluster = new KubernetesTarget(target);
+      // Before KServe reports its revisions, the tracks cannot be told apart: said, not guessed.
+      await expect(cluster.openEndpoint("canary")).rejects.toThrow(/reports no latest created revision yet/);
+      await kubectl([
+        "patch",
+        "inferenceservice",
+        "iris",
+        "-n",
+        other,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify({
+          status: {
+            components: {
+              predictor: {
+                latestCreatedRevision: "iris-predictor-00002",
+                latestRolledoutRevision: "iris-predictor-00001",
+              },
+            },
+          },
+        }),
+      ]);
+      for (const [track, answer] of [
+        ["canary", "canary revision"],
+        ["stable", "stable revision"],
+      ] as const) {
+        const endpoint = await cluster.openEndpoint(track);
+        try {
+          expect(await (await fetch(endpoint.url)).text()).toBe(answer);
+        } finally {
+          await endpoint.close();
+        }
+      }
+      await cluster.close();
+    } finally {
+      await Promise.all(servers.map((s) => closeServer(s.server)));
       await deleteNamespace(other);
     }
   });

@@ -86,16 +86,12 @@ export class KubernetesTarget implements Target {
 
   /** A port-forward to a ready pod of the track, running the revision its Deployment runs. */
   async openEndpoint(track: Track): Promise<Endpoint> {
-    const names = namesOf(this.config);
-    const selector =
-      this.config.router.kind === "kserve"
-        ? `serving.kserve.io/inferenceservice=${this.config.router.inferenceService}`
-        : trackSelector(names, track);
+    const selector = await this.podSelector(track);
     const pods = await this.kubectl.list("pods", selector);
     const deployment =
       this.config.router.kind === "kserve"
         ? undefined
-        : await this.kubectl.get("deployment", names.deployment[track]);
+        : await this.kubectl.get("deployment", namesOf(this.config).deployment[track]);
     const revision = deployment?.metadata.labels?.[LABELS.revision];
     const ready = pods.find(
       (pod) =>
@@ -118,6 +114,33 @@ export class KubernetesTarget implements Target {
         await endpoint.close();
       },
     };
+  }
+
+  /**
+   * The pods of one track. KServe's pods carry no track of ours: its canary is the predictor's
+   * latest created Knative revision, its stable the one last rolled out, as its status says.
+   */
+  private async podSelector(track: Track): Promise<string> {
+    if (this.config.router.kind !== "kserve") return trackSelector(namesOf(this.config), track);
+    const isvc = await this.kubectl.get(
+      "inferenceservice.serving.kserve.io",
+      this.config.router.inferenceService,
+    );
+    const predictor = (
+      isvc?.status as
+        | {
+            components?: { predictor?: { latestCreatedRevision?: string; latestRolledoutRevision?: string } };
+          }
+        | undefined
+    )?.components?.predictor;
+    const revision =
+      track === "canary" ? predictor?.latestCreatedRevision : predictor?.latestRolledoutRevision;
+    if (!revision) {
+      throw new Error(
+        `InferenceService ${this.config.router.inferenceService} reports no ${track === "canary" ? "latest created" : "rolled-out"} revision yet, so its ${track} pods cannot be told apart`,
+      );
+    }
+    return `serving.knative.dev/revision=${revision}`;
   }
 
   async close(): Promise<void> {
