@@ -5,7 +5,7 @@
 // test plays its data plane: it reads the HTTPRoute's weights and sends each request to the
 // track's server accordingly. The ledger lives in a ConfigMap; a second process rolls back with
 // only the kubeconfig.
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -51,6 +51,7 @@ afterAll(async () => {
   await Promise.all(prometheuses.map((p) => p.stop()));
   await Promise.all(servers.map((s) => s.stop()));
   await deleteNamespace(ns);
+  await rm(work, { recursive: true, force: true });
 });
 
 type Version = "v1" | "v2" | "v3";

@@ -1,6 +1,6 @@
 // The Kubernetes workloads port against the real API server: objects, weights read back, a
 // deploy → promote → canary → revert sequence, and failures the cluster reports.
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -13,9 +13,16 @@ import { CRASH_LOOP_LABEL, createNamespace, deleteNamespace, kubectl } from "../
 import { kubernetesTarget, revision } from "./target-support.js";
 
 const namespaces: string[] = [];
+const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(namespaces.map(deleteNamespace));
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
+const tempDirOf = async (prefix: string) => {
+  const dir = await tempDir(prefix);
+  dirs.push(dir);
+  return dir;
+};
 async function namespace(prefix: string): Promise<string> {
   const ns = await createNamespace(prefix);
   namespaces.push(ns);
@@ -160,7 +167,7 @@ describe("Kubernetes workloads, Istio and replica ratio", () => {
 describe("Kubernetes workloads, failures", () => {
   it("a crash-looping canary (kwok Stage) fails with its container state and events; the stable keeps serving", async () => {
     const ns = await namespace("wl-crash");
-    const dir = await tempDir("modelship-template-");
+    const dir = await tempDirOf("modelship-template-");
     const template = join(dir, "deployment.yml");
     // The user's template carries the label the harness turns into a crash loop; its sidecar survives the overlay.
     await writeFile(
@@ -224,7 +231,7 @@ describe("Kubernetes workloads, failures", () => {
     );
     await gpu.revert();
 
-    const dir = await tempDir("modelship-weights-");
+    const dir = await tempDirOf("modelship-weights-");
     await writeFile(join(dir, "model.bin"), Buffer.alloc(3 * 1024 * 1024));
     const small = kubernetesTarget(ns, { resources: { memory: "2Mi" } });
     const weights = { ...revision("r3"), model: { ...revision("r3").model, path: dir } };
