@@ -86,4 +86,39 @@ describe("Kubernetes live preview", () => {
     expect(await kubectl.list("Deployment", "modelship.io/track=preview")).toEqual([]);
     expect(await removePreview(kubectl, target, 12)).toEqual([]);
   }, 120_000);
+
+  it("with the Gateway API router, reachable through the Gateway by the preview header only, and removed with it", async () => {
+    const target = kubernetesTarget(ns, {
+      router: {
+        kind: "gateway-api",
+        gateway: { name: "public", namespace: "gateways" },
+        hostnames: ["iris.example.com"],
+      },
+    });
+    const kubectl = kubectlFor(target);
+    await deployPreview(kubectl, target, revision("r4"), {
+      pullRequest: 21,
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
+    const route = (await kubectl.get("httproute.gateway.networking.k8s.io", "iris-pr-21")) as KubeObject & {
+      spec: { hostnames: string[]; rules: { matches: unknown[]; backendRefs: { name: string }[] }[] };
+    };
+    expect(route.spec.hostnames).toEqual(["iris.example.com"]);
+    expect(route.spec.rules).toEqual([
+      expect.objectContaining({
+        matches: [
+          {
+            headers: [{ type: "Exact", name: "x-modelship-preview", value: "pr-21" }],
+            path: expect.anything(),
+          },
+        ],
+        backendRefs: [expect.objectContaining({ name: "iris-pr-21" })],
+      }),
+    ]);
+    expect((await removePreview(kubectl, target, 21)).sort()).toEqual([
+      "Deployment/iris-pr-21",
+      "HTTPRoute/iris-pr-21",
+      "Service/iris-pr-21",
+    ]);
+  }, 120_000);
 });

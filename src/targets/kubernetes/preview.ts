@@ -74,7 +74,56 @@ export function previewObjects(
     metadata: { name, namespace: names.namespace, labels, annotations },
     spec: { selector, ports: [{ name: "http", port: target.port, targetPort: "http", protocol: "TCP" }] },
   };
-  return [deployment, service];
+  return [deployment, service, ...previewRoute(target, name, selector, annotations)];
+}
+
+/** The header that reaches a pull request's preview through the Gateway: `x-modelship-preview: pr-N`. */
+export const PREVIEW_HEADER = "x-modelship-preview";
+
+/**
+ * With the Gateway API router, an HTTPRoute of the preview's own on the same Gateway and hostnames:
+ * only requests carrying the preview header match it (a header match is more specific than the
+ * model's route, so the Gateway prefers it); every other request stays on the stable path.
+ */
+function previewRoute(
+  target: KubernetesTargetConfig,
+  name: string,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+): KubeObject[] {
+  const router = target.router;
+  if (router.kind !== "gateway-api") return [];
+  const pr = labels[PREVIEW_LABELS.pullRequest];
+  return [
+    {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: {
+        name,
+        namespace: target.namespace,
+        labels: { ...labels, [LABELS.managedBy]: "modelship" },
+        annotations,
+      },
+      spec: {
+        parentRefs: [
+          {
+            group: "gateway.networking.k8s.io",
+            kind: "Gateway",
+            name: router.gateway.name,
+            ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
+            ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
+          },
+        ],
+        ...(router.hostnames.length > 0 ? { hostnames: router.hostnames } : {}),
+        rules: [
+          {
+            matches: [{ headers: [{ type: "Exact", name: PREVIEW_HEADER, value: `pr-${pr}` }] }],
+            backendRefs: [{ kind: "Service", name, port: target.port }],
+          },
+        ],
+      },
+    },
+  ];
 }
 
 /** The preview's URL inside the cluster (its Service). */
@@ -116,7 +165,8 @@ export async function removePreview(
   pr: number,
 ): Promise<string[]> {
   const removed: string[] = [];
-  for (const kind of ["Deployment", "Service"]) {
+  const kinds = ["Deployment", "Service", ...(target.router.kind === "gateway-api" ? ["HTTPRoute"] : [])];
+  for (const kind of kinds) {
     const found = await kubectl.list(kind, selectorOf(target, pr));
     if (found.length === 0) continue;
     await kubectl.delete(kind, { selector: selectorOf(target, pr) });
