@@ -43,7 +43,7 @@ export interface StableControl {
 }
 
 export async function findStableControl(
-  locator: { config?: string; stateDir?: string },
+  locator: StateLocator,
   logger: Logger = silentLogger,
 ): Promise<StableControl> {
   const config = await locatedConfig(locator);
@@ -51,29 +51,31 @@ export async function findStableControl(
     const target = await openKubernetesTarget(config.target, logger);
     return { state: target.state, runStable: (revision) => target.workloads.runStable(revision) };
   }
-  return { state: await findState(locator) };
+  return { state: stateOf(locator, config) };
 }
 
-async function locatedConfig(locator: {
-  config?: string;
-  stateDir?: string;
-}): Promise<ModelshipConfig | undefined> {
-  if (locator.stateDir) return undefined;
-  const path = resolve(locator.config ?? "modelship.yml");
-  if (!locator.config && !existsSync(path)) return undefined;
-  return loadConfig(path);
-}
+type StateLocator = { config?: string; stateDir?: string };
 
 /**
  * The ledger for status, promote and rollback, which may run without a config: the state
  * directory given; else the state of the config given, or of ./modelship.yml when it exists; else
  * the default local state directory.
  */
-export async function findState(locator: { config?: string; stateDir?: string }): Promise<LedgerStore> {
-  if (locator.stateDir) return new LedgerFile(resolve(locator.stateDir));
+export async function findState(locator: StateLocator): Promise<LedgerStore> {
+  return stateOf(locator, await locatedConfig(locator));
+}
+
+/** The config a state locator names: none with a state directory, or without a file to read. */
+async function locatedConfig(locator: StateLocator): Promise<ModelshipConfig | undefined> {
+  if (locator.stateDir) return undefined;
   const path = resolve(locator.config ?? "modelship.yml");
-  if (!locator.config && !existsSync(path)) return new LedgerFile(resolve(DEFAULTS.stateDir));
-  return openState(await loadConfig(path));
+  if (!locator.config && !existsSync(path)) return undefined;
+  return loadConfig(path);
+}
+
+function stateOf(locator: StateLocator, config: ModelshipConfig | undefined): LedgerStore {
+  if (locator.stateDir) return new LedgerFile(resolve(locator.stateDir));
+  return config ? openState(config) : new LedgerFile(resolve(DEFAULTS.stateDir));
 }
 
 /** The local target's own load: the benchmark input, else the eval set, at strategy.trafficRate. */
