@@ -7,6 +7,7 @@ import type { KubernetesTargetConfig } from "../../config/types.js";
 import type { Kubectl, KubeObject } from "../../kube/kubectl.js";
 import type { RevisionRecord } from "../../state/ledger.js";
 import { deploymentFor, LABELS, namesOf } from "./manifests.js";
+import { attachment } from "./routers.js";
 import { loadTemplate } from "./template.js";
 
 export const PREVIEW_TRACK = "preview";
@@ -105,16 +106,7 @@ function previewRoute(
         annotations,
       },
       spec: {
-        parentRefs: [
-          {
-            group: "gateway.networking.k8s.io",
-            kind: "Gateway",
-            name: router.gateway.name,
-            ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
-            ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
-          },
-        ],
-        ...(router.hostnames.length > 0 ? { hostnames: router.hostnames } : {}),
+        ...attachment(router),
         rules: [
           {
             matches: [{ headers: [{ type: "Exact", name: PREVIEW_HEADER, value: `pr-${pr}` }] }],

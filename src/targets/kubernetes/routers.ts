@@ -44,6 +44,22 @@ const metadata = (names: Names, name: string) => ({
   labels: { [LABELS.app]: names.app, [LABELS.managedBy]: "modelship" },
 });
 
+/** Where an HTTPRoute of ours attaches: the user's Gateway (listener), and the model's hostnames. */
+export function attachment(router: Extract<RouterConfig, { kind: "gateway-api" }>) {
+  return {
+    parentRefs: [
+      {
+        group: "gateway.networking.k8s.io",
+        kind: "Gateway",
+        name: router.gateway.name,
+        ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
+        ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
+      },
+    ],
+    ...(router.hostnames.length > 0 ? { hostnames: router.hostnames } : {}),
+  };
+}
+
 /**
  * An HTTPRoute modelship owns whole: its rules and backendRefs are atomic lists under server-side
  * apply, so no other manager can own part of them. The user attaches it to their Gateway by name.
@@ -59,16 +75,7 @@ function httpRoute(
     kind: "HTTPRoute",
     metadata: metadata(names, router.route),
     spec: {
-      parentRefs: [
-        {
-          group: "gateway.networking.k8s.io",
-          kind: "Gateway",
-          name: router.gateway.name,
-          ...(router.gateway.namespace ? { namespace: router.gateway.namespace } : {}),
-          ...(router.gateway.sectionName ? { sectionName: router.gateway.sectionName } : {}),
-        },
-      ],
-      ...(router.hostnames.length > 0 ? { hostnames: router.hostnames } : {}),
+      ...attachment(router),
       rules: [
         {
           backendRefs: [
