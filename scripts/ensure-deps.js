@@ -2,14 +2,20 @@
 // work on a fresh clone with nothing installed by hand:
 // - npm dependencies (npm ci) when node_modules is missing or older than the lockfile;
 // - with --system, the Debian packages the integration tests and benchmarks run for real
-//   (an OCI registry, skopeo, nginx, wrk), through apt-get.
+//   (an OCI registry, skopeo, nginx, wrk), through apt-get;
+// - with --python, the virtualenv of independent model-file checkers (picklescan, fickling,
+//   modelscan, onnx, safetensors) that the differential tests run, once per machine.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { checkersRequirements, checkersVenvDir } from "./python-env.js";
 
 const run = (command, args) => {
   const result = spawnSync(command, args, {
     stdio: "inherit",
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    // onnxruntime-node's install script would download CUDA parts (offline: a failed install);
+    // the variable is what it reads first, the .npmrc line is only the fallback for a bare npm ci.
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ONNXRUNTIME_NODE_INSTALL: "skip" },
   });
   if (result.status !== 0) process.exit(result.status ?? 1);
 };
@@ -50,5 +56,28 @@ if (process.argv.includes("--system")) {
     console.error(`modelship: installing ${missing.join(", ")} (apt-get)…`);
     apt("update", "-qq");
     apt("install", "-y", "-qq", "--no-install-recommends", ...missing);
+  }
+}
+
+if (process.argv.includes("--python")) {
+  const venv = checkersVenvDir();
+  const complete = join(venv, ".complete");
+  if (!existsSync(complete)) {
+    // A half-built virtualenv (an interrupted run) is rebuilt from scratch; the marker is written last.
+    rmSync(venv, { recursive: true, force: true });
+    mkdirSync(dirname(venv), { recursive: true });
+    console.error(`modelship: building the test checkers' virtualenv in ${venv} (pip)…`);
+    run("python3", ["-m", "venv", venv]);
+    run(join(venv, "bin", "python"), [
+      "-m",
+      "pip",
+      "install",
+      "--quiet",
+      "--disable-pip-version-check",
+      "--no-deps",
+      "--requirement",
+      checkersRequirements,
+    ]);
+    writeFileSync(complete, "");
   }
 }
