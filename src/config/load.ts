@@ -1,8 +1,8 @@
 // Entry points: read modelship.yml (or only overrides), validate everything at once, resolve.
 import { existsSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type * as z from "zod";
+import { FileReadError, readRegularText } from "../util/regular-file.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 import { hintFor } from "./hints.js";
 import { toConfigIssues } from "./issues.js";
@@ -29,39 +29,32 @@ export async function loadConfig(
   overrides: ConfigOverrides = {},
   options: ConfigOptions = {},
 ): Promise<ModelshipConfig> {
-  let size: number;
+  let text: string;
   try {
-    const info = await stat(file);
-    if (info.isDirectory()) {
-      throw new ConfigError([
-        { file, message: "is a directory, not a file", fix: "give the path of modelship.yml" },
-      ]);
-    }
-    size = info.size;
+    // A regular file only, and no more than a config can be: a FIFO would block the read, /dev/zero
+    // would never end.
+    text = await readRegularText(file, { maxBytes: MAX_CONFIG_BYTES, what: "config file" });
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
+    if (!(error instanceof FileReadError)) throw error;
+    const code = error.code;
     if (code === "ENOENT") {
       throw new ConfigError([
         { file, message: `file not found (looked at ${resolve(file)})`, fix: EXAMPLE_FIX },
       ]);
     }
-    throw new ConfigError([{ file, message: `cannot read file: ${(error as Error).message}` }]);
-  }
-  if (size > MAX_CONFIG_BYTES) {
-    throw new ConfigError([
-      {
-        file,
-        message: `file is ${size} bytes, larger than the ${MAX_CONFIG_BYTES} bytes allowed`,
-        fix: "a modelship.yml is a few dozen lines; check that the right file is given",
-      },
-    ]);
-  }
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new ConfigError([{ file, message: `cannot read file: ${(error as Error).message}` }]);
+    if (code === "ENOTREG" || code === "EISDIR") {
+      throw new ConfigError([{ file, message: error.problem, fix: "give the path of modelship.yml" }]);
+    }
+    if (code === "EFBIG") {
+      throw new ConfigError([
+        {
+          file,
+          message: error.problem,
+          fix: "a modelship.yml is a few dozen lines; check that the right file is given",
+        },
+      ]);
+    }
+    throw new ConfigError([{ file, message: error.problem }]);
   }
   return parseConfig(text, file, overrides, options);
 }

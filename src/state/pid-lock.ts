@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { link, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { FileReadError, readRegularText } from "../util/regular-file.js";
 
 /** The lock is held by a live process. */
 export class LockHeldError extends Error {
@@ -10,6 +11,42 @@ export class LockHeldError extends Error {
   ) {
     super(`pid ${owner} holds ${path}`);
   }
+}
+
+// A pid and nothing else; anything longer is not a lock modelship wrote.
+const MAX_LOCK_BYTES = 64;
+
+/** Who a lock file names: absent (no lock), a pid alive or gone, or no pid at all (damaged). */
+export type PidLockState =
+  | { kind: "free" }
+  | { kind: "held"; pid: number; alive: boolean }
+  | { kind: "unreadable"; why: string; notAFile?: boolean };
+
+/**
+ * What the lock file at `path` says, without taking it. Never blocks: a FIFO or a directory at the
+ * path is reported as unreadable with its path.
+ */
+export async function readPidLock(path: string): Promise<PidLockState> {
+  let text: string;
+  try {
+    text = await readRegularText(path, { maxBytes: MAX_LOCK_BYTES, what: "lock file" });
+  } catch (error) {
+    if (error instanceof FileReadError && error.code === "ENOENT") return { kind: "free" };
+    const code = (error as FileReadError).code;
+    return {
+      kind: "unreadable",
+      why: (error as Error).message,
+      notAFile: code === "ENOTREG" || code === "EISDIR",
+    };
+  }
+  const pid = Number.parseInt(text, 10);
+  if (!Number.isInteger(pid) || pid <= 0 || String(pid) !== text.trim()) {
+    return {
+      kind: "unreadable",
+      why: `lock file ${path} holds no pid (${JSON.stringify(text.slice(0, 20))})`,
+    };
+  }
+  return { kind: "held", pid, alive: isAlive(pid) };
 }
 
 /**
@@ -27,8 +64,14 @@ export async function takePidLock(path: string): Promise<() => Promise<void>> {
       return () => rm(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) throw new LockHeldError(path, owner);
+      const found = await readPidLock(path);
+      if (found.kind === "held" && found.alive) throw new LockHeldError(path, found.pid);
+      if (found.kind === "unreadable" && found.notAFile) {
+        // Not a file modelship wrote (a directory, a FIFO): never removed behind the user's back.
+        throw new Error(
+          `${found.why}, so it cannot be the lock. Fix: remove it (rm -r ${path}) and run again`,
+        );
+      }
       await rm(path, { force: true });
     } finally {
       await rm(temp, { force: true });

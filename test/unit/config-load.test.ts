@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -146,7 +147,29 @@ describe("loadConfig file problems", () => {
 
   it("refuses a directory", async () => {
     await mkdir(join(dir, "sub"));
-    await expect(loadConfig(join(dir, "sub"))).rejects.toThrow(/is a directory/);
+    await expect(loadConfig(join(dir, "sub"))).rejects.toThrow(
+      `${join(dir, "sub")}: is a directory, not a regular file. Fix: give the path of modelship.yml`,
+    );
+  });
+
+  it("refuses a FIFO at once, naming it (a plain read would wait for a writer forever)", async () => {
+    const file = join(dir, "modelship.yml");
+    execFileSync("mkfifo", [file]);
+    const started = Date.now();
+    const error = (await loadConfig(file).catch((e: unknown) => e)) as ConfigError;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toBe(
+      `${file}: is a named pipe (FIFO), not a regular file. Fix: give the path of modelship.yml`,
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("refuses /dev/zero without reading it (it never ends)", async () => {
+    const before = process.memoryUsage().rss;
+    await expect(loadConfig("/dev/zero")).rejects.toThrow(
+      "/dev/zero: is a character device, not a regular file",
+    );
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
   });
 
   it("refuses a file larger than 1 MiB without parsing it", async () => {

@@ -1,12 +1,12 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { promoteRevision, rollbackRevision } from "../../src/rollout/manual.js";
 import { addRevision, deployStable, emptyLedger, type Ledger } from "../../src/state/ledger.js";
-import { LedgerFile } from "../../src/state/ledger-file.js";
+import { LedgerFile, MAX_LEDGER_FILE_BYTES } from "../../src/state/ledger-file.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -58,12 +58,14 @@ describe("LedgerFile", () => {
     expect(JSON.parse(await readFile(file.path, "utf8"))).toEqual(ledger);
   });
 
-  it("replaces the file on each write and leaves no temporary files behind", async () => {
+  it("replaces the file on each write, keeps the one generation before, and leaves no temporary files behind", async () => {
     const file = new LedgerFile(dir);
     await file.write(ledgerWith(1, "r1"));
+    expect(await readdir(dir)).toEqual(["ledger.json"]);
     await file.write(ledgerWith(3, "r3"));
     expect((await file.read()).stable).toBe("r3");
-    expect(await readdir(dir)).toEqual(["ledger.json"]);
+    expect((await readdir(dir)).sort()).toEqual(["ledger.json", "ledger.json.prev"]);
+    expect(JSON.parse(await readFile(file.previousPath, "utf8"))).toEqual(ledgerWith(1, "r1"));
   });
 
   it("update applies the change to the stored ledger and stores the result", async () => {
@@ -102,7 +104,9 @@ describe("LedgerFile", () => {
 
   it("passes on read errors other than a missing file", async () => {
     await writeFile(join(dir, "not-a-dir"), "");
-    await expect(new LedgerFile(join(dir, "not-a-dir")).read()).rejects.toThrow(/ENOTDIR/);
+    await expect(new LedgerFile(join(dir, "not-a-dir")).read()).rejects.toThrow(
+      `${join(dir, "not-a-dir", "ledger.json")} does not exist (a part of the path is not a directory)`,
+    );
   });
 });
 
@@ -138,7 +142,10 @@ describe("LedgerFile.update is a compare-and-swap", () => {
     await Promise.all(writers);
     const reasons = (await new LedgerFile(dir).read()).history.map((h) => h.reason).filter(Boolean);
     expect(reasons.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `w${i}`).sort());
-    expect(await readdir(dir)).toEqual(["ledger.json"]);
+    expect((await readdir(dir)).sort()).toEqual(["ledger.json", "ledger.json.prev"]);
+    // The generation before the last swap: one entry fewer than the ledger.
+    const previous = JSON.parse(await readFile(join(dir, "ledger.json.prev"), "utf8")) as Ledger;
+    expect(previous.history).toHaveLength(20);
   });
 
   it("never loses an update when separate processes race on the same file", async () => {
@@ -259,5 +266,134 @@ describe("promoteRevision / rollbackRevision on a state dir", () => {
     } finally {
       await release();
     }
+  });
+});
+
+/** A FIFO at `path` (nothing ever writes it: a plain open or read of it blocks forever). */
+const fifo = (path: string) => execFileSync("mkfifo", [path]);
+
+describe("LedgerFile refuses what is not a regular file, at once and naming it", () => {
+  it("a FIFO at the ledger's path fails at once, for read, update and write", async () => {
+    const file = new LedgerFile(dir);
+    fifo(file.path);
+    const started = Date.now();
+    const message = `the ledger ${file.path} is a named pipe (FIFO), not a regular file`;
+    await expect(file.read()).rejects.toThrow(message);
+    await expect(file.update((l) => l)).rejects.toThrow(message);
+    await expect(file.write(ledgerWith(1, "r1"))).rejects.toThrow(message);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("a directory at the ledger's path is named, not a bare EISDIR", async () => {
+    const file = new LedgerFile(dir);
+    await mkdir(file.path);
+    await expect(file.read()).rejects.toThrow(
+      `the ledger ${file.path} is a directory, not a regular file. Fix: move it away`,
+    );
+  });
+
+  it("a ledger larger than the limit is refused without being read whole", async () => {
+    const file = new LedgerFile(dir);
+    await writeFile(file.path, "");
+    await truncate(file.path, MAX_LEDGER_FILE_BYTES + 1);
+    await expect(file.read()).rejects.toThrow(
+      `the ledger ${file.path} is larger than the ${MAX_LEDGER_FILE_BYTES} bytes allowed`,
+    );
+  });
+
+  it("a FIFO or a directory at deploy.lock is refused with its path and the fix, never removed", async () => {
+    fifo(join(dir, "deploy.lock"));
+    await expect(new LedgerFile(dir).lock()).rejects.toThrow(
+      `lock file ${join(dir, "deploy.lock")} is a named pipe (FIFO), not a regular file, so it cannot be the lock. Fix: remove it`,
+    );
+    expect(await exists(join(dir, "deploy.lock"))).toBe(true);
+    await rm(join(dir, "deploy.lock"));
+    await mkdir(join(dir, "deploy.lock"));
+    await expect(new LedgerFile(dir).lock()).rejects.toThrow(
+      /deploy\.lock is a directory, not a regular file/,
+    );
+  });
+});
+
+describe("LedgerFile keeps the previous generation and says where it is", () => {
+  it("a damaged ledger's error names ledger.json.prev and how to restore it, and the restore works", async () => {
+    const file = new LedgerFile(dir);
+    await file.update(() => ledgerWith(2, "r1"));
+    await file.update((l) => deployStable(l, "r2", T));
+    // Damaged by hand (or a disk): the ledger no longer parses.
+    await writeFile(file.path, '{"version": 2, "revisions": [');
+    const error = await file.read().then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).toContain(
+      `${file.path}: the ledger is not valid JSON. Fix: the ledger before its last change is kept at ${file.previousPath} (stable r1, 2 revision(s), last entry ${T} deploy r1)`,
+    );
+    expect(error?.message).toContain(`\`cp ${file.previousPath} ${file.path}\``);
+    expect(error?.message).toContain(`or delete ${file.path} to start over`);
+    // A change refused on a damaged ledger keeps the good generation.
+    await expect(file.update((l) => l)).rejects.toThrow(/not valid JSON/);
+    await copyFile(file.previousPath, file.path);
+    expect((await file.read()).stable).toBe("r1");
+  });
+
+  it("with no previous generation the error says so instead of pointing at a backup that does not exist", async () => {
+    const file = new LedgerFile(dir);
+    await writeFile(
+      file.path,
+      JSON.stringify({ ...ledgerWith(1, "r1"), canary: { revision: "r1", weight: 250 } }),
+    );
+    const message = await file.read().then(
+      () => "",
+      (e: Error) => e.message,
+    );
+    expect(message).toContain(`${file.path}: the ledger is damaged at canary.weight`);
+    expect(message).toContain(`no earlier generation is kept (${file.previousPath} does not exist`);
+    expect(message).not.toMatch(/backup/);
+  });
+
+  it("a damaged previous generation is said to be damaged too", async () => {
+    const file = new LedgerFile(dir);
+    await writeFile(file.path, "[");
+    await writeFile(file.previousPath, "[]");
+    await expect(file.read()).rejects.toThrow(
+      `the earlier generation ${file.previousPath} is damaged too (the ledger is damaged at top level`,
+    );
+  });
+
+  it("an update that changes nothing writes nothing, so the previous generation stays one change back", async () => {
+    const file = new LedgerFile(dir);
+    await file.update(() => ledgerWith(2, "r1"));
+    await file.update((l) => deployStable(l, "r2", T));
+    const before = await readFile(file.previousPath, "utf8");
+    await file.update((l) => l);
+    expect(await readFile(file.previousPath, "utf8")).toBe(before);
+    expect((await file.read()).stable).toBe("r2");
+  });
+});
+
+describe("LedgerFile.lockState (for status)", () => {
+  it("free without a lock, running while this process holds it, stale once its pid is gone", async () => {
+    const file = new LedgerFile(dir);
+    expect(await file.lockState()).toMatchObject({ running: false });
+    const release = await file.lock();
+    expect(await file.lockState()).toMatchObject({
+      running: true,
+      holder: `pid ${process.pid} on ${hostname()}`,
+    });
+    await release();
+    const pid = await deadPid();
+    await writeFile(file.lockPath, String(pid));
+    const stale = await file.lockState();
+    expect(stale).toMatchObject({ running: false, stale: true, holder: `pid ${pid} on ${hostname()}` });
+    expect(stale.detail).toContain(`${file.lockPath} names pid ${pid}, which is no longer running`);
+  });
+
+  it("a lock that is not a pid file is reported as unknown with its path", async () => {
+    const file = new LedgerFile(dir);
+    fifo(file.lockPath);
+    const state = await file.lockState();
+    expect(state.running).toBe("unknown");
+    expect(state.detail).toContain(`${file.lockPath} is a named pipe (FIFO)`);
   });
 });
