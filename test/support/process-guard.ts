@@ -1,0 +1,33 @@
+// Every test file runs with this (vitest setupFiles): whatever a test starts is stopped when the
+// test ends (passed, failed or timed out), and a test or file that leaves a process running fails,
+// naming it. The run as a whole is checked once more by process-check.ts.
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeEach } from "vitest";
+import { describeLeft, stopMarked } from "./marked-processes.js";
+
+const RUN_MARK = "MODELSHIP_TEST_RUN";
+const FILE_MARK = "MODELSHIP_TEST_FILE";
+const CASE_MARK = "MODELSHIP_TEST_CASE";
+// A process a test has just signalled gets this long to exit before it counts as left behind.
+const GRACE_MS = 5_000;
+
+process.env[RUN_MARK] = process.env.MODELSHIP_TEST_RUN_ID ?? "unchecked";
+const file = randomUUID();
+process.env[FILE_MARK] = file;
+
+beforeEach(() => {
+  process.env[CASE_MARK] = randomUUID();
+});
+
+afterEach(async ({ task }) => {
+  const value = process.env[CASE_MARK];
+  delete process.env[CASE_MARK];
+  if (!value) return;
+  const left = await stopMarked(CASE_MARK, value, GRACE_MS);
+  if (left.length > 0) throw new Error(describeLeft(left, `test "${task.name}"`));
+});
+
+afterAll(async () => {
+  const left = await stopMarked(FILE_MARK, file, GRACE_MS);
+  if (left.length > 0) throw new Error(describeLeft(left, "this file's hooks (beforeAll/afterAll)"));
+});
