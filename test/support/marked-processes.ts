@@ -46,6 +46,11 @@ export async function stopMarked(name: string, value: string, graceMs: number): 
       // Gone in between.
     }
   }
+  // SIGKILL is delivered asynchronously: return once the killed are gone (or zombies).
+  const killedBy = Date.now() + 2_000;
+  while (findMarked(name, value).length > 0 && Date.now() < killedBy) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return left;
 }
 
