@@ -9,6 +9,7 @@ import {
   type InputTensor,
   type OutputTensor,
   oipDatatypeOfOrt,
+  type RawOutput,
   type TensorSpec,
   toJsonData,
 } from "./tensors.js";
@@ -17,6 +18,8 @@ export interface ModelSession {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   run(inputs: InputTensor[], outputNames: string[]): Promise<OutputTensor[]>;
+  /** As `run`, with each output's data left in the runtime's typed array (the server encodes it in slices). */
+  runRaw(inputs: InputTensor[], outputNames: string[]): Promise<RawOutput[]>;
   release(): Promise<void>;
 }
 
@@ -82,28 +85,32 @@ export async function loadOnnxSession(modelFile: string, logger?: Logger): Promi
       `onnxruntime cannot load ${modelFile}: ${errorMessage(error)}; run "modelship validate" on the model`,
     );
   }
+  const runRaw = async (inputs: InputTensor[], outputNames: string[]): Promise<RawOutput[]> => {
+    const feeds: Record<string, InstanceType<Ort["Tensor"]>> = {};
+    for (const input of inputs) {
+      const codec = CODECS[input.datatype];
+      if (!codec) throw new Error(`datatype ${input.datatype} has no runtime mapping`);
+      feeds[input.name] = new ort.Tensor(codec.ort as "float32", input.data as Float32Array, input.shape);
+    }
+    const results = await session.run(feeds, outputNames);
+    return outputNames.map((name) => {
+      const tensor = results[name];
+      if (!tensor) throw new Error(`the runtime returned no output "${name}"`);
+      return {
+        name,
+        datatype: oipDatatypeOfOrt(tensor.type),
+        shape: [...tensor.dims],
+        data: tensor.data as ArrayLike<number | bigint | boolean>,
+      };
+    });
+  };
   return {
     inputs: session.inputMetadata.map(specOf),
     outputs: session.outputMetadata.map(specOf),
+    runRaw,
     async run(inputs, outputNames) {
-      const feeds: Record<string, InstanceType<Ort["Tensor"]>> = {};
-      for (const input of inputs) {
-        const codec = CODECS[input.datatype];
-        if (!codec) throw new Error(`datatype ${input.datatype} has no runtime mapping`);
-        feeds[input.name] = new ort.Tensor(codec.ort as "float32", input.data as Float32Array, input.shape);
-      }
-      const results = await session.run(feeds, outputNames);
-      return outputNames.map((name) => {
-        const tensor = results[name];
-        if (!tensor) throw new Error(`the runtime returned no output "${name}"`);
-        const datatype = oipDatatypeOfOrt(tensor.type);
-        return {
-          name,
-          datatype,
-          shape: [...tensor.dims],
-          data: toJsonData(datatype, tensor.data as ArrayLike<number | bigint | boolean>),
-        };
-      });
+      const raw = await runRaw(inputs, outputNames);
+      return raw.map((o) => ({ ...o, data: toJsonData(o.datatype, o.data) }));
     },
     release: () => session.release(),
   };

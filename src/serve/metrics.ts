@@ -1,9 +1,12 @@
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface ServerMetrics {
   registry: Registry;
   requests: Counter<"status">;
   duration: Histogram;
+  /** Inference requests holding a turn (read, run, answer), and those waiting for one. */
+  inflight: Gauge;
+  queued: Gauge;
 }
 
 // Small models answer in well under a millisecond; the low buckets keep canary comparisons meaningful.
@@ -29,8 +32,18 @@ export function createServerMetrics(): ServerMetrics {
     buckets: BUCKETS,
     registers: [registry],
   });
+  const inflight = new Gauge({
+    name: "modelship_inference_inflight",
+    help: "Inference requests being read, run or answered now (at most --max-inflight).",
+    registers: [registry],
+  });
+  const queued = new Gauge({
+    name: "modelship_inference_queued",
+    help: "Inference requests waiting for a turn (at most --max-queued).",
+    registers: [registry],
+  });
   // Series exist from the first scrape, at 0: Prometheus' increase() counts from a series' first
   // sample, so a status first seen with requests already in it would lose them.
   for (const status of INITIAL_STATUSES) requests.inc({ status }, 0);
-  return { registry, requests, duration };
+  return { registry, requests, duration, inflight, queued };
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { locateOnnxFile } from "../model/locate.js";
 import { loadOnnxSession, type ModelSession } from "../onnx/runtime.js";
-import { parseInferRequest, RequestError, type TensorSpec } from "../onnx/tensors.js";
+import { encodeInferResponse, parseInferRequest, RequestError, type TensorSpec } from "../onnx/tensors.js";
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
@@ -18,7 +18,47 @@ export interface ModelServerOptions {
   /** Default "1". */
   version?: string;
   logger?: Logger;
+  /** Per-request and concurrency limits; each one not given takes its default (DEFAULT_LIMITS). */
+  limits?: Partial<ServerLimits>;
 }
+
+/**
+ * What one client can make the server hold. Memory in use is roughly bounded by
+ * maxInflight × (a few times maxBodyBytes for the parse + the tensors + maxResponseBytes).
+ */
+export interface ServerLimits {
+  /** Request body, bytes (--max-body-size). */
+  maxBodyBytes: number;
+  /** Elements across a request's input tensors (--max-elements). */
+  maxElements: number;
+  /** Answer body, bytes (--max-response-size). */
+  maxResponseBytes: number;
+  /** Inference requests read, run and answered at once (--max-inflight); the rest wait in turn. */
+  maxInflight: number;
+  /** Inference requests waiting for a turn (--max-queued); beyond it: 503 with Retry-After. */
+  maxQueued: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxElements: 1_000_000,
+  maxResponseBytes: 32 * 1024 * 1024,
+  maxInflight: 4,
+  maxQueued: 256,
+};
+
+/** The flag that sets each limit, for messages and the 413/503 bodies. */
+export const LIMIT_FLAGS: Readonly<Record<keyof ServerLimits, string>> = {
+  maxBodyBytes: "--max-body-size",
+  maxElements: "--max-elements",
+  maxResponseBytes: "--max-response-size",
+  maxInflight: "--max-inflight",
+  maxQueued: "--max-queued",
+};
+
+// A client that stops sending or reading for this long is disconnected, so it cannot hold a turn for
+// ever; a request must arrive whole within it too. Node's own defaults: no idle limit, 300 s per request.
+export const SOCKET_IDLE_MS = 300_000;
 
 export interface RunningServer {
   url: string;
@@ -26,7 +66,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** The default request body limit (DEFAULT_LIMITS.maxBodyBytes). */
+export const MAX_BODY_BYTES = DEFAULT_LIMITS.maxBodyBytes;
 
 interface Route {
   kind: "live" | "ready" | "server" | "metadata" | "model-ready" | "infer" | "metrics";
@@ -60,12 +101,27 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+const bodyTooLarge = (what: string, limit: number) =>
+  new RequestError(
+    `${what} exceeds the ${limit}-byte limit; send fewer rows per request, or raise the limit with modelship serve --max-body-size`,
+    413,
+    { setting: LIMIT_FLAGS.maxBodyBytes, value: limit, unit: "bytes" },
+  );
+
+/** A declared Content-Length over `limit`: refused before the request waits for a turn. */
+function declaredTooLarge(req: IncomingMessage, limit: number): RequestError | undefined {
+  const declared = Number(req.headers["content-length"]);
+  return Number.isFinite(declared) && declared > limit
+    ? bodyTooLarge(`request body of ${declared} bytes`, limit)
+    : undefined;
+}
+
 /** Read the body up to `limit` bytes; rejects with a 413 RequestError beyond it. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new RequestError(`request body of ${declared} bytes exceeds the ${limit}-byte limit`, 413));
+    const declared = declaredTooLarge(req, limit);
+    if (declared) {
+      reject(declared);
       return;
     }
     const chunks: Buffer[] = [];
@@ -76,7 +132,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         done = true;
-        reject(new RequestError(`request body exceeds the ${limit}-byte limit`, 413));
+        reject(bodyTooLarge("request body", limit));
         return;
       }
       chunks.push(chunk);
@@ -87,7 +143,85 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on("error", (error) => {
       if (!done) reject(error);
     });
+    // A client that goes away mid-upload: end the wait (its turn is released when the answer closes).
+    req.on("close", () => {
+      if (!done && !req.complete) {
+        done = true;
+        reject(new RequestError("the client closed the connection before sending the whole body"));
+      }
+    });
   });
+}
+
+/**
+ * At most `inflight` holders at once, and at most `queued` waiting in arrival order; a request
+ * beyond both is refused at once (503) instead of piling up.
+ */
+export class Turns {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly inflight: number,
+    readonly queued: number,
+    /** Told the counts after every change (the server's gauges). */
+    private readonly onChange: (inflight: number, queued: number) => void = () => {},
+  ) {}
+
+  private changed(): void {
+    this.onChange(this.active, this.waiting.length);
+  }
+
+  get inUse(): number {
+    return this.active;
+  }
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Resolves with the release function (idempotent) once it is this request's turn; undefined when
+   * the queue is full, or when `cancelled` settles first (the client went away while waiting).
+   */
+  take(cancelled: Promise<void>): Promise<(() => void) | undefined> {
+    const release = () => {
+      this.active--;
+      this.waiting.shift()?.();
+      this.changed();
+    };
+    const once = () => {
+      let done = false;
+      return () => {
+        if (!done) {
+          done = true;
+          release();
+        }
+      };
+    };
+    if (this.active < this.inflight) {
+      this.active++;
+      this.changed();
+      return Promise.resolve(once());
+    }
+    if (this.waiting.length >= this.queued) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const start = () => {
+        this.active++;
+        resolve(once());
+      };
+      this.waiting.push(start);
+      this.changed();
+      // The client left while waiting: its place goes (a turn it already got is released by its caller).
+      void cancelled.then(() => {
+        const at = this.waiting.indexOf(start);
+        if (at >= 0) {
+          this.waiting.splice(at, 1);
+          this.changed();
+          resolve(undefined);
+        }
+      });
+    });
+  }
 }
 
 /** OIP metadata uses -1 for dimensions that are not fixed. */
@@ -99,14 +233,24 @@ function describe(spec: TensorSpec) {
   return { name: spec.name, datatype: spec.datatype, shape: oipShape(spec) };
 }
 
+const CLIENT_GONE = 499;
+
 class Handler {
+  private readonly turns: Turns;
+
   constructor(
     private readonly session: ModelSession,
     private readonly metrics: ServerMetrics,
     private readonly name: string,
     private readonly version: string,
     private readonly logger: Logger,
-  ) {}
+    private readonly limits: ServerLimits,
+  ) {
+    this.turns = new Turns(limits.maxInflight, limits.maxQueued, (inflight, queued) => {
+      metrics.inflight.set(inflight);
+      metrics.queued.set(queued);
+    });
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
@@ -169,8 +313,37 @@ class Handler {
   private async infer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     let status = 200;
+    let release: (() => void) | undefined;
     try {
-      const raw = await readBody(req, MAX_BODY_BYTES);
+      // A declared oversize body is refused before it waits for a turn.
+      const declared = declaredTooLarge(req, this.limits.maxBodyBytes);
+      if (declared) throw declared;
+      let closed = false;
+      const gone = new Promise<void>((resolve) =>
+        res.once("close", () => {
+          closed = true;
+          resolve();
+        }),
+      );
+      release = await this.turns.take(gone);
+      // The client closed the connection while waiting: nothing to answer, nothing to count.
+      if (closed) {
+        status = CLIENT_GONE;
+        return;
+      }
+      if (!release) {
+        res.setHeader("retry-after", "1");
+        throw new RequestError(
+          `server busy: ${this.turns.inUse} inference requests in progress and ${this.turns.waitingCount} waiting, the most it queues; retry later, or raise the limits with modelship serve --max-inflight / --max-queued`,
+          503,
+          { setting: LIMIT_FLAGS.maxQueued, value: this.limits.maxQueued, unit: "requests" },
+        );
+      }
+      // The turn is held until the answer is written out (or the connection ends): a client that
+      // does not read its answer holds its own turn, not memory the limits do not count.
+      res.once("close", release);
+      res.once("finish", release);
+      const raw = await readBody(req, this.limits.maxBodyBytes);
       let body: unknown;
       try {
         body = JSON.parse(raw.toString("utf8"));
@@ -179,21 +352,29 @@ class Handler {
           `request body is not valid JSON: ${error instanceof Error ? error.message : ""}`,
         );
       }
-      const request = parseInferRequest(body, this.session.inputs, this.session.outputs);
-      const outputs = await this.session.run(request.inputs, request.outputNames);
-      sendJson(res, 200, {
-        model_name: this.name,
-        model_version: this.version,
-        ...(request.id !== undefined ? { id: request.id } : {}),
-        outputs,
+      const request = parseInferRequest(body, this.session.inputs, this.session.outputs, {
+        maxElements: this.limits.maxElements,
       });
+      const outputs = await this.session.runRaw(request.inputs, request.outputNames);
+      const answer = encodeInferResponse(
+        {
+          model_name: this.name,
+          model_version: this.version,
+          ...(request.id !== undefined ? { id: request.id } : {}),
+        },
+        outputs,
+        this.limits.maxResponseBytes,
+      );
+      res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+      res.end(answer);
       this.metrics.duration.observe((performance.now() - started) / 1000);
     } catch (error) {
       if (error instanceof RequestError) {
         status = error.status;
         // Stop reading an oversized upload: answer, then close the connection.
         if (status === 413) res.setHeader("connection", "close");
-        sendJson(res, status, { error: error.message });
+        if (status >= 500 && status !== 503) this.logger.error(`inference failed: ${error.message}`);
+        sendJson(res, status, { error: error.message, ...(error.limit ? { limit: error.limit } : {}) });
       } else {
         status = 500;
         const message = errorMessage(error);
@@ -201,7 +382,8 @@ class Handler {
         sendJson(res, 500, { error: `inference failed: ${message}` });
       }
     } finally {
-      this.metrics.requests.inc({ status: String(status) });
+      if (status !== 200) release?.();
+      if (status !== CLIENT_GONE) this.metrics.requests.inc({ status: String(status) });
     }
   }
 }
@@ -232,6 +414,20 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
   });
 }
 
+/** The limits with defaults filled in; a limit that is not a positive whole number is a programming error. */
+export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ServerLimits)[]) {
+    const value = given[key];
+    if (value === undefined) continue;
+    const least = key === "maxQueued" ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < least)
+      throw new Error(`${LIMIT_FLAGS[key]} must be a whole number of at least ${least}, got ${value}`);
+    limits[key] = value;
+  }
+  return limits;
+}
+
 /** Load the model, then listen. Rejects with a clear message for a bad model, a missing runtime or a busy port. */
 export async function startModelServer(options: ModelServerOptions): Promise<RunningServer> {
   const host = options.host ?? "127.0.0.1";
@@ -242,8 +438,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   }
   const modelFile = await locateOnnxFile(options.modelPath);
   const session = await loadOnnxSession(modelFile, logger);
+  const limits = resolveLimits(options.limits);
   const metrics = createServerMetrics();
-  const handler = new Handler(session, metrics, options.name, version, logger);
+  const handler = new Handler(session, metrics, options.name, version, logger, limits);
   const server = createServer((req, res) => {
     handler.handle(req, res).catch((error: unknown) => {
       logger.error(`request failed: ${errorMessage(error)}`);
@@ -251,6 +448,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
       else res.destroy();
     });
   });
+  server.setTimeout(SOCKET_IDLE_MS);
+  server.requestTimeout = SOCKET_IDLE_MS;
   try {
     await listen(server, options.port, host);
   } catch (error) {

@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { DURATION_EXPECTED, parseDuration } from "../config/duration.js";
 import { shorten } from "../config/errors.js";
 import { parseNumber } from "../config/overrides.js";
+import { parseSize, SIZE_EXPECTED } from "../config/size.js";
 import { suggest } from "../config/suggest.js";
 import { type Label, SettingsError } from "./errors.js";
 import type { RawValue, RawValues } from "./fields.js";
@@ -125,6 +126,21 @@ export function reader(values: RawValues, label: Label) {
       }
       if (value < min || value > max)
         throw fail(name, `must be from ${seconds(min)} to ${seconds(max)}, got ${quote(text)}`);
+      return value;
+    },
+
+    /** Bytes, written as modelship.yml writes sizes: 1048576, "64KiB", "10MiB", "2GB". */
+    size(name: string, { min, max }: { min: number; max: number }): number | undefined {
+      const text = single(name);
+      if (text === undefined) return undefined;
+      let value: number;
+      try {
+        value = parseSize(text);
+      } catch {
+        throw fail(name, `must be a size, got ${quote(text)}`, `write ${SIZE_EXPECTED}`);
+      }
+      if (value < min || value > max)
+        throw fail(name, `must be from ${min} to ${max} bytes, got ${quote(text)} (${value} bytes)`);
       return value;
     },
 

@@ -19,12 +19,12 @@ export function tempDir(prefix = "modelship-it-"): Promise<string> {
 /** Starts the CLI from source as a real process (no shell in between: the pid is the CLI's). */
 export function spawnCli(
   args: string[],
-  options: { cwd?: string; stdin?: "ignore" | "pipe" } = {},
+  options: { cwd?: string; stdin?: "ignore" | "pipe"; env?: NodeJS.ProcessEnv } = {},
 ): ChildProcess {
   return spawn(process.execPath, ["--import", TSX_LOADER, BIN, ...args], {
     cwd: options.cwd ?? REPO,
     stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
-    env: { ...process.env, MODELSHIP_DEBUG: "", NO_COLOR: "1" },
+    env: { ...process.env, MODELSHIP_DEBUG: "", NO_COLOR: "1", ...options.env },
   });
 }
 

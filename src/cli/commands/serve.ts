@@ -1,45 +1,45 @@
-import { resolve } from "node:path";
-import { startModelServer } from "../../serve/server.js";
-import { numberFlag, parse, UsageError } from "../args.js";
+import { DEFAULT_LIMITS, startModelServer } from "../../serve/server.js";
+import { serveParser } from "../../settings/serve.js";
+import { settingsFromArgv } from "../args.js";
 import { type Command, log, print } from "./common.js";
+
+const MiB = 2 ** 20;
 
 export const serve: Command = {
   summary: "serve an ONNX model over the Open Inference Protocol v2 (with /metrics)",
-  help: `usage: modelship serve MODEL.onnx --port N [--name NAME] [--host HOST] [--json]
-  --json prints {"url": …} on stdout once the server is ready`,
+  help: `usage: modelship serve MODEL.onnx --port N [--name NAME] [--host HOST] [limits] [--json]
+  --json prints {"url": …} on stdout once the server is ready
+limits (sizes as in modelship.yml: 1048576, "64KiB", "10MiB", "2GB"):
+  --max-body-size S      request body (default ${DEFAULT_LIMITS.maxBodyBytes / MiB}MiB); over it: 413
+  --max-elements N       elements across a request's input tensors (default ${DEFAULT_LIMITS.maxElements}); over it: 413
+  --max-response-size S  answer body (default ${DEFAULT_LIMITS.maxResponseBytes / MiB}MiB); over it: 413
+  --max-inflight N       inference requests handled at once (default ${DEFAULT_LIMITS.maxInflight}); the rest wait in turn
+  --max-queued N         requests waiting for a turn (default ${DEFAULT_LIMITS.maxQueued}); beyond it: 503 with Retry-After`,
   async run(argv) {
-    const { values, positionals } = parse(argv, {
-      port: { type: "string" },
-      name: { type: "string", default: "model" },
-      host: { type: "string", default: "127.0.0.1" },
-      json: { type: "boolean" },
-      "exit-with-stdin": { type: "boolean" },
-    });
-    if (positionals.length !== 1) throw new UsageError("serve takes exactly one MODEL path");
-    if (values.port === undefined) throw new UsageError("--port is required (0 picks a free port)");
-    const port = numberFlag("port", values.port, 0, 65_535) as number;
+    const settings = settingsFromArgv(serveParser, argv);
     // Listen for the stop signals before loading the model, so a stop during start-up is clean too.
     const stopped = new Promise<void>((done) => {
       process.once("SIGINT", () => done());
       process.once("SIGTERM", () => done());
       // Started by a parent (the local target): exit when the parent goes away.
-      if (values["exit-with-stdin"]) process.stdin.on("end", done).on("error", done).resume();
+      if (settings.exitWithStdin) process.stdin.on("end", done).on("error", done).resume();
     });
     try {
       const server = await startModelServer({
-        modelPath: resolve(positionals[0] as string),
-        port,
-        host: values.host,
-        name: values.name,
+        modelPath: settings.model,
+        port: settings.port,
+        host: settings.host,
+        name: settings.name,
+        limits: settings.limits,
         logger: log,
       });
-      if (values.json) print(JSON.stringify({ url: server.url, port: server.port }));
-      else log.info(`serving ${values.name} at ${server.url}/v2/models/${values.name}`);
+      if (settings.json) print(JSON.stringify({ url: server.url, port: server.port }));
+      else log.info(`serving ${settings.name} at ${server.url}/v2/models/${settings.name}`);
       await stopped;
       await server.close();
     } finally {
       // Stop reading stdin: an open pipe from the parent would keep this process alive.
-      if (values["exit-with-stdin"]) process.stdin.destroy();
+      if (settings.exitWithStdin) process.stdin.destroy();
     }
     return 0;
   },

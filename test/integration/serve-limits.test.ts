@@ -1,0 +1,230 @@
+// `modelship serve` as a real process under hostile requests: the limits set by its flags (and their
+// defaults) answer 413/503 with the limit in the body, values that do not fit their datatype are a
+// 400, and the server stays healthy afterwards. Each server gets its own HOME and runtime directory;
+// onnxruntime-node comes from node_modules (nothing is installed: MODELSHIP_RUNTIME_AUTO_INSTALL=0).
+import type { ChildProcess } from "node:child_process";
+import { rm } from "node:fs/promises";
+import { type ClientRequest, request } from "node:http";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliResult, collect, model, spawnCli, tempDir, waitFor } from "./helpers.js";
+
+interface Serve {
+  child: ChildProcess;
+  url: string;
+  done: Promise<CliResult>;
+}
+
+let dir = "";
+const env = () => ({
+  HOME: join(dir, "home"),
+  XDG_CACHE_HOME: join(dir, "cache"),
+  MODELSHIP_RUNTIME_DIR: join(dir, "runtime"),
+  MODELSHIP_RUNTIME_AUTO_INSTALL: "0",
+});
+const servers: Serve[] = [];
+
+async function startServe(...flags: string[]): Promise<Serve> {
+  const child = spawnCli(["serve", model("v2"), "--port", "0", "--name", "iris", "--json", ...flags], {
+    env: env(),
+  });
+  const done = collect(child);
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.once("line", (line) => resolve((JSON.parse(line) as { url: string }).url));
+    void done.then((r) => reject(new Error(`serve exited with ${r.code}: ${r.stderr}`)));
+  });
+  const serve = { child, url, done };
+  servers.push(serve);
+  return serve;
+}
+
+let plain: Serve;
+let small: Serve;
+
+beforeAll(async () => {
+  dir = await tempDir("modelship-serve-limits-");
+  [plain, small] = await Promise.all([
+    startServe(),
+    startServe(
+      "--max-inflight",
+      "1",
+      "--max-queued",
+      "1",
+      "--max-response-size",
+      "4KiB",
+      "--max-body-size",
+      "64KiB",
+      "--max-elements",
+      "100000",
+    ),
+  ]);
+});
+afterAll(async () => {
+  for (const s of servers) s.child.kill("SIGTERM");
+  await Promise.all(servers.map((s) => s.done));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const rowsBody = (rows: number, value = 1) =>
+  JSON.stringify({
+    inputs: [{ name: "input", shape: [rows, 4], datatype: "FP32", data: new Array(rows * 4).fill(value) }],
+  });
+
+async function infer(s: Serve, body: string) {
+  const res = await fetch(`${s.url}/v2/models/iris/infer`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, size: text.length, json: JSON.parse(text) };
+}
+
+async function gauge(s: Serve, name: string): Promise<number> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(" ").pop());
+}
+
+describe("serve with its default limits", () => {
+  it("answers the 8 MB request of shape [1000000, 4] with a 413 naming the element limit, not 67 MB", async () => {
+    const body = rowsBody(1_000_000);
+    expect(body.length).toBeGreaterThan(8_000_000);
+    const answer = await infer(plain, body);
+    expect(answer.status).toBe(413);
+    expect(answer.size).toBeLessThan(1000);
+    expect(answer.json.error).toMatch(
+      /input "input" holds 4000000 elements \(\[1000000,4\]\), over the limit of 1000000 elements per request; .*modelship serve --max-elements/,
+    );
+    expect(answer.json.limit).toEqual({ setting: "--max-elements", value: 1_000_000, unit: "elements" });
+    // Within the limit, the same server answers.
+    expect((await infer(plain, rowsBody(2))).status).toBe(200);
+  });
+
+  it("refuses FP32 data out of float32's range with a 400 naming the input and index (not 200 with null)", async () => {
+    const body = JSON.stringify({
+      inputs: [{ name: "input", shape: [2, 4], datatype: "FP32", data: [1, 2, 3, 4, 5, 6, 1e39, 8] }],
+    });
+    const answer = await infer(plain, body);
+    expect(answer.status).toBe(400);
+    expect(answer.json.error).toMatch(
+      /^input "input": data\[6\] = 1e\+39 is not a valid FP32 value: out of range/,
+    );
+  });
+
+  it("a NaN the model answers is a 500 naming the output, not null in a 200", async () => {
+    // In range for float32, but the model's softmax overflows on it.
+    const answer = await infer(plain, rowsBody(1, 3e38));
+    expect(answer.status).toBe(500);
+    expect(answer.json.error).toMatch(/answered NaN in output "probabilities" at data\[0\]/);
+  });
+});
+
+/** A POST whose body is sent in two parts: the server holds it (a turn, or a place in the queue) until `finish`. */
+function heldRequest(s: Serve) {
+  const url = new URL(`${s.url}/v2/models/iris/infer`);
+  let req: ClientRequest | undefined;
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST" }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+  });
+  const sent = req as unknown as ClientRequest;
+  sent.write('{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,');
+  return {
+    answer,
+    finish: () => sent.end("3.5,1.4,0.2]}]}"),
+    abandon: () => {
+      sent.destroy();
+      answer.catch(() => {});
+    },
+  };
+}
+
+describe("serve with limits from its flags", () => {
+  it("413 for an answer over --max-response-size, with the limit", async () => {
+    const answer = await infer(small, rowsBody(100));
+    expect(answer.status).toBe(413);
+    expect(answer.json.error).toMatch(
+      /the response would be .* over the limit of 4096 bytes; .*--max-response-size/,
+    );
+    expect(answer.json.limit).toEqual({ setting: "--max-response-size", value: 4096, unit: "bytes" });
+    expect((await infer(small, rowsBody(2))).status).toBe(200);
+  });
+
+  it("413 for a body over --max-body-size, with the limit", async () => {
+    const answer = await infer(small, rowsBody(10_000));
+    expect(answer.status).toBe(413);
+    expect(answer.json.error).toMatch(/exceeds the 65536-byte limit; .*--max-body-size/);
+    expect(answer.json.limit).toEqual({ setting: "--max-body-size", value: 65536, unit: "bytes" });
+  });
+
+  it("holds at most --max-inflight requests and queues --max-queued; beyond them 503 with Retry-After", async () => {
+    const first = heldRequest(small);
+    await waitFor(
+      async () => (await gauge(small, "modelship_inference_inflight")) === 1,
+      "a request in flight",
+    );
+    const second = heldRequest(small);
+    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 1, "a request queued");
+
+    const refused = await infer(small, rowsBody(1));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(refused.json.error).toMatch(/server busy: 1 inference requests in progress and 1 waiting/);
+    expect(refused.json.limit).toEqual({ setting: "--max-queued", value: 1, unit: "requests" });
+
+    second.finish();
+    first.finish();
+    expect((await first.answer).status).toBe(200);
+    expect((await second.answer).status).toBe(200);
+    await waitFor(
+      async () => (await gauge(small, "modelship_inference_inflight")) === 0,
+      "no request in flight",
+    );
+  });
+
+  it("a client that leaves while queued gives up its place", async () => {
+    const first = heldRequest(small);
+    await waitFor(
+      async () => (await gauge(small, "modelship_inference_inflight")) === 1,
+      "a request in flight",
+    );
+    const leaving = heldRequest(small);
+    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 1, "a request queued");
+    leaving.abandon();
+    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 0, "the queue emptied");
+    first.finish();
+    expect((await first.answer).status).toBe(200);
+    expect((await infer(small, rowsBody(1))).status).toBe(200);
+  });
+});
+
+describe("serve's limit flags", () => {
+  const bad: [string[], RegExp][] = [
+    [["--max-elements", "0"], /--max-elements must be a whole number from 1 to 1000000000, got "0"/],
+    [
+      ["--max-body-size", "10XB"],
+      /--max-body-size must be a size, got "10XB"\. Fix: write a number of bytes/,
+    ],
+    [
+      ["--max-response-size", "1KB"],
+      /--max-response-size must be from 1024 to \d+ bytes, got "1KB" \(1000 bytes\)/,
+    ],
+    [["--max-inflight", "2.5"], /--max-inflight must be a whole number/],
+  ];
+  for (const [flags, message] of bad) {
+    it(`refuses ${flags.join(" ")} (exit 2, before loading the model)`, async () => {
+      const result = await collect(spawnCli(["serve", model("v2"), "--port", "0", ...flags], { env: env() }));
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+    });
+  }
+});
