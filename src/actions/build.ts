@@ -1,6 +1,9 @@
 import * as core from "@actions/core";
-import { buildStage } from "../image/stage.js";
+import type { RegistryLogger } from "../image/registry/client.js";
+import { PushError, tagsNotMoved } from "../image/remote.js";
+import { buildStage, type ImageBuildReport } from "../image/stage.js";
 import { validateModel } from "../model/validate.js";
+import { tagHeaders, tagRows } from "../report/tags.js";
 import { buildParser, stageOptions } from "../settings/build.js";
 import { fromInputs } from "../settings/sources.js";
 import { markdownTable } from "../util/table.js";
@@ -14,13 +17,30 @@ export async function buildAction(): Promise<void> {
       `the model was rejected by validation (${validation.findings.map((f) => f.code).join(", ")}); nothing was built`,
     );
   }
-  const report = await buildStage(
-    stageOptions(settings, validation, { log: actionLogger, onSecret: (secret) => core.setSecret(secret) }),
-  );
+  // Debug lines (an upload session the registry would not cancel) go to the step's debug log.
+  const log: RegistryLogger = { ...actionLogger, debug: (message) => core.debug(message) };
+  let report: ImageBuildReport;
+  try {
+    report = await buildStage(
+      stageOptions(settings, validation, { log, onSecret: (secret) => core.setSecret(secret) }),
+    );
+  } catch (error) {
+    // A push that failed after some tags moved: the outputs and the summary say which, then the step fails.
+    if (error instanceof PushError && error.report) {
+      await publish(error.report, validation.digest, error.message);
+    }
+    throw error;
+  }
+  await publish(report, validation.digest);
+}
+
+async function publish(report: ImageBuildReport, modelDigest: string, failure?: string): Promise<void> {
   core.setOutput("image", report.image);
   core.setOutput("digest", report.digest);
   core.setOutput("tags", report.tags.join("\n"));
-  core.setOutput("report", await writeReport("build", report));
+  const updates = report.builder === "docker" ? undefined : report.tagUpdates;
+  core.setOutput("tags-not-moved", updates ? tagsNotMoved(updates).join("\n") : "");
+  core.setOutput("report", await writeReport("build", failure ? { ...report, error: failure } : report));
   const pushed =
     report.builder === "docker"
       ? "pushed by docker buildx"
@@ -33,14 +53,26 @@ export async function buildAction(): Promise<void> {
       : report.platforms.length > 1
         ? report.platforms.map((p) => `${p.platform}: ${p.layers.length}`).join(", ")
         : report.layers.length;
-  await core.summary
-    .addHeading("📦 modelship build", 2)
-    .addRaw(
-      markdownTable(
-        ["image", "layers", "blobs", "tags", "model digest"],
-        [[`\`${report.image}\``, layers, pushed, report.tags.join(", ") || "—", `\`${validation.digest}\``]],
-      ),
+  const summary = core.summary.addHeading(
+    failure ? "❌ modelship build: push failed" : "📦 modelship build",
+    2,
+  );
+  if (failure) summary.addRaw(`${failure}\n\n`, true);
+  summary.addRaw(
+    markdownTable(
+      ["image", "layers", "blobs", "tags", "model digest"],
+      [[`\`${report.image}\``, layers, pushed, report.tags.join(", ") || "—", `\`${modelDigest}\``]],
+    ),
+    true,
+  );
+  if (updates && updates.length > 0) {
+    summary.addRaw(
+      `\n${markdownTable(
+        tagHeaders,
+        tagRows(updates, (d) => `\`${d}\``),
+      )}\n`,
       true,
-    )
-    .write();
+    );
+  }
+  await summary.write();
 }

@@ -2,10 +2,13 @@
 // to an OCI image layout and/or pushed to a registry. The reference, options, base metadata and model
 // tree are all checked before the first byte is written; base layers are verified as they are copied.
 // A push streams every blob from disk (the model layer is written to a layout first, a temporary one
-// when none was asked for) or mounts/streams base layers from the base's repository.
+// when none was asked for) or mounts/streams base layers from the base's repository. It is cancelled by
+// `signal` or by SIGINT/SIGTERM (a cancelled workflow): uploads stop, their sessions are cancelled on
+// the registry, and no further tag moves.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { onInterrupt } from "../util/child-cleanup.js";
 import {
   type Descriptor,
   discardSink,
@@ -35,6 +38,8 @@ import type { BlobOpener } from "./registry/repository.js";
 import {
   fileOpener,
   type PushBlob,
+  PushError,
+  type PushOptions,
   type PushResult,
   pushImage,
   Registries,
@@ -42,6 +47,8 @@ import {
   registryOf,
   remoteOpener,
   resolveRemoteImages,
+  type TagUpdate,
+  tagsAtDigest,
 } from "./remote.js";
 
 export interface BuildOptions {
@@ -79,6 +86,8 @@ export interface BuildOptions {
   provenance?: Omit<ProvenanceOptions, "version"> | false;
   /** ISO time; default SOURCE_DATE_EPOCH, else the commit time, else 1970-01-01T00:00:00Z. */
   created?: string;
+  /** Cancels the build; a push in flight stops and cancels its upload sessions on the registry. */
+  signal?: AbortSignal;
 }
 
 export interface PlatformImage {
@@ -103,8 +112,10 @@ export interface BuildReport {
   /** The OCI labels set from where the build came from (source, revision, version, created). */
   labels: Record<string, string>;
   created: string;
-  /** Tags the image was pushed under (empty when not pushed). */
+  /** Tags that point at the image (empty when not pushed); after a failed push, those that moved. */
   tags: string[];
+  /** Each tag asked for: moved (from what), already there, failed or not tried. */
+  tagUpdates?: TagUpdate[];
   ociLayout?: string;
   pushed?: PushResult & { registry: string; repository: string };
 }
@@ -228,9 +239,45 @@ export async function buildImage(options: BuildOptions): Promise<BuildReport> {
   // Labels given by the caller win over the ones read from the environment.
   const labels = { ...provenanceLabels(provenance), ...(options.labels ?? {}) };
 
+  // A signal or SIGINT/SIGTERM cancels the build; the interrupt waits (a few seconds at most, as
+  // child-cleanup allows) for the uploads in flight to cancel their sessions.
+  const interrupt = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, interrupt.signal]) : interrupt.signal;
+  let work: Promise<BuildReport> | undefined;
+  const forgetInterrupt = options.push
+    ? onInterrupt(async (name) => {
+        options.registry?.log?.warn(`build interrupted by ${name}: cancelling the push`);
+        interrupt.abort(new Error(`interrupted by ${name}`));
+        await work?.catch(() => {});
+      })
+    : () => {};
+  try {
+    work = build(options, ref, signal, { wanted, placement, pathInImage, tags, provenance, created, labels });
+    return await work;
+  } finally {
+    forgetInterrupt();
+  }
+}
+
+interface Prepared {
+  wanted: Platform[];
+  placement: ReturnType<typeof runtimePlacement> | undefined;
+  pathInImage: string;
+  tags: string[];
+  provenance: Awaited<ReturnType<typeof resolveProvenance>>;
+  created: ReturnType<typeof resolveCreated>;
+  labels: Record<string, string>;
+}
+
+async function build(
+  options: BuildOptions,
+  ref: ReturnType<typeof parseReference>,
+  signal: AbortSignal,
+  { wanted, placement, pathInImage, tags, provenance, created, labels }: Prepared,
+): Promise<BuildReport> {
   let registries: Registries | undefined;
   const getRegistries = () => {
-    registries ??= new Registries(options.registry);
+    registries ??= new Registries({ ...options.registry, signal });
     return registries;
   };
   let tempLayout: string | undefined;
@@ -365,12 +412,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildReport> {
           open: fileOpener(layout.blobPath(b.config.descriptor.digest)),
         });
       }
-      const pushOptions: Parameters<typeof pushImage>[4] = {};
+      const pushOptions: PushOptions = { signal };
       if (options.registry?.chunkSize !== undefined) pushOptions.chunkSize = options.registry.chunkSize;
       if (built.length > 1) pushOptions.children = built.map((b) => b.manifest);
-      const pushed = await pushImage(target, blobs, top, tags, pushOptions);
-      report.tags = tags;
-      report.pushed = { ...pushed, registry: target.client.host, repository: target.name };
+      const where = { registry: target.client.host, repository: target.name };
+      try {
+        const { tagUpdates, ...pushed } = await pushImage(target, blobs, top, tags, pushOptions);
+        report.tags = tagsAtDigest(tagUpdates);
+        report.tagUpdates = tagUpdates;
+        report.pushed = { ...pushed, ...where };
+      } catch (err) {
+        if (err instanceof PushError) {
+          // What the registry has now, for the CLI's --json, the action's outputs and summary.
+          report.tags = tagsAtDigest(err.tags);
+          report.tagUpdates = err.tags;
+          report.pushed = { ...err.result, ...where };
+          err.report = report;
+        }
+        throw err;
+      }
     }
     return report;
   } finally {

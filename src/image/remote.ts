@@ -1,8 +1,9 @@
 // The registry side of a build: opening a repository for an image reference (auth, insecure hosts),
 // resolving a base image from a registry (index → platform), and pushing an image whose blobs come
-// from files on disk or from another repository.
+// from files on disk or from another repository. A push goes blobs → every manifest by digest (an
+// index's children, then the index) → tags, one at a time; a failure or a cancel at any point is a
+// PushError that says which tags moved, which did not, and where the image is by digest.
 import { open } from "node:fs/promises";
-import type { Logger } from "../util/log.js";
 import { type Descriptor, type Platform, readChunks } from "./blob.js";
 import type { ResolvedImage } from "./layout.js";
 import {
@@ -17,12 +18,14 @@ import {
 } from "./manifest.js";
 import { DEFAULT_PLATFORM, formatPlatform, platformMatches, platformsOf } from "./platform.js";
 import { type ImageReference, parseReference } from "./reference.js";
-import { RegistryClient, type RetryPolicy } from "./registry/client.js";
+import { RegistryClient, type RegistryLogger, type RetryPolicy } from "./registry/client.js";
 import { type CredentialOptions, resolveCredential } from "./registry/credentials.js";
+import { CancelledError, isCancellation } from "./registry/errors.js";
 import {
   type BlobOpener,
   type FetchedManifest,
   RegistryRepository,
+  type UploadOptions,
   type UploadResult,
 } from "./registry/repository.js";
 
@@ -30,13 +33,17 @@ export interface RegistryOptions {
   /** host:port names reached over plain http. */
   insecureRegistries?: readonly string[];
   credentials?: CredentialOptions;
-  log?: Logger;
+  log?: RegistryLogger;
   retry?: RetryPolicy;
   /** Upload blobs in chunks of this many bytes instead of one streamed PUT. */
   chunkSize?: number;
+  /** Cancels every registry request (a cancelled run); open upload sessions are cancelled on the way out. */
+  signal?: AbortSignal;
 }
 
 const MAX_JSON = 4 << 20;
+/** How long the check of a tag after its PUT failed may take. */
+const CHECK_TIMEOUT_MS = 10_000;
 const READ_CHUNK = 4 << 20;
 
 /** The registry host of a reference; references without one mean Docker Hub, as docker reads them. */
@@ -62,6 +69,7 @@ export class Registries {
           credential,
           log: this.options.log,
           retry: this.options.retry,
+          signal: this.options.signal,
         });
         await c.ping();
         return c;
@@ -186,24 +194,137 @@ export interface PushManifest {
 }
 
 /**
+ * What happened to one tag: `moved` to the pushed digest (from `previous`, absent for a new tag),
+ * `unchanged` (already there, not sent again), `failed` (still at `previous` as far as the registry
+ * told us), or `not-attempted` (a failure before it stopped the push).
+ */
+export interface TagUpdate {
+  tag: string;
+  status: "moved" | "unchanged" | "failed" | "not-attempted";
+  /** What the tag points at now: the pushed digest (moved, unchanged). */
+  digest?: string;
+  /** What it pointed at before this push, when the registry said. */
+  previous?: string;
+  /** Why it failed. */
+  error?: string;
+}
+
+/** Tags that now point at the pushed image (moved or already there). */
+export function tagsAtDigest(updates: readonly TagUpdate[]): string[] {
+  return updates.filter((u) => u.status === "moved" || u.status === "unchanged").map((u) => u.tag);
+}
+
+/** Tags that do not (failed, or not tried). */
+export function tagsNotMoved(updates: readonly TagUpdate[]): string[] {
+  return updates.filter((u) => u.status === "failed" || u.status === "not-attempted").map((u) => u.tag);
+}
+
+/** One line on the tags: which moved to the digest (from what), which did not (still at what). */
+export function describeTagUpdates(digest: string, updates: readonly TagUpdate[]): string {
+  const at = updates.filter((u) => u.status === "moved" || u.status === "unchanged");
+  const not = updates.filter((u) => u.status === "failed" || u.status === "not-attempted");
+  const parts: string[] = [];
+  if (at.length === 0) parts.push("no tag was moved");
+  else {
+    const moved = at.map((u) =>
+      u.status === "unchanged"
+        ? `${u.tag} (already there)`
+        : `${u.tag} (${u.previous ? `was ${u.previous}` : "new"})`,
+    );
+    parts.push(`moved to ${digest}: ${moved.join(", ")}`);
+  }
+  if (not.length > 0) {
+    const left = not.map((u) =>
+      u.status === "not-attempted"
+        ? `${u.tag} (not tried)`
+        : `${u.tag} (${u.previous ? `still ${u.previous}` : "not created"})`,
+    );
+    parts.push(`not moved: ${left.join(", ")}`);
+  }
+  return parts.join("; ");
+}
+
+/**
+ * A push that failed or was cancelled. `tags` says, for every tag asked for, whether it moved; `digest`
+ * is the image's (complete in the registry, usable by digest, when `manifestsPushed`); `cause` is the
+ * registry's error.
+ */
+export class PushError extends Error {
+  /** The build's report as far as it got (set by build), with `tags` = the tags that moved. */
+  report?: import("./build.js").BuildReport;
+  constructor(
+    readonly digest: string,
+    readonly repository: string,
+    readonly tags: TagUpdate[],
+    readonly manifestsPushed: boolean,
+    readonly result: PushResult,
+    cause: unknown,
+  ) {
+    const reason = (cause as Error)?.message ?? String(cause);
+    const parts = [reason];
+    if (manifestsPushed) parts.push(`the image is complete in the registry as ${repository}@${digest}`);
+    if (tags.length > 0) parts.push(describeTagUpdates(digest, tags));
+    if (tagsNotMoved(tags).length > 0 || !manifestsPushed) parts.push("pushing again finishes it");
+    super(parts.join("; "), { cause });
+    this.name = "PushError";
+  }
+}
+
+export interface PushOptions {
+  chunkSize?: number;
+  concurrency?: number;
+  children?: readonly PushManifest[];
+  /** Cancels the push: uploads in flight stop and their sessions are cancelled; no further tag moves. */
+  signal?: AbortSignal;
+}
+
+/** The push's result with the tags it moved, for a report. */
+export interface PushOutcome extends PushResult {
+  tagUpdates: TagUpdate[];
+}
+
+/**
  * Pushes blobs (a few at a time), then `children` (an index's platform manifests) by digest, then the
- * manifest by digest, then the tags: a tag never points at something incomplete.
+ * manifest by digest, then the tags one by one: a tag never points at something incomplete, and no tag
+ * moves unless every manifest was accepted. A tag already at the digest is left alone, so a re-run
+ * after a partial failure only moves what is left. The first failing blob stops the others (their
+ * sessions cancelled) before this returns. Failures are PushErrors saying which tags moved.
  */
 export async function pushImage(
   repo: RegistryRepository,
   blobs: readonly PushBlob[],
   manifest: PushManifest,
   tags: readonly string[],
-  options: { chunkSize?: number; concurrency?: number; children?: readonly PushManifest[] } = {},
-): Promise<PushResult> {
+  options: PushOptions = {},
+): Promise<PushOutcome> {
   const result: PushResult = { uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 };
+  const updates: TagUpdate[] = tags.map((tag) => ({ tag, status: "not-attempted" }));
+  const digest = manifest.descriptor.digest;
+  const where = `${repo.client.host}/${repo.name}`;
+  const fail = (cause: unknown, manifestsPushed: boolean) =>
+    new PushError(digest, where, updates, manifestsPushed, result, cause);
+
+  // Blobs: the first failure (or the caller's cancel) stops every worker, and all of them have
+  // finished — their sessions cancelled — before the error is thrown.
+  const stop = new AbortController();
   const queue = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
+  let failure: { error: unknown } | undefined;
+  const stopped = () => stop.signal.aborted || options.signal?.aborted === true;
   const worker = async () => {
-    for (let blob = queue.shift(); blob; blob = queue.shift()) {
-      const upload: { chunkSize?: number; mountFrom?: string } = {};
+    for (let blob = queue.shift(); blob && !stopped(); blob = queue.shift()) {
+      // The caller's signal cuts uploads short; a sibling's failure stops them at the next request.
+      const upload: UploadOptions = { stop: stop.signal };
+      if (options.signal) upload.signal = options.signal;
       if (options.chunkSize !== undefined) upload.chunkSize = options.chunkSize;
       if (blob.mountFrom !== undefined) upload.mountFrom = blob.mountFrom;
-      const outcome: UploadResult = await repo.uploadBlob(blob.descriptor, blob.open, upload);
+      let outcome: UploadResult;
+      try {
+        outcome = await repo.uploadBlob(blob.descriptor, blob.open, upload);
+      } catch (error) {
+        failure ??= { error };
+        stop.abort(error);
+        return;
+      }
       if (outcome === "uploaded") {
         result.uploaded++;
         result.bytesUploaded += blob.descriptor.size;
@@ -212,9 +333,63 @@ export async function pushImage(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
-  for (const child of options.children ?? [])
-    await repo.putManifestAt(child.bytes, child.descriptor, child.descriptor.digest);
-  await repo.putManifestAt(manifest.bytes, manifest.descriptor, manifest.descriptor.digest);
-  for (const tag of tags) await repo.putManifestAt(manifest.bytes, manifest.descriptor, tag);
-  return result;
+  if (failure) throw fail(failure.error, false);
+  if (options.signal?.aborted)
+    throw fail(new CancelledError(`push to ${where}`, options.signal.reason), false);
+
+  try {
+    for (const child of options.children ?? [])
+      await repo.putManifestAt(child.bytes, child.descriptor, child.descriptor.digest, options.signal);
+    await repo.putManifestAt(manifest.bytes, manifest.descriptor, digest, options.signal);
+  } catch (error) {
+    throw fail(error, false);
+  }
+
+  for (const update of updates) {
+    const { tag } = update;
+    if (options.signal?.aborted) {
+      throw fail(new CancelledError(`push to ${where}`, options.signal.reason), true);
+    }
+    // Best effort: the previous digest makes the report (and an undo by hand) possible; not knowing
+    // it does not stop the push.
+    let previous: string | undefined;
+    try {
+      previous = await repo.tagDigest(tag, { signal: options.signal });
+    } catch (error) {
+      if (isCancellation(error)) throw fail(error, true);
+      repo.client.log.debug?.(`${where}:${tag}: could not read its digest: ${(error as Error).message}`);
+    }
+    if (previous !== undefined) update.previous = previous;
+    if (previous === digest) {
+      update.status = "unchanged";
+      update.digest = digest;
+      continue;
+    }
+    try {
+      await repo.putManifestAt(manifest.bytes, manifest.descriptor, tag, options.signal);
+    } catch (error) {
+      // A PUT that broke (or was cancelled) after the registry got it may have moved the tag all
+      // the same: ask, outside the push's signal, so the report says what the registry serves.
+      const now = await repo
+        .tagDigest(tag, { detached: true, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) })
+        .catch(() => undefined);
+      if (now === digest && !isCancellation(error)) {
+        repo.client.log.warn(`${where}:${tag}: ${(error as Error).message}, but the tag did move`);
+        update.status = "moved";
+        update.digest = digest;
+        continue;
+      }
+      if (now === digest) {
+        update.status = "moved";
+        update.digest = digest;
+      } else {
+        update.status = "failed";
+        update.error = (error as Error).message;
+      }
+      throw fail(error, true);
+    }
+    update.status = "moved";
+    update.digest = digest;
+  }
+  return { ...result, tagUpdates: updates };
 }

@@ -1,13 +1,17 @@
 // A reverse proxy in front of a test registry that injects faults by rule: an HTTP status (500, 429
 // with Retry-After, a 401 challenge as if a token had expired), or a connection reset after part of
-// the request body was forwarded. The Host header is passed through so the registry's Location
+// the request body was forwarded, a request held unanswered (its body read and dropped) until the
+// client gives up, or one stalled after part of its body was forwarded (the registry holds those
+// bytes; the rest never comes) until the client gives up. The Host header is passed through so the registry's Location
 // headers point back at the proxy.
 import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault =
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
-  | { kind: "reset"; afterBytes: number };
+  | { kind: "reset"; afterBytes: number }
+  | { kind: "hold" }
+  | { kind: "stall"; afterBytes: number };
 
 export interface SeenRequest {
   method: string;
@@ -39,6 +43,11 @@ export async function startFaultProxy(
     proxy.seen.push(seen);
     const fault = proxy.rule(seen, n);
     if (fault) proxy.faults.push({ request: seen, fault });
+    if (fault?.kind === "hold") {
+      // Never answered, never forwarded: the client sees a registry that stopped responding.
+      req.resume();
+      return;
+    }
     if (fault?.kind === "status") {
       req.resume();
       res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
@@ -57,7 +66,16 @@ export async function startFaultProxy(
       up.pipe(res);
     });
     upstream.on("error", () => res.destroy());
-    if (fault?.kind === "reset") {
+    if (fault?.kind === "stall") {
+      let forwarded = 0;
+      req.on("data", (chunk: Buffer) => {
+        const room = Math.max(0, fault.afterBytes - forwarded);
+        if (room > 0) upstream.write(chunk.subarray(0, room));
+        forwarded += Math.min(room, chunk.byteLength);
+      });
+      // The client gave up: the registry sees the request break after the bytes it got.
+      req.socket.once("close", () => upstream.destroy());
+    } else if (fault?.kind === "reset") {
       let forwarded = 0;
       req.on("data", (chunk: Buffer) => {
         if (forwarded + chunk.byteLength >= fault.afterBytes) {

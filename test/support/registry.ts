@@ -22,6 +22,8 @@ export interface TestRegistry {
   /** 127.0.0.1:PORT */
   host: string;
   url: string;
+  /** The registry's storage root (rootdirectory): repositories live under docker/registry/v2/repositories. */
+  storage: string;
   /** Token auth only: the issuer's URL and how many tokens it issued. */
   issuer?: TokenIssuer;
   stop(): Promise<void>;
@@ -234,7 +236,7 @@ export async function startRegistry(auth: RegistryAuth = { kind: "anonymous" }):
     await stop();
     throw err;
   }
-  const registry: TestRegistry = { host, url, stop };
+  const registry: TestRegistry = { host, url, storage: join(dir, "data"), stop };
   if (issuer) registry.issuer = issuer;
   return registry;
 }

@@ -1,4 +1,6 @@
-import { buildStage } from "../../image/stage.js";
+import type { RegistryLogger } from "../../image/registry/client.js";
+import { PushError } from "../../image/remote.js";
+import { buildStage, type ImageBuildReport } from "../../image/stage.js";
 import { validateModel } from "../../model/validate.js";
 import { buildParser, FLAG_RUNTIMES, stageOptions } from "../../settings/build.js";
 import { settingsFromArgv } from "../args.js";
@@ -30,7 +32,22 @@ export const build: Command = {
       log.error("the model was rejected by validation; nothing was built");
       return 1;
     }
-    const report = await buildStage(stageOptions(settings, validation, { log }));
+    // MODELSHIP_DEBUG=1 also shows debug lines (an upload session the registry would not cancel).
+    const registryLog: RegistryLogger = {
+      ...log,
+      debug: (message) => {
+        if (process.env.MODELSHIP_DEBUG) process.stderr.write(`debug: ${message}\n`);
+      },
+    };
+    let report: ImageBuildReport;
+    try {
+      report = await buildStage(stageOptions(settings, validation, { log: registryLog }));
+    } catch (error) {
+      // A push that failed after some tags moved: --json still gets the report (tags = those that
+      // moved, tagUpdates = each tag's fate); the error on stderr says the same in words.
+      if (error instanceof PushError && error.report && settings.json) printJson(error.report);
+      throw error;
+    }
     if (settings.json) printJson(report);
     else {
       const lines = [report.image];
@@ -44,6 +61,10 @@ export const build: Command = {
         );
       }
       if (report.tags.length > 0) lines.push(`  tags: ${report.tags.join(", ")}`);
+      if (report.builder !== "docker") {
+        const moved = (report.tagUpdates ?? []).filter((u) => u.status === "moved" && u.previous);
+        for (const u of moved) lines.push(`  moved ${u.tag} from ${u.previous}`);
+      }
       if (report.builder !== "docker" && report.ociLayout) lines.push(`  written to ${report.ociLayout}`);
       print(lines.join("\n"));
     }

@@ -2,11 +2,12 @@
 // blobs in memory, cannot resume or retry an upload, or do not implement the token dance; a model
 // layer is gigabytes. This module owns one registry host: ping, auth (anonymous, Basic, Bearer with
 // per-scope tokens refreshed on a later 401), retries with backoff and jitter on 408/429/5xx and
-// connection resets, and redirects that never carry credentials to another host.
+// connection resets, redirects that never carry credentials to another host, and cancellation: an
+// AbortSignal (the client's, and one per request) stops a request in flight and any wait between tries.
 import type { Logger } from "../../util/log.js";
 import { silentLogger } from "../../util/log.js";
 import { basicHeader, type Challenge, type Credential, fetchToken, parseChallenges } from "./auth.js";
-import { parseErrorBody, RegistryError } from "./errors.js";
+import { CancelledError, isCancellation, parseErrorBody, RegistryError } from "./errors.js";
 import { type Body, createTransport, type HttpResponse, header, type Transport } from "./http.js";
 
 export interface RetryPolicy {
@@ -29,16 +30,23 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
+/** A Logger that may also take debug lines (the action's core.debug); without it they are dropped. */
+export interface RegistryLogger extends Logger {
+  debug?(message: string): void;
+}
+
 export interface RegistryClientOptions {
   /** host[:port] as written in the image reference ("docker.io" for Docker Hub). */
   host: string;
   /** Plain http (an insecure registry, e.g. a local one). */
   insecure?: boolean;
   credential?: Credential;
-  log?: Logger;
+  log?: RegistryLogger;
   retry?: RetryPolicy;
   transport?: Transport;
   sleep?: (ms: number) => Promise<void>;
+  /** Cancels every request of this client (a cancelled run) but the detached ones. */
+  signal?: AbortSignal;
 }
 
 export interface RegistryRequest {
@@ -52,6 +60,10 @@ export interface RegistryRequest {
   body?: () => Body;
   /** false: return retryable failures to the caller instead of retrying (uploads restart their own way). */
   retry?: boolean;
+  /** Cancels this request, along with the client's own signal. */
+  signal?: AbortSignal;
+  /** Not cancelled by the client's signal: cleanup that runs after a cancel (an upload session's DELETE). */
+  detached?: boolean;
   what: string;
 }
 
@@ -61,6 +73,8 @@ export function apiHost(host: string): string {
 }
 
 export function isRetryableError(err: unknown): boolean {
+  // An aborted request says "aborted" too, but it was stopped on purpose.
+  if (isCancellation(err)) return false;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code !== undefined && RETRYABLE_CODES.has(code)) return true;
   return err instanceof Error && /socket hang up|other side closed|aborted/i.test(err.message);
@@ -84,8 +98,9 @@ export function backoffMs(attempt: number, policy: RetryPolicy, random = Math.ra
 export class RegistryClient {
   readonly host: string;
   readonly base: URL;
-  readonly log: Logger;
+  readonly log: RegistryLogger;
   readonly retry: RetryPolicy;
+  readonly signal: AbortSignal | undefined;
   private readonly transport: Transport;
   private readonly ownsTransport: boolean;
   private readonly credential: Credential | undefined;
@@ -103,6 +118,31 @@ export class RegistryClient {
     this.ownsTransport = options.transport === undefined;
     this.credential = options.credential;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.signal = options.signal;
+  }
+
+  /** The signal a request obeys: its own and, unless detached, the client's. */
+  signalFor(req: Pick<RegistryRequest, "signal" | "detached">): AbortSignal | undefined {
+    const signals = [req.signal, req.detached ? undefined : this.signal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  }
+
+  /** Waits, or throws a CancelledError as soon as the signal fires. */
+  private async pause(ms: number, what: string, signal: AbortSignal | undefined): Promise<void> {
+    if (!signal) return this.sleep(ms);
+    if (signal.aborted) throw new CancelledError(`${what} (${this.host})`, signal.reason);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new CancelledError(`${what} (${this.host})`, signal.reason));
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.sleep(ms), aborted]);
+    } finally {
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
   }
 
   close(): void {
@@ -164,7 +204,9 @@ export class RegistryClient {
     let attempt = 0;
     let redirects = 0;
     let reauthenticated = false;
+    const signal = this.signalFor(req);
     for (;;) {
+      if (signal?.aborted) throw new CancelledError(`${req.what} (${this.host})`, signal.reason);
       attempt++;
       const headers: Record<string, string> = { ...req.headers };
       // Credentials go only to the registry itself, never to a host a redirect points at.
@@ -174,12 +216,19 @@ export class RegistryClient {
       }
       let res: HttpResponse;
       try {
-        res = await this.transport.send({ method, url, headers, body: body?.() });
+        res = await this.transport.send({
+          method,
+          url,
+          headers,
+          body: body?.(),
+          ...(signal ? { signal } : {}),
+        });
       } catch (err) {
+        if (signal?.aborted) throw new CancelledError(`${req.what} (${this.host})`, signal.reason);
         if (req.retry !== false && isRetryableError(err) && attempt < this.retry.attempts) {
           const delay = backoffMs(attempt, this.retry);
           this.log.warn(`${req.what}: ${(err as Error).message}; retrying in ${delay} ms`);
-          await this.sleep(delay);
+          await this.pause(delay, req.what, signal);
           continue;
         }
         throw Object.assign(new Error(`${req.what} (${this.host}): ${(err as Error).message}`), {
@@ -216,7 +265,7 @@ export class RegistryClient {
         const delay = retryAfterMs(header(res.headers, "retry-after")) ?? backoffMs(attempt, this.retry);
         await res.discard();
         this.log.warn(`${req.what}: HTTP ${res.status}; retrying in ${delay} ms`);
-        await this.sleep(delay);
+        await this.pause(delay, req.what, signal);
         continue;
       }
       return res;
@@ -224,9 +273,15 @@ export class RegistryClient {
   }
 
   /** Waits before the next try of an operation that handles its own retries (blob uploads). */
-  async backoff(what: string, attempt: number, reason: string, retryAfter?: number): Promise<void> {
+  async backoff(
+    what: string,
+    attempt: number,
+    reason: string,
+    retryAfter?: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const delay = retryAfter ?? backoffMs(attempt, this.retry);
     this.log.warn(`${what}: ${reason}; retrying in ${delay} ms`);
-    await this.sleep(delay);
+    await this.pause(delay, what, this.signalFor(signal ? { signal } : {}));
   }
 }

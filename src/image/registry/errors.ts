@@ -46,6 +46,26 @@ export class RegistryError extends Error {
   }
 }
 
+/** A registry operation stopped because its AbortSignal fired (a cancelled run, or a sibling upload failed). */
+export class CancelledError extends Error {
+  constructor(what: string, reason?: unknown) {
+    const text = reason instanceof Error ? reason.message : typeof reason === "string" ? reason : "";
+    // A DOMException's default text says nothing; a reason given on purpose (interrupted by SIGINT) does.
+    const detail = text !== "" && text !== "This operation was aborted" ? ` (${text})` : "";
+    super(`${what} was cancelled${detail}`);
+    this.name = "AbortError";
+  }
+}
+
+/** Whether an error is a cancellation (ours, or the AbortError Node's http raises on an aborted signal). */
+export function isCancellation(err: unknown): boolean {
+  return (
+    err instanceof CancelledError ||
+    (err instanceof Error &&
+      (err.name === "AbortError" || (err as NodeJS.ErrnoException).code === "ABORT_ERR"))
+  );
+}
+
 function statusHint(status: number): string | undefined {
   if (status === 401) return HINTS.UNAUTHORIZED;
   if (status === 403) return HINTS.DENIED;

@@ -18,6 +18,8 @@ export interface HttpRequest {
   url: URL;
   headers?: Record<string, string>;
   body?: Body;
+  /** Aborting destroys the request (and its response, if one is being read) with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -85,6 +87,7 @@ export function createTransport(): Transport {
           method: request.method,
           headers,
           agent: agents[url.protocol as "http:" | "https:"],
+          ...(request.signal ? { signal: request.signal } : {}),
         });
         req.setTimeout(IDLE_TIMEOUT_MS, () => {
           req.destroy(
