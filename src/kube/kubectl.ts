@@ -43,6 +43,11 @@ export class KubectlError extends Error {
 export class ApplyConflictError extends KubectlError {}
 
 const FIELD_MANAGER = "modelship";
+const STALE = /the object has been modified/;
+
+/** A write refused because the object changed since it was read (a resourceVersion precondition). */
+export const isStale = (error: unknown) =>
+  error instanceof KubectlError && !(error instanceof ApplyConflictError) && STALE.test(error.stderr);
 const DEFAULT_TIMEOUT_MS = 60_000;
 // kubectl output read whole (object lists, logs); a larger answer is a misbehaving server.
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
@@ -152,6 +157,15 @@ export class Kubectl {
     try {
       text = await this.run(args, { input });
     } catch (error) {
+      // An object sent with the resourceVersion it was read at, changed since: not a field
+      // manager's conflict, but a stale read (reason Conflict) to read again and redo.
+      if (error instanceof KubectlError && STALE.test(error.stderr)) {
+        throw new KubectlError(
+          `server-side apply refused a stale object: ${clip(error.stderr.trim().split("\n")[0] ?? "")}`,
+          "Conflict",
+          error.stderr,
+        );
+      }
       if (error instanceof KubectlError && /conflict/i.test(error.stderr)) {
         throw new ApplyConflictError(
           `server-side apply refused: another field manager owns fields modelship sets. ${clip(error.stderr.trim())} ` +

@@ -1,33 +1,48 @@
 // The live part of a preview on a Kubernetes target: the candidate's image as `<name>-pr-<N>`
 // (deployed on mode deploy, removed on cleanup), and previews past their expiry swept by any run.
-// Best effort beside the evaluation: what fails is said in the notes, the verdict stands.
+// Best effort beside the evaluation: what fails is said in the notes, the verdict stands (unless
+// the evaluation had to go through the live preview, see preview.ts).
 import type { ModelshipConfig } from "../config/index.js";
 import type { RevisionRecord } from "../state/ledger.js";
 import { kubectlFor } from "../targets/kubernetes/kubernetes-target.js";
-import { deployPreview, removeExpiredPreviews, removePreview } from "../targets/kubernetes/preview.js";
+import {
+  deployPreview,
+  type PreviewAccess,
+  removeExpiredPreviews,
+  removePreview,
+} from "../targets/kubernetes/preview.js";
 import { errorMessage } from "../util/errors.js";
 
 export interface LivePreview {
+  pullRequest?: number;
   url?: string;
+  /** How the running preview is reached (its URL, the header of a shared route, in a sentence). */
+  access?: PreviewAccess;
+  /** The revision now running as the preview (deploy mode, once it is ready). */
+  running?: RevisionRecord;
   removed: string[];
   /** PRs whose expired previews this run removed. */
   expired: number[];
   notes: string[];
 }
 
+export interface LivePreviewRequest {
+  pullRequest: number;
+  mode: "deploy" | "cleanup";
+  /** Deploy mode: the candidate, with its image by digest. */
+  revision?: RevisionRecord;
+  /** Deploy mode without a revision: why there is none (else: no image was given). */
+  skipped?: string;
+  ttlHours: number;
+  prUrl?: string;
+  now?: Date;
+}
+
 export async function livePreview(
   config: ModelshipConfig,
-  request: {
-    pullRequest: number;
-    mode: "deploy" | "cleanup";
-    /** Deploy mode: the candidate, with its image by digest. */
-    revision?: RevisionRecord;
-    ttlHours: number;
-    prUrl?: string;
-    now?: Date;
-  },
+  request: LivePreviewRequest,
 ): Promise<LivePreview> {
-  const result: LivePreview = { removed: [], expired: [], notes: [] };
+  const result: LivePreview = { pullRequest: request.pullRequest, removed: [], expired: [], notes: [] };
   if (config.target.kind !== "kubernetes") return result;
   const target = config.target;
   const kubectl = kubectlFor(target);
@@ -41,17 +56,21 @@ export async function livePreview(
     if (request.mode === "cleanup") {
       result.removed = await removePreview(kubectl, target, request.pullRequest);
     } else if (request.revision) {
-      result.url = await deployPreview(kubectl, target, request.revision, {
+      const until = new Date(now.getTime() + request.ttlHours * 3600_000);
+      result.access = await deployPreview(kubectl, target, request.revision, {
         pullRequest: request.pullRequest,
-        expiresAt: new Date(now.getTime() + request.ttlHours * 3600_000),
+        expiresAt: until,
         ...(request.prUrl ? { url: request.prUrl } : {}),
       });
+      result.url = result.access.url;
+      result.running = request.revision;
       result.notes.push(
-        `live preview ${result.url} (in the cluster, outside the stable traffic path) until ${new Date(now.getTime() + request.ttlHours * 3600_000).toISOString()}`,
+        `live preview (in the cluster, outside the stable traffic path) until ${until.toISOString()}: ${result.access.how}`,
       );
     } else {
       result.notes.push(
-        "no live preview: give the preview the PR's image (input image, e.g. actions/build's image output) to run it in the cluster",
+        request.skipped ??
+          "no live preview: give the preview the PR's image (input image, e.g. actions/build's image output) to run it in the cluster",
       );
     }
   } catch (error) {

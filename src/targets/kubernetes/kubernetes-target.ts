@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from "../../util/log.js";
 import type { Endpoint, MetricsSource, Target, Track, Workloads } from "../ports.js";
 import { KServeWorkloads } from "./kserve-workloads.js";
 import { LABELS, namesOf, trackSelector } from "./manifests.js";
-import { portForward } from "./port-forward.js";
+import { forwardToReadyPod } from "./port-forward.js";
 import { PrometheusMetrics } from "./prometheus-metrics.js";
 import { KubernetesWorkloads } from "./workloads.js";
 
@@ -87,25 +87,18 @@ export class KubernetesTarget implements Target {
   /** A port-forward to a ready pod of the track, running the revision its Deployment runs. */
   async openEndpoint(track: Track): Promise<Endpoint> {
     const selector = await this.podSelector(track);
-    const pods = await this.kubectl.list("pods", selector);
     const deployment =
       this.config.router.kind === "kserve"
         ? undefined
         : await this.kubectl.get("deployment", namesOf(this.config).deployment[track]);
     const revision = deployment?.metadata.labels?.[LABELS.revision];
-    const ready = pods.find(
-      (pod) =>
-        !pod.metadata.deletionTimestamp &&
-        (!revision || pod.metadata.labels?.[LABELS.revision] === revision) &&
-        (pod.status as { conditions?: { type: string; status: string }[] })?.conditions?.some(
-          (c) => c.type === "Ready" && c.status === "True",
-        ),
+    const endpoint = await forwardToReadyPod(
+      this.kubectl,
+      selector,
+      this.config.port,
+      track,
+      revision ? { label: LABELS.revision, value: revision } : undefined,
     );
-    if (!ready)
-      throw new Error(
-        `no ready ${track} pod (${selector}) to forward to in namespace ${this.config.namespace}`,
-      );
-    const endpoint = await portForward(this.kubectl, ready.metadata.name, this.config.port);
     this.open.add(endpoint);
     return {
       url: endpoint.url,

@@ -2,11 +2,37 @@
 // local port. kubectl prints "Forwarding from 127.0.0.1:PORT -> TARGET" once it listens.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import type { Kubectl } from "../../kube/kubectl.js";
+import type { Kubectl, KubeObject } from "../../kube/kubectl.js";
 import { trackChild } from "../../util/child-cleanup.js";
 import type { Endpoint } from "../ports.js";
 
 const READY_TIMEOUT_MS = 30_000;
+
+const isReady = (pod: KubeObject) =>
+  !pod.metadata.deletionTimestamp &&
+  ((pod.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).some(
+    (c) => c.type === "Ready" && c.status === "True",
+  );
+
+/**
+ * A port-forward to a ready pod matching `selector` (carrying `modelship.io/revision: <revision>`
+ * when given, so that a pod of an older revision still terminating is not measured).
+ */
+export async function forwardToReadyPod(
+  kubectl: Kubectl,
+  selector: string,
+  port: number,
+  what: string,
+  revision?: { label: string; value: string },
+): Promise<Endpoint> {
+  const pods = await kubectl.list("pods", selector);
+  const ready = pods.find(
+    (pod) => isReady(pod) && (!revision || pod.metadata.labels?.[revision.label] === revision.value),
+  );
+  if (!ready)
+    throw new Error(`no ready ${what} pod (${selector}) to forward to in namespace ${kubectl.namespace}`);
+  return portForward(kubectl, ready.metadata.name, port);
+}
 
 export async function portForward(kubectl: Kubectl, pod: string, port: number): Promise<Endpoint> {
   const { command, args } = kubectl.args("port-forward", `pod/${pod}`, `:${port}`, "--address", "127.0.0.1");

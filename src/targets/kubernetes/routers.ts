@@ -24,8 +24,24 @@ export function replicaWeight(stableReady: number, canaryReady: number): number 
   return total === 0 ? 0 : Math.round((100 * canaryReady) / total);
 }
 
-/** The objects that give the canary `weight` percent of the traffic (none for replica ratio). */
-export function routeObjects(target: KubernetesTargetConfig, names: Names, weight: number): KubeObject[] {
+/** The header that reaches a pull request's preview through a shared route: `x-modelship-preview: pr-N`. */
+export const PREVIEW_HEADER = "x-modelship-preview";
+export const previewHeaderValue = (pr: number) => `pr-${pr}`;
+/** The name of everything a pull request's preview runs as: `<name>-pr-<N>`. */
+export const previewNameOf = (names: Pick<Names, "app">, pr: number) => `${names.app}-pr-${pr}`;
+const PREVIEW_RULE = /^preview-pr-([1-9][0-9]*)$/;
+
+/**
+ * The objects that give the canary `weight` percent of the traffic (none for replica ratio).
+ * `previews`: the pull requests whose live preview runs now; with Istio each gets a header rule in
+ * the model's VirtualService, ahead of the stable/canary split (see preview.ts).
+ */
+export function routeObjects(
+  target: KubernetesTargetConfig,
+  names: Names,
+  weight: number,
+  previews: readonly number[] = [],
+): KubeObject[] {
   const router = target.router;
   switch (router.kind) {
     case "replicas":
@@ -34,7 +50,7 @@ export function routeObjects(target: KubernetesTargetConfig, names: Names, weigh
     case "gateway-api":
       return [httpRoute(router, names, target.port, weight)];
     case "istio":
-      return [destinationRule(names), virtualService(router, names, target.port, weight)];
+      return [destinationRule(names), virtualService(router, names, target.port, weight, previews)];
   }
 }
 
@@ -103,16 +119,26 @@ function destinationRule(names: Names): KubeObject {
   };
 }
 
+/**
+ * The model's VirtualService: one rule per live preview first, matching only its header and
+ * sending it to the preview's own Service, then the stable/canary split for everything else.
+ * Istio evaluates one VirtualService's rules in order; it does not merge several VirtualServices
+ * for one host in sidecars (only at gateways, and then in no defined order), so a preview's rule
+ * lives here rather than in a VirtualService of its own. `http` is an atomic list under
+ * server-side apply: every writer sends it whole, with the previews read from the cluster.
+ */
 function virtualService(
   router: Extract<RouterConfig, { kind: "istio" }>,
   names: Names,
   port: number,
   weight: number,
+  previews: readonly number[],
 ): KubeObject {
   const destination = (subset: string, share: number) => ({
     destination: { host: names.client, subset, port: { number: port } },
     weight: share,
   });
+  const prs = [...new Set(previews)].sort((a, b) => a - b);
   return {
     apiVersion: "networking.istio.io/v1",
     kind: "VirtualService",
@@ -120,9 +146,32 @@ function virtualService(
     spec: {
       hosts: [router.host ?? names.client],
       ...(router.gateways.length > 0 ? { gateways: router.gateways } : {}),
-      http: [{ route: [destination("stable", 100 - weight), destination("canary", weight)] }],
+      http: [
+        ...prs.map((pr) => ({
+          name: `preview-pr-${pr}`,
+          match: [{ headers: { [PREVIEW_HEADER]: { exact: previewHeaderValue(pr) } } }],
+          route: [{ destination: { host: previewNameOf(names, pr), port: { number: port } } }],
+        })),
+        { route: [destination("stable", 100 - weight), destination("canary", weight)] },
+      ],
     },
   };
+}
+
+type HttpRule = {
+  name?: string;
+  match?: unknown[];
+  route?: { destination?: { subset?: string }; weight?: number }[];
+};
+const httpRulesOf = (object: KubeObject) =>
+  ((object.spec as { http?: HttpRule[] } | undefined)?.http ?? []) as HttpRule[];
+
+/** The pull requests a VirtualService has a preview rule for. */
+export function previewsIn(object: KubeObject): number[] {
+  return httpRulesOf(object).flatMap((rule) => {
+    const match = PREVIEW_RULE.exec(rule.name ?? "");
+    return match ? [Number(match[1])] : [];
+  });
 }
 
 /** The canary's weight in an applied HTTPRoute or VirtualService, or undefined when it has none. */
@@ -134,11 +183,10 @@ export function weightIn(object: KubeObject, names: Names): number | undefined {
     return shareOf(refs, (r) => r.name === names.service.canary);
   }
   if (object.kind === "VirtualService") {
-    const http = spec?.http as
-      | { route?: { destination?: { subset?: string }; weight?: number }[] }[]
-      | undefined;
-    const routes = http?.[0]?.route ?? [];
-    return shareOf(routes, (r) => r.destination?.subset === "canary");
+    // The split is the rule that is not a preview's (they come first, matching their header only).
+    const rules = httpRulesOf(object);
+    const split = rules.find((rule) => !PREVIEW_RULE.test(rule.name ?? "")) ?? rules[0];
+    return shareOf(split?.route ?? [], (r) => r.destination?.subset === "canary");
   }
   return undefined;
 }

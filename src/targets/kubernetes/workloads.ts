@@ -2,7 +2,13 @@
 // Gateway API, Istio): stable and canary Deployments, Services, and the router's objects, applied
 // with server-side apply and read back from what the API reports.
 import type { KubernetesTargetConfig } from "../../config/types.js";
-import { ApplyConflictError, type Kubectl, KubectlError, type KubeObject } from "../../kube/kubectl.js";
+import {
+  ApplyConflictError,
+  isStale,
+  type Kubectl,
+  KubectlError,
+  type KubeObject,
+} from "../../kube/kubectl.js";
 import type { RevisionRecord } from "../../state/ledger.js";
 import { type Logger, silentLogger } from "../../util/log.js";
 import { type Track, WorkloadFailure, type Workloads } from "../ports.js";
@@ -15,8 +21,9 @@ import {
   servicesFor,
   trackSelector,
 } from "./manifests.js";
+import { livePreviews } from "./preview.js";
 import { containerStates, eventLines, trackProgress } from "./rollout-watch.js";
-import { canaryReplicas, replicaWeight, routeObjects, weightIn } from "./routers.js";
+import { canaryReplicas, previewsIn, replicaWeight, routeObjects, weightIn } from "./routers.js";
 import { loadTemplate } from "./template.js";
 
 export interface WorkloadOptions {
@@ -31,6 +38,7 @@ export class KubernetesWorkloads implements Workloads {
   private readonly pollMs: number;
   private canary?: RevisionRecord;
   private template?: Record<string, unknown>;
+  private warnedPreviews = false;
 
   constructor(
     private readonly kubectl: Kubectl,
@@ -42,29 +50,16 @@ export class KubernetesWorkloads implements Workloads {
     this.pollMs = options.pollMs ?? 1_000;
   }
 
-  /** Every object for the stable track running `revision`, the canary at `canaryWeight` when given. */
-  async stableObjects(revision: RevisionRecord): Promise<KubeObject[]> {
-    return [
-      await this.deployment("stable", revision, this.target.replicas, true),
-      ...servicesFor(this.target),
-      ...routeObjects(this.target, this.names, 0),
-    ];
-  }
-
-  async canaryObjects(revision: RevisionRecord, weight: number): Promise<KubeObject[]> {
-    return [
-      await this.deployment("canary", revision, this.canaryReplicasFor(weight), weight > 0),
-      ...routeObjects(this.target, this.names, weight),
-    ];
-  }
-
   async runStable(revision: RevisionRecord): Promise<void> {
     await this.checkMemory(revision);
     await checkCapacity(this.kubectl, this.target, this.logger, {
       track: "stable",
       replicas: this.target.replicas,
     });
-    await this.kubectl.apply(await this.stableObjects(revision));
+    await this.applyRouted(0, [
+      await this.deployment("stable", revision, this.target.replicas, true),
+      ...servicesFor(this.target),
+    ]);
     await this.waitFor("stable", revision, this.target.replicas);
     await this.removeCanary();
   }
@@ -74,10 +69,7 @@ export class KubernetesWorkloads implements Workloads {
     await this.checkMemory(revision);
     await checkCapacity(this.kubectl, this.target, this.logger, { track: "canary", replicas });
     this.canary = revision;
-    await this.kubectl.apply([
-      await this.deployment("canary", revision, replicas, false),
-      ...routeObjects(this.target, this.names, 0),
-    ]);
+    await this.applyRouted(0, [await this.deployment("canary", revision, replicas, false)]);
     await this.waitFor("canary", revision, replicas);
   }
 
@@ -88,7 +80,7 @@ export class KubernetesWorkloads implements Workloads {
       await this.kubectl.apply([await this.deployment("canary", revision, replicas, weight > 0)]);
       await this.waitFor("canary", revision, replicas);
     } else {
-      await this.kubectl.apply(routeObjects(this.target, this.names, weight));
+      await this.applyRouted(weight);
     }
     return this.canaryWeight();
   }
@@ -115,12 +107,10 @@ export class KubernetesWorkloads implements Workloads {
     const revision = this.requireCanary();
     // All traffic to the canary first, then the stable Deployment moves to its revision and takes
     // the traffic back: no request goes to a pod that is going away.
-    if (this.target.router.kind !== "replicas")
-      await this.kubectl.apply(routeObjects(this.target, this.names, 100));
+    if (this.target.router.kind !== "replicas") await this.applyRouted(100);
     await this.kubectl.apply([await this.deployment("stable", revision, this.target.replicas, true)]);
     await this.waitFor("stable", revision, this.target.replicas);
-    if (this.target.router.kind !== "replicas")
-      await this.kubectl.apply(routeObjects(this.target, this.names, 0));
+    if (this.target.router.kind !== "replicas") await this.applyRouted(0);
     await this.removeCanary();
   }
 
@@ -135,15 +125,60 @@ export class KubernetesWorkloads implements Workloads {
    * alone, the canary would keep its share while its pods go away.
    */
   private async applyRevertRoute(): Promise<void> {
-    const objects = routeObjects(this.target, this.names, 0);
     try {
-      await this.kubectl.apply(objects);
+      await this.applyRouted(0);
     } catch (error) {
       if (!(error instanceof ApplyConflictError)) throw error;
       this.logger.warn(
         `revert: taking the route back from another field manager to send all traffic to the stable model. ${error.message}`,
       );
-      await this.kubectl.apply(objects, { force: true });
+      await this.applyRouted(0, [], { force: true });
+    }
+  }
+
+  /**
+   * The router's objects for `weight`. With Istio the model's VirtualService also carries a header
+   * rule for each preview running now (preview.ts), and goes with the resourceVersion it was read
+   * at, read before the previews are listed: a preview added or removed meanwhile makes the apply
+   * stale (refused and redone), so a rollout never drops a live preview's rule nor keeps a gone one.
+   */
+  private async routes(weight: number): Promise<KubeObject[]> {
+    if (this.target.router.kind !== "istio") return routeObjects(this.target, this.names, weight);
+    const name = this.names.app;
+    const current = await this.kubectl.get("virtualservice.networking.istio.io", name);
+    let previews: number[];
+    try {
+      previews = await livePreviews(this.kubectl, this.target);
+    } catch (error) {
+      if (!(error instanceof KubectlError && error.reason === "Forbidden")) throw error;
+      // Without `list` on Services the previews cannot be told: the rules there stay as they are.
+      previews = current ? previewsIn(current) : [];
+      if (!this.warnedPreviews)
+        this.logger.warn(
+          `cannot list Services to find the live previews (${error.message}); the VirtualService keeps the preview rules it has. Fix: allow list on services (examples/iris/kubernetes/rbac.yml)`,
+        );
+      this.warnedPreviews = true;
+    }
+    return routeObjects(this.target, this.names, weight, previews).map((o) =>
+      o.kind === "VirtualService" && current?.metadata.resourceVersion
+        ? { ...o, metadata: { ...o.metadata, resourceVersion: current.metadata.resourceVersion } }
+        : o,
+    );
+  }
+
+  /** Applies `objects` with the router's objects for `weight`, redone when the route was stale. */
+  private async applyRouted(
+    weight: number,
+    objects: KubeObject[] = [],
+    options: { force?: boolean } = {},
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kubectl.apply([...objects, ...(await this.routes(weight))], options);
+        return;
+      } catch (error) {
+        if (attempt >= 5 || !isStale(error)) throw error;
+      }
     }
   }
 
