@@ -10,10 +10,11 @@ import {
   warningOf,
 } from "../github/deployments.js";
 import { closedMarkdown, previewMarkdown } from "../github/preview-comment.js";
-import { livePreview } from "../pipeline/live-preview.js";
+import { type LivePreview, livePreview } from "../pipeline/live-preview.js";
 import { evaluatePreview } from "../pipeline/preview.js";
 import { type PreviewSettings, previewParser } from "../settings/preview.js";
 import { fromInputs } from "../settings/sources.js";
+import type { RevisionRecord } from "../state/ledger.js";
 import { errorMessage } from "../util/errors.js";
 import { actionLogger, writeReport } from "./common.js";
 import { apiOf, refOf } from "./github.js";
@@ -73,18 +74,20 @@ export async function previewAction(): Promise<void> {
   const prUrl = context.repo
     ? `https://github.com/${context.repo.owner}/${context.repo.repo}/pull/${pr}`
     : undefined;
-  const live = (revision?: Parameters<typeof livePreview>[1]["revision"]) =>
+  // Already inside the kubeconfig (the evaluation's hook), or wrapped in it (cleanup, and the sweep).
+  const liveIn = (revision?: RevisionRecord, skipped?: string) =>
+    livePreview(config, {
+      pullRequest: pr,
+      mode: settings.mode,
+      ...(revision ? { revision } : {}),
+      ...(skipped ? { skipped } : {}),
+      ttlHours: settings.ttlHours,
+      ...(prUrl ? { prUrl } : {}),
+    });
+  const live = (revision?: RevisionRecord, skipped?: string): Promise<LivePreview> =>
     fork
-      ? Promise.resolve({ removed: [], expired: [], notes: [] } as Awaited<ReturnType<typeof livePreview>>)
-      : withKubeconfig(settings.kubeconfig, () =>
-          livePreview(config, {
-            pullRequest: pr,
-            mode: settings.mode,
-            ...(revision ? { revision } : {}),
-            ttlHours: settings.ttlHours,
-            ...(prUrl ? { prUrl } : {}),
-          }),
-        );
+      ? Promise.resolve({ removed: [], expired: [], notes: [] })
+      : withKubeconfig(settings.kubeconfig, () => liveIn(revision, skipped));
 
   if (settings.mode === "cleanup") {
     const cluster = await live();
@@ -98,6 +101,7 @@ export async function previewAction(): Promise<void> {
       }),
     );
     core.setOutput("url", "");
+    core.setOutput("header", "");
     core.setOutput("verdict", "");
     core.setOutput("comment-id", id);
     await core.summary
@@ -119,6 +123,18 @@ export async function previewAction(): Promise<void> {
         ...((settings.baseSha ?? context.pullRequest?.baseSha)
           ? { baseSha: (settings.baseSha ?? context.pullRequest?.baseSha) as string }
           : {}),
+        // Kubernetes: the candidate's image as the live preview, once it passed validation (a
+        // runtime this runner cannot serve is then judged through it). A fork has no cluster access.
+        ...(fork
+          ? {}
+          : {
+              live: (model) =>
+                liveIn(
+                  settings.image
+                    ? { id: `pr-${pr}`, model, image: settings.image, createdAt: at() }
+                    : undefined,
+                ),
+            }),
         onCandidate: async (model) => {
           recorder = await startDeployment(
             deployments,
@@ -138,14 +154,17 @@ export async function previewAction(): Promise<void> {
       throw error;
     }
   });
-  // Kubernetes: the candidate's image as the live preview, once it passed validation.
-  const cluster = await live(
-    settings.image && report.validation.accepted
-      ? { id: `pr-${pr}`, model: report.model, image: settings.image, createdAt: at() }
-      : undefined,
-  );
-  report.notes.push(...cluster.notes);
+  // No live preview when the model failed validation; expired previews are swept all the same.
+  let cluster = report.live;
+  if (!cluster) {
+    cluster = await live(
+      undefined,
+      settings.image ? "no live preview: the model did not pass validation" : undefined,
+    );
+    report.notes.push(...cluster.notes);
+  }
   const url = settings.github.environmentUrl ?? cluster.url;
+  const header = cluster.access?.header;
   const markdown = previewMarkdown(report, {
     ...(url ? { url } : {}),
     pullRequest: pr,
@@ -160,6 +179,7 @@ export async function previewAction(): Promise<void> {
   });
   const id = await comment(commentApi, pr, marker, markdown);
   core.setOutput("url", url ?? "");
+  core.setOutput("header", header ? `${header.name}: ${header.value}` : "");
   core.setOutput("verdict", report.verdict);
   core.setOutput("comment-id", id);
   core.setOutput("report", await writeReport("preview", report));

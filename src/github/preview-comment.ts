@@ -126,13 +126,23 @@ export function previewMarkdown(report: PreviewReport, context: PreviewContext):
       ? `production's stable revision ${report.production.revision}`
       : `the model at the base commit ${report.production.sha?.slice(0, 12)}`
     : "nothing (no model in production yet: judged as a first deployment)";
+  const where =
+    report.comparedIn === "cluster"
+      ? " Compared through the cluster: the candidate ran as its live preview's pod and production as the stable Deployment's pod, both reached through port-forwards (this runner cannot run the model's runtime)."
+      : "";
   const parts: string[] = [
     `## ${pass ? "✅" : "❌"} modelship preview: ${report.model.name} ${pass ? "would pass" : "would not pass"} the production gates`,
     `**${pass ? "pass" : "fail"}**: ${report.reason}`,
-    `PR #${context.pullRequest}${context.headSha ? ` at ${context.headSha.slice(0, 12)}` : ""}, compared with ${against}.`,
+    `PR #${context.pullRequest}${context.headSha ? ` at ${context.headSha.slice(0, 12)}` : ""}, compared with ${against}.${where}`,
   ];
   for (const notice of context.notices ?? []) parts.push(`> [!NOTE]\n> ${notice}`);
-  if (context.url) parts.push(`Live preview: ${context.url}`);
+  const access = report.live?.access;
+  if (context.url || access) {
+    const lines = [`Live preview: ${context.url ?? access?.url}`];
+    // Without the header a shared host serves production: the preview is never in its path.
+    if (access) lines.push(`Reached ${access.how}.`);
+    parts.push(lines.join("\n"));
+  }
 
   const v = report.validation;
   const changes = v.compatibility?.changes ?? [];

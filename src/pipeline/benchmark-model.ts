@@ -10,8 +10,13 @@ import type { Logger } from "../util/log.js";
 /**
  * Serves the model on this machine in its own process and benchmarks it as configured, judged
  * against the configured thresholds and baseline (`passed` says whether the model may go on).
+ * `at`: a server of the model that already runs (a preview's pod through a port-forward) instead.
  */
-export async function benchmarkModel(config: ModelshipConfig, logger: Logger): Promise<BenchmarkReport> {
+export async function benchmarkModel(
+  config: ModelshipConfig,
+  logger: Logger,
+  at?: string,
+): Promise<BenchmarkReport> {
   const b = config.benchmark;
   // A missing token or a broken baseline is found before the model server starts.
   const headers = { ...(b.headers ?? {}) };
@@ -21,7 +26,9 @@ export async function benchmarkModel(config: ModelshipConfig, logger: Logger): P
     headers.authorization = `Bearer ${token}`;
   }
   const baseline = b.baseline ? await loadBaseline(b.baseline.file) : undefined;
-  const server = await startModelProcess({ modelPath: config.model.path, name: config.model.name });
+  const server = at
+    ? { url: at, stop: async () => {} }
+    : await startModelProcess({ modelPath: config.model.path, name: config.model.name });
   let report: BenchmarkReport;
   try {
     const bodies = b.input

@@ -1,8 +1,10 @@
 // A pull request's model against production, before anyone merges it: validated (with the signature
 // compared to the stable model's), benchmarked, then run beside the stable model through the same
 // deploy code and gates a real deploy uses, on a scratch local target on this runner (its own state
-// directory: production's ledger is only read). The verdict answers "would this model pass our
-// production gates?"; no statistics of its own.
+// directory: production's ledger is only read). Where the runtime cannot run on the runner (a
+// Triton or vLLM image on a Kubernetes target), the two servers are the cluster's: the live
+// preview's pod and the stable's, through port-forwards (cluster-preview.ts). The verdict answers
+// "would this model pass our production gates?"; no statistics of its own.
 import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,14 +12,21 @@ import { failureReasons } from "../bench/judge.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
-import { deployStable } from "../state/ledger.js";
 import { openState } from "../targets/open.js";
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { modelAtCommit } from "./base-model.js";
 import { benchmarkModel } from "./benchmark-model.js";
-import { type DeployReport, deployRevision, registerRevision } from "./deploy.js";
+import {
+  compareThroughCluster,
+  productionInCluster,
+  runsOnRunner,
+  withPreviewEndpoint,
+} from "./cluster-preview.js";
+import type { DeployReport } from "./deploy.js";
 import { withDeployTarget } from "./deploy-target.js";
+import type { LivePreview } from "./live-preview.js";
+import { judgeBesideProduction, scratchConfig } from "./preview-judge.js";
 
 /** Where the model that stands for production came from. */
 export interface ProductionModel {
@@ -28,6 +37,8 @@ export interface ProductionModel {
   revision?: string;
   /** The base commit (source base-commit). */
   sha?: string;
+  /** The image production runs (source ledger, when the ledger records one). */
+  image?: string;
 }
 
 export type PreviewVerdict = "pass" | "fail";
@@ -44,6 +55,13 @@ export interface PreviewReport {
   benchmark?: BenchmarkReport;
   /** The production gates, run on the scratch target: a canary's rollout, or a first deployment. */
   comparison?: DeployReport;
+  /**
+   * Where the two models ran for the comparison: processes on this runner, or, for a runtime that
+   * cannot run here, the cluster's pods (the live preview's and the stable's) through port-forwards.
+   */
+  comparedIn?: "runner" | "cluster";
+  /** The live preview (Kubernetes), when one was deployed or tried. */
+  live?: LivePreview;
 }
 
 export interface PreviewOptions {
@@ -54,6 +72,12 @@ export interface PreviewOptions {
   workDir: string;
   /** Called once the candidate is validated (its digest known), before the slow parts. */
   onCandidate?: (model: PreviewReport["model"]) => Promise<void>;
+  /**
+   * Runs the candidate live (Kubernetes: `<name>-pr-<N>`) once it passed validation, before it is
+   * benchmarked and compared; a runtime that cannot run on this runner is judged through it.
+   * Absent: no live preview (the local target, a fork's PR).
+   */
+  live?: (model: PreviewReport["model"]) => Promise<LivePreview>;
 }
 
 /** The production model this runner can run: the ledger's stable if its files are here, else the base commit's. */
@@ -109,24 +133,48 @@ export async function evaluatePreview(
 ): Promise<PreviewReport> {
   const log = options.logger;
   const notes: string[] = [];
+  // A runtime this runner cannot serve (Triton, vLLM…) in a cluster: both models run there.
+  const inCluster = config.target.kind === "kubernetes" && !runsOnRunner(config);
   log.info("▶ find the production model");
-  const found = await productionModel(config, options, notes);
   let production: ProductionModel | undefined;
-  if (found) {
-    const own = await validateModel(found.path, { policy: { smokeRun: false } });
-    production = { ...found, digest: own.digest };
-    log.info(
-      `  ${found.source === "ledger" ? `ledger ${found.revision}` : `base ${found.sha?.slice(0, 12)}`}: ${found.path}`,
-    );
+  let unreachable: string | undefined;
+  if (inCluster) {
+    const found = await productionInCluster(config);
+    unreachable = found.unreachable;
+    if (found.stable) {
+      production = {
+        source: "ledger",
+        path: found.stable.model.path,
+        digest: found.stable.model.digest,
+        revision: found.stable.id,
+        ...(found.stable.image ? { image: found.stable.image } : {}),
+      };
+      log.info(`  ledger ${found.stable.id}, running in the cluster`);
+    }
+  } else {
+    const found = await productionModel(config, options, notes);
+    if (found) {
+      const own = await validateModel(found.path, { policy: { smokeRun: false } });
+      production = { ...found, digest: own.digest };
+      log.info(
+        `  ${found.source === "ledger" ? `ledger ${found.revision}` : `base ${found.sha?.slice(0, 12)}`}: ${found.path}`,
+      );
+    }
   }
 
   log.info(`▶ validate ${config.model.path}`);
+  const baseline = production && existsSync(production.path) ? production.path : undefined;
+  if (production && !baseline)
+    notes.push(
+      `the signature was not compared with production's: its model files are not on this runner (${production.path})`,
+    );
   const validation = await validateModel(config.model.path, {
     policy: config.validation,
-    ...(production ? { baseline: production.path } : {}),
+    ...(baseline ? { baseline } : {}),
   });
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   await options.onCandidate?.(model);
+  let live: LivePreview | undefined;
   const done = (
     verdict: PreviewVerdict,
     reason: string,
@@ -138,11 +186,58 @@ export async function evaluatePreview(
     ...(production ? { production } : {}),
     notes,
     validation,
+    ...(live ? { live } : {}),
     ...rest,
   });
   if (!validation.accepted) {
     const errors = validation.findings.filter((f) => f.severity === "error");
     return done("fail", `validation: ${errors.map((f) => `${f.code} ${f.message}`).join("; ")}`);
+  }
+  if (options.live) {
+    live = await options.live(model);
+    notes.push(...live.notes);
+  }
+
+  if (inCluster) {
+    const runtime = config.image.runtime?.preset;
+    const why = `the runtime ${runtime} does not run on this runner, so both models are judged in the cluster`;
+    if (unreachable)
+      return done(
+        "fail",
+        `not evaluated: ${why}, and the cluster's ledger could not be read (${unreachable})`,
+      );
+    if (!live?.running || live.pullRequest === undefined)
+      return done(
+        "fail",
+        `not evaluated: ${why}, and the candidate is not running there (${live ? "the live preview did not start: see the notes" : "no live preview in this run"})`,
+      );
+    const pr = live.pullRequest;
+    notes.push(
+      `compared through the cluster (${why}): the eval set and the traffic went through port-forwards to the live preview's pod and to the stable Deployment's pod${production ? ` (${production.revision})` : ""}; the latencies include the port-forward, alike for both`,
+    );
+    log.info("▶ benchmark the candidate alone, in its live preview");
+    const benchmark = await withPreviewEndpoint(config, pr, (endpoint) =>
+      benchmarkModel(config, log, endpoint.url),
+    );
+    const failures = failureReasons(benchmark);
+    if (failures.length > 0) return done("fail", `benchmark: ${failures.join("; ")}`, { benchmark });
+    log.info(
+      `▶ production gates through the cluster: candidate beside ${production ? "the stable" : "nothing (first deployment)"}`,
+    );
+    const comparison = await compareThroughCluster(
+      config,
+      {
+        ...(production ? { production } : {}),
+        candidate: model,
+        pullRequest: pr,
+        workDir: options.workDir,
+        logger: log,
+      },
+      notes,
+    );
+    return verdictOf(comparison, (verdict, reason, rest) =>
+      done(verdict, reason, { benchmark, comparedIn: "cluster", ...rest }),
+    );
   }
 
   log.info("▶ benchmark the candidate alone");
@@ -153,32 +248,25 @@ export async function evaluatePreview(
   log.info(
     `▶ production gates: candidate beside ${production ? "the production model" : "nothing (first deployment)"}`,
   );
-  const scratch = await mkdtemp(join(options.workDir, "preview-target-"));
-  const { prometheus, ...gates } = config.gates;
-  if (prometheus)
-    notes.push(
-      "gates.prometheus was left out: its queries speak of the cluster's traffic, which a preview does not get",
-    );
-  const local: ModelshipConfig = { ...config, gates, target: { kind: "local", stateDir: scratch } };
-  const comparison = await withDeployTarget(local, log, async (target) => {
-    if (production) {
-      const stable = await registerRevision(target.state, {
-        name: model.name,
-        path: production.path,
-        digest: production.digest,
-      });
-      await target.state.update((l) =>
-        deployStable(l, stable.id, new Date().toISOString(), "production's model, for the preview"),
-      );
-      await target.workloads.runStable(stable);
-    }
-    const candidate = await registerRevision(target.state, model);
-    return deployRevision(local, target, candidate, log);
-  });
-  if (comparison.outcome === "reverted") return done("fail", comparison.reason, { benchmark, comparison });
+  const stateDir = await mkdtemp(join(options.workDir, "preview-target-"));
+  const scratch = scratchConfig(config, stateDir, notes);
+  const comparison = await withDeployTarget(scratch, log, (target) =>
+    judgeBesideProduction(scratch, target, production, model, log),
+  );
+  return verdictOf(comparison, (verdict, reason, rest) =>
+    done(verdict, reason, { benchmark, comparedIn: "runner", ...rest }),
+  );
+}
+
+/** The verdict of the production gates' run: reverted fails; promoted, deployed or the same model passes. */
+function verdictOf(
+  comparison: DeployReport,
+  done: (verdict: PreviewVerdict, reason: string, rest: Partial<PreviewReport>) => PreviewReport,
+): PreviewReport {
+  if (comparison.outcome === "reverted") return done("fail", comparison.reason, { comparison });
   const reason =
     comparison.reason === "already stable"
       ? "the model is the same as production's (same digest)"
       : comparison.reason;
-  return done("pass", reason, { benchmark, comparison });
+  return done("pass", reason, { comparison });
 }

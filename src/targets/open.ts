@@ -79,7 +79,7 @@ function stateOf(locator: StateLocator, config: ModelshipConfig | undefined): Le
 }
 
 /** The local target's own load: the benchmark input, else the eval set, at strategy.trafficRate. */
-function localTraffic(config: ModelshipConfig): LocalTrafficPlan {
+export function localTraffic(config: ModelshipConfig): LocalTrafficPlan {
   const source = config.benchmark.input ?? config.gates.accuracy?.evalSet;
   const load = async () => {
     const bodies = source ? await loadBodies(source) : [];

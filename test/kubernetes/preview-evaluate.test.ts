@@ -1,17 +1,27 @@
 // A preview with the Kubernetes target on the test control plane: production's stable revision
 // read from the cluster's ledger (its model files are on this machine here), the candidate judged
 // beside it by the production gates on the runner, then run live as <name>-pr-<N> and removed.
-import { mkdtemp, rm } from "node:fs/promises";
+// With a runtime the runner cannot serve (a Triton image), both models are judged through the
+// cluster instead: real `modelship serve` processes (they speak the same Open Inference Protocol as
+// Triton) stand behind the stable's pod and the live preview's pod, which kwok-attach reaches
+// through `kubectl port-forward`; the eval set and the traffic go through those port-forwards.
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { previewMarkdown } from "../../src/github/preview-comment.js";
 import { validateModel } from "../../src/model/validate.js";
 import { livePreview } from "../../src/pipeline/live-preview.js";
 import { evaluatePreview } from "../../src/pipeline/preview.js";
-import { addRevision, deployStable } from "../../src/state/ledger.js";
+import { addRevision, deployStable, type RevisionRecord } from "../../src/state/ledger.js";
+import { kubectlFor } from "../../src/targets/kubernetes/kubernetes-target.js";
+import { KubernetesWorkloads } from "../../src/targets/kubernetes/workloads.js";
+import { type ModelProcess, startModelProcess } from "../../src/targets/local/model-process.js";
 import { openState } from "../../src/targets/open.js";
 import { silentLogger } from "../../src/util/log.js";
-import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.js";
+import { createNamespace, deleteNamespace, kubectl, PORT_FORWARD_ANNOTATION } from "../support/cluster.js";
 import { kubernetesConfig } from "./target-support.js";
 
 const iris = resolve(import.meta.dirname, "..", "..", "examples", "iris");
@@ -79,4 +89,181 @@ describe("preview with the Kubernetes target", () => {
     const cleaned = await livePreview(config, { pullRequest: 5, mode: "cleanup", ttlHours: 1 });
     expect(cleaned.removed.sort()).toEqual(["Deployment/iris-pr-5", "Service/iris-pr-5"]);
   }, 180_000);
+});
+
+describe("preview with a runtime the runner cannot serve: judged through the cluster", () => {
+  let ns: string;
+  let dir: string;
+  // Each case stops the servers it started (the harness checks that no process outlives its case).
+  const servers: ModelProcess[] = [];
+  beforeAll(async () => {
+    ns = await createNamespace("preview-cluster");
+    dir = await mkdtemp(join(tmpdir(), "modelship-preview-cluster-"));
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+  });
+  afterAll(async () => {
+    await deleteNamespace(ns);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const version = (v: "v1" | "v2" | "v3") => join(iris, "models", v);
+  const evalSet = join(iris, "eval.jsonl");
+  /** A real server of `v` on this machine, and a template whose pods forward Triton's port 8000 to it. */
+  async function serverBehindPods(v: "v1" | "v2" | "v3") {
+    const server = await startModelProcess({ modelPath: version(v), name: "iris" });
+    servers.push(server);
+    const template = join(dir, `template-${v}.yml`);
+    await writeFile(
+      template,
+      stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        spec: {
+          template: {
+            metadata: { annotations: { [PORT_FORWARD_ANNOTATION]: `8000=${new URL(server.url).port}` } },
+          },
+        },
+      }),
+    );
+    return { server, template };
+  }
+  const configFor = (v: "v1" | "v2" | "v3", template: string) =>
+    kubernetesConfig(
+      ns,
+      { template },
+      {
+        model: { name: "iris", path: version(v) },
+        // Triton serves on 8000 under runtime.name; this runner cannot run it.
+        image: { repository: "registry.example/iris", runtime: { preset: "triton", name: "iris" } },
+        benchmark: { input: evalSet, rate: 20, duration: "1s", warmup: 0 },
+        strategy: { trafficRate: 40, steps: [{ weight: 50, duration: "3s" }] },
+        gates: {
+          latency: { p95Ms: 250 },
+          errorRate: { max: 0.01 },
+          accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
+        },
+      },
+    );
+  const served = async (server: ModelProcess) => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    return [...text.matchAll(/^modelship_inference_requests_total\{[^}]*\} (\d+)/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
+  };
+  const digestOf = async (v: "v1" | "v2" | "v3") =>
+    (await validateModel(version(v), { policy: { smokeRun: false } })).digest;
+  const imageOf = (digest: string) => `registry.example/iris@sha256:${digest.slice(7)}`;
+  const preview = (config: ReturnType<typeof configFor>, pr: number) => ({
+    logger: silentLogger,
+    workDir: dir,
+    live: (model: { name: string; path: string; digest: string }) =>
+      livePreview(config, {
+        pullRequest: pr,
+        mode: "deploy",
+        revision: {
+          id: `pr-${pr}`,
+          model,
+          image: imageOf(model.digest),
+          createdAt: new Date().toISOString(),
+        },
+        ttlHours: 1,
+      }),
+  });
+
+  /** Production: v1 as the stable Deployment, its pods forwarding to v1's server; r1 in the cluster's ledger. */
+  async function stableInCluster() {
+    const stable = await serverBehindPods("v1");
+    const stableConfig = configFor("v1", stable.template);
+    if (stableConfig.target.kind !== "kubernetes") throw new Error("kubernetes");
+    const digest1 = await digestOf("v1");
+    const ledger = await openState(stableConfig).update((l) => {
+      if (l.stable) return l;
+      const added = addRevision(
+        l,
+        { name: "iris", path: version("v1"), digest: digest1 },
+        imageOf(digest1),
+        new Date().toISOString(),
+      );
+      return deployStable(added.ledger, added.revision.id, new Date().toISOString());
+    });
+    const r1 = ledger.revisions.find((r) => r.id === ledger.stable) as RevisionRecord;
+    await new KubernetesWorkloads(kubectlFor(stableConfig.target), stableConfig.target, {
+      pollMs: 200,
+    }).runStable(r1);
+    return { ...stable, digest1 };
+  }
+
+  it("the live preview's pod and the stable's, through port-forwards: same eval rows to both, same gates; nothing in the cluster changes", async () => {
+    const stable = await stableInCluster();
+    const digest1 = stable.digest1;
+
+    // The PR's v2: its live preview's pods forward to v2's server.
+    const candidate = await serverBehindPods("v2");
+    const config = configFor("v2", candidate.template);
+    const before = { stable: await served(stable.server), candidate: await served(candidate.server) };
+    const report = await evaluatePreview(config, preview(config, 7));
+    expect(report.verdict, report.reason).toBe("pass");
+    expect(report.comparedIn).toBe("cluster");
+    expect(report.production).toMatchObject({ source: "ledger", revision: "r1", digest: digest1 });
+    expect(report.live?.url).toBe(`http://iris-pr-7.${ns}.svc.cluster.local:8000`);
+
+    // The same gate code as a deploy: the eval set's paired test and agreement, the latency of both.
+    const gates = report.comparison?.rollout?.steps.at(-1)?.gates ?? [];
+    const accuracy = gates.find((g) => g.gate === "accuracy");
+    expect(accuracy?.parts?.map((p) => p.gate)).toEqual(["accuracy-min", "accuracy-vs-stable", "agreement"]);
+    const rows = readFileSync(evalSet, "utf8").trim().split("\n").length;
+    expect(accuracy?.parts?.find((p) => p.gate === "accuracy-vs-stable")?.samples).toBe(rows);
+    expect(gates.map((g) => g.gate)).toEqual(expect.arrayContaining(["latency-p95", "latency-vs-stable"]));
+    const step = report.comparison?.rollout?.steps.at(-1);
+    expect(step?.stable.requests).toBeGreaterThan(20);
+    expect(step?.canary.requests).toBeGreaterThan(20);
+    expect(report.benchmark?.requests).toBeGreaterThan(0);
+
+    // Every request reached the real servers behind the pods: the eval set at least once to each.
+    const after = { stable: await served(stable.server), candidate: await served(candidate.server) };
+    expect(after.stable - before.stable).toBeGreaterThanOrEqual(rows);
+    expect(after.candidate - before.candidate).toBeGreaterThanOrEqual(rows);
+
+    // The comment says where it was compared and how the preview is reached.
+    const markdown = previewMarkdown(report, {
+      pullRequest: 7,
+      at: new Date().toISOString(),
+      url: report.live?.url,
+    });
+    expect(markdown).toContain("Compared through the cluster");
+    expect(markdown).toContain("by its own Service only");
+    expect(report.notes.join("\n")).toMatch(
+      /compared through the cluster \(the runtime triton does not run on this runner/,
+    );
+
+    // Production untouched: the stable Deployment still runs r1, no canary, the ledger as it was.
+    const deployment = JSON.parse(await kubectl(["get", "deployment", "iris", "-n", ns, "-o", "json"]));
+    expect(deployment.metadata.labels["modelship.io/revision"]).toBe("r1");
+    expect(await kubectl(["get", "deployments", "-n", ns, "-o", "name"])).not.toContain("iris-canary");
+    const ledger = await openState(config).read();
+    expect(ledger.revisions.map((r) => r.id)).toEqual(["r1"]);
+    expect(ledger.stable).toBe("r1");
+  }, 240_000);
+
+  it("a worse candidate fails the same gates through the cluster", async () => {
+    await stableInCluster();
+    const worse = await serverBehindPods("v3");
+    const config = configFor("v3", worse.template);
+    const report = await evaluatePreview(config, preview(config, 8));
+    expect(report.comparedIn).toBe("cluster");
+    expect(report.verdict).toBe("fail");
+    expect(report.comparison?.outcome).toBe("reverted");
+    expect(report.reason).toMatch(/accuracy/);
+  }, 240_000);
+
+  it("without a live preview there is nothing to judge through: fails, saying why", async () => {
+    const config = configFor("v2", join(dir, "template-v2.yml"));
+    const report = await evaluatePreview(config, { logger: silentLogger, workDir: dir });
+    expect(report.verdict).toBe("fail");
+    expect(report.reason).toMatch(/runtime triton does not run on this runner.*no live preview/);
+    expect(report.comparison).toBeUndefined();
+  }, 60_000);
 });

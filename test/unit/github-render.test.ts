@@ -122,6 +122,35 @@ describe("the preview comment", () => {
     expect(md).toContain("the base commit 9049f1265b7d");
   });
 
+  it("says when the comparison went through the cluster, and how the live preview is reached", () => {
+    const onRunner = previewMarkdown(report, { pullRequest: 12, at: "2026-12-01T10:00:00Z" });
+    expect(onRunner).not.toContain("through the cluster");
+    expect(onRunner).not.toContain("Live preview");
+    const md = previewMarkdown(
+      {
+        ...report,
+        comparedIn: "cluster",
+        live: {
+          removed: [],
+          expired: [],
+          notes: [],
+          url: "http://iris-pr-12.ml.svc.cluster.local:8000",
+          access: {
+            url: "http://iris-pr-12.ml.svc.cluster.local:8000",
+            header: { name: "x-modelship-preview", value: "pr-12" },
+            hosts: ["iris.example.com"],
+            how: "through the VirtualService iris (hosts iris.example.com, mesh) with the header `x-modelship-preview: pr-12`, a rule ahead of the stable route",
+          },
+        },
+      },
+      { pullRequest: 12, at: "2026-12-01T10:00:00Z", url: "http://iris-pr-12.ml.svc.cluster.local:8000" },
+    );
+    expect(md).toContain("Compared through the cluster: the candidate ran as its live preview's pod");
+    expect(md).toContain(
+      "Live preview: http://iris-pr-12.ml.svc.cluster.local:8000\nReached through the VirtualService iris",
+    );
+  });
+
   it("the marker is the first line; a quote of it is not the sticky comment; the oldest wins", () => {
     const marker = commentMarker("iris v2");
     expect(marker).toBe("<!-- modelship-preview:iris_v2 -->");

@@ -4,7 +4,7 @@ import { findRevision, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
-import { type ModelProcess, startModelProcess } from "./model-process.js";
+import { startModelProcess } from "./model-process.js";
 import { TrafficRouter } from "./router.js";
 
 /** The requests the local target sends during a step, since no users send any. */
@@ -15,14 +15,29 @@ export interface LocalTrafficPlan {
   bodies(): Promise<unknown[]>;
 }
 
+/** A revision's server as the local target runs it: where it answers, and how to let go of it. */
+export interface RunningServer {
+  url: string;
+  /** The process's id, when the server is a process of this machine. */
+  pid?: number;
+  stop(): Promise<void>;
+}
+
 export interface LocalTargetOptions {
   stateDir: string;
   logger?: Logger;
   traffic?: LocalTrafficPlan;
+  /**
+   * How a revision's server is had (default: `modelship serve` in a process of its own). A preview
+   * judged through a cluster gives port-forwards to servers that already run there: the router,
+   * the traffic and the measurements stay this target's.
+   */
+  launch?: (revision: RevisionRecord) => Promise<RunningServer>;
 }
 
 /**
- * The embedded target: each revision runs as a `modelship serve` process on a free port, a router
+ * The embedded target: each revision runs as a `modelship serve` process on a free port (or is a
+ * server `launch` gives, that runs elsewhere), a router
  * on this machine splits traffic by weight and measures it, and the ledger lives in the state
  * directory. Processes live as long as this target; a later run starts the ledger's stable
  * revision again (an unfinished canary's process died with its run: the controller decides).
@@ -33,13 +48,15 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   readonly traffic?: SyntheticTraffic;
   private readonly router = new TrafficRouter();
   private readonly logger: Logger;
-  private stable?: ModelProcess;
-  private canary?: ModelProcess;
+  private readonly launch?: (revision: RevisionRecord) => Promise<RunningServer>;
+  private stable?: RunningServer;
+  private canary?: RunningServer;
   private url = "";
 
   private constructor(options: LocalTargetOptions) {
     this.state = new LedgerFile(resolve(options.stateDir));
     this.logger = options.logger ?? silentLogger;
+    if (options.launch) this.launch = options.launch;
     const plan = options.traffic;
     if (plan) {
       this.traffic = {
@@ -162,7 +179,8 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     await canary?.stop();
   }
 
-  private run(revision: RevisionRecord): Promise<ModelProcess> {
+  private run(revision: RevisionRecord): Promise<RunningServer> {
+    if (this.launch) return this.launch(revision);
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
   }
