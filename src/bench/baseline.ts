@@ -1,6 +1,6 @@
 // Comparison with an earlier report (say, the stable model's): the change in each percentile and in
 // throughput, failing when a latency percentile grew, or throughput fell, by more than the threshold.
-import { readFile } from "node:fs/promises";
+import { readProblem, readRegularText } from "../util/regular-file.js";
 import type { BenchmarkReport, Percentiles } from "./report.js";
 
 export interface BaselineReport {
@@ -29,6 +29,9 @@ export interface BaselineComparison {
   settingsDiffer: string[];
 }
 
+// A benchmark report is a few KiB.
+const MAX_BASELINE_BYTES = 16 * 1024 * 1024;
+
 // p99.9 and max rest on a handful of requests; they are shown but do not decide.
 const DECIDING = ["p50", "p90", "p95", "p99"] as const;
 const SHOWN = [...DECIDING, "p999", "max"] as const;
@@ -37,9 +40,9 @@ const SHOWN = [...DECIDING, "p999", "max"] as const;
 export async function loadBaseline(file: string): Promise<BaselineReport> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularText(file, { maxBytes: MAX_BASELINE_BYTES });
   } catch (err) {
-    throw new Error(`baseline ${file}: cannot read: ${(err as Error).message}`);
+    throw new Error(`baseline ${file}: cannot read: ${readProblem(err)}`);
   }
   let value: unknown;
   try {

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { readTextLimited } from "../util/http-body.js";
+import { readProblem, readRegularText } from "../util/regular-file.js";
 import { resolveEndpoint } from "./options.js";
 
 /** Every non-blank line of JSONL text, parsed, with its line number; a bad line is an error naming file:line. */
@@ -16,13 +16,16 @@ export function parseJsonLines(text: string, file: string, hint = ""): { value: 
   return out;
 }
 
+// Bodies (and eval sets) are held in memory whole; a file past this is not a request set.
+export const MAX_BODIES_BYTES = 256 * 1024 * 1024;
+
 /** Reads request bodies from a JSONL file: one JSON value a line, blank lines skipped. */
 export async function loadBodies(file: string): Promise<unknown[]> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularText(file, { maxBytes: MAX_BODIES_BYTES });
   } catch (err) {
-    throw new Error(`${file}: cannot read request bodies: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read request bodies: ${readProblem(err)}`);
   }
   const bodies = parseJsonLines(text, file, "; each line must hold one JSON request body").map(
     (l) => l.value,

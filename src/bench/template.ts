@@ -1,8 +1,8 @@
 // Request bodies from a JSON template and a table of rows (CSV with a header line, or JSONL objects).
 // A string that is exactly "{{column}}" becomes the row's value with its type (JSONL numbers stay
 // numbers); "{{column}}" inside a longer string is replaced by the value as text. Nothing is evaluated.
-import { readFile } from "node:fs/promises";
-import { parseJsonLines } from "./bodies.js";
+import { readProblem, readRegularText } from "../util/regular-file.js";
+import { MAX_BODIES_BYTES, parseJsonLines } from "./bodies.js";
 
 export type Row = Record<string, unknown>;
 
@@ -10,6 +10,8 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
 const WHOLE = /^\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}$/;
 // A template fills thousands of bodies; rows past this are a mistake (the wrong file), not a workload.
 export const MAX_ROWS = 100_000;
+// A request template is one JSON body.
+const MAX_TEMPLATE_BYTES = 16 * 1024 * 1024;
 
 /** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and newlines. Returns rows of cells. */
 export function parseCsv(text: string, file = "csv"): string[][] {
@@ -91,9 +93,9 @@ export function csvRows(text: string, file = "csv"): Row[] {
 export async function loadRows(file: string): Promise<Row[]> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularText(file, { maxBytes: MAX_BODIES_BYTES });
   } catch (err) {
-    throw new Error(`${file}: cannot read rows: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read rows: ${readProblem(err)}`);
   }
   const rows = file.toLowerCase().endsWith(".csv") ? csvRows(text, file) : jsonlRows(text, file);
   if (rows.length > MAX_ROWS) throw new Error(`${file}: ${rows.length} rows, more than ${MAX_ROWS}`);
@@ -144,9 +146,9 @@ export function fillTemplate(template: unknown, rows: readonly Row[]): unknown[]
 export async function loadTemplate(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readRegularText(file, { maxBytes: MAX_TEMPLATE_BYTES });
   } catch (err) {
-    throw new Error(`${file}: cannot read the template: ${(err as Error).message}`);
+    throw new Error(`${file}: cannot read the template: ${readProblem(err)}`);
   }
   try {
     return JSON.parse(text);

@@ -1,8 +1,11 @@
 // Where a run is, read from the runner's environment and the event payload (GITHUB_EVENT_PATH). The
 // payload is data from outside: only the fields used are read, each checked, so a hostile or
 // truncated payload gives a clear error or an absent value, never a crash deeper in.
-import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { readRegularFileSync } from "../util/regular-file.js";
+
+// GitHub caps webhook payloads at 25 MB.
+const MAX_EVENT_BYTES = 64 * 1024 * 1024;
 
 export interface RepoRef {
   owner: string;
@@ -81,7 +84,9 @@ export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext
   let payload: unknown = {};
   if (env.GITHUB_EVENT_PATH) {
     try {
-      payload = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, "utf8"));
+      payload = JSON.parse(
+        readRegularFileSync(env.GITHUB_EVENT_PATH, { maxBytes: MAX_EVENT_BYTES }).toString("utf8"),
+      );
     } catch (error) {
       throw new Error(`GITHUB_EVENT_PATH ${env.GITHUB_EVENT_PATH} is not a readable JSON event: ${error}`);
     }

@@ -151,6 +151,10 @@ export function readRegularFileSync(path: string, options: RegularFileOptions): 
   }
 }
 
+/** What went wrong reading a file, for a message that names the file already: "it is a directory, …". */
+export const readProblem = (error: unknown) =>
+  error instanceof FileReadError ? `it ${error.problem}` : (error as Error).message;
+
 /** Whether an error is "the file does not exist" (to treat a missing optional file as absent). */
 export const isMissing = (error: unknown) =>
   error instanceof FileReadError

@@ -3,10 +3,10 @@
 // Helpers run as `docker-credential-NAME get` with the host on stdin — argv only, never a shell, and
 // the helper name is checked so a hostile config cannot point at another program. Every secret found
 // is passed to `onSecret` (core.setSecret in actions) before anything else happens with it.
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { isMissing, readRegularText } from "../../util/regular-file.js";
 import type { Credential } from "./auth.js";
 
 export interface CredentialOptions {
@@ -40,11 +40,9 @@ export function dockerConfigPath(env: Record<string, string | undefined>): strin
 async function readDockerConfig(path: string): Promise<DockerConfig | undefined> {
   let text: string;
   try {
-    const bytes = await readFile(path);
-    if (bytes.byteLength > MAX_CONFIG) throw new Error(`${path} is larger than ${MAX_CONFIG} bytes`);
-    text = bytes.toString("utf8");
+    text = await readRegularText(path, { maxBytes: MAX_CONFIG, what: "docker config" });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (isMissing(err)) return undefined;
     throw err;
   }
   try {
