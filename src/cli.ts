@@ -1,11 +1,14 @@
 import { UsageError } from "./cli/args.js";
 import { commands, usage } from "./cli/commands.js";
 import { ConfigError } from "./config/errors.js";
+import { runSmokeChild, SMOKE_CHILD_COMMAND } from "./model/smoke-child.js";
 import { stderrLogger } from "./util/log.js";
 
 /** Runs one CLI command and returns its exit code: 0 success, 1 rejected/failed, 2 usage or config error. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // Not a user command: validation's smoke run starts this CLI again as its limited child process.
+  if (name === SMOKE_CHILD_COMMAND) return runSmokeChild();
   if (!name || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(usage());
     return name ? 0 : 2;

@@ -128,7 +128,7 @@ export const HINTS: Record<string, Hint> = {
   "gates.accuracy.output": { expected: "the name of the model output that holds the predicted class" },
   validation: {
     expected:
-      "a mapping with any of formats, maxSize, pickle, allowGlobals, requiredFiles, allowBreakingChanges, smokeRun",
+      "a mapping with any of formats, maxSize, pickle, allowGlobals, requiredFiles, allowBreakingChanges, smokeRun, smoke",
   },
   "validation.formats": {
     expected: "a list of weight formats: onnx, safetensors, pickle, pytorch, gguf, savedmodel",
@@ -148,6 +148,17 @@ export const HINTS: Record<string, Hint> = {
   "validation.allowBreakingChanges": { expected: "true or false (default false)" },
   "validation.smokeRun": {
     expected: "true or false (default true): load ONNX models in onnxruntime and run one request",
+  },
+  "validation.smoke": { expected: "a mapping with any of timeout, memory, maxOutput, inputs" },
+  "validation.smoke.timeout": { expected: `${DURATION.expected} (default 60s)` },
+  "validation.smoke.memory": {
+    expected:
+      'a size like "4GiB", at least 64MiB: what loading and running the model may add (default 2GiB plus 3 times the model\'s size)',
+  },
+  "validation.smoke.maxOutput": { expected: 'a size like "256MiB" (default 256MiB)' },
+  "validation.smoke.inputs": {
+    expected:
+      "a mapping from input name to its values as nested lists of numbers (true/false for BOOL), e.g. { shape: [3, 4] }",
   },
 };
 

@@ -6,6 +6,7 @@ import { MIN_TRAFFIC_SAMPLES } from "../gates/gates.js";
 import { ERROR_DEFAULTS, LATENCY_DEFAULTS } from "../gates/traffic.js";
 import type { RuntimeSpec } from "../image/presets.js";
 import { DEFAULT_POLICY } from "../model/policy.js";
+import type { SmokeOptions } from "../model/smoke-limits.js";
 import type { RawConfig } from "./schema.js";
 import type { KubernetesTargetConfig, ModelshipConfig } from "./types.js";
 
@@ -148,7 +149,18 @@ export function resolveConfig(raw: RawConfig, file: string, dir: string): Models
       requiredFiles: validation.requiredFiles ?? [],
       allowBreakingChanges: validation.allowBreakingChanges ?? DEFAULT_POLICY.allowBreakingChanges,
       smokeRun: validation.smokeRun ?? DEFAULT_POLICY.smokeRun,
+      ...(validation.smoke ? { smoke: smokeOptions(validation.smoke) } : {}),
     },
+  };
+}
+
+/** validation.smoke without its nulls, durations in milliseconds. */
+function smokeOptions(raw: NonNullable<NonNullable<RawConfig["validation"]>["smoke"]>): SmokeOptions {
+  return {
+    ...(raw.timeout != null ? { timeoutMs: raw.timeout * 1000 } : {}),
+    ...(raw.memory != null ? { memoryBytes: raw.memory } : {}),
+    ...(raw.maxOutput != null ? { maxOutputBytes: raw.maxOutput } : {}),
+    ...(raw.inputs != null ? { inputs: { ...raw.inputs } } : {}),
   };
 }
 

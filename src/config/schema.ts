@@ -5,6 +5,8 @@ import * as z from "zod";
 import { parseRegression } from "../bench/baseline.js";
 import { parseThreshold } from "../bench/thresholds.js";
 import { RUNTIME_PRESETS } from "../image/presets.js";
+import { tensorFromNested } from "../model/smoke-inputs.js";
+import { MIN_SMOKE_MEMORY_BYTES } from "../model/smoke-limits.js";
 import { parseDuration } from "./duration.js";
 
 // Other modules import the public types from here too.
@@ -383,6 +385,41 @@ const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return Math.floor(bytes);
 });
 
+/** Values in one validation.smoke.inputs tensor: a request, not a data set. */
+const MAX_SMOKE_INPUT_VALUES = 1_000_000;
+/** A tensor written as nested lists of numbers (booleans for BOOL), e.g. [[5.1, 3.5, 1.4, 0.2]]. */
+type SmokeValue = number | boolean | SmokeValue[];
+const smokeValue: z.ZodType<SmokeValue> = z.lazy(() =>
+  z.union([z.number(), z.boolean(), z.array(smokeValue).max(MAX_SMOKE_INPUT_VALUES)]),
+);
+const smokeTensor = smokeValue.transform((value, ctx) => {
+  const tensor = tensorFromNested(value);
+  if (typeof tensor === "string") {
+    ctx.issues.push({ code: "custom", message: tensor, input: value });
+    return z.NEVER;
+  }
+  if (tensor.values.length > MAX_SMOKE_INPUT_VALUES) {
+    ctx.issues.push({
+      code: "custom",
+      message: `holds ${tensor.values.length} values, more than ${MAX_SMOKE_INPUT_VALUES}`,
+      input: value,
+    });
+    return z.NEVER;
+  }
+  return tensor;
+});
+
+const smoke = z.strictObject({
+  timeout: duration().nullish(),
+  memory: size
+    .refine((bytes) => bytes >= MIN_SMOKE_MEMORY_BYTES, {
+      message: `must be at least ${MIN_SMOKE_MEMORY_BYTES / 2 ** 20}MiB`,
+    })
+    .nullish(),
+  maxOutput: size.nullish(),
+  inputs: z.record(z.string().min(1).max(512), smokeTensor).nullish(),
+});
+
 const validation = z.strictObject({
   formats: z
     .array(z.enum(["onnx", "safetensors", "pickle", "pytorch", "gguf", "savedmodel"]))
@@ -403,6 +440,7 @@ const validation = z.strictObject({
   requiredFiles: z.array(path).max(1000).nullish(),
   allowBreakingChanges: z.boolean().nullish(),
   smokeRun: z.boolean().nullish(),
+  smoke: smoke.nullish(),
 });
 
 export const configSchema = z.strictObject({

@@ -1,3 +1,5 @@
+import type { SmokeOptions } from "./smoke-limits.js";
+
 // What a team accepts, from modelship.yml `validation:`. The defaults accept every format and warn on
 // pickle globals that are neither known-safe nor known-dangerous.
 export const FILE_FORMATS = ["onnx", "safetensors", "pickle", "pytorch", "gguf", "savedmodel"] as const;
@@ -18,6 +20,8 @@ export interface ValidationPolicy {
   allowBreakingChanges: boolean;
   /** Load ONNX models in onnxruntime and run one synthesised request. */
   smokeRun: boolean;
+  /** The smoke run's limits and inputs (validation.smoke); absent = the defaults in smoke-limits.ts. */
+  smoke?: SmokeOptions;
 }
 
 export const DEFAULT_POLICY: ValidationPolicy = {

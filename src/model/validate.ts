@@ -225,7 +225,11 @@ export async function validateModel(path: string, options: ValidateOptions = {})
       onnxFiles.length === 1 &&
       !checks.some((f) => f.severity === "error")
     ) {
-      const smoke = await smokeRun(absolute, onnx.file, report.signature);
+      const smoke = await smokeRun(absolute, onnx.file, report.signature, {
+        ...(policy.smoke ? { options: policy.smoke } : {}),
+        modelBytes: files.reduce((n, f) => n + f.size, 0),
+        nodes: onnx.onnx.nodes,
+      });
       findings.push(...smoke.findings);
       if (smoke.result) report.smoke = smoke.result;
     }

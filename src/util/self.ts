@@ -32,9 +32,10 @@ function isModelshipPackage(dir: string): boolean {
 /**
  * How to start this CLI again in a child process (the local target runs each model server as
  * `modelship serve …`). Bundled (dist/) → node + dist/cli/index.js; from source (tsx, vitest) →
- * node with tsx's loader + src/bin.ts. MODELSHIP_CLI (a JSON array) overrides both.
+ * node with tsx's loader + src/bin.ts, or `sourceEntry` (a lighter entry under src/ that takes the
+ * same arguments). MODELSHIP_CLI (a JSON array) overrides both.
  */
-export function selfInvocation(moduleUrl: string = import.meta.url): Invocation {
+export function selfInvocation(moduleUrl: string = import.meta.url, sourceEntry = "bin.ts"): Invocation {
   const override = process.env.MODELSHIP_CLI;
   if (override) {
     const parts: unknown = JSON.parse(override);
@@ -50,7 +51,7 @@ export function selfInvocation(moduleUrl: string = import.meta.url): Invocation 
     const tsxLoader = join(root, "node_modules", "tsx", "dist", "loader.mjs");
     return {
       command: process.execPath,
-      args: ["--import", pathToFileURL(tsxLoader).href, join(root, "src", "bin.ts")],
+      args: ["--import", pathToFileURL(tsxLoader).href, join(root, "src", sourceEntry)],
     };
   }
   return { command: process.execPath, args: [join(root, "dist", "cli", "index.js")] };

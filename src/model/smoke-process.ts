@@ -1,0 +1,200 @@
+// Runs the smoke child under limits: its data segment (RLIMIT_DATA, which since Linux 4.7 counts
+// malloc and private writable mmap, so onnxruntime's arena as well as V8's heap) and CPU time set from
+// outside with prlimit (node cannot set its own rlimits; an address-space limit would break V8's
+// reservations), a wall-time limit enforced here by killing its process group, and a bounded reply.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { availableParallelism } from "node:os";
+import { delimiter, join } from "node:path";
+import { createInterface } from "node:readline";
+import { trackChild } from "../util/child-cleanup.js";
+import { errorMessage } from "../util/errors.js";
+import { selfInvocation } from "../util/self.js";
+import {
+  REPLY_FD,
+  type Ready,
+  SMOKE_CHILD_COMMAND,
+  type SmokeReply,
+  type SmokeRequest,
+} from "./smoke-child.js";
+
+/** The reply is a summary of a few lines; anything longer is not our child speaking. */
+const MAX_REPLY_BYTES = 1 << 20;
+/** The end of the child's stderr kept for messages (onnxruntime logs its errors there). */
+const STDERR_TAIL_BYTES = 16 << 10;
+/** What node and onnxruntime take before the model where it cannot be measured first (the sh fallback). */
+export const START_ALLOWANCE_BYTES = 2 ** 30;
+/** Node and onnxruntime starting, before the model is touched: slow only on a loaded machine. */
+export const START_TIMEOUT_MS = 60_000;
+
+/**
+ * How the memory limit is applied: prlimit (util-linux) on the running child once it has started, so
+ * the limit counts what the model adds; else the shell's ulimit from the start, with an allowance for
+ * node itself; else not at all.
+ */
+export type Limiter = "prlimit" | "sh" | "none";
+
+export interface ChildLimits {
+  timeoutMs: number;
+  memoryBytes: number;
+}
+
+export type ChildOutcome = { limiter: Limiter; stderr: string } & (
+  | { kind: "reply"; reply: SmokeReply }
+  | { kind: "timeout" }
+  | { kind: "start-timeout" }
+  | { kind: "died"; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: "reply-too-large" }
+  | { kind: "spawn-failed"; message: string }
+);
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable `name` on PATH. */
+export function onPath(name: string, path = process.env.PATH ?? ""): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (dir && executable(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+export interface Tools {
+  prlimit?: string | undefined;
+  sh?: string | undefined;
+}
+
+const findTools = (): Tools => ({ prlimit: onPath("prlimit"), sh: onPath("sh") });
+
+/** CPU seconds: never reached before the wall-time limits (every core busy all along), so it only stops
+ * a child whose parent was SIGKILLed while the child was deep in a native call. */
+export const cpuSeconds = (timeoutMs: number) =>
+  Math.ceil((timeoutMs + START_TIMEOUT_MS) / 1000) * availableParallelism() + 10;
+
+/** The command line that starts `argv` under the limits that can be set before it runs. */
+export function limitedCommand(
+  argv: string[],
+  limits: ChildLimits,
+  tools: Tools,
+): { argv: string[]; limiter: Limiter } {
+  const cpu = cpuSeconds(limits.timeoutMs);
+  if (tools.prlimit) return { argv: [tools.prlimit, `--cpu=${cpu}`, "--", ...argv], limiter: "prlimit" };
+  if (tools.sh) {
+    // ulimit -d takes KiB. `exec` keeps the pid, so the process group is still the child's.
+    const kib = Math.floor((limits.memoryBytes + START_ALLOWANCE_BYTES) / 1024);
+    const script = 'ulimit -d "$1" && ulimit -t "$2" && shift 2 && exec "$@"';
+    return { argv: [tools.sh, "-c", script, "sh", String(kib), String(cpu), ...argv], limiter: "sh" };
+  }
+  return { argv, limiter: "none" };
+}
+
+/** prlimit's arguments that limit the started child to what it has plus `memoryBytes`. */
+export function dataLimitArgs(pid: number, ready: Ready, memoryBytes: number): string[] {
+  const base = ready.dataBytes ?? START_ALLOWANCE_BYTES;
+  return ["--pid", String(pid), `--data=${Math.floor(base + memoryBytes)}`];
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    // The child leads its own group (detached): this also reaches anything it started.
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Runs one smoke request in a limited child process; never throws for what the model does. */
+export function runInChild(
+  request: SmokeRequest,
+  limits: ChildLimits,
+  tools: Tools = findTools(),
+): Promise<ChildOutcome> {
+  let command: { argv: string[]; limiter: Limiter };
+  try {
+    // From source, the child's own entry (src/smoke-child.ts) starts twice as fast as the whole CLI.
+    const self = selfInvocation(import.meta.url, "smoke-child.ts");
+    command = limitedCommand([self.command, ...self.args, SMOKE_CHILD_COMMAND], limits, tools);
+  } catch (error) {
+    return Promise.resolve({
+      kind: "spawn-failed",
+      message: errorMessage(error),
+      limiter: "none",
+      stderr: "",
+    });
+  }
+  const { limiter } = command;
+  const [file, ...args] = command.argv as [string, ...string[]];
+  const child = spawn(file, args, {
+    detached: true,
+    stdio: ["pipe", "ignore", "pipe", "pipe"],
+    // The parent made sure the runtime is there; the child must not spend its time limit installing it.
+    env: { ...process.env, MODELSHIP_RUNTIME_AUTO_INSTALL: "0" },
+  });
+  trackChild(child);
+  return new Promise((resolve) => {
+    let stderr = "";
+    let reply: SmokeReply | undefined;
+    let replyBytes = 0;
+    let ended: "timeout" | "start-timeout" | "reply-too-large" | { message: string } | undefined;
+    const stop = (why: typeof ended) => {
+      ended ??= why;
+      killGroup(child);
+    };
+    // The model's time starts at "go": a slow start on a busy machine is not the model's doing.
+    let timer = setTimeout(() => stop("start-timeout"), START_TIMEOUT_MS);
+    const go = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stop("timeout"), limits.timeoutMs);
+      child.stdin?.write("go\n");
+    };
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+    const replies = child.stdio[REPLY_FD] as NodeJS.ReadableStream;
+    replies.on("data", (chunk: Buffer) => {
+      replyBytes += chunk.length;
+      if (replyBytes > MAX_REPLY_BYTES) stop("reply-too-large");
+    });
+    createInterface({ input: replies }).on("line", (line) => {
+      let message: SmokeReply | Ready;
+      try {
+        message = JSON.parse(line) as SmokeReply | Ready;
+      } catch {
+        return stop("reply-too-large");
+      }
+      if (message.stage !== "ready") {
+        reply = message;
+        return;
+      }
+      if (limiter !== "prlimit" || child.pid === undefined) return go();
+      execFile(command.argv[0] as string, dataLimitArgs(child.pid, message, limits.memoryBytes), (error) =>
+        error ? stop({ message: `prlimit could not set the memory limit: ${errorMessage(error)}` }) : go(),
+      );
+    });
+    child.stdin?.on("error", () => {}); // EPIPE when the child died before reading
+    child.stdin?.write(`${JSON.stringify(request)}\n`);
+    let spawnError: Error | undefined;
+    child.once("error", (error) => {
+      spawnError = error;
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      child.stdin?.destroy();
+      killGroup(child);
+      const base = { limiter, stderr };
+      if (spawnError) return resolve({ ...base, kind: "spawn-failed", message: spawnError.message });
+      if (typeof ended === "object")
+        return resolve({ ...base, kind: "spawn-failed", message: ended.message });
+      if (ended) return resolve({ ...base, kind: ended });
+      if (code === 0 && reply) return resolve({ ...base, kind: "reply", reply });
+      resolve({ ...base, kind: "died", code, signal });
+    });
+  });
+}

@@ -1,0 +1,319 @@
+// The smoke run's pure parts: its limits and their config keys, the request it makes, how it starts
+// its child under limits, and what each way the child can end means for the model. The child itself
+// runs in test/integration/smoke-run.test.ts.
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/index.js";
+import type { OnnxNode, TensorSignature } from "../../src/model/onnx-inspect.js";
+import { judgeOutcome } from "../../src/model/smoke.js";
+import { materialise, planInputs, shapeInputs, tensorFromNested } from "../../src/model/smoke-inputs.js";
+import { SMOKE_DEFAULTS, type SmokeLimits, smokeLimits } from "../../src/model/smoke-limits.js";
+import {
+  type ChildOutcome,
+  cpuSeconds,
+  dataLimitArgs,
+  limitedCommand,
+  START_ALLOWANCE_BYTES,
+} from "../../src/model/smoke-process.js";
+import { configError } from "./config-helpers.js";
+
+const base = "model: { name: m, path: models/v1 }\n";
+const GiB = 2 ** 30;
+
+describe("validation.smoke in modelship.yml", () => {
+  it("reads timeout, memory, maxOutput and inputs as nested lists", () => {
+    const config = parseConfig(
+      `${base}validation:\n  smoke:\n    timeout: 5m\n    memory: 4GiB\n    maxOutput: 1GiB\n    inputs:\n      shape: [3, 4]\n      x: [[0.5, 1], [2, 3]]\n      flag: true\n`,
+      "/w/modelship.yml",
+    );
+    expect(config.validation.smoke).toEqual({
+      timeoutMs: 300_000,
+      memoryBytes: 4 * GiB,
+      maxOutputBytes: GiB,
+      inputs: {
+        shape: { shape: [2], values: [3, 4] },
+        x: { shape: [2, 2], values: [0.5, 1, 2, 3] },
+        flag: { shape: [], values: [true] },
+      },
+    });
+  });
+
+  it("leaves the policy as it was when the section is absent", () => {
+    expect(parseConfig(base, "/w/modelship.yml").validation.smoke).toBeUndefined();
+  });
+
+  it.each([
+    ["timeout: 0", "validation.smoke.timeout", /greater than 0/],
+    ["memory: 1MB", "validation.smoke.memory", /at least 64MiB/],
+    ["maxOutput: lots", "validation.smoke.maxOutput", /not a size/],
+    [
+      "inputs: { x: [[1], [2, 3]] }",
+      "validation.smoke.inputs.x",
+      /\[1\] has 2 entries where the first row has 1/,
+    ],
+    ["inputs: { x: [1, [2]] }", "validation.smoke.inputs.x", /\[1\] is a list where a value belongs/],
+    ["inputs: { x: hello }", "validation.smoke.inputs.x", /./],
+    ["tiemout: 5s", "tiemout", /./],
+  ])("rejects %s with the key and line", (line, key, message) => {
+    const error = configError(() =>
+      parseConfig(`${base}validation:\n  smoke:\n    ${line}\n`, "/w/modelship.yml"),
+    );
+    expect(error.message).toContain(key);
+    expect(error.message).toMatch(/modelship\.yml:4:/);
+    expect(error.message).toMatch(message);
+  });
+});
+
+describe("smokeLimits", () => {
+  it("defaults to 60 s, 256 MiB of outputs and 2 GiB plus three times the model's size", () => {
+    expect(smokeLimits(undefined, 0)).toEqual({
+      timeoutMs: 60_000,
+      memoryBytes: 2 * GiB,
+      maxOutputBytes: 256 * 2 ** 20,
+      inputs: {},
+    });
+    expect(smokeLimits(undefined, GiB).memoryBytes).toBe(SMOKE_DEFAULTS.memoryBaseBytes + 3 * GiB);
+    expect(smokeLimits({ memoryBytes: 512 * 2 ** 20 }, 10 * GiB).memoryBytes).toBe(512 * 2 ** 20);
+  });
+});
+
+const sig = (name: string, dtype: string, shape: (number | string | null)[]): TensorSignature => ({
+  name,
+  dtype,
+  shape,
+});
+
+describe("the smoke request", () => {
+  it("reads nested lists as shape and row-major values", () => {
+    expect(tensorFromNested([[1, 2, 3]])).toEqual({ shape: [1, 3], values: [1, 2, 3] });
+    expect(tensorFromNested(7)).toEqual({ shape: [], values: [7] });
+    expect(tensorFromNested([])).toEqual({ shape: [0], values: [] });
+  });
+
+  it("uses given values, synthesises the rest with dynamic dims as 1", () => {
+    const plan = planInputs([sig("x", "FP32", ["N", 6]), sig("shape", "INT64", [2])], {
+      shape: { shape: [2], values: [3, 4] },
+    });
+    expect(plan).toEqual({
+      inputs: [
+        { name: "x", datatype: "FP32", shape: [1, 6] },
+        { name: "shape", datatype: "INT64", shape: [2], values: [3, 4] },
+      ],
+    });
+    if (!("inputs" in plan)) throw new Error("no plan");
+    const [x, shape] = materialise(plan.inputs);
+    expect(x?.data).toEqual(new Float32Array(6).fill(0.5));
+    expect(shape?.data).toEqual(new BigInt64Array([3n, 4n]));
+  });
+
+  it("refuses given values that do not fit the input, naming it", () => {
+    const x = sig("x", "INT64", ["N", 2]);
+    expect(planInputs([x], { y: { shape: [1], values: [1] } })).toEqual({
+      invalid: 'the model has no input "y" (its inputs: x)',
+      key: "y",
+    });
+    expect(planInputs([x], { x: { shape: [2], values: [1, 2] } })).toMatchObject({
+      key: "x",
+      invalid: /rank 1/,
+    });
+    expect(planInputs([sig("x", "INT64", [1, 2])], { x: { shape: [2, 1], values: [1, 2] } })).toMatchObject({
+      invalid: /shape \[2, 1\] but the model declares \[1, 2\]/,
+    });
+    expect(planInputs([x], { x: { shape: [1, 2], values: [1, 0.5] } })).toMatchObject({
+      invalid: /value 1 \(0.5\) does not fit INT64/,
+    });
+  });
+
+  it("loads without running when an input cannot be synthesised", () => {
+    expect(planInputs([sig("s", "BYTES", [1])], {})).toMatchObject({
+      unrunnable: /BYTES, which cannot be synthesised/,
+    });
+    expect(planInputs([sig("a", "FP32", [100000, 100000])], {})).toMatchObject({ unrunnable: /would need/ });
+  });
+
+  it("finds the graph inputs used as shapes, sizes or axes", () => {
+    const nodes: OnnxNode[] = [
+      { opType: "Reshape", domain: "", inputs: ["x", "shape"], outputs: ["r"] },
+      { opType: "Slice", domain: "", inputs: ["r", "starts", "ends"], outputs: ["s"] },
+      { opType: "Add", domain: "", inputs: ["s", "bias"], outputs: ["y"] },
+      { opType: "Reshape", domain: "com.example", inputs: ["y", "other"], outputs: ["z"] },
+    ];
+    expect(shapeInputs(nodes, ["x", "shape", "starts", "ends", "bias", "other"])).toEqual([
+      "shape",
+      "starts",
+      "ends",
+    ]);
+  });
+});
+
+describe("the child's command line", () => {
+  const argv = ["/usr/bin/node", "cli.js", "__smoke-child"];
+  const limits = { timeoutMs: 30_000, memoryBytes: GiB };
+
+  it("starts under prlimit with a CPU-time backstop, the data limit set once it has started", () => {
+    expect(limitedCommand(argv, limits, { prlimit: "/usr/bin/prlimit", sh: "/bin/sh" })).toEqual({
+      argv: ["/usr/bin/prlimit", `--cpu=${cpuSeconds(30_000)}`, "--", ...argv],
+      limiter: "prlimit",
+    });
+    expect(dataLimitArgs(42, { stage: "ready", dataBytes: 600 * 2 ** 20 }, GiB)).toEqual([
+      "--pid",
+      "42",
+      `--data=${600 * 2 ** 20 + GiB}`,
+    ]);
+  });
+
+  it("falls back to the shell's ulimit (KiB, with an allowance for node) and says when neither exists", () => {
+    const sh = limitedCommand(argv, limits, { sh: "/bin/sh" });
+    expect(sh.limiter).toBe("sh");
+    expect(sh.argv.slice(0, 2)).toEqual(["/bin/sh", "-c"]);
+    expect(sh.argv.slice(4)).toEqual([
+      String((GiB + START_ALLOWANCE_BYTES) / 1024),
+      String(cpuSeconds(30_000)),
+      ...argv,
+    ]);
+    expect(limitedCommand(argv, limits, {})).toEqual({ argv, limiter: "none" });
+  });
+});
+
+describe("judging how the child ended", () => {
+  const file = "model.onnx";
+  const limits: SmokeLimits = {
+    timeoutMs: 2_000,
+    memoryBytes: 512 * 2 ** 20,
+    maxOutputBytes: 1024,
+    inputs: {},
+  };
+  const declared = [sig("y", "FP32", [3, 4])];
+  const synthesised = {
+    inputs: [
+      { name: "x", datatype: "FP32", shape: [2, 6] },
+      { name: "shape", datatype: "INT64", shape: [2] },
+    ],
+  };
+  const reshape: OnnxNode[] = [{ opType: "Reshape", domain: "", inputs: ["x", "shape"], outputs: ["y"] }];
+  const judge = (
+    outcome: Partial<ChildOutcome> & Pick<ChildOutcome, "kind">,
+    nodes?: OnnxNode[],
+    plan = synthesised,
+  ) =>
+    judgeOutcome(
+      { limiter: "prlimit", stderr: "", ...outcome } as ChildOutcome,
+      file,
+      declared,
+      plan,
+      limits,
+      nodes,
+    ).findings.map((f) => [f.severity, f.code, f.message]);
+  const reply = (r: object) => ({ kind: "reply" as const, reply: r as never });
+
+  it("names the limit and the key that raises it", () => {
+    expect(judge({ kind: "timeout" })).toEqual([
+      [
+        "error",
+        "SMOKE_TIMEOUT",
+        expect.stringMatching(/within 2 s \(validation\.smoke\.timeout\).*raise it/),
+      ],
+    ]);
+    expect(judge({ kind: "died", code: null, signal: "SIGXCPU" })[0]?.[1]).toBe("SMOKE_TIMEOUT");
+    const v8 =
+      "<--- JS stacktrace --->\n\nFATAL ERROR: v8::ArrayBuffer::New Allocation failed - process out of memory\n 1: 0xb7a3e0 node::Abort() [node]\n";
+    expect(judge({ kind: "died", code: null, signal: "SIGABRT", stderr: v8 })).toEqual([
+      [
+        "error",
+        "SMOKE_MEMORY_LIMIT",
+        expect.stringMatching(
+          /more than 512 MiB of memory \(validation\.smoke\.memory\): Allocation failed - process out of memory; .*raise it/,
+        ),
+      ],
+    ]);
+    const arena =
+      "Non-zero status code returned while running ConstantOfShape node. Status Message: /ort/bfc_arena.cc:360 void* AllocateRawInternal(size_t) Failed to allocate memory for requested buffer of size 2000000000\n";
+    expect(judge(reply({ stage: "run", message: arena }))).toEqual([
+      [
+        "error",
+        "SMOKE_MEMORY_LIMIT",
+        expect.stringMatching(/: Failed to allocate memory for requested buffer of size 2000000000;/),
+      ],
+    ]);
+    const big = { name: "y", datatype: "FP32", shape: [3, 4], bytes: 4096 };
+    expect(judge(reply({ stage: "done", outputs: [big] }))).toEqual([
+      [
+        "error",
+        "SMOKE_OUTPUT_TOO_LARGE",
+        expect.stringMatching(/4 KiB .*above validation\.smoke\.maxOutput \(1 KiB\)/),
+      ],
+    ]);
+  });
+
+  it("calls a crash a crash, and a start that never came a skip", () => {
+    expect(judge({ kind: "died", code: null, signal: "SIGSEGV", stderr: "Segmentation fault\n" })).toEqual([
+      [
+        "error",
+        "SMOKE_CRASHED",
+        "onnxruntime ended with SIGSEGV while loading or running the model: Segmentation fault",
+      ],
+    ]);
+    expect(judge({ kind: "start-timeout" })[0]?.slice(0, 2)).toEqual(["warning", "SMOKE_SKIPPED"]);
+    expect(judge({ kind: "spawn-failed", message: "no package.json" })[0]?.slice(0, 2)).toEqual([
+      "warning",
+      "SMOKE_SKIPPED",
+    ]);
+  });
+
+  it("warns, not rejects, when this runtime cannot run a model that may be valid", () => {
+    for (const message of [
+      "Could not find an implementation for Relu(1) node with name 'Relu_0'",
+      "Exception during initialization: string_normalizer.cc:235 Failed to construct locale with name:fr_FR.UTF-8",
+      "Load model failed: model.cc:202 Unsupported model IR version: 12, max supported IR version: 10",
+    ]) {
+      expect(judge(reply({ stage: "load", message }))).toEqual([
+        ["warning", "SMOKE_UNSUPPORTED", expect.stringContaining(message.split(":")[0] as string)],
+      ]);
+    }
+    expect(
+      judge(
+        reply({ stage: "load", message: "No Op registered for Frobnicate with domain_version of 13" }),
+      )[0]?.slice(0, 2),
+    ).toEqual(["error", "ONNX_RUNTIME_LOAD_FAILED"]);
+  });
+
+  it("warns when a synthesised shape input is all the run failed on, and says which key gives it", () => {
+    const failed = reply({
+      stage: "run",
+      message: "Reshape: the input tensor cannot be reshaped to the requested shape",
+    });
+    expect(judge(failed, reshape)).toEqual([
+      ["warning", "SMOKE_INPUTS_NEEDED", expect.stringMatching(/"shape".*validation\.smoke\.inputs/)],
+    ]);
+    const misshapen = reply({
+      stage: "done",
+      outputs: [{ name: "y", datatype: "FP32", shape: [2, 6], bytes: 48 }],
+    });
+    expect(judge(misshapen, reshape)[0]?.slice(0, 2)).toEqual(["warning", "SMOKE_INPUTS_NEEDED"]);
+    // Without a shape input in the way, the same failures are the model's.
+    expect(judge(failed)[0]?.slice(0, 2)).toEqual(["error", "SMOKE_RUN_FAILED"]);
+    expect(judge(misshapen)[0]?.slice(0, 2)).toEqual(["error", "SMOKE_OUTPUT_SHAPE"]);
+    // Given in the config, the shape is real: a failure is the model's again.
+    const given = {
+      inputs: [
+        synthesised.inputs[0] as never,
+        { name: "shape", datatype: "INT64", shape: [2], values: [3, 4] },
+      ],
+    };
+    expect(judge(failed, reshape, given)[0]?.slice(0, 2)).toEqual(["error", "SMOKE_RUN_FAILED"]);
+  });
+
+  it("reports the run and warns when nothing enforces the memory limit", () => {
+    const ok = reply({ stage: "done", outputs: [{ name: "y", datatype: "FP32", shape: [3, 4], bytes: 48 }] });
+    const outcome = { limiter: "none", stderr: "", ...ok } as ChildOutcome;
+    const report = judgeOutcome(outcome, file, declared, synthesised, limits);
+    expect(report.findings.map((f) => [f.severity, f.code])).toEqual([["warning", "SMOKE_MEMORY_UNLIMITED"]]);
+    expect(report.result).toEqual({
+      ran: true,
+      inputs: [
+        { name: "x", shape: [2, 6] },
+        { name: "shape", shape: [2] },
+      ],
+      outputs: [{ name: "y", shape: [3, 4] }],
+    });
+  });
+});
