@@ -242,7 +242,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildReport> {
   // A signal or SIGINT/SIGTERM cancels the build; the interrupt waits (a few seconds at most, as
   // child-cleanup allows) for the uploads in flight to cancel their sessions.
   const interrupt = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, interrupt.signal]) : interrupt.signal;
+  const given = [options.signal, options.registry?.signal].filter((x): x is AbortSignal => x !== undefined);
+  const signal = given.length > 0 ? AbortSignal.any([...given, interrupt.signal]) : interrupt.signal;
   let work: Promise<BuildReport> | undefined;
   const forgetInterrupt = options.push
     ? onInterrupt(async (name) => {

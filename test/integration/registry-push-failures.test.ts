@@ -337,15 +337,17 @@ describe("a tag that fails to move after another one did", () => {
 });
 
 describe("upload sessions of a failed push are cancelled", () => {
+  // Faults are answered by the proxy (the registry never sees that request), or hold a request whose
+  // body is never forwarded: a request cut mid-body leaves distribution holding bytes its session URL
+  // does not account for, and it then refuses to cancel that session (the test with a stalled upload).
   const refuse = (status = 400) =>
     ({ kind: "status", status, body: '{"errors":[{"code":"DIGEST_INVALID"}]}' }) as const;
   const isCommit = (req: { method: string; path: string }) =>
     req.method === "PUT" && req.path.includes("/blobs/uploads/") && req.path.includes("digest=");
 
-  it("monolithic: the refused upload's session, and one broken by a reset before a successful retry", async () => {
+  it("monolithic: the refused upload's session, and the one given up on before a successful retry", async () => {
     let commits = 0;
-    proxy.rule = (req) =>
-      isCommit(req) && ++commits === 1 ? { kind: "reset", afterBytes: 4096 } : undefined;
+    proxy.rule = (req) => (isCommit(req) && ++commits === 1 ? { kind: "status", status: 503 } : undefined);
     await buildImage({
       modelDir: await model(pseudoRandom(256 << 10, 1)),
       image: `${proxy.host}/acme/mono-retry:v1`,
@@ -381,7 +383,7 @@ describe("upload sessions of a failed push are cancelled", () => {
     await expectNoSessions("acme/chunks");
   });
 
-  it("resumed: a chunked upload resumed after a reset, then refused at commit", async () => {
+  it("resumed: a chunked upload resumed after a 503, then refused at commit", async () => {
     // One blob through the repository, so that "the second PATCH" is always this blob's.
     const registries = new Registries(options());
     try {
@@ -389,7 +391,7 @@ describe("upload sessions of a failed push are cancelled", () => {
       const bytes = pseudoRandom(300_000, 4);
       let patches = 0;
       proxy.rule = (req) => {
-        if (req.method === "PATCH" && ++patches === 2) return { kind: "reset", afterBytes: 10_000 };
+        if (req.method === "PATCH" && ++patches === 2) return { kind: "status", status: 503 };
         return isCommit(req) ? refuse() : undefined;
       };
       await expect(
@@ -417,7 +419,7 @@ describe("upload sessions of a failed push are cancelled", () => {
       const bytes = pseudoRandom(200_000, 9);
       let patches = 0;
       proxy.rule = (req) =>
-        req.method === "PATCH" && ++patches === 1 ? { kind: "reset", afterBytes: 1000 } : undefined;
+        req.method === "PATCH" && ++patches === 1 ? { kind: "status", status: 503 } : undefined;
       const descriptor = blobDescriptor(MEDIA_TYPE.config, bytes);
       expect(
         await repo.uploadBlob(
