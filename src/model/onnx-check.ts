@@ -54,7 +54,30 @@ export function checkOnnx(file: string, inspection: OnnxInspection, fileSet: Set
       file,
     });
   }
-  const defined = new Set<string>([...inspection.graphInputs, ...inspection.initializers]);
+  // Initializer data, checked like onnx.checker checks it (onnx-initializers.ts), used or not.
+  for (const p of inspection.tensorProblems.slice(0, MAX_REPORTED)) error(p.code, p.message, p.key);
+  if (inspection.tensorProblems.length > MAX_REPORTED) {
+    error(
+      "ONNX_TENSOR_INVALID",
+      `${inspection.tensorProblems.length - MAX_REPORTED} more tensors with invalid data not listed`,
+    );
+  }
+  // Single static assignment: every value is defined once (graph input, initializer or node output).
+  const defined = new Set<string>();
+  let redefined = 0;
+  const redefine = (name: string, what: string) => {
+    if (++redefined <= MAX_REPORTED)
+      error(
+        "ONNX_NOT_SSA",
+        `${what} "${name}", a name already defined; each value must be defined once`,
+        name,
+      );
+  };
+  for (const input of inspection.graphInputs) {
+    if (defined.has(input)) redefine(input, "declares graph input");
+    defined.add(input);
+  }
+  for (const name of inspection.initializers) defined.add(name);
   let undefinedInputs = 0;
   let missingDomains = 0;
   inspection.nodes.forEach((node, index) => {
@@ -76,14 +99,18 @@ export function checkOnnx(file: string, inspection: OnnxInspection, fileSet: Set
         );
       }
     }
-    for (const output of node.outputs) if (output !== "") defined.add(output);
+    for (const output of node.outputs) {
+      if (output === "") continue;
+      if (defined.has(output)) redefine(output, `node ${index} (${node.opType}) outputs`);
+      defined.add(output);
+    }
   });
   for (const output of inspection.graphOutputs) {
     if (!defined.has(output))
       error("ONNX_OUTPUT_UNDEFINED", `graph output "${output}" is produced by no node`, output);
   }
   const modelDir = posix.dirname(file);
-  for (const location of inspection.externalDataLocations) {
+  for (const location of new Set(inspection.externalDataLocations)) {
     const resolved = posix.normalize(posix.join(modelDir, location));
     // The runtime opens these paths itself: a hostile model could point at /etc/shadow or ../../secrets.
     if (
@@ -96,6 +123,13 @@ export function checkOnnx(file: string, inspection: OnnxInspection, fileSet: Set
       error(
         "ONNX_EXTERNAL_DATA_OUTSIDE",
         `reads tensor data from ${JSON.stringify(location)}, outside the model directory`,
+        location,
+      );
+    } else if (posix.normalize(location).includes("..")) {
+      // onnx's checker and loader refuse any ".." left after normalising, even inside a file name.
+      error(
+        "ONNX_EXTERNAL_DATA_OUTSIDE",
+        `reads tensor data from ${JSON.stringify(location)}, whose ".." onnx refuses in a location; rename the file`,
         location,
       );
     } else if (!fileSet.has(resolved)) {

@@ -2,6 +2,7 @@
 // and where external tensor data is said to live (so validation can check it stays inside the model).
 
 import { errorMessage } from "../util/errors.js";
+import { scanTensors, type TensorProblem } from "./onnx-initializers.js";
 import { int64ToNumber, oipDatatypeOf, onnx, type pb } from "./onnx-proto.js";
 
 export interface TensorSignature {
@@ -37,8 +38,10 @@ export interface OnnxInspection {
   graphInputs: string[];
   initializers: string[];
   graphOutputs: string[];
-  /** `location` values of initializers stored outside the protobuf, in graph order. */
+  /** Every `location` of every tensor stored outside the protobuf (subgraphs and attributes too). */
   externalDataLocations: string[];
+  /** What onnx.checker's tensor and initializer checks refuse, found while the model was decoded. */
+  tensorProblems: TensorProblem[];
 }
 
 export class OnnxParseError extends Error {}
@@ -89,9 +92,8 @@ export function inspectOnnx(bytes: Uint8Array): OnnxInspection {
     ...(graph.initializer ?? []).map((t) => t.name ?? ""),
     ...(graph.sparseInitializer ?? []).map((t) => t.values?.name ?? ""),
   ]);
-  const externalDataLocations = (graph.initializer ?? [])
-    .filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)
-    .map((t) => (t.externalData ?? []).find((kv) => kv.key === "location")?.value ?? "");
+  // Done here so the decoded model (and the file bytes its raw_data points into) is not kept.
+  const { problems: tensorProblems, externalLocations: externalDataLocations } = scanTensors(model);
   return {
     summary: {
       irVersion,
@@ -110,6 +112,7 @@ export function inspectOnnx(bytes: Uint8Array): OnnxInspection {
       outputs: (graph.output ?? []).map(signature),
     },
     externalDataLocations,
+    tensorProblems,
     nodes: (graph.node ?? []).map((n) => ({
       opType: n.opType ?? "",
       domain: n.domain ?? "",
