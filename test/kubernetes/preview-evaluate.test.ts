@@ -16,12 +16,20 @@ import { validateModel } from "../../src/model/validate.js";
 import { livePreview } from "../../src/pipeline/live-preview.js";
 import { evaluatePreview } from "../../src/pipeline/preview.js";
 import { addRevision, deployStable, type RevisionRecord } from "../../src/state/ledger.js";
+import { inferenceService } from "../../src/targets/kubernetes/kserve.js";
 import { kubectlFor } from "../../src/targets/kubernetes/kubernetes-target.js";
+import { namesOf } from "../../src/targets/kubernetes/manifests.js";
 import { KubernetesWorkloads } from "../../src/targets/kubernetes/workloads.js";
 import { type ModelProcess, startModelProcess } from "../../src/targets/local/model-process.js";
 import { openState } from "../../src/targets/open.js";
 import { silentLogger } from "../../src/util/log.js";
-import { createNamespace, deleteNamespace, kubectl, PORT_FORWARD_ANNOTATION } from "../support/cluster.js";
+import {
+  createNamespace,
+  deleteNamespace,
+  FAKE_NODE_TOLERATION,
+  kubectl,
+  PORT_FORWARD_ANNOTATION,
+} from "../support/cluster.js";
 import { kubernetesConfig } from "./target-support.js";
 
 const iris = resolve(import.meta.dirname, "..", "..", "examples", "iris");
@@ -156,7 +164,7 @@ describe("preview with a runtime the runner cannot serve: judged through the clu
   const digestOf = async (v: "v1" | "v2" | "v3") =>
     (await validateModel(version(v), { policy: { smokeRun: false } })).digest;
   const imageOf = (digest: string) => `registry.example/iris@sha256:${digest.slice(7)}`;
-  const preview = (config: ReturnType<typeof configFor>, pr: number) => ({
+  const preview = (config: ReturnType<typeof kubernetesConfig>, pr: number) => ({
     logger: silentLogger,
     workDir: dir,
     live: (model: { name: string; path: string; digest: string }) =>
@@ -257,6 +265,134 @@ describe("preview with a runtime the runner cannot serve: judged through the clu
     expect(report.verdict).toBe("fail");
     expect(report.comparison?.outcome).toBe("reverted");
     expect(report.reason).toMatch(/accuracy/);
+  }, 240_000);
+
+  it("KServe: the preview's own InferenceService's pods against the model's rolled-out revision (status written by the test, as KServe's controller would)", async () => {
+    const other = await createNamespace("preview-kserve-eval");
+    let playing = true;
+    let controller: Promise<void> | undefined;
+    try {
+      const v1 = await startModelProcess({ modelPath: version("v1"), name: "iris" });
+      const v2 = await startModelProcess({ modelPath: version("v2"), name: "iris" });
+      servers.push(v1, v2);
+      // The Knative revisions' pods, as KServe would run them, forwarding to the real servers.
+      const pod = (name: string, revisionName: string, server: ModelProcess) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name,
+          labels: { "serving.knative.dev/revision": revisionName },
+          annotations: { [PORT_FORWARD_ANNOTATION]: `8080=${new URL(server.url).port}` },
+        },
+        spec: {
+          tolerations: [FAKE_NODE_TOLERATION],
+          containers: [{ name: "kserve-container", image: `registry.example/x@sha256:${"2".repeat(64)}` }],
+        },
+      });
+      await kubectl(["apply", "-n", other, "-f", "-"], {
+        input: JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [
+            pod("iris-predictor-00001-pod", "iris-predictor-00001", v1),
+            pod("iris-pr-9-predictor-00001-pod", "iris-pr-9-predictor-00001", v2),
+          ],
+        }),
+      });
+      await kubectl(["wait", "-n", other, "--for=condition=Ready", "pod", "--all", "--timeout=60s"]);
+      const config = kubernetesConfig(
+        other,
+        { router: { kind: "kserve" } },
+        {
+          model: { name: "iris", path: version("v2") },
+          image: { repository: "registry.example/iris", runtime: "kserve-modelcar" },
+          benchmark: { input: evalSet, rate: 20, duration: "1s", warmup: 0 },
+          strategy: { trafficRate: 40, steps: [{ weight: 50, duration: "3s" }] },
+          gates: {
+            latency: { p95Ms: 250 },
+            errorRate: { max: 0.01 },
+            accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
+          },
+        },
+      );
+      if (config.target.kind !== "kubernetes") throw new Error("kubernetes");
+      const digest1 = await digestOf("v1");
+      const ledger = await openState(config).update((l) => {
+        const added = addRevision(
+          l,
+          { name: "iris", path: version("v1"), digest: digest1 },
+          imageOf(digest1),
+          new Date().toISOString(),
+        );
+        return deployStable(added.ledger, added.revision.id, new Date().toISOString());
+      });
+      const target = config.target;
+      await kubectl(["apply", "-n", other, "-f", "-"], {
+        input: JSON.stringify(
+          inferenceService(target, namesOf(target), ledger.revisions[0] as RevisionRecord),
+        ),
+      });
+      const status = (name: string, value: unknown) =>
+        kubectl([
+          "patch",
+          "inferenceservice",
+          name,
+          "-n",
+          other,
+          "--subresource=status",
+          "--type=merge",
+          "-p",
+          JSON.stringify({ status: value }),
+        ]);
+      await status("iris", {
+        components: {
+          predictor: {
+            latestCreatedRevision: "iris-predictor-00001",
+            latestRolledoutRevision: "iris-predictor-00001",
+          },
+        },
+      });
+      const url = `http://iris-pr-9.${other}.example.com`;
+      controller = (async () => {
+        while (playing) {
+          const text = await kubectl([
+            "get",
+            "inferenceservice",
+            "iris-pr-9",
+            "-n",
+            other,
+            "-o",
+            "json",
+          ]).catch(() => "");
+          if (text)
+            await status("iris-pr-9", {
+              observedGeneration: JSON.parse(text).metadata.generation,
+              url,
+              conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date().toISOString() }],
+              components: { predictor: { latestReadyRevision: "iris-pr-9-predictor-00001" } },
+            }).catch(() => "");
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+
+      const before = { stable: await served(v1), candidate: await served(v2) };
+      const report = await evaluatePreview(config, preview(config, 9));
+      expect(report.verdict, report.reason).toBe("pass");
+      expect(report.comparedIn).toBe("cluster");
+      expect(report.live?.url).toBe(url);
+      expect(report.live?.access?.how).toContain("its own InferenceService iris-pr-9");
+      const rows = readFileSync(evalSet, "utf8").trim().split("\n").length;
+      expect((await served(v1)) - before.stable).toBeGreaterThanOrEqual(rows);
+      expect((await served(v2)) - before.candidate).toBeGreaterThanOrEqual(rows);
+      // The model's InferenceService is as it was: no canary share, the stable's image.
+      const isvc = JSON.parse(await kubectl(["get", "inferenceservice", "iris", "-n", other, "-o", "json"]));
+      expect(isvc.spec.predictor.canaryTrafficPercent).toBeUndefined();
+      expect(isvc.spec.predictor.model.storageUri).toBe(`oci://${imageOf(digest1)}`);
+    } finally {
+      playing = false;
+      await controller;
+      await deleteNamespace(other);
+    }
   }, 240_000);
 
   it("without a live preview there is nothing to judge through: fails, saying why", async () => {
