@@ -15,16 +15,19 @@ export async function benchmarkAction(): Promise<void> {
   // In a CI log a line per window, not one a second.
   const result = await runSession(session, logger, progressHooks("log", logger));
   const { report } = result;
-  for (const [key, value] of Object.entries(report.latencyMs)) core.setOutput(`${key}-ms`, String(value));
+  // A figure that does not exist (no successful request) is an empty output, never "0" or "null".
+  const figure = (value: number | null | undefined) =>
+    value === null || value === undefined ? "" : String(value);
+  for (const [key, value] of Object.entries(report.latencyMs)) core.setOutput(`${key}-ms`, figure(value));
   core.setOutput("throughput-rps", String(report.throughputRps));
   core.setOutput("requests", String(report.requests));
   core.setOutput("errors", String(report.errors));
-  core.setOutput("error-rate", String(report.requests > 0 ? report.errors / report.requests : 0));
+  core.setOutput("error-rate", report.requests > 0 ? String(report.errors / report.requests) : "");
   core.setOutput("stable", String(report.stability.stable));
   core.setOutput("passed", String(report.passed !== false && (!result.sweep || result.sweep.best !== null)));
   if (report.streaming) {
-    core.setOutput("ttft-p50-ms", String(report.streaming.timeToFirstTokenMs.p50));
-    core.setOutput("ttft-p99-ms", String(report.streaming.timeToFirstTokenMs.p99));
+    core.setOutput("ttft-p50-ms", figure(report.streaming.timeToFirstTokenMs.p50));
+    core.setOutput("ttft-p99-ms", figure(report.streaming.timeToFirstTokenMs.p99));
     core.setOutput("tokens-per-s", String(report.streaming.tokensPerS));
   }
   if (result.sweep?.best) {

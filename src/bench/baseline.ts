@@ -12,8 +12,9 @@ export interface BaselineReport {
 export interface MetricChange {
   metric: string;
   baseline: number;
-  current: number;
-  /** Relative change, +0.1 = 10% higher; null when the baseline is 0. */
+  /** null: this run has no such figure (no request succeeded). */
+  current: number | null;
+  /** Relative change, +0.1 = 10% higher; null when the baseline is 0 or this run has no figure. */
   change: number | null;
   /** True when this metric counts toward the regression decision and exceeded the threshold. */
   regressed: boolean;
@@ -62,6 +63,11 @@ export function checkBaseline(value: unknown, file: string): BaselineReport {
     );
   }
   const latency = r.latencyMs as unknown as Record<string, unknown>;
+  if (SHOWN.every((key) => latency[key] === null)) {
+    throw new Error(
+      `baseline ${file}: has no latency figures (none of that run's requests succeeded); compare with a report of a run whose requests succeeded`,
+    );
+  }
   for (const key of SHOWN) {
     if (!finite(latency[key])) {
       throw new Error(
@@ -91,6 +97,9 @@ export function compareWithBaseline(
   const changes: MetricChange[] = SHOWN.map((metric) => {
     const b = baseline.latencyMs[metric];
     const c = current.latencyMs[metric];
+    // No figure in this run (nothing succeeded) cannot be shown to be within the allowance.
+    if (c === null)
+      return { metric, baseline: b, current: null, change: null, regressed: deciding.has(metric) };
     const delta = change(b, c);
     return {
       metric,

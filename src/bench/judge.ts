@@ -1,5 +1,5 @@
 import { type BaselineReport, compareWithBaseline } from "./baseline.js";
-import type { BenchmarkReport } from "./report.js";
+import { type BenchmarkReport, hasFigures } from "./report.js";
 import { checkThresholds, type Threshold } from "./thresholds.js";
 
 export interface Criteria {
@@ -18,7 +18,11 @@ export function judge(report: BenchmarkReport, criteria: Criteria): BenchmarkRep
         criteria.baseline.file,
       )
     : undefined;
-  const passed = (thresholds ?? []).every((t) => t.pass) && !baseline?.regressed;
+  // No successful request is a failure unless thresholds were given to judge the run by.
+  const passed =
+    (thresholds ?? []).every((t) => t.pass) &&
+    !baseline?.regressed &&
+    (hasFigures(report.latencyMs) || thresholds !== undefined);
   return {
     ...report,
     ...(thresholds ? { thresholds } : {}),
@@ -27,8 +31,20 @@ export function judge(report: BenchmarkReport, criteria: Criteria): BenchmarkRep
   };
 }
 
+/** "no request succeeded (40 requests: status:500 38, timeout 2)", or undefined when one did. */
+export function noSuccessReason(report: BenchmarkReport): string | undefined {
+  if (hasFigures(report.latencyMs)) return undefined;
+  if (report.requests === 0) return "no request completed in the measured time: no latency to report";
+  const causes = Object.entries(report.errorBreakdown)
+    .sort((a, b) => b[1] - a[1])
+    .map(([cause, n]) => `${cause} ${n}`)
+    .join(", ");
+  return `no request succeeded (${report.requests} requests: ${causes}): no latency to report`;
+}
+
 /** Why a judged report failed, one reason a line; empty when it passed. */
 export function failureReasons(report: BenchmarkReport): string[] {
+  const none = report.thresholds?.length ? undefined : noSuccessReason(report);
   const failed = (report.thresholds ?? [])
     .filter((t) => !t.pass)
     .map(
@@ -37,6 +53,8 @@ export function failureReasons(report: BenchmarkReport): string[] {
     );
   const regressed = (report.baseline?.changes ?? [])
     .filter((c) => c.regressed)
-    .map((c) => `${c.metric} regressed against ${report.baseline?.file}: ${c.baseline} → ${c.current}`);
-  return [...failed, ...regressed];
+    .map(
+      (c) => `${c.metric} regressed against ${report.baseline?.file}: ${c.baseline} → ${c.current ?? "–"}`,
+    );
+  return [...(none ? [none] : []), ...failed, ...regressed];
 }

@@ -1,8 +1,8 @@
 // The benchmark as a job summary: headline table, a Mermaid chart GitHub renders (percentiles, and
 // p99 per window), stability, errors, streaming figures, thresholds and the baseline comparison.
-import type { BenchmarkReport, Percentiles } from "./report.js";
+import { noSuccessReason } from "./judge.js";
+import { type BenchmarkReport, hasFigures, msText as ms, type Percentiles } from "./report.js";
 
-const ms = (v: number) => `${v.toFixed(2)} ms`;
 const LABELS: [keyof Percentiles, string][] = [
   ["p50", "p50"],
   ["p90", "p90"],
@@ -25,8 +25,9 @@ function table(headers: string[], rows: (string | number)[][]): string {
 const pct = (change: number | null) =>
   change === null ? "n/a" : `${change > 0 ? "+" : ""}${(change * 100).toFixed(1)}%`;
 
-/** Percentile bars (and the baseline as a line when there is one). */
+/** Percentile bars (and the baseline as a line when there is one); none without latency figures. */
 export function latencyChart(report: BenchmarkReport): string {
+  if (!hasFigures(report.latencyMs)) return "";
   const labels = LABELS.slice(0, 5);
   const values = (p: Percentiles) => labels.map(([k]) => p[k].toFixed(2)).join(", ");
   const lines = [
@@ -48,17 +49,26 @@ export function latencyChart(report: BenchmarkReport): string {
   return lines.join("\n");
 }
 
-/** p99 and throughput per window: a drift or a stall shows as a step. */
+/**
+ * p99 per window: a drift or a stall shows as a step. Windows without a successful request have no
+ * p99; they are left off the chart and named under it (a chart line cannot have a gap).
+ */
 export function windowChart(report: BenchmarkReport): string {
-  if (report.windows.length < 2) return "";
+  const timed = report.windows.filter((w) => w.latencyMs.p99 !== null);
+  const untimed = report.windows.filter((w) => w.latencyMs.p99 === null);
+  const note = untimed.length
+    ? `No successful request in the window(s) at ${untimed.map((w) => `${w.startS}s`).join(", ")}: no latency there.`
+    : "";
+  if (timed.length < 2) return note;
   return [
     "```mermaid",
     "xychart-beta",
     '  title "p99 latency per window (ms)"',
-    `  x-axis [${report.windows.map((w) => `"${w.startS}s"`).join(", ")}]`,
+    `  x-axis [${timed.map((w) => `"${w.startS}s"`).join(", ")}]`,
     '  y-axis "ms"',
-    `  line [${report.windows.map((w) => w.latencyMs.p99.toFixed(2)).join(", ")}]`,
+    `  line [${timed.map((w) => (w.latencyMs.p99 as number).toFixed(2)).join(", ")}]`,
     "```",
+    ...(note ? ["", note] : []),
   ].join("\n");
 }
 
@@ -83,8 +93,9 @@ export function benchmarkMarkdown(report: BenchmarkReport, title = "⏱️ model
         ],
       ],
     ),
-    latencyChart(report),
   ];
+  const none = noSuccessReason(report);
+  parts.push(none ? `⚠️ ${none[0]?.toUpperCase()}${none.slice(1)}.` : latencyChart(report));
   const st = report.stability;
   parts.push(
     `**Stability:** ${st.stable === null ? "not judged" : st.stable ? "stable" : "⚠️ unstable"}: ${st.reason}`,
@@ -159,7 +170,7 @@ export function benchmarkMarkdown(report: BenchmarkReport, title = "⏱️ model
         b.changes.map((c) => [
           c.metric,
           c.baseline,
-          c.current,
+          c.current ?? "–",
           pct(c.change),
           c.regressed ? "❌ regressed" : "",
         ]),

@@ -1,15 +1,17 @@
 import type { Logger } from "../util/log.js";
 import type { BenchmarkProgress } from "./report.js";
+import { msText } from "./report.js";
 import type { BenchmarkHooks } from "./run.js";
 import type { WindowReport } from "./windows.js";
 
 export function progressLine(p: BenchmarkProgress): string {
   const rate = p.elapsedS > 0 ? p.requests / p.elapsedS : 0;
-  return `${p.elapsedS.toFixed(0)}s: ${p.requests} requests (${rate.toFixed(1)}/s), ${p.errors} errors, p99 ${p.p99Ms.toFixed(1)} ms`;
+  return `${p.elapsedS.toFixed(0)}s: ${p.requests} requests (${rate.toFixed(1)}/s), ${p.errors} errors, p99 ${msText(p.p99Ms, 1)}`;
 }
 
 export function windowLine(w: WindowReport, index: number): string {
-  return `window ${index + 1} (${w.startS}s+${w.durationS}s): ${w.requests} requests, ${w.throughputRps} req/s, ${w.errors} errors, p50 ${w.latencyMs.p50} ms, p99 ${w.latencyMs.p99} ms`;
+  const ms = (v: number | null) => (v === null ? "–" : `${v} ms`);
+  return `window ${index + 1} (${w.startS}s+${w.durationS}s): ${w.requests} requests, ${w.throughputRps} req/s, ${w.errors} errors, p50 ${ms(w.latencyMs.p50)}, p99 ${ms(w.latencyMs.p99)}`;
 }
 
 export type Output = "quiet" | "terminal" | "log";

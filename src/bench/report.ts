@@ -20,12 +20,33 @@ export interface Percentiles {
   max: number;
 }
 
+/** No successful request, so no latency at all: every figure null in the JSON, "–" in tables; never 0. */
+export type NoPercentiles = { [K in keyof Percentiles]: null };
+export type LatencyFigures = Percentiles | NoPercentiles;
+
+export const NO_PERCENTILES: NoPercentiles = {
+  p50: null,
+  p90: null,
+  p95: null,
+  p99: null,
+  p999: null,
+  max: null,
+};
+
+/** Whether there are latency figures (at least one successful request was timed). */
+export const hasFigures = (p: LatencyFigures | null | undefined): p is Percentiles =>
+  p !== null && p !== undefined && p.p50 !== null;
+
+/** "1.23 ms", or "–" for a figure that does not exist. */
+export const msText = (value: number | null | undefined, digits = 2): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? "–" : `${value.toFixed(digits)} ms`;
+
 /** Streaming (SSE) responses only: token timing as LLM benchmarks report it. */
 export interface StreamingReport {
   /** From each request's intended (open loop) or actual (closed loop) send time to its first token. */
-  timeToFirstTokenMs: Percentiles;
+  timeToFirstTokenMs: LatencyFigures;
   /** Gaps between successive tokens of one response. */
-  interTokenMs: Percentiles;
+  interTokenMs: LatencyFigures;
   /** Output tokens across all successful responses (server's usage count when it sends one). */
   tokens: number;
   /** Output tokens per measured second, all requests together. */
@@ -44,8 +65,11 @@ export interface BenchmarkSettings {
 }
 
 export interface BenchmarkReport {
-  /** Latency of successful (2xx) requests, ms; open loop measures from each request's intended send time. */
-  latencyMs: Percentiles;
+  /**
+   * Latency of successful (2xx) requests, ms; open loop measures from each request's intended send
+   * time. All null when no request succeeded.
+   */
+  latencyMs: LatencyFigures;
   /** Successful requests per measured second. */
   throughputRps: number;
   /** Measured requests that completed: successes plus errors. */
@@ -64,7 +88,7 @@ export interface BenchmarkReport {
   stability: Stability;
   streaming?: StreamingReport;
   /** The same load against a trivial local server: the floor the generator itself adds (when measured). */
-  overhead?: { latencyMs: Percentiles; throughputRps: number };
+  overhead?: { latencyMs: LatencyFigures; throughputRps: number };
   settings: BenchmarkSettings;
   /** Set by `judge`: each threshold with what was observed. */
   thresholds?: ThresholdResult[];
@@ -77,10 +101,12 @@ export interface BenchmarkProgress {
   elapsedS: number;
   requests: number;
   errors: number;
-  p99Ms: number;
+  /** null until a request has succeeded. */
+  p99Ms: number | null;
 }
 
-export function percentiles(recorder: LatencyRecorder): Percentiles {
+export function percentiles(recorder: LatencyRecorder): LatencyFigures {
+  if (recorder.count === 0) return { ...NO_PERCENTILES };
   const s = recorder.summary();
   return {
     p50: round(s.p50),
@@ -132,7 +158,7 @@ export class Measurement {
       elapsedS: round(elapsedS),
       requests: this.requests,
       errors: this.errors,
-      p99Ms: this.latency.summary().p99,
+      p99Ms: this.latency.count > 0 ? round(this.latency.summary().p99) : null,
     };
   }
 }

@@ -1,6 +1,7 @@
 // One benchmark as the CLI and the action run it: bodies from their source, the server under test
 // started and stopped when asked, a single run or a sweep, the overhead measured, the verdict given.
 // Entries only parse their inputs into SessionSettings and render the result.
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import type { Logger } from "../util/log.js";
 import { loadBaseline } from "./baseline.js";
 import { loadBodies, synthesizeOipBody } from "./bodies.js";
@@ -47,15 +48,40 @@ export interface SessionResult {
   sweep?: SweepReport;
 }
 
-/** "Name: value" → [name, value]; the value is not echoed in errors (it may be a secret). */
+const SHAPE = 'write it as "Name: value"';
+
+/**
+ * "Name: value" → [name, value], checked as HTTP will (a token for a name, no control characters in
+ * the value). Errors say what is wrong and show at most the name: the value may be a secret, and
+ * text without a ":" may be nothing but one.
+ */
 export function parseHeader(text: string): [string, string] {
   const colon = text.indexOf(":");
-  const name = colon > 0 ? text.slice(0, colon).trim() : "";
-  if (name === "" || /\s/.test(name)) {
-    throw new Error(`header must look like "Name: value", got a value without a name before ":"`);
+  if (colon < 0) throw new Error(`has no ":" between a name and a value (its text is not shown); ${SHAPE}`);
+  const name = text.slice(0, colon).trim();
+  if (name === "") throw new Error(`has no name before ":"; ${SHAPE}`);
+  const space = /\s/.exec(name);
+  if (space) {
+    const before = name.slice(0, space.index);
+    throw new Error(`has a space in its name (after ${JSON.stringify(shorten(before))}); ${SHAPE}`);
   }
-  return [name, text.slice(colon + 1).trim()];
+  try {
+    validateHeaderName(name);
+  } catch {
+    throw new Error(
+      `has a name, ${JSON.stringify(shorten(name))}, that HTTP does not allow (letters, digits and !#$%&'*+-.^_\`|~ only)`,
+    );
+  }
+  const value = text.slice(colon + 1).trim();
+  try {
+    validateHeaderValue(name, value);
+  } catch {
+    throw new Error(`has a control character (a line break, a NUL…) in the value of ${JSON.stringify(name)}`);
+  }
+  return [name, value];
 }
+
+const shorten = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
 /** A logger that never prints any of `secrets`, whatever a server echoes back into a message. */
 export function maskingLogger(logger: Logger, secrets: readonly string[]): Logger {

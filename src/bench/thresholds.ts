@@ -72,15 +72,21 @@ export function parseThresholds(texts: readonly string[]): Threshold[] {
   return out;
 }
 
-/** The observed value of a metric, or undefined when the run has none (ttft on a non-streamed run). */
+/**
+ * The observed value of a metric, or undefined when the run has none: a latency when no request
+ * succeeded, ttft on a non-streamed run, the error rate when no request completed at all.
+ */
 export function observe(report: BenchmarkReport, metric: string): number | undefined {
-  if (metric === "errors") return report.requests > 0 ? report.errors / report.requests : 0;
+  if (metric === "errors") return report.requests > 0 ? report.errors / report.requests : undefined;
   if (metric === "rps") return report.throughputRps;
   if (metric === "tokens_per_s") return report.streaming?.tokensPerS;
+  let value: number | null | undefined;
   if (metric.startsWith("ttft_"))
-    return report.streaming?.timeToFirstTokenMs[metric.slice(5) as keyof Percentiles];
-  if (metric.startsWith("itl_")) return report.streaming?.interTokenMs[metric.slice(4) as keyof Percentiles];
-  return report.latencyMs[metric as keyof Percentiles];
+    value = report.streaming?.timeToFirstTokenMs[metric.slice(5) as keyof Percentiles];
+  else if (metric.startsWith("itl_"))
+    value = report.streaming?.interTokenMs[metric.slice(4) as keyof Percentiles];
+  else value = report.latencyMs[metric as keyof Percentiles];
+  return value ?? undefined;
 }
 
 export function compare(observed: number, op: Op, value: number): boolean {
@@ -103,8 +109,8 @@ export function checkThresholds(
 ): ThresholdResult[] {
   return thresholds.map((t) => {
     const observed = observe(report, t.metric);
-    // A run in which nothing succeeded has latency 0 and would pass every latency bound.
-    const noData = observed === undefined || (t.metric !== "errors" && report.requests - report.errors === 0);
+    // A run in which nothing succeeded has no latency, and its rates say nothing either.
+    const noData = observed === undefined || (RATES.has(t.metric) && report.requests - report.errors === 0);
     return {
       threshold: t.text,
       observed: observed ?? Number.NaN,

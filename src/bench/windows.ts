@@ -9,7 +9,8 @@ export interface WindowReport {
   requests: number;
   errors: number;
   throughputRps: number;
-  latencyMs: { p50: number; p99: number };
+  /** null when no request of the window succeeded. */
+  latencyMs: { p50: number; p99: number } | { p50: null; p99: null };
 }
 
 export interface Stability {
@@ -56,15 +57,20 @@ export function assessStability(windows: readonly WindowReport[], windowS: numbe
   if (full.length < 2) {
     return { stable: null, reason: `${full.length} full window(s); at least 2 are needed to compare` };
   }
+  const timed = full.filter((w) => w.latencyMs.p50 !== null);
+  if (timed.length === 0) return { stable: null, reason: "no request succeeded: no latency to compare" };
   const rate = median(full.map((w) => w.throughputRps));
-  const p50 = median(full.map((w) => w.latencyMs.p50));
-  const p99 = median(full.map((w) => w.latencyMs.p99));
+  // A window with no success has no latency; its throughput (0) is what tells it apart.
+  const p50 = median(timed.map((w) => w.latencyMs.p50 as number));
+  const p99 = median(timed.map((w) => w.latencyMs.p99 as number));
   // Every disagreeing window is named: a cold first window and a mid-run stall are different stories.
   const problems: string[] = [];
   for (const [i, w] of full.entries()) {
     const at = `window ${i + 1} (at ${w.startS}s)`;
     if (Math.abs(w.throughputRps - rate) > rate * STABILITY.throughputTolerance) {
       problems.push(`${at} ran ${w.throughputRps} req/s against a median of ${round(rate, 2)}`);
+    } else if (w.latencyMs.p50 === null) {
+      problems.push(`${at} had no successful request`);
     } else if (
       Math.abs(w.latencyMs.p50 - p50) > Math.max(p50 * STABILITY.p50Tolerance, STABILITY.p50SlackMs)
     ) {
@@ -127,7 +133,7 @@ export class WindowedMeasurement {
         requests: b.requests,
         errors: b.errors,
         throughputRps: durationS > 0 ? round((b.requests - b.errors) / durationS, 2) : 0,
-        latencyMs: { p50: round(s.p50), p99: round(s.p99) },
+        latencyMs: s.count > 0 ? { p50: round(s.p50), p99: round(s.p99) } : { p50: null, p99: null },
       });
     }
     return out;

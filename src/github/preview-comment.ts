@@ -3,7 +3,7 @@
 // both on the same requests, benchmark) and a chart. Pure: report in, text out.
 import type { GateResult } from "../gates/gates.js";
 import type { PreviewReport } from "../pipeline/preview.js";
-import { rolloutLatencyChart } from "../report/rollout-chart.js";
+import { rolloutLatencyChart, trackLatency } from "../report/rollout-chart.js";
 import { benchmarkHeaders, benchmarkRows } from "../report/summary.js";
 import { type Cell, markdownTable } from "../util/table.js";
 
@@ -21,7 +21,8 @@ export interface PreviewContext {
 
 const num = (v: number | undefined, digits = 3) =>
   v === undefined || !Number.isFinite(v) ? "–" : String(Number(v.toFixed(digits)));
-const ms = (v: number) => `${v.toFixed(2)} ms`;
+// "–" for a track with no successful request: its summary's zeros are not a latency.
+const ms = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(2)} ms`);
 const icon = { pass: "✅", fail: "❌", inconclusive: "❔" } as const;
 const short = (digest: string) => `\`${digest.slice(0, 19)}…\``;
 
@@ -95,18 +96,18 @@ function latencySection(report: PreviewReport): string[] {
       `step ${i + 1} (${s.weight}%)`,
       "production",
       s.stable.requests,
-      ms(s.stable.latencyMs.p50),
-      ms(s.stable.latencyMs.p95),
-      ms(s.stable.latencyMs.p99),
+      ms(trackLatency(s.stable)?.p50),
+      ms(trackLatency(s.stable)?.p95),
+      ms(trackLatency(s.stable)?.p99),
       s.stable.errors,
     ],
     [
       "",
       "candidate",
       s.canary.requests,
-      ms(s.canary.latencyMs.p50),
-      ms(s.canary.latencyMs.p95),
-      ms(s.canary.latencyMs.p99),
+      ms(trackLatency(s.canary)?.p50),
+      ms(trackLatency(s.canary)?.p95),
+      ms(trackLatency(s.canary)?.p99),
       s.canary.errors,
     ],
   ]);

@@ -1,3 +1,4 @@
+import { hasFigures } from "../bench/report.js";
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { collectAnswers, toEvalRows } from "../gates/accuracy.js";
@@ -51,11 +52,17 @@ export async function checkGates(
       warmupS: config.benchmark.warmupS,
     });
     // One server: the benchmark's figures stand for the canary; with no stable beside it, no comparison.
+    // The summary counts the successful requests it was made of: none, and the gates see count 0
+    // (too few to judge) rather than a latency of 0.
+    const successes = bench.requests - bench.errors;
+    const l = bench.latencyMs;
     const window = {
       requests: bench.requests,
       errors: bench.errors,
       errorsByClass: { ...noErrors(), server: bench.errors },
-      latencyMs: { ...bench.latencyMs, count: bench.requests },
+      latencyMs: hasFigures(l)
+        ? { p50: l.p50, p90: l.p90, p95: l.p95, p99: l.p99, max: l.max, count: successes }
+        : { ...emptyTrack().latencyMs },
     };
     // Without a stable beside it, only the absolute gates apply; they share the budget.
     const alpha = config.gates.alpha / Math.max(1, trafficTestCounts(config.gates).final);

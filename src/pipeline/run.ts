@@ -1,6 +1,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { failureReasons } from "../bench/judge.js";
+import { msText } from "../bench/report.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { type ImageBuildReport as BuildReport, buildStage, modelLabels } from "../image/stage.js";
@@ -57,7 +58,7 @@ export async function runPipeline(
   const benchmark = await benchmarkModel(config, log);
   const l = benchmark.latencyMs;
   log.info(
-    `  ${benchmark.throughputRps.toFixed(1)} req/s, p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, ${benchmark.errors} errors`,
+    `  ${benchmark.throughputRps.toFixed(1)} req/s, p50 ${msText(l.p50)}, p95 ${msText(l.p95)}, p99 ${msText(l.p99)}, ${benchmark.errors} errors`,
   );
   const failures = failureReasons(benchmark);
   if (failures.length > 0) {

@@ -1,12 +1,14 @@
+import { msText } from "../bench/report.js";
 import type { BenchmarkReport } from "../bench/run.js";
 import type { DeployReport } from "../pipeline/deploy.js";
 import type { PipelineReport } from "../pipeline/run.js";
 import type { RolloutReport } from "../rollout/canary.js";
 import { type Cell, markdownTable, textTable } from "../util/table.js";
 import { evidenceHeaders, evidenceRows, pairedLine } from "./evidence.js";
-import { rolloutLatencyChart } from "./rollout-chart.js";
+import { rolloutLatencyChart, trackLatency } from "./rollout-chart.js";
 
-const ms = (value: number) => `${value.toFixed(2)} ms`;
+// "–" where there is no figure: a run with no successful request, a track that served none.
+const ms = (value: number | null | undefined) => msText(value);
 
 export function benchmarkRows(report: BenchmarkReport): Cell[][] {
   const l = report.latencyMs;
@@ -19,7 +21,7 @@ export function benchmarkRows(report: BenchmarkReport): Cell[][] {
       ms(l.p95),
       ms(l.p99),
       // Reports written before p99.9 was measured have none.
-      l.p999 === undefined ? "–" : ms(l.p999),
+      ms(l.p999),
       ms(l.max),
       report.errors,
     ],
@@ -41,8 +43,8 @@ export function rolloutRows(rollout: RolloutReport): Cell[][] {
     step.durationS === 0 ? "pre-traffic" : String(i + 1 - (rollout.steps[0]?.durationS === 0 ? 1 : 0)),
     `${step.weight}%`,
     step.canary.requests,
-    step.canary.requests ? ms(step.canary.latencyMs.p95) : "–",
-    step.stable.requests ? ms(step.stable.latencyMs.p95) : "–",
+    ms(trackLatency(step.canary)?.p95),
+    ms(trackLatency(step.stable)?.p95),
     step.canary.errors,
     step.gates
       .map((g) => `${g.gate} ${g.status} (${Number.isNaN(g.observed) ? "n/a" : g.observed})`)

@@ -102,10 +102,19 @@ export function parseBenchmarkSettings(
   const timeoutS = r.duration("timeout", { min: 0.001, max: LIMITS.maxTimeoutMs / 1000 });
 
   const headers: Record<string, string> = {};
-  for (const line of r.list("headers")) {
-    const [name, value] = r.parsed("headers", () => parseHeader(line));
+  const lines = r.list("headers");
+  lines.forEach((line, i) => {
+    // Which one, by its place: the text itself may be a secret.
+    const which = `header ${i + 1} of ${lines.length}`;
+    const [name, value] = r.parsed("headers", () => {
+      try {
+        return parseHeader(line);
+      } catch (error) {
+        throw new Error(`${which} ${(error as Error).message}`);
+      }
+    });
     headers[name.toLowerCase()] = value;
-  }
+  });
   const token = bearerToken(r, env);
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
 

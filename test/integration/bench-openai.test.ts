@@ -107,7 +107,7 @@ describe("OpenAI-compatible protocols", () => {
     // The first token comes one gap after the request; tokens follow one gap apart.
     expect(s?.timeToFirstTokenMs.p50).toBeGreaterThanOrEqual(15);
     expect(s?.interTokenMs.p50).toBeGreaterThanOrEqual(15);
-    expect(s?.timeToFirstTokenMs.p50).toBeLessThan(report.latencyMs.p50);
+    expect(s?.timeToFirstTokenMs.p50).toBeLessThan(report.latencyMs.p50 as number);
     expect(s?.tokensPerS).toBeCloseTo(s ? s.tokens / report.measuredS : 0, 1);
     // The token is a header value: it never reaches the report.
     expect(JSON.stringify(report)).not.toContain("sk-secret-123");

@@ -62,10 +62,12 @@ describe("open loop against a server that stalls once for a second (issue 4 scen
     expect(report.latencyMs.p50).toBeLessThan(50);
     // The stall sits in the third 2 s window; the stability check names it.
     expect(report.windows).toHaveLength(5);
-    const worst = report.windows.reduce((a, b) => (b.latencyMs.p99 > a.latencyMs.p99 ? b : a));
+    const worst = report.windows.reduce((a, b) => ((b.latencyMs.p99 ?? 0) > (a.latencyMs.p99 ?? 0) ? b : a));
     expect(worst.startS).toBe(4);
     expect(worst.latencyMs.p99).toBeGreaterThan(800);
-    expect(report.windows.filter((w) => w.startS !== 4).every((w) => w.latencyMs.p99 < 200)).toBe(true);
+    expect(report.windows.filter((w) => w.startS !== 4).every((w) => (w.latencyMs.p99 ?? 0) < 200)).toBe(
+      true,
+    );
     expect(report.stability.stable, JSON.stringify(report.windows)).toBe(false);
     expect(report.stability.reason).toMatch(/window 3 \(at 4s\)/);
   }, 30_000);

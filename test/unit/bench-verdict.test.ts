@@ -10,8 +10,11 @@ import {
 } from "../../src/bench/baseline.js";
 import { judge } from "../../src/bench/judge.js";
 import { benchmarkMarkdown } from "../../src/bench/markdown.js";
-import type { BenchmarkReport } from "../../src/bench/report.js";
+import { type BenchmarkReport, NO_PERCENTILES } from "../../src/bench/report.js";
 import { checkThresholds, parseThreshold, parseThresholds } from "../../src/bench/thresholds.js";
+
+/** A report as a later run reads it back from its --json file. */
+const asBaseline = (r: BenchmarkReport) => checkBaseline(JSON.parse(JSON.stringify(r)), "b.json");
 
 function report(overrides: Partial<BenchmarkReport> = {}): BenchmarkReport {
   return {
@@ -109,7 +112,7 @@ describe("checkThresholds", () => {
     const dead = report({
       requests: 10,
       errors: 10,
-      latencyMs: { p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 },
+      latencyMs: { ...NO_PERCENTILES },
     });
     expect(checkThresholds(dead, parseThresholds(["p95 < 200"]))[0]?.pass).toBe(false);
     const r = checkThresholds(report(), parseThresholds(["ttft_p95 < 1000"]))[0];
@@ -120,7 +123,7 @@ describe("checkThresholds", () => {
 
 describe("baseline comparison", () => {
   it("fails when a deciding percentile grows or throughput falls beyond the threshold", () => {
-    const base = report();
+    const base = asBaseline(report());
     const slower = report({ latencyMs: { p50: 10.5, p90: 20, p95: 30, p99: 60, p999: 400, max: 900 } });
     const c = compareWithBaseline(slower, base, 0.1, "stable.json");
     expect(c.regressed).toBe(true);
@@ -136,9 +139,9 @@ describe("baseline comparison", () => {
   });
 
   it("notes a baseline run with other settings", () => {
-    const base = report({
-      settings: { ...report().settings, mode: { kind: "concurrency", connections: 4 } },
-    });
+    const base = asBaseline(
+      report({ settings: { ...report().settings, mode: { kind: "concurrency", connections: 4 } } }),
+    );
     expect(compareWithBaseline(report(), base, 0.1, "b").settingsDiffer).toEqual(["mode"]);
   });
 
@@ -177,14 +180,14 @@ describe("judge and markdown", () => {
   it("passes only when every threshold holds and nothing regressed", () => {
     expect(judge(report(), { thresholds: parseThresholds(["p95 < 200"]) }).passed).toBe(true);
     expect(judge(report(), { thresholds: parseThresholds(["p95 < 20"]) }).passed).toBe(false);
-    const base = report({ throughputRps: 200 });
+    const base = asBaseline(report({ throughputRps: 200 }));
     expect(judge(report(), { baseline: { report: base, file: "b", maxRegression: 0.1 } }).passed).toBe(false);
   });
 
   it("renders the headline, a Mermaid chart, errors, thresholds and the baseline", () => {
     const judged = judge(report({ errorBreakdown: { "status:503|x": 5 } }), {
       thresholds: parseThresholds(["p95 < 20"]),
-      baseline: { report: report(), file: "b", maxRegression: 0.1 },
+      baseline: { report: asBaseline(report()), file: "b", maxRegression: 0.1 },
     });
     const md = benchmarkMarkdown(judged);
     expect(md).toContain("❌ failed");

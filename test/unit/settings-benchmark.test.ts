@@ -189,7 +189,12 @@ const rows: Row<BenchmarkSettings>[] = [
   {
     title: "a header without a name, its value not echoed",
     given: { ...json, headers: [": secret-value"] },
-    error: { name: "headers", problem: 'header must look like "Name: value"' },
+    error: { name: "headers", problem: 'is invalid: header 1 of 1 has no name before ":"' },
+  },
+  {
+    title: "which header is malformed, by its place (the text may be a secret)",
+    given: { ...json, headers: ["X-Team: ml", "X-Key sk-live-1234"] },
+    error: { name: "headers", problem: 'is invalid: header 2 of 2 has no ":" between a name and a value' },
   },
   {
     title: "both a JSONL input and a template",

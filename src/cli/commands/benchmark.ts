@@ -1,7 +1,9 @@
 import { writeFile } from "node:fs/promises";
+import { noSuccessReason } from "../../bench/judge.js";
 import { benchmarkMarkdown } from "../../bench/markdown.js";
 import { PROTOCOLS } from "../../bench/options.js";
 import { chooseOutput, progressHooks } from "../../bench/progress.js";
+import { msText } from "../../bench/report.js";
 import { describeMode, maskingLogger, runSession } from "../../bench/session.js";
 import { benchmarkText } from "../../report/summary.js";
 import { benchmarkParser } from "../../settings/benchmark.js";
@@ -45,7 +47,7 @@ export const benchmark: Command = {
       if (result.sweep) {
         for (const step of result.sweep.steps) {
           print(
-            `${describeMode(step.mode)}: ${step.throughputRps} req/s, p99 ${step.latencyMs.p99} ms, ${step.errors} errors ${step.meetsObjective ? "✓" : "✗ misses the objective"}`,
+            `${describeMode(step.mode)}: ${step.throughputRps} req/s, p99 ${msText(step.latencyMs.p99)}, ${step.errors} errors ${step.meetsObjective ? "✓" : "✗ misses the objective"}`,
           );
         }
         print(
@@ -61,7 +63,7 @@ export const benchmark: Command = {
       if (report.streaming) {
         const t = report.streaming;
         print(
-          `streaming: TTFT p50 ${t.timeToFirstTokenMs.p50} ms p99 ${t.timeToFirstTokenMs.p99} ms, inter-token p50 ${t.interTokenMs.p50} ms, ${t.tokensPerS} tokens/s`,
+          `streaming: TTFT p50 ${msText(t.timeToFirstTokenMs.p50)} p99 ${msText(t.timeToFirstTokenMs.p99)}, inter-token p50 ${msText(t.interTokenMs.p50)}, ${t.tokensPerS} tokens/s`,
         );
       }
       if (report.errors > 0)
@@ -72,14 +74,18 @@ export const benchmark: Command = {
         );
       if (report.overhead)
         print(
-          `generator overhead (trivial local server): p50 ${report.overhead.latencyMs.p50} ms, p99 ${report.overhead.latencyMs.p99} ms`,
+          `generator overhead (trivial local server): p50 ${msText(report.overhead.latencyMs.p50)}, p99 ${msText(report.overhead.latencyMs.p99)}`,
         );
+      const none = noSuccessReason(report);
+      if (none) print(`${report.thresholds?.length ? "note" : "FAIL"}: ${none}`);
       for (const t of report.thresholds ?? [])
-        print(`threshold ${t.threshold}: ${t.pass ? "pass" : "FAIL"} (observed ${t.observed})`);
+        print(
+          `threshold ${t.threshold}: ${t.pass ? "pass" : "FAIL"} (observed ${Number.isNaN(t.observed) ? "no data" : t.observed})`,
+        );
       if (report.baseline?.regressed) {
         const worse = report.baseline.changes
           .filter((c) => c.regressed)
-          .map((c) => `${c.metric} ${c.baseline} → ${c.current}`);
+          .map((c) => `${c.metric} ${c.baseline} → ${c.current ?? "–"}`);
         print(`regression against ${report.baseline.file}: ${worse.join(", ")}`);
       }
     }

@@ -1,5 +1,7 @@
 import { join, resolve } from "node:path";
+import { msText } from "../../bench/report.js";
 import { runDemo } from "../../pipeline/demo.js";
+import { trackLatency } from "../../report/rollout-chart.js";
 import { packageRoot } from "../../util/self.js";
 import { textTable } from "../../util/table.js";
 import { parse } from "../args.js";
@@ -25,13 +27,13 @@ export const demo: Command = {
           r.deploy?.revision ?? "–",
           r.outcome,
           r.outcome === expected ? "yes" : `no (expected ${expected})`,
-          r.benchmark ? `${r.benchmark.latencyMs.p95.toFixed(2)} ms` : "–",
+          msText(r.benchmark?.latencyMs.p95),
           pre ? String(pre.observed) : "–",
           paired
             ? `${paired.estimate && paired.estimate > 0 ? "+" : ""}${paired.estimate} (${paired.status})`
             : "–",
           agreement ? `${Math.round(agreement.observed * 1000) / 10}%` : "–",
-          last?.canary.requests ? `${last.canary.latencyMs.p95.toFixed(2)} ms` : "–",
+          msText(last ? trackLatency(last.canary)?.p95 : undefined),
           r.deploy?.reason ?? "",
         ];
       });
