@@ -123,14 +123,42 @@ export class ByteReader {
     }
   }
 
-  /** Bytes up to and excluding the next "\n"; longer than `max` is malformed. */
+  /** Up to `n` next bytes without consuming them (fewer at the end of the data). */
+  async peekBytes(n: number): Promise<Uint8Array> {
+    const want = Math.min(n, this.remaining);
+    if (this.buffered < want) await this.fill(want);
+    return this.buffer.subarray(this.start, this.start + want);
+  }
+
+  /** Bytes up to and excluding the next "\n"; longer than `max` is malformed. Scans whole chunks. */
   async line(max: number): Promise<Uint8Array> {
-    const parts: number[] = [];
+    const parts: Uint8Array[] = [];
+    let length = 0;
     for (;;) {
-      const b = await this.u8();
-      if (b === 0x0a) return Uint8Array.from(parts);
-      if (parts.length >= max) throw new FormatError(`line longer than ${max} bytes`, this.position);
-      parts.push(b);
+      if (this.remaining === 0) {
+        throw new FormatError(
+          `data ends early: a line at offset ${this.position - length} has no end`,
+          this.position,
+        );
+      }
+      if (this.buffered === 0) {
+        const next = await this.next();
+        if (next.done) throw new FormatError(`unexpected end of data at offset ${this.position}`);
+        this.buffer = next.value;
+        this.start = 0;
+        continue;
+      }
+      const view = this.buffer.subarray(this.start, this.start + Math.min(this.buffered, this.remaining));
+      const newline = view.indexOf(0x0a);
+      const take = newline < 0 ? view.length : newline;
+      if (length + take > max)
+        throw new FormatError(`line longer than ${max} bytes`, this.position + max - length);
+      parts.push(view.subarray(0, take));
+      length += take;
+      const consumed = newline < 0 ? take : take + 1;
+      this.start += consumed;
+      this.position += consumed;
+      if (newline >= 0) return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
     }
   }
 

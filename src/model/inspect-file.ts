@@ -7,7 +7,7 @@ import { ByteReader } from "./byte-reader.js";
 import type { Finding } from "./findings.js";
 import { type GgufSummary, inspectGguf } from "./gguf.js";
 import { inspectOnnx, type OnnxInspection } from "./onnx-inspect.js";
-import { type PickleWalk, plausibleGlobal, walkPickle } from "./pickle.js";
+import { type HazardCode, type PickleWalk, plausibleGlobal, walkPickle } from "./pickle.js";
 import { judgeGlobal } from "./pickle-policy.js";
 import type { FileFormat, ValidationPolicy } from "./policy.js";
 import { inspectSafetensors, type SafetensorsSummary } from "./safetensors.js";
@@ -112,6 +112,16 @@ function isPickle(walk: PickleWalk, loadable: boolean): boolean {
   return loadable && walk.globals.some(plausibleGlobal);
 }
 
+// What each kind of hazard means for whoever loads the file, leading its finding's message.
+const HAZARD_LEADS: Record<HazardCode, string> = {
+  PICKLE_HAZARD: "does what no checkpoint writer does and no static scan can judge",
+  PICKLE_FRAME_STRADDLE:
+    "has opcodes that cross protocol 4 frame boundaries, so CPython's C unpickler and its pure-Python one read different streams (no pickler writes this; a scanner bypass)",
+  PICKLE_PROTO_MISPLACED: "has a PROTO opcode out of place, which no pickler writes (a hand-edited stream)",
+  PICKLE_EXPANSION:
+    "makes the loader build far more than the file holds, a denial of service on whatever loads or walks it",
+};
+
 /** Findings for one pickle walk; `member` names the archive member when the pickle sits in a zip. */
 export function judgePickle(
   walk: PickleWalk,
@@ -161,16 +171,18 @@ export function judgePickle(
   // EXT opcodes are hazards too; they already have their own finding above.
   const extensionAt = new Set(walk.extensions.map((e) => e.offset));
   const hazards = walk.hazards.filter((h) => !extensionAt.has(h.offset));
-  const firstHazard = hazards[0];
-  if (firstHazard) {
-    const shown = hazards.slice(0, 5).map((h) => h.message);
-    if (hazards.length > shown.length) shown.push(`${hazards.length - shown.length} more`);
+  for (const code of Object.keys(HAZARD_LEADS) as HazardCode[]) {
+    const ofCode = hazards.filter((h) => h.code === code);
+    const first = ofCode[0];
+    if (!first) continue;
+    const shown = ofCode.slice(0, 5).map((h) => h.message);
+    if (ofCode.length > shown.length) shown.push(`${ofCode.length - shown.length} more`);
     findings.push({
       severity: "error",
-      code: "PICKLE_HAZARD",
-      message: `${where} does what no checkpoint writer does and no static scan can judge: ${shown.join("; ")}`,
+      code,
+      message: `${where} ${HAZARD_LEADS[code]}: ${shown.join("; ")}`,
       file,
-      offset: firstHazard.offset,
+      offset: first.offset,
       ...extra,
     });
   }

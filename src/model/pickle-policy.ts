@@ -42,6 +42,25 @@ const PY2_MODULES: Record<string, string> = {
   _winreg: "winreg",
 };
 
+// Names Python 3's unpickler maps as a pair (_compat_pickle.NAME_MAPPING) before the module map: a protocol
+// 0-2 pickle of range(3) imports __builtin__.xrange, which is builtins.range.
+const PY2_NAMES: Record<string, [string, string]> = {
+  "__builtin__.xrange": ["builtins", "range"],
+  "__builtin__.unicode": ["builtins", "str"],
+  "__builtin__.basestring": ["builtins", "str"],
+  "__builtin__.long": ["builtins", "int"],
+  "__builtin__.unichr": ["builtins", "chr"],
+  "__builtin__.intern": ["sys", "intern"],
+  "__builtin__.reduce": ["functools", "reduce"],
+  "exceptions.StandardError": ["builtins", "Exception"],
+  "itertools.izip": ["builtins", "zip"],
+  "itertools.imap": ["builtins", "map"],
+  "itertools.ifilter": ["builtins", "filter"],
+  "itertools.ifilterfalse": ["itertools", "filterfalse"],
+  "itertools.izip_longest": ["itertools", "zip_longest"],
+  "UserDict.IterableUserDict": ["collections", "UserDict"],
+};
+
 /** Modules where every name is dangerous (the module itself, or any submodule). */
 const DANGEROUS_MODULES = [
   "os",
@@ -180,6 +199,28 @@ const DANGEROUS_MODULES = [
   "torch.distributed",
   "torch.testing",
   "torch.onnx",
+  "torch.compile",
+  // Scanners and guards a pickle has no business importing: it only does so to switch them off (fickling's
+  // remove_hook, a patched picklescan) before what follows is judged, or to weaken torch's weights_only mode.
+  "fickling",
+  "picklescan",
+  "modelscan",
+  "modelaudit",
+  "model_unpickler",
+  "saferpickle",
+  "torch._weights_only_unpickler",
+  // More stdlib that writes files, blocks on a terminal, serves sockets or runs callables later.
+  "winreg",
+  "syslog",
+  "readline",
+  "getpass",
+  "wsgiref",
+  "smtpd",
+  "asynchat",
+  "asyncore",
+  "modulefinder",
+  "sched",
+  "weakref",
 ];
 
 /** name → dangerous, per module, where only some names of the module are. */
@@ -221,6 +262,8 @@ const DANGEROUS_NAMES: Record<string, string[]> = {
   joblib: ["load"],
   "joblib.numpy_pickle": ["load"],
   pandas: ["read_pickle", "eval"],
+  // Call helpers: each calls a value it is handed, which may be another call's result.
+  itertools: ["starmap", "accumulate", "filterfalse", "takewhile", "dropwhile", "groupby"],
   "pandas.io.pickle": ["read_pickle"],
 };
 
@@ -239,7 +282,23 @@ const CLOSED_MODULES = [
   "torch.storage",
   "numpy.core.multiarray",
   "numpy._core.multiarray",
+  // uuid finds the MAC address by running ifconfig, ip, arp, netstat (_get_command_stdout, getnode): only the
+  // UUID class itself is data.
+  "uuid",
+  "__future__",
 ];
+
+/** Why some closed-module names are refused, where "may run code" would be wrong. */
+const REASONS: Record<string, string> = {
+  "builtins.pow": "computes numbers of any size (pow(10, 10**10) runs for minutes and takes gigabytes)",
+  "builtins.sum":
+    "concatenates what it is given, turning shared references into copies (exponential with nesting)",
+  "builtins.map":
+    "calls whatever value it is handed, another call's result included, out of this check's sight",
+  "builtins.filter":
+    "calls whatever value it is handed, another call's result included, out of this check's sight",
+  "builtins.iter": "calls whatever value it is handed until a sentinel, out of this check's sight",
+};
 
 /**
  * Final attribute names that load, import, evaluate or execute, wherever they live: a block list of modules
@@ -315,7 +374,76 @@ const SAFE: Record<string, string[]> = {
     "True",
     "False",
     "None",
+    // Pure functions of their arguments (fickling's SAFE_BUILTINS less pow, sum, map, filter and iter, above).
+    "len",
+    "abs",
+    "round",
+    "divmod",
+    "min",
+    "max",
+    "all",
+    "any",
+    "sorted",
+    "reversed",
+    "enumerate",
+    "zip",
+    "next",
+    "hash",
+    "id",
+    "repr",
+    "ascii",
+    "bin",
+    "hex",
+    "oct",
+    "ord",
+    "chr",
+    "format",
+    "isinstance",
+    "issubclass",
+    "callable",
   ],
+  __future__: [
+    "all_feature_names",
+    "nested_scopes",
+    "generators",
+    "division",
+    "absolute_import",
+    "with_statement",
+    "print_function",
+    "unicode_literals",
+    "barry_as_FLUFL",
+    "generator_stop",
+    "annotations",
+  ],
+  "collections.abc": [
+    "Awaitable",
+    "Coroutine",
+    "AsyncIterable",
+    "AsyncIterator",
+    "AsyncGenerator",
+    "Hashable",
+    "Iterable",
+    "Iterator",
+    "Generator",
+    "Reversible",
+    "Sized",
+    "Container",
+    "Callable",
+    "Collection",
+    "Set",
+    "MutableSet",
+    "Mapping",
+    "MutableMapping",
+    "MappingView",
+    "KeysView",
+    "ItemsView",
+    "ValuesView",
+    "Sequence",
+    "MutableSequence",
+    "ByteString",
+    "Buffer",
+  ],
+  uuid: ["UUID", "SafeUUID"],
   // Not namedtuple: a class factory no checkpoint references by name.
   collections: ["OrderedDict", "defaultdict", "Counter", "deque"],
   copyreg: ["_reconstructor", "__newobj__", "__newobj_ex__"],
@@ -458,7 +586,18 @@ const ALIASED_MODULES = new Set([
 ]);
 
 export function normaliseGlobal(module: string, name: string): { module: string; name: string } {
+  const pair = PY2_NAMES[`${module}.${name}`];
+  if (pair) return { module: pair[0], name: pair[1] };
   return { module: PY2_MODULES[module] ?? module, name };
+}
+
+// Exception classes: data with a message, whatever their name (builtins has no other names of this shape).
+const BUILTIN_EXCEPTION =
+  /^((?=[A-Z])[A-Za-z]*(Error|Exception|Warning)|StopIteration|StopAsyncIteration|GeneratorExit|KeyboardInterrupt|SystemExit)$/;
+
+function listedSafe(module: string, name: string): boolean {
+  if (SAFE[module]?.includes(name)) return true;
+  return module === "builtins" && BUILTIN_EXCEPTION.test(name);
 }
 
 const danger = (why: string) => ({ verdict: "dangerous" as const, why });
@@ -470,13 +609,15 @@ function dangerOf(module: string, name: string): { verdict: "dangerous"; why: st
   if (![...moduleParts, ...parts].every((p) => IDENTIFIER.test(p))) {
     return danger("is not a valid Python name, so it was built to confuse a scanner");
   }
-  const listedSafe = SAFE[module]?.includes(name) ?? false;
+  const safe = listedSafe(module, name);
+  const reason = REASONS[`${module}.${name}`];
+  if (reason) return danger(reason);
   // Attribute chains reach anything: numpy.x.__globals__ → os. Dunder attributes are never needed.
-  if (parts.some((p) => /^__.+__$/.test(p)) && !listedSafe) {
+  if (parts.some((p) => /^__.+__$/.test(p)) && !safe) {
     return danger("reaches a dunder attribute, a known way to escape to os or builtins");
   }
   const top = moduleParts[0] as string;
-  if (top.startsWith("_") && top !== "__main__" && !listedSafe) {
+  if (top.startsWith("_") && top !== "__main__" && !safe) {
     return danger(`lives in the private module ${top}, which no checkpoint needs (_operator, _ctypes, …)`);
   }
   // Protocol 4 resolves a dotted name attribute by attribute, so torch + "hub.load" is torch.hub.load:
@@ -492,7 +633,7 @@ function dangerOf(module: string, name: string): { verdict: "dangerous"; why: st
   for (const closed of CLOSED_MODULES) {
     if (!path.startsWith(`${closed}.`)) continue;
     const rest = path.slice(closed.length + 1);
-    if (!(SAFE[closed]?.includes(rest) ?? false)) {
+    if (!listedSafe(closed, rest)) {
       return danger(`is not one of the few names checkpoints use from ${closed}, and may run code`);
     }
   }
@@ -520,7 +661,7 @@ export function judgeGlobal(
   if (allow.includes(`${module}.${name}`) || allow.includes(`${rawModule}.${rawName}`)) {
     return { verdict: "safe", why: "allowed by validation.allowGlobals" };
   }
-  if (SAFE[module]?.includes(name)) return { verdict: "safe", why: "needed by plain checkpoints" };
+  if (listedSafe(module, name)) return { verdict: "safe", why: "needed by plain checkpoints" };
   if (
     !name.includes(".") &&
     /^[A-Z][A-Za-z0-9_]*$/.test(name) &&

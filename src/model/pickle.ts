@@ -5,7 +5,20 @@
 import type { ByteReader } from "./byte-reader.js";
 import { checkedLength } from "./byte-reader.js";
 import { FormatError } from "./findings.js";
+import { normaliseGlobal } from "./pickle-policy.js";
 import { decodeRawUnicodeEscape, decodeStringLiteral } from "./pickle-strings.js";
+import {
+  expansionLimit,
+  FALSE,
+  materialises,
+  NONE,
+  NUM,
+  OTHER,
+  Sizes,
+  TRUE,
+  unhashable,
+  type Value,
+} from "./pickle-values.js";
 
 export interface PickleGlobal {
   module: string;
@@ -13,6 +26,22 @@ export interface PickleGlobal {
   /** Byte offset of the opcode that imports it. */
   offset: number;
   opcode: "GLOBAL" | "INST" | "STACK_GLOBAL";
+}
+
+/**
+ * What a hazard is: a construct no scanner can judge (PICKLE_HAZARD), an opcode across a frame boundary that
+ * loaders read differently, a PROTO out of place, a tiny file standing for a huge object.
+ */
+export type HazardCode =
+  | "PICKLE_HAZARD"
+  | "PICKLE_FRAME_STRADDLE"
+  | "PICKLE_PROTO_MISPLACED"
+  | "PICKLE_EXPANSION";
+
+export interface Hazard {
+  message: string;
+  offset: number;
+  code: HazardCode;
 }
 
 export interface PickleWalk {
@@ -29,7 +58,7 @@ export interface PickleWalk {
    * Constructs no checkpoint writer emits and a static scan cannot judge: EXT opcodes, calling a value no
    * GLOBAL imported, mutating an imported object. The first one also becomes `error`, so it is rejected.
    */
-  hazards: { message: string; offset: number }[];
+  hazards: Hazard[];
   /** Bytes after the last pickle that were not walked. */
   trailingBytes: number;
   /** The stream is not a valid pickle (or holds a hazard); globals before this point are still reported. */
@@ -58,21 +87,6 @@ export interface WalkOptions {
    */
   joblib?: boolean;
 }
-
-// Values the walker tracks. Strings and globals resolve imports; ints, tuples, dicts, dtypes and wrappers only
-// as far as joblib's array layout needs. dict, dtype and wrapper are mutable (BUILD and SETITEM change them in
-// place) and shared by reference through the memo, as the Python objects are.
-type Value =
-  | { k: "str"; v: string }
-  | { k: "global"; name: string }
-  | { k: "int"; v: bigint }
-  | { k: "bool"; v: boolean }
-  | { k: "none" }
-  | { k: "tuple"; items: Value[] | undefined }
-  | { k: "dict"; entries: Map<string, Value> | undefined }
-  | { k: "dtype"; descr: string; order: string; plain: boolean }
-  | { k: "wrapper"; attrs: Map<string, Value>; bad?: string }
-  | { k: "other" };
 
 /** Containers bigger than this are not tracked (a wrapper's state has six entries, a shape at most 64 ints). */
 const TRACKED_ITEMS = 64;
@@ -154,17 +168,16 @@ function holdsWrapperClass(v: Value, depth = 0): boolean {
   return false;
 }
 
-const OTHER: Value = { k: "other" };
-const NONE: Value = { k: "none" };
-const TRUE: Value = { k: "bool", v: true };
-const FALSE: Value = { k: "bool", v: false };
-
 export const PICKLE_LIMITS = {
   stack: 1_000_000,
   memo: 1_000_000,
   /** Longer strings are skipped: no module or attribute name is that long. */
   keptString: 512,
-  line: 4096,
+  /**
+   * Protocol 0 text arguments (STRING, UNICODE: whole strings) have no length limit in Python; a line can
+   * only be as long as the bytes left, and is read into memory up to this cap.
+   */
+  line: 64 * 1024 * 1024,
   globals: 10_000,
   pickles: 16,
 };
@@ -214,6 +227,12 @@ function littleEndian(bytes: Uint8Array): bigint {
   return value;
 }
 
+/** An imported global, named as Python 3 resolves it (fix_imports: __builtin__.xrange is builtins.range). */
+function globalValue(module: string, name: string): Value {
+  const g = normaliseGlobal(module, name);
+  return { k: "global", name: `${g.module}.${g.name}` };
+}
+
 class Walker {
   private stack: Value[] = [];
   /** Tuple items and dict entries tracked so far (TRACKED_BUDGET). */
@@ -223,6 +242,12 @@ class Walker {
   private marks: number[] = [];
   private memo = new Map<number, Value>();
   private seen = new Set<string>();
+  private readonly sizes = new Sizes();
+  /** Unfolded size past which the pickle is an expansion attack (reported once). */
+  private readonly expansion: number;
+  private expanded = false;
+  /** Where this pickle's first opcode is: the only place PROTO belongs. */
+  private start = 0;
   firstLong?: bigint;
   readonly hazards: PickleWalk["hazards"] = [];
   readonly extensions: PickleWalk["extensions"] = [];
@@ -232,7 +257,45 @@ class Walker {
     private readonly out: PickleWalk,
     /** joblib.load semantics: read the raw bytes after a NumpyArrayWrapper's BUILD. */
     private readonly joblib = false,
-  ) {}
+  ) {
+    this.expansion = expansionLimit(r.size);
+  }
+
+  /** A new value made of `parts`: records its unfolded size. */
+  private made<V extends Value>(v: V, parts: readonly Value[], at: number): V {
+    this.expands(this.sizes.made(v, parts), at);
+    return v;
+  }
+
+  /**
+   * `parts` go into `target` (APPEND, SETITEM, ADDITEMS, BUILD). A container put into itself once is a
+   * cycle Python allows (d["self"] = d); put in again and again its unfolded size doubles each time.
+   */
+  private grows(target: Value, parts: readonly Value[], at: number): void {
+    this.expands(this.sizes.grew(target, parts), at);
+  }
+
+  private expands(size: number, at: number): void {
+    if (size <= this.expansion || this.expanded) return;
+    this.expanded = true;
+    this.hazard(
+      `by byte ${at} its shared references unfold to more than ${this.expansion} objects from a ${this.r.size}-byte stream (nested memo GETs or DUPs, as in a billion-laughs attack)`,
+      at,
+      "PICKLE_EXPANSION",
+    );
+  }
+
+  /** Dict keys and set items must hash: a list, dict or set there makes pickle.load fail. */
+  private hashable(values: readonly Value[], what: string, at: number): void {
+    for (const v of values) {
+      const kind = unhashable(v);
+      if (kind)
+        throw new FormatError(
+          `${what} at byte ${at} is a ${kind}, which pickle.load fails on (unhashable)`,
+          at,
+        );
+    }
+  }
 
   private push(v: Value): void {
     if (this.stack.length >= PICKLE_LIMITS.stack) {
@@ -272,19 +335,18 @@ class Walker {
     }
   }
 
-  /** Values are only tracked under joblib semantics; plain walks keep the shared OTHER. */
+  /** Int values are only tracked under joblib semantics; plain walks keep the shared NUM. */
   private int(v: bigint): Value {
-    return this.joblib ? { k: "int", v } : OTHER;
+    return this.joblib ? { k: "int", v } : NUM;
   }
 
   private tuple(items: Value[], at: number): Value {
-    if (!this.joblib) return OTHER;
     if (items.length <= TRACKED_ITEMS && this.tracked + items.length <= TRACKED_BUDGET) {
       this.tracked += items.length;
-      return { k: "tuple", items };
+      return this.made({ k: "tuple", items }, items, at);
     }
     for (const v of items) this.consumed(v, at);
-    return { k: "tuple", items: undefined };
+    return this.made({ k: "tuple", items: undefined }, items, at);
   }
 
   private top(at: number): Value {
@@ -320,10 +382,16 @@ class Walker {
     }
   }
 
-  /** What a call returns: a wrapper or dtype object when it creates one, else an untracked value. */
+  /**
+   * What a call returns: a wrapper or dtype object when it creates one, else a fresh object standing for its
+   * arguments (its size) that later SETITEMs and BUILDs may fill. A safe constructor that would materialise
+   * an iterator of unseen length is an expansion attack.
+   */
   private callResult(callable: Value, args: Value | Value[] | undefined, at: number, init: boolean): Value {
     const list = Array.isArray(args) ? args : args?.k === "tuple" ? args.items : undefined;
     const name = callable.k === "global" ? callable.name : "";
+    const why = materialises(name, list);
+    if (why) this.hazard(`byte ${at}: ${why}`, at, "PICKLE_EXPANSION");
     if (WRAPPER_GLOBALS.has(name)) {
       const w: Value & { k: "wrapper" } = { k: "wrapper", attrs: new Map() };
       // Calling the class runs __init__(subclass, shape, order, dtype, allow_mmap=False, alignment=16);
@@ -349,7 +417,8 @@ class Walker {
     const first = list?.[0];
     if (name === "numpy.dtype" && first?.k === "str")
       return { k: "dtype", descr: first.v, order: "", plain: true };
-    return OTHER;
+    const parts = Array.isArray(args) ? args : args ? [args] : [];
+    return this.made({ k: "object", sized: name === "_codecs.encode" }, parts, at);
   }
 
   /** BUILD: numpy's dtype state carries the byte order; a wrapper's state is merged into its attributes. */
@@ -436,7 +505,7 @@ class Walker {
       try {
         await nested.walk();
       } finally {
-        for (const h of nested.hazards) this.hazard(h.message, h.offset);
+        for (const h of nested.hazards) this.hazard(h.message, h.offset, h.code);
         if (this.extensions.length < PICKLE_LIMITS.globals) this.extensions.push(...nested.extensions);
       }
       record(start, 0);
@@ -465,8 +534,8 @@ class Walker {
     record(start, size);
   }
 
-  private hazard(message: string, offset: number): void {
-    if (this.hazards.length < PICKLE_LIMITS.globals) this.hazards.push({ message, offset });
+  private hazard(message: string, offset: number, code: HazardCode = "PICKLE_HAZARD"): void {
+    if (this.hazards.length < PICKLE_LIMITS.globals) this.hazards.push({ message, offset, code });
   }
 
   /** REDUCE, NEWOBJ, OBJ call what is on the stack: in real pickles that is always an imported global. */
@@ -513,6 +582,15 @@ class Walker {
   }
 
   private memoPut(index: number, at: number): void {
+    // The C unpickler grows its memo table to twice the index: LONG_BINPUT 2**32-1 asks for 64 GiB. Writers
+    // number entries from 0, one per memoized object, so an index beyond the stream's length is an attack.
+    if (index > Math.max(this.r.size, 1 << 16)) {
+      this.hazard(
+        `memo index ${index} at byte ${at} makes the C unpickler allocate a table of ${2 * index} entries, beyond anything a ${this.r.size}-byte stream can number`,
+        at,
+        "PICKLE_EXPANSION",
+      );
+    }
     if (!this.memo.has(index) && this.memo.size >= PICKLE_LIMITS.memo) {
       throw new FormatError(`memo grows beyond ${PICKLE_LIMITS.memo} entries`, at);
     }
@@ -531,322 +609,408 @@ class Walker {
     return n;
   }
 
-  /** Walks one pickle up to and including STOP. */
+  /**
+   * Walks one pickle up to and including STOP, linearly as CPython's C unpickler reads it (a FRAME is only
+   * a read-ahead hint there). The pure-Python unpickler reads frame by frame instead and refuses an opcode
+   * whose bytes run past its frame's end, so such an opcode means loaders disagree on the stream: rejected.
+   */
   async walk(): Promise<void> {
     const r = this.r;
+    this.start = r.position;
     for (;;) {
       const at = r.position;
+      const frameEnd = this.frameEnd;
       const op = await r.u8();
-      switch (op) {
-        case 0x80: {
-          const version = await r.u8();
-          if (version > 5) throw new FormatError(`unsupported pickle protocol ${version}`, at);
-          this.out.protocol = Math.max(this.out.protocol, version);
-          break;
-        }
-        case 0x95: // FRAME: a length hint; the opcodes inside are walked as usual
-          this.frameEnd = checkedLength(await r.u64le(), r, "frame length") + r.position;
-          break;
-        case 0x2e: // STOP
-          this.pop(at);
-          return;
-        case 0x28: // MARK
-          this.marks.push(this.stack.length);
-          break;
-        case 0x30: // POP
-          if (this.stack.length > (this.marks.at(-1) ?? 0)) this.stack.pop();
-          else this.popMark(at);
-          break;
-        case 0x31: // POP_MARK
-          this.popMark(at);
-          break;
-        case 0x32: // DUP
-          this.push(this.top(at));
-          break;
-        case 0x46: // FLOAT
-          await r.line(PICKLE_LIMITS.line);
-          this.push(OTHER);
-          break;
-        case 0x49: // INT
-        case 0x4c: {
-          // LONG
-          const line = await r.line(PICKLE_LIMITS.line);
-          const value = bigIntLine(line);
-          if (this.firstLong === undefined) this.firstLong = value;
-          // Protocols 0 and 1 write True and False as INT "01" and "00".
-          const bool = op === 0x49 && line.length === 2 && line[0] === 0x30 ? line[1] : undefined;
-          if (bool === 0x30 || bool === 0x31) this.push(bool === 0x31 ? TRUE : FALSE);
-          else this.push(value === undefined ? OTHER : this.int(value));
-          break;
-        }
-        case 0x4a: // BININT
-          this.push(this.int(BigInt(await r.i32le())));
-          break;
-        case 0x4b: // BININT1
-          this.push(this.int(BigInt(await r.u8())));
-          break;
-        case 0x4d: // BININT2
-          this.push(this.int(BigInt(await r.u16le())));
-          break;
-        case 0x47: // BINFLOAT
-          await r.skip(8);
-          this.push(OTHER);
-          break;
-        case 0x8a: {
-          // LONG1
-          const n = await r.u8();
-          const bytes = await r.bytes(n);
-          const unsigned = littleEndian(bytes);
-          if (this.firstLong === undefined) this.firstLong = unsigned;
-          this.push(this.int(n === 0 ? 0n : BigInt.asIntN(8 * n, unsigned)));
-          break;
-        }
-        case 0x8b: {
-          // LONG4
-          const n = await this.len4signed(at);
-          checkedLength(BigInt(n), r, "LONG4 length");
-          if (n <= 16) {
-            const value = littleEndian(await r.bytes(n));
-            if (this.firstLong === undefined) this.firstLong = value;
-          } else await r.skip(n);
-          this.push(OTHER);
-          break;
-        }
-        case 0x4e: // NONE
-          this.push(NONE);
-          break;
-        case 0x88: // NEWTRUE
-        case 0x89: // NEWFALSE
-          this.push(op === 0x88 ? TRUE : FALSE);
-          break;
-        case 0x7d: // EMPTY_DICT
-          this.push(this.joblib ? { k: "dict", entries: new Map() } : OTHER);
-          break;
-        case 0x29: // EMPTY_TUPLE
-          this.push(this.tuple([], at));
-          break;
-        case 0x5d: // EMPTY_LIST
-        case 0x8f: // EMPTY_SET
-        case 0x97: // NEXT_BUFFER
-          this.push(OTHER);
-          break;
-        case 0x50: // PERSID
-          await r.line(PICKLE_LIMITS.line);
-          this.push(OTHER);
-          break;
-        case 0x51: // BINPERSID
-          this.pop(at);
-          this.push(OTHER);
-          break;
-        case 0x52: {
-          // REDUCE
-          const args = this.take(at);
-          const callable = this.take(at);
-          this.calls(callable, "REDUCE", at);
-          this.push(this.callResult(callable, args, at, true));
-          break;
-        }
-        case 0x53: // STRING
-          this.push(this.string(quoted(await r.line(PICKLE_LIMITS.line), at)));
-          break;
-        case 0x54: // BINSTRING
-          this.push(
-            await this.keepOrSkip(await this.len4signed(at), (b) => latin1.decode(b), "BINSTRING length"),
-          );
-          break;
-        case 0x55: // SHORT_BINSTRING
-          this.push(await this.keepOrSkip(await r.u8(), (b) => latin1.decode(b), "SHORT_BINSTRING length"));
-          break;
-        case 0x56: // UNICODE (raw-unicode-escape)
-          this.push(this.string(decodeRawUnicodeEscape(latin1.decode(await r.line(PICKLE_LIMITS.line)), at)));
-          break;
-        case 0x58: // BINUNICODE
-          this.push(await this.keepOrSkip(await r.u32le(), text, "BINUNICODE length"));
-          break;
-        case 0x8c: // SHORT_BINUNICODE
-          this.push(await this.keepOrSkip(await r.u8(), text, "SHORT_BINUNICODE length"));
-          break;
-        case 0x8d: // BINUNICODE8
-          this.push(
-            await this.keepOrSkip(
-              checkedLength(await r.u64le(), r, "BINUNICODE8 length"),
-              text,
-              "BINUNICODE8 length",
-            ),
-          );
-          break;
-        case 0x42: // BINBYTES
-          await r.skip(checkedLength(BigInt(await r.u32le()), r, "BINBYTES length"));
-          this.push(OTHER);
-          break;
-        case 0x43: // SHORT_BINBYTES
-          await r.skip(await r.u8());
-          this.push(OTHER);
-          break;
-        case 0x8e: // BINBYTES8
-        case 0x96: // BYTEARRAY8
-          await r.skip(checkedLength(await r.u64le(), r, "BINBYTES8 length"));
-          this.push(OTHER);
-          break;
-        case 0x61: // APPEND
-          this.pop(at);
-          this.mutates(this.top(at), "APPEND", at);
-          break;
-        case 0x65: // APPENDS
-        case 0x90: // ADDITEMS
-          this.popMark(at);
-          this.mutates(this.top(at), op === 0x65 ? "APPENDS" : "ADDITEMS", at);
-          break;
-        case 0x75: {
-          // SETITEMS
-          const items = this.popMark(at, true);
-          const target = this.top(at);
-          this.mutates(target, "SETITEMS", at);
-          this.setItems(target, items, at);
-          break;
-        }
-        case 0x62: {
-          // BUILD
-          const state = this.take(at);
-          const target = this.top(at);
-          this.mutates(target, "BUILD", at);
-          this.build(target, state, at);
-          if (this.joblib && target.k === "wrapper") {
-            this.stack.pop();
-            await this.readJoblibArray(target, at);
-            this.push(OTHER);
-          }
-          break;
-        }
-        case 0x73: {
-          // SETITEM
-          const value = this.take(at);
-          const key = this.take(at);
-          const target = this.top(at);
-          this.mutates(target, "SETITEM", at);
-          this.setItems(target, [key, value], at);
-          break;
-        }
-        case 0x64: {
-          // DICT
-          const dict: Value = this.joblib ? { k: "dict", entries: new Map() } : OTHER;
-          this.setItems(dict, this.popMark(at, true), at);
-          this.push(dict);
-          break;
-        }
-        case 0x6c: // LIST
-        case 0x91: // FROZENSET
-          this.popMark(at);
-          this.push(OTHER);
-          break;
-        case 0x74: // TUPLE
-          this.push(this.tuple(this.popMark(at, true), at));
-          break;
-        case 0x85: // TUPLE1
-        case 0x86: // TUPLE2
-        case 0x87: {
-          // TUPLE3
-          const items: Value[] = [];
-          for (let i = 0; i < op - 0x84; i++) items.unshift(this.take(at));
-          this.push(this.tuple(items, at));
-          break;
-        }
-        case 0x63: {
-          // GLOBAL
-          const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
-          const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
-          this.record(module, name, at, "GLOBAL");
-          this.push({ k: "global", name: `${module}.${name}` });
-          break;
-        }
-        case 0x69: {
-          // INST: imports module.name and calls it with the items since MARK
-          const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
-          const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
-          this.record(module, name, at, "INST");
-          const args = this.popMark(at, true);
-          this.push(this.callResult({ k: "global", name: `${module}.${name}` }, args, at, true));
-          break;
-        }
-        case 0x93: {
-          // STACK_GLOBAL
-          const name = this.pop(at);
-          const module = this.pop(at);
-          if (module.k !== "str" || name.k !== "str") {
-            throw new FormatError("STACK_GLOBAL needs two strings on the stack", at);
-          }
-          this.record(module.v, name.v, at, "STACK_GLOBAL");
-          this.push({ k: "global", name: `${module.v}.${name.v}` });
-          break;
-        }
-        case 0x6f: {
-          // OBJ
-          const items = this.popMark(at, true);
-          const cls = items.shift();
-          if (cls === undefined) throw new FormatError("OBJ without a class", at);
-          this.calls(cls, "OBJ", at);
-          this.push(this.callResult(cls, items, at, true));
-          break;
-        }
-        case 0x81: {
-          // NEWOBJ
-          const args = this.take(at);
-          const cls = this.take(at);
-          this.calls(cls, "NEWOBJ", at);
-          this.push(this.callResult(cls, args, at, false));
-          break;
-        }
-        case 0x92: {
-          // NEWOBJ_EX
-          this.pop(at);
-          const args = this.take(at);
-          const cls = this.take(at);
-          this.calls(cls, "NEWOBJ_EX", at);
-          this.push(this.callResult(cls, args, at, false));
-          break;
-        }
-        case 0x82: // EXT1
-        case 0x83: // EXT2
-        case 0x84: {
-          // EXT4
-          const code = op === 0x82 ? await r.u8() : op === 0x83 ? await r.u16le() : await r.i32le();
-          if (this.extensions.length < PICKLE_LIMITS.globals) this.extensions.push({ code, offset: at });
-          // Stock Python has an empty registry (the load fails); a filled one maps the code to any global.
-          this.hazard(
-            `EXT${op === 0x82 ? 1 : op === 0x83 ? 2 : 4} at byte ${at} imports the global registered as copyreg extension code ${code}, which no checkpoint writer uses and no scanner can see`,
-            at,
-          );
-          this.push({ k: "global", name: `copyreg extension ${code}` });
-          break;
-        }
-        case 0x67: // GET
-          this.memoGet(intLine(await r.line(PICKLE_LIMITS.line), at), at);
-          break;
-        case 0x68: // BINGET
-          this.memoGet(await r.u8(), at);
-          break;
-        case 0x6a: // LONG_BINGET
-          this.memoGet(await r.u32le(), at);
-          break;
-        case 0x70: // PUT
-          this.memoPut(intLine(await r.line(PICKLE_LIMITS.line), at), at);
-          break;
-        case 0x71: // BINPUT
-          this.memoPut(await r.u8(), at);
-          break;
-        case 0x72: // LONG_BINPUT
-          this.memoPut(await r.u32le(), at);
-          break;
-        case 0x94: // MEMOIZE
-          this.memoPut(this.memo.size, at);
-          break;
-        case 0x98: // READONLY_BUFFER
-          this.top(at);
-          break;
-        default:
-          throw new FormatError(`unknown opcode 0x${op.toString(16).padStart(2, "0")}`, at);
+      const stop = await this.step(op, at);
+      if (op !== 0x95 && at < frameEnd && r.position > frameEnd) {
+        this.hazard(
+          `opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at} runs to byte ${r.position}, past the end of its frame at byte ${frameEnd}: the C unpickler (pickle.load, torch.load) reads on where pickle._Unpickler stops`,
+          at,
+          "PICKLE_FRAME_STRADDLE",
+        );
       }
+      if (stop) return;
     }
+  }
+
+  /** STOP: the pickle's value is the one value left; a writer never leaves more, or an open MARK. */
+  private stop(at: number): true {
+    this.pop(at);
+    if (this.stack.length > 0 || this.marks.length > 0) {
+      this.hazard(
+        `STOP at byte ${at} leaves ${this.stack.length} more values and ${this.marks.length} open MARKs that pickle.load builds and throws away (no pickler leaves any; piled up with DUP they are an expansion attack)`,
+        at,
+        "PICKLE_EXPANSION",
+      );
+    }
+    return true;
+  }
+
+  /** One opcode; true after STOP. */
+  private async step(op: number, at: number): Promise<boolean> {
+    const r = this.r;
+    switch (op) {
+      case 0x80: {
+        const version = await r.u8();
+        if (version > 5) throw new FormatError(`unsupported pickle protocol ${version}`, at);
+        this.out.protocol = Math.max(this.out.protocol, version);
+        // Python takes PROTO anywhere; writers put it first, once.
+        if (at !== this.start) {
+          this.hazard(
+            `PROTO ${version} at byte ${at} is not the first opcode of its pickle (which starts at byte ${this.start})`,
+            at,
+            "PICKLE_PROTO_MISPLACED",
+          );
+        }
+        break;
+      }
+      case 0x95: {
+        // FRAME: a length hint; the opcodes inside are walked as usual. The C unpickler only checks that
+        // the bytes are there; pickle._Unpickler refuses a new frame before the current one ends.
+        if (at < this.frameEnd) {
+          this.hazard(
+            `FRAME at byte ${at} starts before the frame it is in ends (byte ${this.frameEnd})`,
+            at,
+            "PICKLE_FRAME_STRADDLE",
+          );
+        }
+        this.frameEnd = checkedLength(await r.u64le(), r, "frame length") + r.position;
+        break;
+      }
+      case 0x2e: // STOP
+        return this.stop(at);
+      case 0x28: // MARK
+        this.marks.push(this.stack.length);
+        break;
+      case 0x30: // POP
+        if (this.stack.length > (this.marks.at(-1) ?? 0)) this.stack.pop();
+        else this.popMark(at);
+        break;
+      case 0x31: // POP_MARK
+        this.popMark(at);
+        break;
+      case 0x32: // DUP
+        this.push(this.top(at));
+        break;
+      case 0x46: // FLOAT
+        await r.line(PICKLE_LIMITS.line);
+        this.push(OTHER);
+        break;
+      case 0x49: // INT
+      case 0x4c: {
+        // LONG
+        const line = await r.line(PICKLE_LIMITS.line);
+        const value = bigIntLine(line);
+        if (this.firstLong === undefined) this.firstLong = value;
+        // Protocols 0 and 1 write True and False as INT "01" and "00".
+        const bool = op === 0x49 && line.length === 2 && line[0] === 0x30 ? line[1] : undefined;
+        if (bool === 0x30 || bool === 0x31) this.push(bool === 0x31 ? TRUE : FALSE);
+        else this.push(value === undefined ? OTHER : this.int(value));
+        break;
+      }
+      case 0x4a: // BININT
+        this.push(this.int(BigInt(await r.i32le())));
+        break;
+      case 0x4b: // BININT1
+        this.push(this.int(BigInt(await r.u8())));
+        break;
+      case 0x4d: // BININT2
+        this.push(this.int(BigInt(await r.u16le())));
+        break;
+      case 0x47: // BINFLOAT
+        await r.skip(8);
+        this.push(OTHER);
+        break;
+      case 0x8a: {
+        // LONG1
+        const n = await r.u8();
+        const bytes = await r.bytes(n);
+        const unsigned = littleEndian(bytes);
+        if (this.firstLong === undefined) this.firstLong = unsigned;
+        this.push(this.int(n === 0 ? 0n : BigInt.asIntN(8 * n, unsigned)));
+        break;
+      }
+      case 0x8b: {
+        // LONG4
+        const n = await this.len4signed(at);
+        checkedLength(BigInt(n), r, "LONG4 length");
+        if (n <= 16) {
+          const value = littleEndian(await r.bytes(n));
+          if (this.firstLong === undefined) this.firstLong = value;
+        } else await r.skip(n);
+        this.push(NUM);
+        break;
+      }
+      case 0x4e: // NONE
+        this.push(NONE);
+        break;
+      case 0x88: // NEWTRUE
+      case 0x89: // NEWFALSE
+        this.push(op === 0x88 ? TRUE : FALSE);
+        break;
+      case 0x7d: // EMPTY_DICT
+        this.push({ k: "dict", entries: this.joblib ? new Map() : undefined });
+        break;
+      case 0x29: // EMPTY_TUPLE
+        this.push(this.tuple([], at));
+        break;
+      case 0x5d: // EMPTY_LIST
+        this.push({ k: "list" });
+        break;
+      case 0x8f: // EMPTY_SET
+        this.push({ k: "set", frozen: false });
+        break;
+      case 0x97: // NEXT_BUFFER
+        this.push(OTHER);
+        break;
+      case 0x50: // PERSID
+        await r.line(PICKLE_LIMITS.line);
+        this.push(OTHER);
+        break;
+      case 0x51: // BINPERSID
+        this.pop(at);
+        this.push(OTHER);
+        break;
+      case 0x52: {
+        // REDUCE
+        const args = this.take(at);
+        const callable = this.take(at);
+        this.calls(callable, "REDUCE", at);
+        this.push(this.callResult(callable, args, at, true));
+        break;
+      }
+      case 0x53: // STRING
+        this.push(this.string(quoted(await r.line(PICKLE_LIMITS.line), at)));
+        break;
+      case 0x54: // BINSTRING
+        this.push(
+          await this.keepOrSkip(await this.len4signed(at), (b) => latin1.decode(b), "BINSTRING length"),
+        );
+        break;
+      case 0x55: // SHORT_BINSTRING
+        this.push(await this.keepOrSkip(await r.u8(), (b) => latin1.decode(b), "SHORT_BINSTRING length"));
+        break;
+      case 0x56: // UNICODE (raw-unicode-escape)
+        this.push(this.string(decodeRawUnicodeEscape(latin1.decode(await r.line(PICKLE_LIMITS.line)), at)));
+        break;
+      case 0x58: // BINUNICODE
+        this.push(await this.keepOrSkip(await r.u32le(), text, "BINUNICODE length"));
+        break;
+      case 0x8c: // SHORT_BINUNICODE
+        this.push(await this.keepOrSkip(await r.u8(), text, "SHORT_BINUNICODE length"));
+        break;
+      case 0x8d: // BINUNICODE8
+        this.push(
+          await this.keepOrSkip(
+            checkedLength(await r.u64le(), r, "BINUNICODE8 length"),
+            text,
+            "BINUNICODE8 length",
+          ),
+        );
+        break;
+      case 0x42: // BINBYTES
+        await r.skip(checkedLength(BigInt(await r.u32le()), r, "BINBYTES length"));
+        this.push(OTHER);
+        break;
+      case 0x43: // SHORT_BINBYTES
+        await r.skip(await r.u8());
+        this.push(OTHER);
+        break;
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        await r.skip(checkedLength(await r.u64le(), r, "BINBYTES8 length"));
+        this.push(OTHER);
+        break;
+      case 0x61: {
+        // APPEND
+        const item = this.take(at);
+        this.consumed(item, at);
+        const target = this.top(at);
+        this.mutates(target, "APPEND", at);
+        this.grows(target, [item], at);
+        break;
+      }
+      case 0x65: // APPENDS
+      case 0x90: {
+        // ADDITEMS
+        const name = op === 0x65 ? "APPENDS" : "ADDITEMS";
+        const items = this.popMark(at);
+        const target = this.top(at);
+        this.mutates(target, name, at);
+        if (op === 0x90) this.hashable(items, "an ADDITEMS item", at);
+        this.grows(target, items, at);
+        break;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = this.popMark(at, true);
+        const target = this.top(at);
+        this.mutates(target, "SETITEMS", at);
+        this.hashable(
+          items.filter((_, i) => i % 2 === 0),
+          "a SETITEMS key",
+          at,
+        );
+        this.grows(target, items, at);
+        this.setItems(target, items, at);
+        break;
+      }
+      case 0x62: {
+        // BUILD
+        const state = this.take(at);
+        const target = this.top(at);
+        this.mutates(target, "BUILD", at);
+        this.grows(target, [state], at);
+        this.build(target, state, at);
+        if (this.joblib && target.k === "wrapper") {
+          this.stack.pop();
+          await this.readJoblibArray(target, at);
+          this.push(OTHER);
+        }
+        break;
+      }
+      case 0x73: {
+        // SETITEM
+        const value = this.take(at);
+        const key = this.take(at);
+        const target = this.top(at);
+        this.mutates(target, "SETITEM", at);
+        this.hashable([key], "a SETITEM key", at);
+        this.grows(target, [key, value], at);
+        this.setItems(target, [key, value], at);
+        break;
+      }
+      case 0x64: {
+        // DICT
+        const dict: Value = { k: "dict", entries: this.joblib ? new Map() : undefined };
+        const items = this.popMark(at, true);
+        this.hashable(
+          items.filter((_, i) => i % 2 === 0),
+          "a DICT key",
+          at,
+        );
+        this.setItems(dict, items, at);
+        this.push(this.made(dict, items, at));
+        break;
+      }
+      case 0x6c: // LIST
+        this.push(this.made({ k: "list" }, this.popMark(at), at));
+        break;
+      case 0x91: {
+        // FROZENSET
+        const items = this.popMark(at);
+        this.hashable(items, "a FROZENSET item", at);
+        this.push(this.made({ k: "set", frozen: true }, items, at));
+        break;
+      }
+      case 0x74: // TUPLE
+        this.push(this.tuple(this.popMark(at, true), at));
+        break;
+      case 0x85: // TUPLE1
+      case 0x86: // TUPLE2
+      case 0x87: {
+        // TUPLE3
+        const items: Value[] = [];
+        for (let i = 0; i < op - 0x84; i++) items.unshift(this.take(at));
+        this.push(this.tuple(items, at));
+        break;
+      }
+      case 0x63: {
+        // GLOBAL
+        const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
+        const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
+        this.record(module, name, at, "GLOBAL");
+        this.push(globalValue(module, name));
+        break;
+      }
+      case 0x69: {
+        // INST: imports module.name and calls it with the items since MARK
+        const module = latin1.decode(await r.line(PICKLE_LIMITS.line));
+        const name = latin1.decode(await r.line(PICKLE_LIMITS.line));
+        this.record(module, name, at, "INST");
+        const args = this.popMark(at, true);
+        this.push(this.callResult(globalValue(module, name), args, at, true));
+        break;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = this.pop(at);
+        const module = this.pop(at);
+        if (module.k !== "str" || name.k !== "str") {
+          throw new FormatError("STACK_GLOBAL needs two strings on the stack", at);
+        }
+        this.record(module.v, name.v, at, "STACK_GLOBAL");
+        this.push(globalValue(module.v, name.v));
+        break;
+      }
+      case 0x6f: {
+        // OBJ
+        const items = this.popMark(at, true);
+        const cls = items.shift();
+        if (cls === undefined) throw new FormatError("OBJ without a class", at);
+        this.calls(cls, "OBJ", at);
+        this.push(this.callResult(cls, items, at, true));
+        break;
+      }
+      case 0x81: {
+        // NEWOBJ
+        const args = this.take(at);
+        const cls = this.take(at);
+        this.calls(cls, "NEWOBJ", at);
+        this.push(this.callResult(cls, args, at, false));
+        break;
+      }
+      case 0x92: {
+        // NEWOBJ_EX
+        this.pop(at);
+        const args = this.take(at);
+        const cls = this.take(at);
+        this.calls(cls, "NEWOBJ_EX", at);
+        this.push(this.callResult(cls, args, at, false));
+        break;
+      }
+      case 0x82: // EXT1
+      case 0x83: // EXT2
+      case 0x84: {
+        // EXT4
+        const code = op === 0x82 ? await r.u8() : op === 0x83 ? await r.u16le() : await r.i32le();
+        if (this.extensions.length < PICKLE_LIMITS.globals) this.extensions.push({ code, offset: at });
+        // Stock Python has an empty registry (the load fails); a filled one maps the code to any global.
+        this.hazard(
+          `EXT${op === 0x82 ? 1 : op === 0x83 ? 2 : 4} at byte ${at} imports the global registered as copyreg extension code ${code}, which no checkpoint writer uses and no scanner can see`,
+          at,
+        );
+        this.push({ k: "global", name: `copyreg extension ${code}` });
+        break;
+      }
+      case 0x67: // GET
+        this.memoGet(intLine(await r.line(PICKLE_LIMITS.line), at), at);
+        break;
+      case 0x68: // BINGET
+        this.memoGet(await r.u8(), at);
+        break;
+      case 0x6a: // LONG_BINGET
+        this.memoGet(await r.u32le(), at);
+        break;
+      case 0x70: // PUT
+        this.memoPut(intLine(await r.line(PICKLE_LIMITS.line), at), at);
+        break;
+      case 0x71: // BINPUT
+        this.memoPut(await r.u8(), at);
+        break;
+      case 0x72: // LONG_BINPUT
+        this.memoPut(await r.u32le(), at);
+        break;
+      case 0x94: // MEMOIZE
+        this.memoPut(this.memo.size, at);
+        break;
+      case 0x98: // READONLY_BUFFER
+        this.top(at);
+        break;
+      default:
+        throw new FormatError(`unknown opcode 0x${op.toString(16).padStart(2, "0")}`, at);
+    }
+    return false;
   }
 }
 
