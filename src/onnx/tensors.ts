@@ -84,6 +84,16 @@ interface Codec {
 const describeType = (v: unknown) =>
   v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : typeof v;
 
+/**
+ * A request's value as an error message shows it: primitives as JSON, at most 40 characters;
+ * arrays and objects by their kind (stringifying a hostile, deeply nested one would exhaust the stack).
+ */
+export function shown(value: unknown): string {
+  if (typeof value === "object" && value !== null) return `(${describeType(value)})`;
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
 function intCodec(ort: string, min: number, max: number, create: (n: number) => TensorData): Codec {
   return {
     ort,
@@ -230,7 +240,7 @@ function parseShape(name: string, shape: unknown): number[] {
   shape.forEach((d, i) => {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
       throw new RequestError(
-        `input "${name}": shape[${i}] = ${JSON.stringify(d) ?? String(d)}; "shape" must be an array of non-negative integers`,
+        `input "${name}": shape[${i}] = ${shown(d)}; "shape" must be an array of non-negative integers`,
       );
     }
   });
@@ -315,7 +325,7 @@ function parseInput(
   const spec = specs.get(name);
   if (!spec) {
     throw new RequestError(
-      `unknown input ${JSON.stringify(name)}; the model's inputs are: ${[...specs.keys()].map((n) => `"${n}"`).join(", ")}`,
+      `unknown input ${shown(name)}; the model's inputs are: ${[...specs.keys()].map((n) => `"${n}"`).join(", ")}`,
     );
   }
   const datatype = raw.datatype;
@@ -349,9 +359,8 @@ function parseInput(
   for (let i = 0; i < values.length; i++) {
     const converted = codec.convert(values[i]);
     if (typeof converted === "string") {
-      const shown = JSON.stringify(values[i]) ?? String(values[i]);
       throw new RequestError(
-        `input "${name}": data[${i}] = ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown} is not a valid ${datatype} value: ${converted}`,
+        `input "${name}": data[${i}] = ${shown(values[i])} is not a valid ${datatype} value: ${converted}`,
       );
     }
     data[i] = converted as never;
@@ -395,7 +404,7 @@ export function parseInferRequest(
       if (typeof name !== "string") throw new RequestError(`outputs[${i}]: "name" must be a string`);
       if (!known.has(name)) {
         throw new RequestError(
-          `unknown output ${JSON.stringify(name)}; the model's outputs are: ${[...known].join(", ")}`,
+          `unknown output ${shown(name)}; the model's outputs are: ${[...known].join(", ")}`,
         );
       }
       // Each output once: a repeated name would repeat its data in the answer.

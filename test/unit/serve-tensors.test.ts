@@ -153,6 +153,21 @@ describe("values must fit the declared datatype (400 naming the input and index)
     );
   });
 
+  it("shows hostile values briefly: a deeply nested object by its kind, a long string cut", () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}`);
+    expect(refusal(one("FP32", [1, deep]), [spec("FP32")]).message).toMatch(
+      /data\[1\] = \(an object\) is not a valid FP32 value: not a number \(an object\)$/,
+    );
+    expect(refusal(one("FP32", [1, 2], [deep, 2]), [spec("FP32", [])]).message).toMatch(
+      /shape\[0\] = \(an object\)/,
+    );
+    const long = refusal(
+      { inputs: [{ name: "x".repeat(1_000_000), datatype: "FP32", shape: [1], data: [1] }] },
+      [spec("FP32")],
+    );
+    expect(long.message.length).toBeLessThan(200);
+  });
+
   it("names the index in nested data by its row-major position", () => {
     const e = refusal(
       one(
