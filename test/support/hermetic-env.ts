@@ -17,6 +17,7 @@ const KEPT = new Set([
   "MODELSHIP_CLUSTER_CACHE",
   "MODELSHIP_PYTHON_CACHE",
   "MODELSHIP_CRDS_DIR",
+  "MODELSHIP_TEST_OUTER_TMPDIR",
 ]);
 const FROM_THE_MACHINE = /^(GITHUB_|RUNNER_|INPUT_|STATE_|ACTIONS_|MODELSHIP_)/;
 
@@ -25,7 +26,11 @@ for (const name of Object.keys(process.env)) {
 }
 delete process.env.CI;
 
-const home = mkdtempSync(join(tmpdir(), "modelship-test-env-"));
+// Files that share one worker (the kubernetes project's single fork) share its environment: the
+// next file's places go where the first file found TMPDIR, not inside the last file's, now gone.
+const outerTmp = process.env.MODELSHIP_TEST_OUTER_TMPDIR ?? tmpdir();
+process.env.MODELSHIP_TEST_OUTER_TMPDIR = outerTmp;
+const home = mkdtempSync(join(outerTmp, "modelship-test-env-"));
 const place = (name: string) => {
   const dir = join(home, name);
   mkdirSync(dir);
