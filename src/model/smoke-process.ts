@@ -68,12 +68,13 @@ export function onPath(name: string, path = process.env.PATH ?? ""): string | un
 export interface Tools {
   prlimit?: string | undefined;
   sh?: string | undefined;
+  setpriv?: string | undefined;
 }
 
-const findTools = (): Tools => ({ prlimit: onPath("prlimit"), sh: onPath("sh") });
+const findTools = (): Tools => ({ prlimit: onPath("prlimit"), sh: onPath("sh"), setpriv: onPath("setpriv") });
 
 /** CPU seconds: never reached before the wall-time limits (every core busy all along), so it only stops
- * a child whose parent was SIGKILLed while the child was deep in a native call. */
+ * a child whose parent was SIGKILLed while it was deep in a native call, where setpriv is missing. */
 export const cpuSeconds = (timeoutMs: number) =>
   Math.ceil((timeoutMs + START_TIMEOUT_MS) / 1000) * availableParallelism() + 10;
 
@@ -84,14 +85,21 @@ export function limitedCommand(
   tools: Tools,
 ): { argv: string[]; limiter: Limiter } {
   const cpu = cpuSeconds(limits.timeoutMs);
-  if (tools.prlimit) return { argv: [tools.prlimit, `--cpu=${cpu}`, "--", ...argv], limiter: "prlimit" };
+  // setpriv (util-linux) asks the kernel to SIGKILL the child when this process dies, even by SIGKILL,
+  // which no handler here can see. Each tool execs the next: the pid, and so the group, stays the child's.
+  const orphanKill = tools.setpriv ? [tools.setpriv, "--pdeathsig", "KILL", "--"] : [];
+  if (tools.prlimit)
+    return { argv: [...orphanKill, tools.prlimit, `--cpu=${cpu}`, "--", ...argv], limiter: "prlimit" };
   if (tools.sh) {
-    // ulimit -d takes KiB. `exec` keeps the pid, so the process group is still the child's.
+    // ulimit -d takes KiB.
     const kib = Math.floor((limits.memoryBytes + START_ALLOWANCE_BYTES) / 1024);
     const script = 'ulimit -d "$1" && ulimit -t "$2" && shift 2 && exec "$@"';
-    return { argv: [tools.sh, "-c", script, "sh", String(kib), String(cpu), ...argv], limiter: "sh" };
+    return {
+      argv: [...orphanKill, tools.sh, "-c", script, "sh", String(kib), String(cpu), ...argv],
+      limiter: "sh",
+    };
   }
-  return { argv, limiter: "none" };
+  return { argv: [...orphanKill, ...argv], limiter: "none" };
 }
 
 /** prlimit's arguments that limit the started child to what it has plus `memoryBytes`. */
@@ -174,7 +182,7 @@ export function runInChild(
         return;
       }
       if (limiter !== "prlimit" || child.pid === undefined) return go();
-      execFile(command.argv[0] as string, dataLimitArgs(child.pid, message, limits.memoryBytes), (error) =>
+      execFile(tools.prlimit as string, dataLimitArgs(child.pid, message, limits.memoryBytes), (error) =>
         error ? stop({ message: `prlimit could not set the memory limit: ${errorMessage(error)}` }) : go(),
       );
     });

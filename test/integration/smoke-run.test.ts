@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ValidationReport, validateModel } from "../../src/model/validate.js";
-import { collect, REPO } from "./helpers.js";
+import { collect, REPO, waitFor } from "./helpers.js";
 import {
   constantOfShape,
   constantOfShapeBomb,
@@ -61,6 +61,16 @@ function marked(): number[] {
     }
   }
   return found;
+}
+
+/** User + system CPU time of a process, from /proc (clock ticks of 1/100 s). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function killMarked(): void {
@@ -178,6 +188,24 @@ describe("a model file cannot take down validate", () => {
     expect(run.seconds).toBeLessThan(45);
     // The smoke child was SIGKILLed with its group before validate exited.
     expect(marked()).toEqual([]);
+  });
+
+  it("a smoke child whose validate is SIGKILLed mid-run goes with it", async () => {
+    const model = await put("matmul-long.onnx", matMulChain());
+    const config = await smokeConfig("matmul-long.onnx", "{ timeout: 10m }");
+    const args = ["--import", TSX_LOADER, BIN, "validate", model, "--json", "--config", config];
+    const cli = spawn(process.execPath, args, { cwd: work, env: process.env, stdio: "ignore" });
+    started.add(cli);
+    const smokeChild = () => marked().filter((pid) => pid !== cli.pid);
+    // Deep in the MatMuls (startup and load take about a second of CPU), where its own stdin watch is blind.
+    await waitFor(
+      () => smokeChild().some((pid) => cpuSecondsOf(pid) > 4),
+      "the smoke child to be running",
+      60_000,
+    );
+    cli.kill("SIGKILL");
+    // No handler runs on SIGKILL: only the kernel (setpriv's parent-death signal) can stop the child.
+    await waitFor(() => smokeChild().length === 0, "the smoke child to go with its parent", 20_000);
   });
 
   it("without prlimit, the shell's ulimit holds the limit; without either, validate says so", async () => {

@@ -172,6 +172,20 @@ describe("the child's command line", () => {
     ]);
     expect(limitedCommand(argv, limits, {})).toEqual({ argv, limiter: "none" });
   });
+
+  it("has the kernel kill the child with its parent where setpriv exists", () => {
+    const tools = { prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv" };
+    expect(limitedCommand(argv, limits, tools).argv).toEqual([
+      "/usr/bin/setpriv",
+      "--pdeathsig",
+      "KILL",
+      "--",
+      "/usr/bin/prlimit",
+      `--cpu=${cpuSeconds(30_000)}`,
+      "--",
+      ...argv,
+    ]);
+  });
 });
 
 describe("judging how the child ended", () => {
