@@ -16,6 +16,7 @@ import {
 import type { LedgerStore } from "../state/store.js";
 import { openState } from "../targets/open.js";
 import type { Target } from "../targets/ports.js";
+import { RevisionFilesError, verifyRevisionFiles } from "../targets/revision-files.js";
 import type { Logger } from "../util/log.js";
 import { withDeployTarget } from "./deploy-target.js";
 
@@ -96,24 +97,51 @@ function prometheusUrl(config: ModelshipConfig, own: string | undefined): string
   return url;
 }
 
-/** The stable revision's model path, or undefined when nothing is stable yet or the ledger is unreadable. */
-async function stableModelPath(state: LedgerStore): Promise<string | undefined> {
+/** The stable revision, or undefined when nothing is stable yet or the ledger is unreadable. */
+async function stableRevision(state: LedgerStore): Promise<RevisionRecord | undefined> {
   try {
     const ledger = await state.read();
-    return ledger.revisions.find((r) => r.id === ledger.stable)?.model.path;
+    return ledger.revisions.find((r) => r.id === ledger.stable);
   } catch {
     // A damaged ledger is reported by the deploy stage with its fix; validation just skips the comparison.
     return undefined;
   }
 }
 
-/** Validates the configured model, against the stable revision's signature when one is recorded. */
+/**
+ * Validates the configured model, against the stable revision's signature when one is recorded,
+ * from the stable's files only when they are still that revision (its digest). The local target
+ * runs the stable from those files, so there a changed or missing stable stops the deploy here,
+ * before anything starts; in a cluster the stable runs its image, and only the comparison is left
+ * out, with a warning in the report.
+ */
 export async function validateForDeploy(config: ModelshipConfig): Promise<ValidationReport> {
-  const baseline = await stableModelPath(openState(config));
-  return validateModel(config.model.path, {
+  const state = openState(config);
+  const stable = await stableRevision(state);
+  let skipped: string | undefined;
+  if (stable) {
+    try {
+      await verifyRevisionFiles(stable, { ledger: state.location });
+    } catch (error) {
+      if (!(error instanceof RevisionFilesError) || config.target.kind === "local") throw error;
+      skipped =
+        error.found.kind === "missing"
+          ? `the stable revision ${stable.id}'s files are not on this runner (${stable.model.path}, from the ledger ${state.location})`
+          : `the files at the stable revision ${stable.id}'s path ${stable.model.path} (from the ledger ${state.location}) are not ${stable.id} (${error.found.kind === "digest" ? `found ${error.found.digest}` : error.found.why}, expected ${stable.model.digest})`;
+    }
+  }
+  const report = await validateModel(config.model.path, {
     policy: config.validation,
-    ...(baseline ? { baseline } : {}),
+    ...(stable && !skipped ? { baseline: stable.model.path } : {}),
   });
+  if (skipped) {
+    report.findings.push({
+      severity: "warning",
+      code: "BASELINE_UNREADABLE",
+      message: `signature compatibility not checked: ${skipped}`,
+    });
+  }
+  return report;
 }
 
 /** Records a revision for this model in the target's ledger (or finds the one with the same digest). */

@@ -5,7 +5,6 @@
 // Triton or vLLM image on a Kubernetes target), the two servers are the cluster's: the live
 // preview's pod and the stable's, through port-forwards (cluster-preview.ts). The verdict answers
 // "would this model pass our production gates?"; no statistics of its own.
-import { existsSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { failureReasons } from "../bench/judge.js";
@@ -13,6 +12,7 @@ import type { BenchmarkReport } from "../bench/run.js";
 import type { ModelshipConfig } from "../config/index.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
 import { openState } from "../targets/open.js";
+import { digestAt, holdsDigest } from "../targets/revision-files.js";
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { modelAtCommit } from "./base-model.js";
@@ -89,9 +89,15 @@ async function productionModel(
   try {
     const ledger = await openState(config).read();
     const stable = ledger.revisions.find((r) => r.id === ledger.stable);
-    if (stable && existsSync(stable.model.path))
+    // Production's model only if the files at its recorded path are still that revision (digest).
+    const there = stable && (await digestAt(stable.model.path));
+    if (stable && there?.kind === "digest" && there.digest === stable.model.digest)
       return { source: "ledger", path: stable.model.path, revision: stable.id };
-    if (stable) {
+    if (stable && there?.kind === "digest") {
+      notes.push(
+        `production runs ${stable.id} (${stable.model.digest}), but the files at its path in the ledger (${stable.model.path}) are another model (${there.digest}); compared with the model at the base commit instead`,
+      );
+    } else if (stable) {
       notes.push(
         `production runs ${stable.id} (${stable.model.digest.slice(0, 19)}…), whose model files are not on this runner (${stable.model.path}); compared with the model at the base commit instead`,
       );
@@ -163,10 +169,12 @@ export async function evaluatePreview(
   }
 
   log.info(`▶ validate ${config.model.path}`);
-  const baseline = production && existsSync(production.path) ? production.path : undefined;
+  // Production's files only when they are its model (a checkout may hold another at that path).
+  const baseline =
+    production && (await holdsDigest(production.path, production.digest)) ? production.path : undefined;
   if (production && !baseline)
     notes.push(
-      `the signature was not compared with production's: its model files are not on this runner (${production.path})`,
+      `the signature was not compared with production's: its model files (${production.digest}) are not on this runner at ${production.path}`,
     );
   const validation = await validateModel(config.model.path, {
     policy: config.validation,

@@ -1,6 +1,7 @@
 import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
 import type { LedgerStore } from "../state/store.js";
 import type { StableControl } from "../targets/open.js";
+import { verifyRevisionFiles } from "../targets/revision-files.js";
 
 export interface StableChange {
   stable: string;
@@ -19,12 +20,15 @@ async function changeStable(
   const { state: store, runStable } = controlOf(target);
   const unlock = await store.lock();
   try {
+    const next = change(await store.read(), new Date().toISOString());
+    const revision = findRevision(next, next.stable as string);
     // Where workloads keep running (a cluster), the revision runs as stable before the ledger
-    // says so: a revision that cannot start leaves the ledger as it was.
-    if (runStable) {
-      const next = change(await store.read(), new Date().toISOString());
-      await runStable(findRevision(next, next.stable as string));
-    }
+    // says so: a revision that cannot start leaves the ledger as it was. It runs its image, by
+    // digest. Where the target runs the ledger's stable from its path at its next start (local),
+    // the files there must be that revision now: the ledger never names as stable a model that
+    // is not the one validated under that revision.
+    if (runStable) await runStable(revision);
+    else await verifyRevisionFiles(revision, { ledger: store.location, fix: stableFix(revision.id) });
     const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };
@@ -32,6 +36,9 @@ async function changeStable(
     await unlock();
   }
 }
+
+const stableFix = (id: string) =>
+  `put ${id}'s model back at that path, or name a revision whose files are intact; the ledger was not changed`;
 
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
 export function promoteRevision(

@@ -154,7 +154,11 @@ export function findRevision(ledger: Ledger, id: string): RevisionRecord {
   return revision;
 }
 
-/** Records a new revision for a model, or returns the existing one with the same digest and image. */
+/**
+ * Records a new revision for a model, or returns the existing one with the same digest and image.
+ * A revision is its digest: when the same model was just found at another path, the revision's
+ * path becomes that one (where its files were last seen whole), so it is started from there.
+ */
 export function addRevision(
   ledger: Ledger,
   model: ModelIdentity,
@@ -162,7 +166,12 @@ export function addRevision(
   at: string,
 ): { ledger: Ledger; revision: RevisionRecord } {
   const existing = ledger.revisions.find((r) => r.model.digest === model.digest && r.image === image);
-  if (existing) return { ledger, revision: existing };
+  if (existing && existing.model.path === model.path) return { ledger, revision: existing };
+  if (existing) {
+    const moved: RevisionRecord = { ...existing, model: { ...existing.model, path: model.path } };
+    const revisions = ledger.revisions.map((r) => (r === existing ? moved : r));
+    return { ledger: { ...ledger, revisions }, revision: moved };
+  }
   const revision: RevisionRecord = { id: `r${ledger.revisions.length + 1}`, model, image, createdAt: at };
   return { ledger: { ...ledger, revisions: [...ledger.revisions, revision] }, revision };
 }

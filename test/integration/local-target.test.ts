@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
@@ -166,7 +166,7 @@ describe("LocalTarget with real model processes", () => {
     const bad = await registerRevision(target.state, {
       name: "iris",
       path: broken,
-      digest: `sha256:${"0".repeat(64)}`,
+      digest: (await validateModel(broken)).digest,
     });
 
     await expect(target.workloads.startCanary(bad)).rejects.toThrow(
@@ -185,6 +185,37 @@ describe("LocalTarget with real model processes", () => {
     await target.close();
     expect(isAlive(pids.stable as number)).toBe(false);
     expect(isAlive(pids.canary as number)).toBe(false);
+  });
+
+  it("a revision whose files at its recorded path were replaced is not started: not as stable on open, not as a canary", async () => {
+    const dir = await stateDir();
+    const path = join(dir, "model-r1");
+    await cp(model("v1"), path, { recursive: true });
+    const target = await openTarget(dir);
+    const r1 = await registerRevision(target.state, { ...(await identity("v1")), path });
+    await target.workloads.runStable(r1);
+    await target.state.update((l) => deployStable(l, "r1", new Date().toISOString()));
+    await target.close();
+
+    // Another model written over r1's files: the next open must not serve it as r1.
+    await cp(join(model("v3"), "model.onnx"), join(path, "model.onnx"));
+    const found = (await validateModel(path)).digest;
+    const refusal = `revision r1's model files at ${path} (the path recorded for r1 in the ledger ${join(dir, "ledger.json")}) are not r1 any more: expected ${r1.model.digest}, found ${found}`;
+    await expect(openTarget(dir)).rejects.toThrow(refusal);
+    expect(await childPids(process.pid)).toEqual([]);
+
+    // The same files as a canary: refused before any process starts, the stable serving on.
+    await cp(join(model("v1"), "model.onnx"), join(path, "model.onnx"));
+    const reopened = await openTarget(dir);
+    const stablePid = reopened.pids.stable as number;
+    const canaryPath = join(dir, "model-r2");
+    await cp(model("v2"), canaryPath, { recursive: true });
+    const r2 = await registerRevision(reopened.state, { ...(await identity("v2")), path: canaryPath });
+    await rm(canaryPath, { recursive: true });
+    await expect(reopened.workloads.startCanary(r2)).rejects.toThrow(
+      `revision r2's model path ${canaryPath} (the path recorded for r2 in the ledger ${join(dir, "ledger.json")}) does not exist`,
+    );
+    expect(await childPids(process.pid)).toEqual([stablePid]);
   });
 
   it("a deploy reverts a canary left unfinished by an earlier run, says so, and runs the stable", async () => {

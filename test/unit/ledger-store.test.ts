@@ -1,32 +1,41 @@
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { modelDigest } from "../../src/model/digest.js";
 import { promoteRevision, rollbackRevision } from "../../src/rollout/manual.js";
 import { addRevision, deployStable, emptyLedger, type Ledger } from "../../src/state/ledger.js";
 import { LedgerFile, MAX_LEDGER_FILE_BYTES } from "../../src/state/ledger-file.js";
 
 let dir: string;
+let models: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "modelship-ledger-"));
+  models = await mkdtemp(join(tmpdir(), "modelship-ledger-models-"));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
+  await rm(models, { recursive: true, force: true });
 });
 
 const T = "2024-05-01T12:00:00.000Z";
 
+/** Revision i's model: a real file under the test's dir, so promote and rollback find it intact. */
+function modelFile(i: number): { path: string; digest: string } {
+  const path = join(models, `m${i}.onnx`);
+  const bytes = Buffer.from(`model ${i}`);
+  writeFileSync(path, bytes);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  return { path, digest: modelDigest([{ path: `m${i}.onnx`, size: bytes.length, sha256 }]) };
+}
+
 function ledgerWith(count: number, stable?: string): Ledger {
   let ledger = emptyLedger();
   for (let i = 1; i <= count; i++) {
-    ledger = addRevision(
-      ledger,
-      { name: "iris", path: "m.onnx", digest: `sha256:${i}` },
-      undefined,
-      T,
-    ).ledger;
+    ledger = addRevision(ledger, { name: "iris", ...modelFile(i) }, undefined, T).ledger;
   }
   return stable ? deployStable(ledger, stable, T) : ledger;
 }
@@ -248,6 +257,50 @@ describe("promoteRevision / rollbackRevision on a state dir", () => {
     );
     expect(await new LedgerFile(dir).read()).toEqual(ledger);
     expect(await exists(join(dir, "deploy.lock"))).toBe(false);
+  });
+
+  it("refuses to make stable a revision whose files at its recorded path were replaced, naming both digests", async () => {
+    const ledger = deployStable(ledgerWith(2, "r1"), "r2", T);
+    await new LedgerFile(dir).write(ledger);
+    const r1 = ledger.revisions[0] as (typeof ledger.revisions)[number];
+    // Another model written over r1's file.
+    await writeFile(r1.model.path, "another model");
+    const found = modelDigest([
+      {
+        path: "m1.onnx",
+        size: 13,
+        sha256: createHash("sha256").update("another model").digest("hex"),
+      },
+    ]);
+    for (const change of [
+      () => rollbackRevision(new LedgerFile(dir)),
+      () => rollbackRevision(new LedgerFile(dir), "r1"),
+      () => promoteRevision(new LedgerFile(dir), "r1"),
+    ]) {
+      const message = await change().then(
+        () => "",
+        (e: Error) => e.message,
+      );
+      expect(message).toContain(
+        `revision r1's model files at ${r1.model.path} (the path recorded for r1 in the ledger ${join(dir, "ledger.json")}) are not r1 any more: expected ${r1.model.digest}, found ${found}`,
+      );
+      expect(message).toMatch(
+        /so it is not started\. Fix: put r1's model back at that path, .*the ledger was not changed/,
+      );
+    }
+    expect(await new LedgerFile(dir).read()).toEqual(ledger);
+    expect(await exists(join(dir, "deploy.lock"))).toBe(false);
+  });
+
+  it("refuses a revision whose recorded path is gone", async () => {
+    const ledger = deployStable(ledgerWith(2, "r1"), "r2", T);
+    await new LedgerFile(dir).write(ledger);
+    const r1 = ledger.revisions[0] as (typeof ledger.revisions)[number];
+    await rm(r1.model.path);
+    await expect(rollbackRevision(new LedgerFile(dir), "r1")).rejects.toThrow(
+      `revision r1's model path ${r1.model.path} (the path recorded for r1 in the ledger ${join(dir, "ledger.json")}) does not exist; r1 is ${r1.model.digest}, so it is not started`,
+    );
+    expect(await new LedgerFile(dir).read()).toEqual(ledger);
   });
 
   it("fails when nothing was ever deployed", async () => {

@@ -49,6 +49,15 @@ describe("addRevision", () => {
     expect(again.ledger).toBe(ledger);
   });
 
+  it("the same digest found at another path is the same revision, now at that path", () => {
+    const { ledger } = addRevision(emptyLedger(), model("a"), "img", T);
+    const moved = { ...model("a"), path: "/elsewhere/model.onnx" };
+    const again = addRevision(ledger, moved, "img", "later");
+    expect(again.revision).toEqual({ id: "r1", model: moved, image: "img", createdAt: T });
+    expect(again.ledger.revisions).toEqual([again.revision]);
+    expect(ledger.revisions[0]?.model.path).toBe(model("a").path);
+  });
+
   it("makes a new revision when the same model ships in a different image", () => {
     const { ledger } = addRevision(emptyLedger(), model("a"), "img:1", T);
     const other = addRevision(ledger, model("a"), "img:2", T);

@@ -4,6 +4,7 @@ import { findRevision, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
+import { verifyRevisionFiles } from "../revision-files.js";
 import { startModelProcess } from "./model-process.js";
 import { TrafficRouter } from "./router.js";
 
@@ -179,8 +180,10 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     await canary?.stop();
   }
 
-  private run(revision: RevisionRecord): Promise<RunningServer> {
+  /** A server for `revision`; one started here from its path only once its files are checked to be it. */
+  private async run(revision: RevisionRecord): Promise<RunningServer> {
     if (this.launch) return this.launch(revision);
+    await verifyRevisionFiles(revision, { ledger: this.state.location });
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
   }
