@@ -58,13 +58,19 @@ const CANNOT_RUN_HERE: [RegExp, string][] = [
     `the model's IR version is newer than this onnxruntime (${ORT_VERSION}) reads`,
   ],
   [
-    /Current official support for domain|is under development and support for this is limited/,
+    /Opset \d+ is under development|Current official support for domain/,
     `the model's opset is newer than this onnxruntime (${ORT_VERSION}) supports`,
   ],
   [/Failed to construct locale/, "a locale the model uses is not installed on this machine"],
 ];
 
 type Report = { findings: Finding[]; result?: SmokeResult };
+
+/** onnxruntime's sentence from where `pattern` matches, without the C++ location before it. */
+function said(message: string, pattern: RegExp): string {
+  const at = message.search(pattern);
+  return (message.slice(Math.max(0, at)).split("\n")[0] ?? "").trim().slice(0, 300);
+}
 
 /** The last meaningful line of the child's stderr, for a crash message. */
 function lastLine(stderr: string): string {
@@ -125,7 +131,7 @@ export function judgeOutcome(
     findings.push({
       severity: "warning",
       code: "SMOKE_MEMORY_UNLIMITED",
-      message: `the smoke run's memory limit (${SMOKE_KEYS.memory}) is not enforced: neither prlimit (util-linux) nor /bin/sh was found to set it`,
+      message: `the smoke run's memory limit (${SMOKE_KEYS.memory}) is not enforced: neither prlimit (util-linux) nor sh was found on PATH to set it`,
       file,
     });
   }
@@ -198,7 +204,7 @@ export function judgeOutcome(
       findings.push({
         severity: "warning",
         code: "SMOKE_UNSUPPORTED",
-        message: `the smoke run could not run here: ${unsupported[1]} (${message.trim().split("\n")[0]}). This says nothing against the model; serve it with a runtime that supports it (image.runtime)`,
+        message: `the smoke run could not run here: ${unsupported[1]} (${said(message, unsupported[0])}). This says nothing against the model; serve it with a runtime that supports it (image.runtime)`,
         file,
       });
       return { findings };

@@ -274,14 +274,28 @@ describe("judging how the child ended", () => {
   });
 
   it("warns, not rejects, when this runtime cannot run a model that may be valid", () => {
-    for (const message of [
-      "Could not find an implementation for Relu(1) node with name 'Relu_0'",
-      "Exception during initialization: string_normalizer.cc:235 Failed to construct locale with name:fr_FR.UTF-8",
-      "Load model failed: model.cc:202 Unsupported model IR version: 12, max supported IR version: 10",
-    ]) {
-      expect(judge(reply({ stage: "load", message }))).toEqual([
-        ["warning", "SMOKE_UNSUPPORTED", expect.stringContaining(message.split(":")[0] as string)],
-      ]);
+    for (const [message, reason, sentence] of [
+      ["Could not find an implementation for Relu(1) node with name 'Relu_0'", /no kernel/, "Could not find"],
+      [
+        "Exception during initialization: string_normalizer.cc:235 Failed to construct locale with name:fr_FR.UTF-8",
+        /locale .* not installed/,
+        "(Failed to construct locale with name:fr_FR.UTF-8)",
+      ],
+      [
+        "Load model failed: model.cc:202 Unsupported model IR version: 12, max supported IR version: 10",
+        /IR version is newer/,
+        "(Unsupported model IR version: 12",
+      ],
+      [
+        "model_load_utils.h:46 ValidateOpsetForDomain ONNX Runtime only *guarantees* support for models stamped with official released onnx opset versions. Opset 27 is under development and support for this is limited.",
+        /opset is newer/,
+        "(Opset 27 is under development",
+      ],
+    ] as const) {
+      const [finding] = judge(reply({ stage: "load", message }));
+      expect(finding?.slice(0, 2)).toEqual(["warning", "SMOKE_UNSUPPORTED"]);
+      expect(finding?.[2]).toMatch(reason);
+      expect(finding?.[2]).toContain(sentence);
     }
     expect(
       judge(
