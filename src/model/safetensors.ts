@@ -36,6 +36,8 @@ const DTYPE_BITS: Record<string, number> = {
   U64: 64,
 };
 
+const TENSOR_FIELDS = new Set(["dtype", "shape", "data_offsets"]);
+
 // The reference computes sizes in usize and refuses a shape whose product overflows it.
 const USIZE_LIMIT = 2n ** 64n;
 
@@ -125,7 +127,11 @@ export async function inspectSafetensors(
     headerBytes = checkedLength(length, reader, "header length");
     // ignoreBOM keeps a byte-order mark in the text: the reference refuses one, so must we.
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await reader.bytes(headerBytes));
-    header = parseStrictJson(text);
+    // Fields of a tensor entry other than these three are ignored by the reference; they are only checked.
+    header = parseStrictJson(
+      text,
+      (path) => path.length !== 2 || path[0] === "__metadata__" || TENSOR_FIELDS.has(path[1] as string),
+    );
   } catch (error) {
     const offset = error instanceof FormatError ? (error.offset ?? 8) : 8;
     emit({

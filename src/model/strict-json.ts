@@ -9,79 +9,69 @@ export type JsonValue =
   | { type: "array"; items: JsonValue[] }
   | { type: "string"; value: string }
   | { type: "number"; text: string }
-  | { type: "literal"; value: boolean | null };
+  | { type: "literal"; value: boolean | null }
+  /** A value the caller chose not to keep: parsed and checked, never built. */
+  | { type: "skipped" };
+
+/** Whether to build the value of the object member at `path` (the keys from the root down to it). */
+export type Keep = (path: readonly string[]) => boolean;
+
+const SKIPPED: JsonValue = { type: "skipped" };
 
 /** serde_json fails once 128 containers are open; 127 levels of nesting still parse. */
 export const MAX_JSON_DEPTH = 127;
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const ESCAPES: Record<string, string> = {
-  '"': '"',
-  "\\": "\\",
-  "/": "/",
-  b: "\b",
-  f: "\f",
-  n: "\n",
-  r: "\r",
-  t: "\t",
-};
+const SPACE = /[ \t\n\r]*/y;
+const NEEDS_DECODING = /[\\\u0000-\u001f]/;
+// A surrogate code unit without its partner (the regex works on UTF-16 code units without the u flag).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-
-/** Parses one JSON document; throws FormatError naming the character position on any deviation. */
-export function parseStrictJson(text: string): JsonValue {
+/**
+ * Parses one JSON document; throws FormatError naming the character position on any deviation.
+ * Members `keep` refuses are checked as thoroughly but not built, so a header cannot make us hold
+ * millions of values its reader ignores.
+ */
+export function parseStrictJson(text: string, keep: Keep = () => true): JsonValue {
   let at = 0;
+  const path: string[] = [];
   const fail = (why: string): never => {
     throw new FormatError(`${why} at character ${at}`);
   };
+  // Scanning is left to the regex engine and JSON.parse where they agree with serde_json: a header
+  // can be 100 MB, and a loop over characters in JavaScript is several times slower.
   const skip = () => {
-    while (at < text.length && isSpace(text.charCodeAt(at))) at++;
-  };
-  const hex4 = (): number => {
-    const digits = text.slice(at, at + 4);
-    if (!/^[0-9a-fA-F]{4}$/.test(digits)) fail("invalid \\u escape");
-    at += 4;
-    return Number.parseInt(digits, 16);
+    SPACE.lastIndex = at;
+    SPACE.test(text);
+    at = SPACE.lastIndex;
   };
   const string = (): string => {
-    at++; // the opening quote
-    let out = "";
-    let run = at;
+    // The closing quote is the first one after an even run of backslashes.
+    let end = text.indexOf('"', at + 1);
     for (;;) {
-      if (at >= text.length) fail("unterminated string");
-      const c = text.charCodeAt(at);
-      if (c === 0x22) {
-        out += text.slice(run, at++);
-        return out;
-      }
-      if (c < 0x20) fail("control character in string");
-      if (c !== 0x5c) {
-        at++;
-        continue;
-      }
-      out += text.slice(run, at);
-      const kind = text[at + 1] ?? "";
-      at += 2;
-      if (kind !== "u") {
-        const escaped = ESCAPES[kind];
-        if (escaped === undefined) fail("invalid escape");
-        out += escaped;
-      } else {
-        const unit = hex4();
-        if (unit >= 0xdc00 && unit <= 0xdfff) fail("lone trailing surrogate in \\u escape");
-        if (unit >= 0xd800 && unit <= 0xdbff) {
-          // A leading surrogate must be followed by an escaped trailing one, as serde_json requires.
-          if (text[at] !== "\\" || text[at + 1] !== "u") fail("lone leading surrogate in \\u escape");
-          at += 2;
-          const low = hex4();
-          if (low < 0xdc00 || low > 0xdfff) fail("lone leading surrogate in \\u escape");
-          out += String.fromCharCode(unit, low);
-        } else out += String.fromCharCode(unit);
-      }
-      run = at;
+      if (end < 0) return fail("unterminated string");
+      let slashes = 0;
+      while (text.charCodeAt(end - 1 - slashes) === 0x5c) slashes++;
+      if (slashes % 2 === 0) break;
+      end = text.indexOf('"', end + 1);
     }
+    const literal = text.slice(at, end + 1);
+    const body = literal.slice(1, -1);
+    let value = body;
+    if (NEEDS_DECODING.test(body)) {
+      // JSON.parse refuses control characters and bad escapes as serde_json does; it accepts lone
+      // surrogate escapes, which serde_json refuses, so those are looked for after decoding.
+      try {
+        value = JSON.parse(literal) as string;
+      } catch {
+        return fail("invalid string (a control character or a bad escape)");
+      }
+      if (LONE_SURROGATE.test(value)) return fail("lone surrogate in \\u escape");
+    }
+    at = end + 1;
+    return value;
   };
-  const value = (depth: number): JsonValue => {
+  const value = (depth: number, build: boolean): JsonValue => {
     skip();
     const c = text[at];
     if (c === "{" || c === "[") {
@@ -100,8 +90,14 @@ export function parseStrictJson(text: string): JsonValue {
             const key = string();
             skip();
             if (text[at++] !== ":") fail("expected ':'");
-            entries.push([key, value(depth + 1)]);
-          } else items.push(value(depth + 1));
+            path.push(key);
+            const member = value(depth + 1, build && keep(path));
+            path.pop();
+            if (build) entries.push([key, member]);
+          } else {
+            const item = value(depth + 1, build);
+            if (build) items.push(item);
+          }
           skip();
           const next = text[at++];
           if (next === close) break;
@@ -110,18 +106,17 @@ export function parseStrictJson(text: string): JsonValue {
           if (text[at] === close) fail("trailing comma");
         }
       }
+      if (!build) return SKIPPED;
       return c === "{" ? { type: "object", entries } : { type: "array", items };
     }
-    if (c === '"') return { type: "string", value: string() };
-    for (const [word, literal] of [
-      ["true", true],
-      ["false", false],
-      ["null", null],
-    ] as const) {
-      if (text.startsWith(word, at)) {
-        at += word.length;
-        return { type: "literal", value: literal };
-      }
+    if (c === '"') {
+      const s = string();
+      return build ? { type: "string", value: s } : SKIPPED;
+    }
+    const word = c === "t" ? "true" : c === "f" ? "false" : c === "n" ? "null" : undefined;
+    if (word !== undefined && text.startsWith(word, at)) {
+      at += word.length;
+      return build ? { type: "literal", value: word === "null" ? null : word === "true" } : SKIPPED;
     }
     NUMBER.lastIndex = at;
     const match = NUMBER.exec(text);
@@ -130,10 +125,20 @@ export function parseStrictJson(text: string): JsonValue {
     // serde_json reads anything that is not a 64-bit integer as an f64, and refuses infinities.
     if (!Number.isFinite(Number(number))) fail("number out of range");
     at += number.length;
-    if (/^[0-9.eE+-]$/.test(text[at] ?? "")) fail("invalid number");
-    return { type: "number", text: number };
+    const after = text.charCodeAt(at);
+    // A digit, '.', 'e', '+' or '-' right after the longest valid number means a malformed one (01, 1.).
+    if (
+      (after >= 0x30 && after <= 0x39) ||
+      after === 0x2e ||
+      after === 0x65 ||
+      after === 0x45 ||
+      after === 0x2b ||
+      after === 0x2d
+    )
+      fail("invalid number");
+    return build ? { type: "number", text: number } : SKIPPED;
   };
-  const root = value(0);
+  const root = value(0, true);
   skip();
   if (at < text.length) fail("trailing characters");
   return root;

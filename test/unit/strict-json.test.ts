@@ -51,8 +51,10 @@ describe("parseStrictJson", () => {
   });
 
   it.each([
-    ['"\\ud800"', "lone leading surrogate"],
-    ['"\\udc00"', "lone trailing surrogate"],
+    ['"\\ud800"', "lone surrogate"],
+    ['"\\udc00"', "lone surrogate"],
+    ['"\\ud800\\u0041"', "lone surrogate"],
+    ['"\\x"', "bad escape"],
     ["1e400", "out of range"],
     ["[1,]", "trailing comma"],
     ["01", "invalid number"],
