@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { onInterrupt } from "../util/child-cleanup.js";
 import { FileReadError, readRegularText } from "../util/regular-file.js";
-import { emptyLedger, type Ledger, parseLedger } from "./ledger.js";
+import { emptyLedger, type Ledger, ledgerSummary, parseLedger } from "./ledger.js";
 import { LockHeldError, readPidLock, takePidLock } from "./pid-lock.js";
 import type { DeployLockState, LedgerStore } from "./store.js";
 
@@ -198,14 +198,8 @@ export class LedgerFile implements LedgerStore {
     } catch (error) {
       return `the earlier generation ${this.previousPath} is damaged too (${(error as Error).message}); ${startOver}`;
     }
-    const last = previous.history.at(-1);
-    const summary = [
-      `stable ${previous.stable ?? "none"}`,
-      `${previous.revisions.length} revision(s)`,
-      ...(last ? [`last entry ${last.at} ${last.action} ${last.revision}`] : []),
-    ].join(", ");
     return (
-      `the ledger before its last change is kept at ${this.previousPath} (${summary}): restore it with ` +
+      `the ledger before its last change is kept at ${this.previousPath} (${ledgerSummary(previous)}): restore it with ` +
       `\`cp ${this.previousPath} ${this.path}\` (the last change is then lost: check \`modelship status\`), or ${startOver}`
     );
   }

@@ -145,6 +145,17 @@ export function parseLedger(
   return ledgerSchema.safeParse(data);
 }
 
+/** A ledger in a few words, to tell a user which generation a file or key holds. */
+export function ledgerSummary(ledger: Ledger): string {
+  const last = ledger.history.at(-1);
+  return [
+    `stable ${ledger.stable ?? "none"}`,
+    `${ledger.revisions.length} revision(s)`,
+    ...(ledger.canary ? [`canary ${ledger.canary.revision} at ${ledger.canary.weight}%`] : []),
+    ...(last ? [`last entry ${last.at} ${last.action} ${last.revision}`] : []),
+  ].join(", ");
+}
+
 export function findRevision(ledger: Ledger, id: string): RevisionRecord {
   const revision = ledger.revisions.find((r) => r.id === id);
   if (!revision) {

@@ -1,7 +1,8 @@
 // A deploy killed with -9 mid-step leaves its canary in the ledger. The next run reverts it by
 // default and says so; `deploy --resume` continues it from the recorded step instead.
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { LedgerFile } from "../../src/state/ledger-file.js";
@@ -60,6 +61,12 @@ async function killDuringFirstStep(configFile: string, ledger: LedgerFile): Prom
     if (args.split("\0").includes("serve")) servers.push(child);
   }
   expect(servers).toHaveLength(2); // stable and canary model servers
+  // While it runs, status says so: the canary is moving, and who holds the lock.
+  const running = await runCli(["status", "--config", configFile]);
+  expect(running.code, running.stderr).toBe(0);
+  expect(running.stdout).toContain(
+    `a deploy is running and moves the canary r2 at 50%: pid ${pid} holds ${join(dirname(configFile), "state", "deploy.lock")}`,
+  );
   process.kill(pid, "SIGKILL");
   expect((await exited).signal).toBe("SIGKILL");
   // The model servers go by themselves when their parent's pipes close.
@@ -82,6 +89,21 @@ it("kill -9 during a step: the next run reverts the canary by default, and --res
   const left = await ledger.read();
   expect(left.canary).toMatchObject({ revision: "r2", weight: 50, owner: { pid: killed } });
   expect(await readFile(join(work, "state", "deploy.lock"), "utf8")).toBe(String(killed));
+  // status says nothing runs any more, who left the canary, and what the next deploy does.
+  const status = await runCli(["status", "--config", configFile]);
+  expect(status.code, status.stderr).toBe(0);
+  expect(status.stdout).toContain(
+    `no deploy is running (${join(work, "state", "deploy.lock")} names pid ${killed}, which is no longer running`,
+  );
+  expect(status.stdout).toContain(
+    `the canary r2 at 50% was left by pid ${killed} on ${hostname()}, which is gone; the next deploy reverts it to the stable revision, or continues it with --resume`,
+  );
+  const json = JSON.parse((await runCli(["status", "--config", configFile, "--json"])).stdout);
+  expect(json.deploy).toMatchObject({
+    running: false,
+    stale: true,
+    holder: `pid ${killed} on ${hostname()}`,
+  });
 
   // 2. A new run without --resume reverts it, says so in its output and report, and carries on.
   const next = await runCli(["deploy", "--config", configFile, "--json"]);

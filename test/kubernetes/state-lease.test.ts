@@ -1,12 +1,16 @@
 // The deploy lock as a coordination.k8s.io/v1 Lease, against the real API server. Short lease
 // durations (2–3 s) keep the takeover tests quick; the decision does not depend on the value.
 
-import { rm } from "node:fs/promises";
-import { hostname } from "node:os";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { Kubectl } from "../../src/kube/kubectl.js";
 import { openClusterState } from "../../src/state/kubernetes/index.js";
-import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.js";
+import { addRevision, deployStable, setCanaryWeight, startCanary } from "../../src/state/ledger.js";
+import { createNamespace, deleteNamespace, kubectl, testCluster } from "../support/cluster.js";
 import {
   access,
   countingKubectl,
@@ -21,7 +25,12 @@ let ns: string;
 beforeEach(async () => {
   ns = await createNamespace("state-lease");
 });
+// CLI processes a test started; killed when it ends, passed, failed or timed out.
+const cliProcesses = new Set<ChildProcess>();
 afterEach(async () => {
+  for (const child of cliProcesses)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  cliProcesses.clear();
   await stopChildren();
   await deleteNamespace(ns);
 });
@@ -324,6 +333,103 @@ describe("the deploy Lease", () => {
       );
     } finally {
       await rm(counting.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("what status reads from the deploy Lease", () => {
+  it("lockState: free, held by a live holder, and after kill -9 past the duration: not running, stale, naming the holder", async () => {
+    const store = storeIn(ns, "iris", { leaseDurationSeconds: 2 });
+    expect(await store.lockState()).toEqual({
+      running: false,
+      detail: `no deployment holds lease/modelship-iris-deploy in namespace ${ns}`,
+    });
+    const holder = startChild({ namespace: ns, action: "lock", options: { leaseDurationSeconds: 2 } });
+    await holder.waitFor(/^locked$/);
+    const identity = `${hostname()}-${holder.process.pid}`;
+    expect(await store.lockState()).toMatchObject({ running: true, holder: identity });
+    holder.process.kill("SIGKILL");
+    await holder.exited;
+    await sleep(3_000);
+    const stale = await store.lockState();
+    expect(stale).toMatchObject({ running: false, stale: true, holder: identity });
+    expect(stale.detail).toContain(
+      `lease/modelship-iris-deploy in namespace ${ns} names ${identity}, which last renewed it at`,
+    );
+    expect(stale.detail).toContain("past its 2 s duration): that deployment is gone");
+    // Released properly, it is free again.
+    const release = await store.lock();
+    expect(await store.lockState()).toMatchObject({
+      running: true,
+      detail: expect.stringMatching(/^this process holds/),
+    });
+    await release();
+    expect((await store.lockState()).running).toBe(false);
+  });
+
+  it("modelship status (a real process) after the deploying process was killed with -9: no deploy is running, who left the canary at its weight", async () => {
+    const cluster = testCluster();
+    const work = await mkdtemp(join(tmpdir(), "modelship-status-k8s-"));
+    try {
+      const config = join(work, "modelship.yml");
+      await writeFile(
+        config,
+        stringify({
+          model: { name: "iris", path: "/nonexistent/model" },
+          image: { repository: "registry.example/iris" },
+          target: { kind: "kubernetes", namespace: ns, kubeconfig: cluster.kubeconfig },
+        }),
+      );
+      const holder = startChild({ namespace: ns, action: "lock", options: { leaseDurationSeconds: 2 } });
+      await holder.waitFor(/^locked$/);
+      const owner = { pid: holder.process.pid as number, host: hostname() };
+      // What a deploy records before its canary takes 20% of the traffic.
+      await storeIn(ns).update((l) => {
+        let ledger = l;
+        for (const digest of ["sha256:a", "sha256:b"]) {
+          ledger = addRevision(ledger, { name: "iris", path: "/m", digest }, undefined, "t").ledger;
+        }
+        return setCanaryWeight(startCanary(deployStable(ledger, "r1", "t"), "r2", "t", owner), 20, "t", 0);
+      });
+      const status = async () => {
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", "src/bin.ts", "status", "--config", config],
+          {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, MODELSHIP_KUBECTL: cluster.kubectl, NO_COLOR: "1" },
+          },
+        );
+        cliProcesses.add(child);
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk) => {
+          stdout += chunk;
+        });
+        child.stderr.on("data", (chunk) => {
+          stderr += chunk;
+        });
+        const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+        expect(code, stderr).toBe(0);
+        return stdout;
+      };
+      const identity = `${hostname()}-${owner.pid}`;
+      expect(await status()).toContain(
+        `a deploy is running and moves the canary r2 at 20%: ${identity} holds lease/modelship-iris-deploy in namespace ${ns}`,
+      );
+      holder.process.kill("SIGKILL");
+      await holder.exited;
+      await sleep(3_000);
+      const after = await status();
+      expect(after).toContain("stable: r1, canary: r2 at 20%");
+      expect(after).toContain(
+        `no deploy is running (lease/modelship-iris-deploy in namespace ${ns} names ${identity}, which last renewed it at`,
+      );
+      expect(after).toContain(
+        `the canary r2 at 20% was left by pid ${owner.pid} on ${hostname()}, which is gone; the next deploy reverts it to the stable revision, or continues it with --resume`,
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,8 @@
 // The ledger in ConfigMap modelship-<name>, against the real API server.
 import { execFileSync } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Kubectl } from "../../src/kube/kubectl.js";
 import {
@@ -8,6 +10,7 @@ import {
   MAX_HISTORY_ENTRIES,
   MAX_LEDGER_BYTES,
   openClusterState,
+  PREVIOUS_KEY,
 } from "../../src/state/kubernetes/index.js";
 import { addRevision, deployStable, emptyLedger, type Ledger, rollback } from "../../src/state/ledger.js";
 import { createNamespace, deleteNamespace, kubectl, testCluster } from "../support/cluster.js";
@@ -249,5 +252,109 @@ describe("the ledger ConfigMap", () => {
     } finally {
       await rm(counting.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the ledger ConfigMap keeps the previous generation", () => {
+  it("under ledger.prev.json, in the same write; a damaged ledger's error names it and the patch that restores it, which works", async () => {
+    const store = storeIn(ns);
+    const first = await store.update((l) => deployStable(withRevisions(l, "sha256:a", "sha256:b"), "r1", T));
+    const firstText = (await configMap()).data[LEDGER_KEY];
+    await store.update((l) => deployStable(l, "r2", T));
+    const stored = await configMap();
+    expect(Object.keys(stored.data).sort()).toEqual([LEDGER_KEY, PREVIOUS_KEY]);
+    expect(stored.data[PREVIOUS_KEY]).toBe(firstText);
+    // A change that changes nothing writes nothing: the previous generation stays one change back.
+    await store.update((l) => l);
+    expect((await configMap()).metadata.resourceVersion).toBe(stored.metadata.resourceVersion);
+
+    // Damaged by hand: the error says where the previous generation is and how to put it back.
+    await kubectl([
+      "patch",
+      "configmap",
+      "modelship-iris",
+      "-n",
+      ns,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ data: { [LEDGER_KEY]: "{ not json" } }),
+    ]);
+    const message = await storeIn(ns)
+      .read()
+      .then(
+        () => "",
+        (e: Error) => e.message,
+      );
+    expect(message).toContain(`configmap/modelship-iris in namespace ${ns}: "ledger.json" is not valid JSON`);
+    expect(message).toContain(
+      `the ledger before its last change is kept in the same ConfigMap under "${PREVIOUS_KEY}" (stable r1, 2 revision(s), last entry ${T} deploy r1)`,
+    );
+    expect(message).not.toMatch(/backup/);
+    const command =
+      /restore it with kubectl (patch configmap modelship-iris -n \S+ --type json -p '([^']+)')/.exec(
+        message,
+      );
+    expect(command, message).not.toBeNull();
+    await kubectl([
+      "patch",
+      "configmap",
+      "modelship-iris",
+      "-n",
+      ns,
+      "--type",
+      "json",
+      "-p",
+      command?.[2] as string,
+    ]);
+    expect(await storeIn(ns).read()).toEqual(first);
+  });
+
+  it("drops the previous generation, not the write, when other keys leave no room for it; the error then says none is kept", async () => {
+    const store = storeIn(ns);
+    await store.update((l) => deployStable(withRevisions(l, "sha256:a"), "r1", T));
+    // Someone else's 600 KiB key beside the ledger (too long for a command-line argument).
+    const dir = await mkdtemp(join(tmpdir(), "modelship-notes-"));
+    try {
+      const patch = join(dir, "patch.json");
+      await writeFile(patch, JSON.stringify({ data: { notes: "n".repeat(600 * 1024) } }));
+      await kubectl([
+        "patch",
+        "configmap",
+        "modelship-iris",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "--patch-file",
+        patch,
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const long = "x".repeat(1000);
+    const big = (l: Ledger) => {
+      let ledger = l;
+      for (let i = 0; i < 150; i++) ledger = note(`${i} ${long}`)(ledger);
+      return ledger;
+    };
+    await store.update(big);
+    await store.update(big);
+    const stored = await configMap();
+    expect(Object.keys(stored.data).sort()).toEqual([LEDGER_KEY, "notes"]);
+    await kubectl([
+      "patch",
+      "configmap",
+      "modelship-iris",
+      "-n",
+      ns,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ data: { [LEDGER_KEY]: "[]" } }),
+    ]);
+    await expect(storeIn(ns).read()).rejects.toThrow(
+      `no earlier generation is kept (no "${PREVIOUS_KEY}" key: the ledger was written only once, or by an older modelship, or other keys left no room for it)`,
+    );
   });
 });

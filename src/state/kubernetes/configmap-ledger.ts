@@ -1,8 +1,15 @@
 // The ledger in a ConfigMap, updated by compare-and-swap on its resourceVersion: a replace that
 // carries the version it read is refused with 409 Conflict when another writer got there first,
 // and the change is then applied again to what that writer stored.
+//
+// The previous generation is kept in the same ConfigMap, under PREVIOUS_KEY: each replace moves
+// the text it replaces there, in the same write (so the two never disagree about which came
+// first). A damaged ledger can then be put back one step with a JSON patch that copies that key
+// over the ledger's. Both texts are capped (history-cap.ts) to half of the 1 MiB a ConfigMap may
+// hold; when other keys leave no room for both, the previous generation is dropped rather than
+// the write refused, and a later error says none is kept.
 import type { Kubectl, KubeObject } from "../../kube/kubectl.js";
-import { emptyLedger, type Ledger, parseLedger } from "../ledger.js";
+import { emptyLedger, type Ledger, ledgerSummary, parseLedger } from "../ledger.js";
 import { capHistory, type HistoryLimits, LedgerTooLargeError } from "./history-cap.js";
 import {
   clusterError,
@@ -15,6 +22,10 @@ import {
 } from "./objects.js";
 
 export const LEDGER_KEY = "ledger.json";
+/** The ledger as it was before the last change (one generation). */
+export const PREVIOUS_KEY = "ledger.prev.json";
+// What the API server accepts in a ConfigMap's values, all keys together (1 MiB), less a margin.
+const MAX_CONFIGMAP_DATA_BYTES = 1024 * 1024 - 4096;
 
 // Writers racing on one ledger each win in turn; twenty losses in a row mean something rewrites
 // it in a loop.
@@ -49,6 +60,8 @@ export class ConfigMapLedger {
       const stored = await this.get();
       const next = change(stored ? this.parse(stored) : emptyLedger());
       const { ledger, text } = this.cap(next);
+      // Nothing changed: nothing written, and the previous generation stays the one before.
+      if (stored && stored.data?.[LEDGER_KEY] === text) return ledger;
       try {
         if (stored) await this.replace(stored, text);
         else await this.create(text);
@@ -89,13 +102,21 @@ export class ConfigMapLedger {
     }
   }
 
-  /** Replaces the ledger key only; other keys and labels someone added stay. */
+  /**
+   * Replaces the ledger key, keeping what it held under PREVIOUS_KEY; other keys and labels
+   * someone added stay.
+   */
   private async replace(stored: ConfigMap, text: string): Promise<void> {
     const { managedFields: _, ...metadata } = stored.metadata;
+    const { [PREVIOUS_KEY]: _older, ...data } = stored.data ?? {};
+    const previous = stored.data?.[LEDGER_KEY];
+    const withPrevious = { ...data, [LEDGER_KEY]: text, ...(previous ? { [PREVIOUS_KEY]: previous } : {}) };
+    const size = (values: Record<string, string>) =>
+      Object.values(values).reduce((n, v) => n + Buffer.byteLength(v), 0);
     const object: ConfigMap = {
       ...stored,
       metadata: { ...metadata, labels: { ...stored.metadata.labels, ...labelsFor(this.name) } },
-      data: { ...stored.data, [LEDGER_KEY]: text },
+      data: size(withPrevious) <= MAX_CONFIGMAP_DATA_BYTES ? withPrevious : { ...data, [LEDGER_KEY]: text },
     };
     try {
       await this.kubectl.replace(object, { validate: false });
@@ -119,10 +140,7 @@ export class ConfigMapLedger {
 
   /** The stored ledger, or a clear refusal: a ConfigMap that is not a ledger is never overwritten. */
   private parse(stored: ConfigMap): Ledger {
-    const fix =
-      `Fix: look at it (kubectl get configmap ${this.configMap} -n ${this.kubectl.namespace} -o yaml); ` +
-      "restore the ledger from a backup, or delete the ConfigMap to start a new ledger (the revisions " +
-      "it recorded are then forgotten)";
+    const fix = `Fix: ${this.restoreFix(stored)}`;
     const [label, value] = Object.entries(MANAGED_BY)[0] as [string, string];
     if (stored.metadata.labels?.[label] !== value) {
       throw new Error(
@@ -132,19 +150,47 @@ export class ConfigMapLedger {
     }
     const text = stored.data?.[LEDGER_KEY];
     if (text === undefined) throw new Error(`${this.location} has no "${LEDGER_KEY}" key. ${fix}`);
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      throw new Error(`${this.location}: "${LEDGER_KEY}" is not valid JSON. ${fix}`);
-    }
-    const parsed = parseLedger(data);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(
-        `${this.location}: the ledger is damaged at ${issue?.path.join(".") || "top level"} (${issue?.message}). ${fix}`,
-      );
-    }
-    return parsed.data;
+    const parsed = parseText(text);
+    if (typeof parsed === "string") throw new Error(`${this.location}: ${parsed}. ${fix}`);
+    return parsed;
   }
+
+  /** How to recover a damaged ledger: the previous generation in PREVIOUS_KEY when it is a good one. */
+  private restoreFix(stored: ConfigMap): string {
+    const ns = this.kubectl.namespace;
+    const look = `look at it (kubectl get configmap ${this.configMap} -n ${ns} -o yaml)`;
+    const startOver = `delete the ConfigMap to start a new ledger (the revisions it recorded are then forgotten)`;
+    const previous = stored.data?.[PREVIOUS_KEY];
+    if (previous === undefined) {
+      return `${look}; no earlier generation is kept (no "${PREVIOUS_KEY}" key: the ledger was written only once, or by an older modelship, or other keys left no room for it); ${startOver}`;
+    }
+    const parsed = parseText(previous, PREVIOUS_KEY);
+    if (typeof parsed === "string") {
+      return `${look}; the earlier generation in "${PREVIOUS_KEY}" is damaged too (${parsed}); ${startOver}`;
+    }
+    const patch = JSON.stringify([
+      { op: "copy", from: `/data/${PREVIOUS_KEY}`, path: `/data/${LEDGER_KEY}` },
+    ]);
+    return (
+      `the ledger before its last change is kept in the same ConfigMap under "${PREVIOUS_KEY}" (${ledgerSummary(parsed)}): ` +
+      `restore it with kubectl patch configmap ${this.configMap} -n ${ns} --type json -p '${patch}' ` +
+      `(the last change is then lost: check modelship status), or ${startOver}`
+    );
+  }
+}
+
+/** The ledger in `text`, or what is wrong with it. */
+function parseText(text: string, key = LEDGER_KEY): Ledger | string {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return `"${key}" is not valid JSON`;
+  }
+  const parsed = parseLedger(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `the ledger is damaged at ${issue?.path.join(".") || "top level"} (${issue?.message})`;
+  }
+  return parsed.data;
 }

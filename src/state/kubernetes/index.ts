@@ -3,13 +3,13 @@
 import type { Kubectl } from "../../kube/kubectl.js";
 import { type Logger, stderrLogger } from "../../util/log.js";
 import type { Ledger } from "../ledger.js";
-import type { LedgerStore } from "../store.js";
+import type { DeployLockState, LedgerStore } from "../store.js";
 import { ConfigMapLedger } from "./configmap-ledger.js";
 import type { HistoryLimits } from "./history-cap.js";
 import { LeaseLock } from "./lease-lock.js";
 import { checkDeploymentName } from "./objects.js";
 
-export { LEDGER_KEY } from "./configmap-ledger.js";
+export { LEDGER_KEY, PREVIOUS_KEY } from "./configmap-ledger.js";
 export { MAX_HISTORY_ENTRIES, MAX_LEDGER_BYTES } from "./history-cap.js";
 export { holderIdentity } from "./lease-decision.js";
 export { deployLeaseName, ledgerConfigMapName } from "./objects.js";
@@ -69,6 +69,10 @@ export class ClusterState implements LedgerStore {
 
   lock(): Promise<() => Promise<void>> {
     return this.guarded(() => this.deployLock.acquire());
+  }
+
+  lockState(): Promise<DeployLockState> {
+    return this.deployLock.inspect();
   }
 
   private async guarded<T>(call: () => Promise<T>): Promise<T> {

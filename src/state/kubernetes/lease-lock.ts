@@ -13,6 +13,7 @@ import type { Kubectl, KubeObject } from "../../kube/kubectl.js";
 import { onInterrupt } from "../../util/child-cleanup.js";
 import { errorMessage } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
+import type { DeployLockState } from "../store.js";
 import {
   decide,
   holderIdentity,
@@ -114,6 +115,49 @@ export class LeaseLock {
       );
     }
     if (held.lost) throw held.lost;
+  }
+
+  /**
+   * What the Lease says now, without taking it (for `status`). Whether a holder is gone is judged
+   * here by comparing its renewTime with this machine's clock, which a one-shot command has to do;
+   * taking the lock over never does (acquire watches the record instead), so a skewed clock can
+   * only make this report wrong, never take a live holder's lock.
+   */
+  async inspect(): Promise<DeployLockState> {
+    const lease = await this.get();
+    const record = lease && recordOf(lease, this.options.durationSeconds);
+    if (!record?.holder) {
+      return { running: false, detail: `no deployment holds ${this.location}` };
+    }
+    const held = this.held;
+    if (held && !held.released && record.holder === held.self.identity && record.token === held.self.token) {
+      return { running: true, holder: record.holder, detail: `this process holds ${this.location}` };
+    }
+    const renewed = record.renewTime ? Date.parse(record.renewTime) : Number.NaN;
+    const ageS = Math.round((Date.now() - renewed) / 1000);
+    if (!Number.isFinite(renewed)) {
+      return {
+        running: "unknown",
+        holder: record.holder,
+        detail: `${record.holder} holds ${this.location} with no renewTime; it is taken over once it has not moved for ${record.durationSeconds} s`,
+      };
+    }
+    if (ageS > record.durationSeconds) {
+      return {
+        running: false,
+        holder: record.holder,
+        stale: true,
+        detail:
+          `${this.location} names ${record.holder}, which last renewed it at ${record.renewTime} (${ageS} s ago by this ` +
+          `machine's clock, past its ${record.durationSeconds} s duration): that deployment is gone (killed, or its job ` +
+          "cancelled hard); the next deploy takes the lock over",
+      };
+    }
+    return {
+      running: true,
+      holder: record.holder,
+      detail: `${record.holder} holds ${this.location}, renewed ${Math.max(0, ageS)} s ago`,
+    };
   }
 
   async acquire(): Promise<() => Promise<void>> {
