@@ -226,8 +226,7 @@ class Scanner {
     if (!has(s, "values") || !s.values) return bad("has no values");
     if (!this.tensor(s.values, `${where}'s values`)) return false;
     const valueDims = s.values.dims ?? [];
-    if (valueDims.length !== 1)
-      return bad(`has values of rank ${valueDims.length}; they must be rank 1`);
+    if (valueDims.length !== 1) return bad(`has values of rank ${valueDims.length}; they must be rank 1`);
     const nnz = big(valueDims[0]);
     const dims = (s.dims ?? []).map(big);
     if (dims.length === 0) return bad("has no dense shape (dims)");
@@ -242,24 +241,23 @@ class Scanner {
     if (indexDims.length === 2 && (indexDims[0] !== nnz || indexDims[1] !== BigInt(dims.length)))
       return bad(`has indices of shape [${indexDims.join(", ")}] for ${nnz} values in ${dims.length} dims`);
     if (indexDims.length !== 1 && indexDims.length !== 2) return bad("has indices of rank other than 1 or 2");
-    const data = int64Values(indices);
-    if (typeof data === "string") return bad(data);
+    const index = int64Reader(indices);
+    if (typeof index === "string") return bad(index);
     const rank = indexDims.length === 1 ? 1 : dims.length;
     const denseSize = dims.reduce((a, b) => a * b, 1n);
     let previous = -1n;
     for (let i = 0; i < Number(nnz); i++) {
       let linear = 0n;
       if (indexDims.length === 1) {
-        linear = data[i] ?? 0n;
+        linear = index(i);
         if (linear < 0n || linear >= denseSize)
           return bad(`has index ${linear} at ${i}, outside [0, ${denseSize})`);
       } else {
         for (let j = 0; j < rank; j++) {
-          const index = data[i * rank + j] ?? 0n;
+          const at = index(i * rank + j);
           const dim = dims[j] ?? 0n;
-          if (index < 0n || index >= dim)
-            return bad(`has index ${index} at [${i}, ${j}], outside [0, ${dim})`);
-          linear = linear * dim + index;
+          if (at < 0n || at >= dim) return bad(`has index ${at} at [${i}, ${j}], outside [0, ${dim})`);
+          linear = linear * dim + at;
         }
       }
       if (linear <= previous) return bad(`has indices out of sorted order at ${i}`);
@@ -319,19 +317,23 @@ class Scanner {
   }
 }
 
-/** Indices as int64 values, read as onnx's ParseData<int64_t> reads them. */
-function int64Values(t: pb.ITensorProto): bigint[] | string {
+/**
+ * Index i of a sparse tensor's indices, read as onnx's ParseData<int64_t> reads them, without
+ * materialising them all (a hostile file can hold hundreds of millions).
+ */
+function int64Reader(t: pb.ITensorProto): ((i: number) => bigint) | string {
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)
     return "has indices stored externally, which the checker cannot read";
   const count = elementCount(t.dims ?? []);
   if (typeof count === "string") return count;
   const raw = t.rawData;
   if (!raw || raw.length === 0) {
-    const values = (t.int64Data ?? []).map(big);
-    return BigInt(values.length) === count ? values : `has ${values.length} int64_data indices for ${count}`;
+    const values = t.int64Data ?? [];
+    if (BigInt(values.length) !== count) return `has ${values.length} int64_data indices for ${count}`;
+    return (i) => big(values[i]);
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  return Array.from({ length: Number(count) }, (_, i) => view.getBigInt64(i * 8, true));
+  return (i) => view.getBigInt64(i * 8, true);
 }
 
 /** Scans every tensor of a decoded model; problems come in model order, each tensor at most once. */
