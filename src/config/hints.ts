@@ -131,7 +131,7 @@ export const HINTS: Record<string, Hint> = {
       "a mapping with any of formats, maxSize, pickle, allowGlobals, requiredFiles, allowBreakingChanges, smokeRun, smoke",
   },
   "validation.formats": {
-    expected: "a list of weight formats: onnx, safetensors, pickle, pytorch, gguf, savedmodel",
+    expected: "a list of weight formats: onnx, safetensors, pickle, pytorch, gguf, numpy, savedmodel",
     fix: "write e.g. formats: [onnx, safetensors]",
   },
   "validation.maxSize": { expected: 'a size in bytes, or a string like "500MB" or "2GiB"' },

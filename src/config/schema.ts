@@ -422,7 +422,7 @@ const smoke = z.strictObject({
 
 const validation = z.strictObject({
   formats: z
-    .array(z.enum(["onnx", "safetensors", "pickle", "pytorch", "gguf", "savedmodel"]))
+    .array(z.enum(["onnx", "safetensors", "pickle", "pytorch", "gguf", "numpy", "savedmodel"]))
     .min(1)
     .nullish(),
   maxSize: size.nullish(),

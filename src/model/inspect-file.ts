@@ -6,9 +6,11 @@ import { errorMessage } from "../util/errors.js";
 import { ByteReader } from "./byte-reader.js";
 import type { Finding } from "./findings.js";
 import { type GgufSummary, inspectGguf } from "./gguf.js";
+import { inspectNpy, isNpyMagic } from "./npy.js";
 import { inspectOnnx, type OnnxInspection } from "./onnx-inspect.js";
-import { type HazardCode, type PickleWalk, plausibleGlobal, walkPickle } from "./pickle.js";
-import { judgeGlobal } from "./pickle-policy.js";
+import { type PickleWalk, walkPickle } from "./pickle.js";
+import { isPickle, LOADABLE, PICKLE_OPCODES } from "./pickle-detect.js";
+import { judgeArray, judgePickle, type PickleSummary, summary } from "./pickle-findings.js";
 import type { FileFormat, ValidationPolicy } from "./policy.js";
 import { inspectSafetensors, type SafetensorsSummary } from "./safetensors.js";
 import { isTarHeader, walkLegacyTar } from "./torch-tar.js";
@@ -20,7 +22,7 @@ export interface Artifact {
   format: FileFormat | "data";
   safetensors?: SafetensorsSummary;
   gguf?: GgufSummary;
-  pickle?: { protocol: number; globals: string[] };
+  pickle?: PickleSummary;
 }
 
 export interface InspectedFile extends Artifact {
@@ -32,7 +34,7 @@ const PROTOBUF_LIMIT = 2 ** 31 - 1;
 // Files not named *.onnx are only tried as ONNX when small, so a directory of big weights is not read twice.
 const SNIFF_LIMIT = 64 * 1024 * 1024;
 
-type Claim = "onnx" | "safetensors" | "gguf" | "pickle" | "pytorch" | undefined;
+type Claim = "onnx" | "safetensors" | "gguf" | "pickle" | "pytorch" | "numpy" | undefined;
 
 function claimOf(path: string): Claim {
   const name = path.toLowerCase();
@@ -41,15 +43,17 @@ function claimOf(path: string): Claim {
   if (name.endsWith(".gguf")) return "gguf";
   if (/\.(pkl|pickle|joblib)$/.test(name)) return "pickle";
   if (/\.(pt|pth|ckpt)$/.test(name)) return "pytorch";
+  if (/\.(npy|npz)$/.test(name)) return "numpy";
   return undefined;
 }
 
-type Sniff = "gguf" | "zip" | "pickle" | "safetensors" | "onnx?" | undefined;
+type Sniff = "gguf" | "zip" | "pickle" | "safetensors" | "npy" | "onnx?" | undefined;
 
 export function sniff(head: Uint8Array, size: number): Sniff {
   const b = (i: number) => head[i] ?? -1;
   if (b(0) === 0x47 && b(1) === 0x47 && b(2) === 0x55 && b(3) === 0x46) return "gguf";
   if (b(0) === 0x50 && b(1) === 0x4b && b(2) === 0x03 && b(3) === 0x04) return "zip";
+  if (isNpyMagic(head)) return "npy";
   if (head.length >= 9 && b(8) === 0x7b) {
     const length = Buffer.from(head.buffer, head.byteOffset, 8).readBigUInt64LE(0);
     if (length >= 2n && length <= BigInt(size - 8)) return "safetensors";
@@ -70,15 +74,6 @@ async function head(path: string): Promise<Uint8Array> {
   }
 }
 
-// torch.load, joblib.load and pickle.load pick nothing by content: whatever these names hold, one of them
-// may read it as a pickle (torch.load: zip, else tar, else pickle), so it is walked as one.
-const LOADABLE = /\.(bin|pt|pth|ckpt|pkl|pickle|joblib|dat|data)$/;
-
-// Every byte that starts a pickle opcode (CPython Lib/pickle.py): a file starting with anything else is no
-// pickle, so only these are walked to look for protocol 0/1 pickles under other names.
-const PICKLE_OPCODES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
-for (let op = 0x80; op <= 0x98; op++) PICKLE_OPCODES.add(op);
-
 /** Whether an unreadable zip names a torch checkpoint's data.pkl (miniz matches names ignoring case). */
 async function mentionsDataPkl(path: string): Promise<boolean> {
   const needle = "data.pkl";
@@ -89,132 +84,6 @@ async function mentionsDataPkl(path: string): Promise<boolean> {
     carry = text.slice(-(needle.length - 1));
   }
   return false;
-}
-
-/** The walk reached STOP: its only error, if any, is the first hazard, which walkPickle copies into `error`. */
-function parsed(walk: PickleWalk): boolean {
-  const hazard = walk.hazards[0];
-  return (
-    !walk.error ||
-    (hazard !== undefined && walk.error.offset === hazard.offset && walk.error.message === hazard.message)
-  );
-}
-
-/**
- * What a walk of a file that does not start with PROTO proves. A pickle: it parsed to STOP and imports
- * something (text never does both), or, for a name a pickle loader reads, it imported a plausible global
- * before breaking off (pickle.load has run that import by then). Anything else is no pickle: raw tensor
- * bytes, text. Imports through extension codes alone in a broken walk are ignored: stock Python has no
- * extension registry, and 3 in 256 raw-data files start with an EXT opcode.
- */
-function isPickle(walk: PickleWalk, loadable: boolean): boolean {
-  if (parsed(walk)) return walk.globals.length > 0 || walk.extensions.length > 0;
-  return loadable && walk.globals.some(plausibleGlobal);
-}
-
-// What each kind of hazard means for whoever loads the file, leading its finding's message.
-const HAZARD_LEADS: Record<HazardCode, string> = {
-  PICKLE_HAZARD: "does what no checkpoint writer does and no static scan can judge",
-  PICKLE_FRAME_STRADDLE:
-    "has opcodes that cross protocol 4 frame boundaries, so CPython's C unpickler and its pure-Python one read different streams (no pickler writes this; a scanner bypass)",
-  PICKLE_PROTO_MISPLACED: "has a PROTO opcode out of place, which no pickler writes (a hand-edited stream)",
-  PICKLE_EXPANSION:
-    "makes the loader build far more than the file holds, a denial of service on whatever loads or walks it",
-};
-
-/** Findings for one pickle walk; `member` names the archive member when the pickle sits in a zip. */
-export function judgePickle(
-  walk: PickleWalk,
-  file: string,
-  policy: ValidationPolicy,
-  member?: string,
-): Finding[] {
-  const where = member ? `${file} (${member})` : file;
-  const findings: Finding[] = [];
-  const extra = member ? { key: member } : {};
-  for (const g of walk.globals) {
-    const global = `${g.module}.${g.name}`;
-    const { verdict, why } = judgeGlobal(g.module, g.name, policy.allowGlobals);
-    if (verdict === "dangerous") {
-      findings.push({
-        severity: "error",
-        code: "PICKLE_GLOBAL_DANGEROUS",
-        message: `${where} imports ${global} (${g.opcode} at byte ${g.offset}), which ${why}; loading this file runs attacker-chosen code. Re-save the weights as safetensors`,
-        file,
-        global,
-        offset: g.offset,
-        ...extra,
-      });
-    } else if (verdict === "unknown") {
-      const strict = policy.pickle === "strict";
-      findings.push({
-        severity: strict ? "error" : "warning",
-        code: "PICKLE_GLOBAL_UNKNOWN",
-        message: `${where} imports ${global} (${g.opcode} at byte ${g.offset}), which is ${why}; review it and add it to validation.allowGlobals${strict ? " (rejected under validation.pickle: strict)" : ""}`,
-        file,
-        global,
-        offset: g.offset,
-        ...extra,
-      });
-    }
-  }
-  for (const ext of walk.extensions) {
-    findings.push({
-      severity: "error",
-      code: "PICKLE_EXTENSION_CODE",
-      message: `${where} imports a global through copyreg extension code ${ext.code} (byte ${ext.offset}), which resolves to whatever the loading process registered and cannot be checked`,
-      file,
-      offset: ext.offset,
-      ...extra,
-    });
-  }
-  // EXT opcodes are hazards too; they already have their own finding above.
-  const extensionAt = new Set(walk.extensions.map((e) => e.offset));
-  const hazards = walk.hazards.filter((h) => !extensionAt.has(h.offset));
-  for (const code of Object.keys(HAZARD_LEADS) as HazardCode[]) {
-    const ofCode = hazards.filter((h) => h.code === code);
-    const first = ofCode[0];
-    if (!first) continue;
-    const shown = ofCode.slice(0, 5).map((h) => h.message);
-    if (ofCode.length > shown.length) shown.push(`${ofCode.length - shown.length} more`);
-    findings.push({
-      severity: "error",
-      code,
-      message: `${where} ${HAZARD_LEADS[code]}: ${shown.join("; ")}`,
-      file,
-      offset: first.offset,
-      ...extra,
-    });
-  }
-  if (walk.error && !parsed(walk)) {
-    const joblib = walk.globals.some((g) => g.name === "NumpyArrayWrapper");
-    findings.push({
-      severity: "error",
-      code: "PICKLE_MALFORMED",
-      message: `${where} is not a valid pickle: ${walk.error.message}${joblib ? " (joblib arrays are accepted only in the layout joblib ≥ 1.2 writes, uncompressed: re-save with joblib.dump(model, path) from joblib ≥ 1.2)" : ""}`,
-      file,
-      offset: walk.error.offset,
-      ...extra,
-    });
-  } else if (walk.trailingBytes > 0 && !walk.legacyTorch) {
-    findings.push({
-      severity: "warning",
-      code: "PICKLE_TRAILING_DATA",
-      message: `${where} has ${walk.trailingBytes} bytes after the last pickle that no loader reads`,
-      file,
-      ...extra,
-    });
-  }
-  return findings;
-}
-
-type PickleSummary = NonNullable<Artifact["pickle"]>;
-
-function summary(walks: PickleWalk[]): PickleSummary {
-  return {
-    protocol: Math.max(0, ...walks.map((w) => w.protocol)),
-    globals: [...new Set(walks.flatMap((w) => w.globals.map((g) => `${g.module}.${g.name}`)))],
-  };
 }
 
 interface FileContext {
@@ -299,6 +168,7 @@ async function inspectZipFile(ctx: FileContext): Promise<InspectedFile> {
     });
   }
   for (const p of zip.pickles) findings.push(...judgePickle(p.walk, file, policy, p.member));
+  for (const a of zip.arrays) findings.push(...judgeArray(a.npy, file, policy, a.member));
   const named = claim === "pytorch" || claim === "pickle";
   if (zip.error) {
     // torch's zip reader (miniz) may read an archive yauzl refuses, and then unpickle what was not checked.
@@ -331,7 +201,25 @@ async function inspectZipFile(ctx: FileContext): Promise<InspectedFile> {
     });
     return { file, format: "pytorch" };
   }
-  return { file, format: "data" };
+  // A zip of pickles or arrays (np.savez, or pickles zipped for shipping): what a loader would read inside is
+  // checked above; what cannot be read here (nested archives, encrypted members) would go unchecked.
+  const walks = [
+    ...zip.pickles.map((p) => p.walk),
+    ...zip.arrays.flatMap((a) => (a.npy.pickle ? [a.npy.pickle] : [])),
+  ];
+  if (zip.pickles.length === 0 && zip.arrays.length === 0 && claim !== "numpy")
+    return { file, format: "data" };
+  for (const u of zip.unchecked) {
+    findings.push({
+      severity: "error",
+      code: "ZIP_MEMBER_UNCHECKED",
+      message: `${file} holds ${JSON.stringify(u.member)}, which a loader would read but which cannot be checked (${u.why}); extract it and validate it on its own`,
+      file,
+      key: u.member,
+    });
+  }
+  const format = zip.pickles.length > 0 && claim !== "numpy" ? "pickle" : "numpy";
+  return { file, format, ...(walks.length > 0 ? { pickle: summary(walks) } : {}) };
 }
 
 export async function inspectFile(
@@ -361,6 +249,7 @@ export async function inspectFile(
     gguf: ["gguf"],
     pickle: ["pickle", "zip", "onnx?"],
     pytorch: ["pickle", "zip", "onnx?"],
+    numpy: ["npy", "zip"],
   };
   if (claim && sniffed && !fits[claim]?.includes(sniffed)) {
     // Loaders pick by name: a .safetensors that is really a pickle would reach a pickle loader somewhere.
@@ -378,7 +267,8 @@ export async function inspectFile(
     size,
     first,
     claim,
-    loadable: LOADABLE.test(file.toLowerCase()),
+    // np.load(..., allow_pickle=True) hands a file without NumPy or zip magic to pickle.load.
+    loadable: LOADABLE.test(file.toLowerCase()) || claim === "numpy",
     policy,
     findings,
   };
@@ -411,6 +301,11 @@ export async function inspectFile(
   }
   // torch.load reads a zip as a zip whatever else it is; pickle.load fails on one at its first opcode.
   if (kind === "zip") return inspectZipFile(ctx);
+  if (kind === "npy") {
+    const npy = await inspectNpy(reader());
+    findings.push(...judgeArray(npy, file, policy));
+    return { file, format: "numpy", ...(npy.pickle ? { pickle: summary([npy.pickle]) } : {}) };
+  }
   if (kind === "onnx?" || kind === "onnx") {
     const named = claim === "onnx";
     if (named && size > PROTOBUF_LIMIT) {
@@ -451,6 +346,15 @@ export async function inspectFile(
   if (view) return { file, format: view.format, pickle: view.pickle };
   // A .pt/.pth/.ckpt that is no pickle and no tar: torch.load's last hope is a zip.
   if (kind === "pytorch") return inspectZipFile(ctx);
+  if (kind === "numpy") {
+    findings.push({
+      severity: "error",
+      code: "NUMPY_INVALID",
+      message: `${file} is named like a NumPy file but is neither a .npy array, an .npz archive nor a pickle np.load could fall back to`,
+      file,
+    });
+    return { file, format: "numpy" };
+  }
   if (file === "saved_model.pb" || file.endsWith("/saved_model.pb")) return { file, format: "savedmodel" };
   return { file, format: "data" };
 }

@@ -610,9 +610,11 @@ class Walker {
   }
 
   /**
-   * Walks one pickle up to and including STOP, linearly as CPython's C unpickler reads it (a FRAME is only
-   * a read-ahead hint there). The pure-Python unpickler reads frame by frame instead and refuses an opcode
-   * whose bytes run past its frame's end, so such an opcode means loaders disagree on the stream: rejected.
+   * Walks one pickle up to and including STOP, linearly, as CPython's C unpickler reads a bytes buffer
+   * (pickle.loads; a FRAME is only a read-ahead hint there). An opcode whose bytes run past its frame's end
+   * is read three ways: straight on from a buffer; from a file object that cannot peek (io.BytesIO, which
+   * torch.load hands it) the rest of the frame is dropped and the argument read from after it; the
+   * pure-Python unpickler refuses it. Such a stream means something else to each loader: rejected.
    */
   async walk(): Promise<void> {
     const r = this.r;
@@ -624,7 +626,7 @@ class Walker {
       const stop = await this.step(op, at);
       if (op !== 0x95 && at < frameEnd && r.position > frameEnd) {
         this.hazard(
-          `opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at} runs to byte ${r.position}, past the end of its frame at byte ${frameEnd}: the C unpickler (pickle.load, torch.load) reads on where pickle._Unpickler stops`,
+          `opcode 0x${op.toString(16).padStart(2, "0")} at byte ${at} runs to byte ${r.position}, past the end of its frame at byte ${frameEnd}: pickle.loads reads on, torch.load and pickle.load of a file read its argument from after the frame instead (so they may import globals not listed here), pickle._Unpickler stops`,
           at,
           "PICKLE_FRAME_STRADDLE",
         );

@@ -49,7 +49,7 @@ export interface ValidateOptions {
 }
 
 // When a directory holds weights in several formats, the one a server would pick.
-const PRIORITY: FileFormat[] = ["onnx", "safetensors", "gguf", "pytorch", "pickle", "savedmodel"];
+const PRIORITY: FileFormat[] = ["onnx", "safetensors", "gguf", "pytorch", "pickle", "numpy", "savedmodel"];
 
 function rejected(path: string, finding: Finding): ValidationReport {
   return {
@@ -197,8 +197,8 @@ export async function validateModel(path: string, options: ValidateOptions = {})
       severity: "error",
       code: "MODEL_FORMAT_UNKNOWN",
       message: isDir
-        ? `no model file recognised in ${path} (looked for ONNX, safetensors, GGUF, PyTorch, pickle, MLflow, Hugging Face, SavedModel)`
-        : `${path} is not a model format modelship recognises (ONNX, safetensors, GGUF, PyTorch, pickle)`,
+        ? `no model file recognised in ${path} (looked for ONNX, safetensors, GGUF, PyTorch, pickle, NumPy, MLflow, Hugging Face, SavedModel)`
+        : `${path} is not a model format modelship recognises (ONNX, safetensors, GGUF, PyTorch, pickle, NumPy)`,
     });
   }
 

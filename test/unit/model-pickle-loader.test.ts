@@ -87,6 +87,25 @@ describe("FRAME: the stream is read linearly, and no opcode may cross a frame's 
     );
   });
 
+  it("rejects the straddle torch.load reads as os.system where pickle.loads reads bytes (fickling's divergence)", async () => {
+    const command = pickle(
+      op.global("os", "system"),
+      op.mark,
+      x.unicode("echo pwned"),
+      op.tuple,
+      op.reduce,
+      op.stop,
+    );
+    const data = pickle(op.proto(4), frame(2), [0x42, command.length + 1, 0, 0, 0, 0], command, op.stop);
+    for (const strict of [false, true]) {
+      const report = await check(data, strict);
+      expect(codes(report)).toContain("PICKLE_FRAME_STRADDLE");
+      expect(report.findings.find((f) => f.code === "PICKLE_FRAME_STRADDLE")?.message).toContain(
+        "torch.load",
+      );
+    }
+  });
+
   it("rejects a FRAME that starts before the current frame ends", async () => {
     const data = pickle(op.proto(4), frame(12), op.none, frame(2), op.none, op.pop, op.stop);
     expect(codes(await check(data))).toContain("PICKLE_FRAME_STRADDLE");
