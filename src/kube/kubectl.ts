@@ -2,6 +2,7 @@
 // plugin (EKS, GKE and AKS exec plugins included), so modelship never handles cluster credentials
 // itself. Arguments are passed as a list, never through a shell; objects go in on stdin as JSON.
 import { execa } from "execa";
+import { checkKubeconfigFiles } from "./kubeconfig-check.js";
 
 export interface KubeAccess {
   /** The kubectl binary (default: MODELSHIP_KUBECTL, else `kubectl` on PATH). */
@@ -65,9 +66,13 @@ export class Kubectl {
   readonly namespace: string;
   private readonly binary: string;
   private readonly common: string[];
+  private readonly kubeconfig?: string;
+  /** The kubeconfig files kubectl will read, checked once before its first run (never a FIFO). */
+  private kubeconfigChecked?: Promise<void>;
 
   constructor(access: KubeAccess) {
     this.namespace = access.namespace;
+    this.kubeconfig = access.kubeconfig;
     this.binary = access.kubectl ?? process.env.MODELSHIP_KUBECTL ?? "kubectl";
     this.common = [
       ...(access.kubeconfig ? ["--kubeconfig", access.kubeconfig] : []),
@@ -84,6 +89,7 @@ export class Kubectl {
 
   /** Runs kubectl; resolves to stdout, or throws a KubectlError naming the command and the server's reason. */
   async run(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    await (this.kubeconfigChecked ??= checkKubeconfigFiles(this.kubeconfig));
     let result: Awaited<ReturnType<typeof execa>>;
     try {
       result = await execa(this.binary, [...this.common, ...args], {

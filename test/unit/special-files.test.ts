@@ -1,17 +1,18 @@
-// Every user-named file the product reads outside model validation, given a FIFO (a plain open or
+// Every user-named file the product reads (or has kubectl read) outside model validation, given a FIFO (a plain open or
 // read waits for a writer forever) or /dev/zero (never ends): each reader refuses at once, naming
 // the path. The config and the ledger have their own tests (config-load, ledger-store).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBaseline } from "../../src/bench/baseline.js";
 import { loadBodies } from "../../src/bench/bodies.js";
 import { loadRows, loadTemplate } from "../../src/bench/template.js";
 import { readRunContext } from "../../src/github/context.js";
 import { resolveCredential } from "../../src/image/registry/credentials.js";
+import { Kubectl } from "../../src/kube/kubectl.js";
 import { loadTemplate as loadDeploymentTemplate } from "../../src/targets/kubernetes/template.js";
 
 let dir: string;
@@ -81,5 +82,38 @@ describe.each(readers)("%s", (_name, reader) => {
     expect(message).toContain(names);
     expect(message).toContain("is a character device, not a regular file");
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe("the kubeconfig kubectl will read (kubectl itself hangs on a FIFO, and reads /dev/zero to 9 GB)", () => {
+  // A kubectl that does nothing: the check happens before it would run.
+  const kubectl = (kubeconfig?: string) =>
+    new Kubectl({ kubectl: "/bin/true", namespace: "ns", ...(kubeconfig ? { kubeconfig } : {}) });
+
+  it("target.kubeconfig at a FIFO or /dev/zero is refused at once, naming it", {
+    timeout: 5_000,
+  }, async () => {
+    expect(await refusal(() => kubectl(fifo).run(["get", "pods"]))).toBe(
+      `kubeconfig (target.kubeconfig) ${fifo} is a named pipe (FIFO), not a regular file; kubectl cannot read it. Fix: point target.kubeconfig at a kubeconfig file`,
+    );
+    expect(await refusal(() => kubectl("/dev/zero").run(["get", "pods"]))).toContain(
+      "kubeconfig (target.kubeconfig) /dev/zero is a character device, not a regular file",
+    );
+  });
+
+  it("each file in KUBECONFIG is checked; missing ones are left to kubectl, as it skips them", {
+    timeout: 5_000,
+  }, async () => {
+    const saved = process.env.KUBECONFIG;
+    try {
+      process.env.KUBECONFIG = [join(dir, "missing"), fifo].join(delimiter);
+      expect(await refusal(() => kubectl().run(["get", "pods"]))).toContain(
+        `kubeconfig (KUBECONFIG) ${fifo} is a named pipe (FIFO)`,
+      );
+      process.env.KUBECONFIG = join(dir, "missing");
+      expect(await kubectl().run(["get", "pods"])).toBe("");
+    } finally {
+      process.env.KUBECONFIG = saved;
+    }
   });
 });
