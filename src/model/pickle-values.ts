@@ -13,12 +13,12 @@ export type Value =
   | { k: "num" }
   | { k: "bool"; v: boolean }
   | { k: "none" }
-  | { k: "tuple"; items: Value[] | undefined }
-  | { k: "dict"; entries: Map<string, Value> | undefined }
-  | { k: "list" }
-  | { k: "set"; frozen: boolean }
+  | { k: "tuple"; items: Value[] | undefined; n?: number }
+  | { k: "dict"; entries: Map<string, Value> | undefined; n?: number }
+  | { k: "list"; n?: number }
+  | { k: "set"; frozen: boolean; n?: number }
   /** What a call returned. `sized`: bytes whose length the file shows (_codecs.encode of a string). */
-  | { k: "object"; sized: boolean }
+  | { k: "object"; sized: boolean; n?: number }
   | { k: "dtype"; descr: string; order: string; plain: boolean }
   | { k: "wrapper"; attrs: Map<string, Value>; bad?: string }
   | { k: "other" };
@@ -30,39 +30,23 @@ export const TRUE: Value = { k: "bool", v: true };
 export const FALSE: Value = { k: "bool", v: false };
 const SHARED = new Set<Value>([OTHER, NONE, NUM, TRUE, FALSE]);
 
+const CONTAINERS = new Set(["tuple", "dict", "list", "set", "object"]);
+
 /**
- * Unfolded node counts: a value referenced twice counts twice, which is what a traversal (repr, json, a copy
- * that does not keep a memo) pays. Kept beside the values so scalars stay shared constants (size 1).
+ * Unfolded node counts (`n` on containers, 1 for everything else): a value referenced twice counts twice,
+ * which is what a traversal (repr, json, a copy that keeps no memo) pays.
  */
-export class Sizes {
-  private readonly sizes = new WeakMap<Value, number>();
+export function sizeOf(v: Value): number {
+  return "n" in v && v.n !== undefined ? v.n : 1;
+}
 
-  of(v: Value): number {
-    return this.sizes.get(v) ?? 1;
-  }
-
-  /** A new value made of `parts`; returns its size. */
-  made(v: Value, parts: readonly Value[]): number {
-    return this.set(
-      v,
-      parts.reduce((n, p) => n + this.of(p), 1),
-    );
-  }
-
-  /** `parts` added into `target` (APPEND, SETITEM, BUILD); returns its new size. */
-  grew(target: Value, parts: readonly Value[]): number {
-    if (SHARED.has(target)) return 1;
-    return this.set(
-      target,
-      parts.reduce((n, p) => n + this.of(p), this.of(target)),
-    );
-  }
-
-  private set(v: Value, n: number): number {
-    const size = Math.min(n, Number.MAX_SAFE_INTEGER);
-    if (!SHARED.has(v)) this.sizes.set(v, size);
-    return size;
-  }
+/** Sets a container's size to `base` plus its parts'; returns it (1 for shared constants, which never grow). */
+export function addSizes(v: Value, base: number, parts: readonly Value[]): number {
+  if (SHARED.has(v) || !CONTAINERS.has(v.k)) return 1;
+  let n = base;
+  for (const p of parts) n += sizeOf(p);
+  (v as { n?: number }).n = Math.min(n, Number.MAX_SAFE_INTEGER);
+  return n;
 }
 
 /**

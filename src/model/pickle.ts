@@ -8,13 +8,14 @@ import { FormatError } from "./findings.js";
 import { normaliseGlobal } from "./pickle-policy.js";
 import { decodeRawUnicodeEscape, decodeStringLiteral } from "./pickle-strings.js";
 import {
+  addSizes,
   expansionLimit,
   FALSE,
   materialises,
   NONE,
   NUM,
   OTHER,
-  Sizes,
+  sizeOf,
   TRUE,
   unhashable,
   type Value,
@@ -169,8 +170,10 @@ function holdsWrapperClass(v: Value, depth = 0): boolean {
 }
 
 export const PICKLE_LIMITS = {
-  stack: 1_000_000,
-  memo: 1_000_000,
+  // Python has no such limits; these bound the walk's memory (about 250 bytes an entry) while letting
+  // through pickles of millions of small objects (a 100 MB sklearn vocabulary memoizes over 2 million).
+  stack: 8_000_000,
+  memo: 8_000_000,
   /** Longer strings are skipped: no module or attribute name is that long. */
   keptString: 512,
   /**
@@ -240,9 +243,10 @@ class Walker {
   /** End of the current protocol 4 frame (0: none). */
   private frameEnd = 0;
   private marks: number[] = [];
-  private memo = new Map<number, Value>();
+  /** Dense in practice (writers number from 0); a JS array stores that more compactly than a Map. */
+  private memo: Value[] = [];
+  private memoCount = 0;
   private seen = new Set<string>();
-  private readonly sizes = new Sizes();
   /** Unfolded size past which the pickle is an expansion attack (reported once). */
   private readonly expansion: number;
   private expanded = false;
@@ -263,7 +267,7 @@ class Walker {
 
   /** A new value made of `parts`: records its unfolded size. */
   private made<V extends Value>(v: V, parts: readonly Value[], at: number): V {
-    this.expands(this.sizes.made(v, parts), at);
+    this.expands(addSizes(v, 1, parts), at);
     return v;
   }
 
@@ -272,7 +276,7 @@ class Walker {
    * cycle Python allows (d["self"] = d); put in again and again its unfolded size doubles each time.
    */
   private grows(target: Value, parts: readonly Value[], at: number): void {
-    this.expands(this.sizes.grew(target, parts), at);
+    this.expands(addSizes(target, sizeOf(target), parts), at);
   }
 
   private expands(size: number, at: number): void {
@@ -299,7 +303,10 @@ class Walker {
 
   private push(v: Value): void {
     if (this.stack.length >= PICKLE_LIMITS.stack) {
-      throw new FormatError(`stack grows beyond ${PICKLE_LIMITS.stack} items`, this.r.position);
+      throw new FormatError(
+        `stack grows beyond ${PICKLE_LIMITS.stack} items, more than this check holds in memory (a limit of modelship, not of Python)`,
+        this.r.position,
+      );
     }
     this.stack.push(v);
   }
@@ -591,14 +598,20 @@ class Walker {
         "PICKLE_EXPANSION",
       );
     }
-    if (!this.memo.has(index) && this.memo.size >= PICKLE_LIMITS.memo) {
-      throw new FormatError(`memo grows beyond ${PICKLE_LIMITS.memo} entries`, at);
+    if (this.memo[index] === undefined) {
+      if (this.memoCount >= PICKLE_LIMITS.memo) {
+        throw new FormatError(
+          `memo grows beyond ${PICKLE_LIMITS.memo} entries, more than this check holds in memory (a limit of modelship, not of Python)`,
+          at,
+        );
+      }
+      this.memoCount++;
     }
-    this.memo.set(index, this.top(at));
+    this.memo[index] = this.top(at);
   }
 
   private memoGet(index: number, at: number): void {
-    const v = this.memo.get(index);
+    const v = this.memo[index];
     if (v === undefined) throw new FormatError(`memo key ${index} was never stored`, at);
     this.push(v);
   }
@@ -1004,7 +1017,7 @@ class Walker {
         this.memoPut(await r.u32le(), at);
         break;
       case 0x94: // MEMOIZE
-        this.memoPut(this.memo.size, at);
+        this.memoPut(this.memoCount, at);
         break;
       case 0x98: // READONLY_BUFFER
         this.top(at);

@@ -277,7 +277,7 @@ describe("containers that hold themselves", () => {
   });
 });
 
-describe("protocol 0 text lines are bounded by the file, not by 4096 bytes", () => {
+describe("valid pickles past the walk's old fixed limits: 4096-byte lines, a million memo entries", () => {
   it.each([
     ["STRING", pickle(op.string("a".repeat(10_000)), op.stop)],
     ["UNICODE", pickle(x.unicode("é".repeat(50_000)), op.stop)],
@@ -286,6 +286,17 @@ describe("protocol 0 text lines are bounded by the file, not by 4096 bytes", () 
     const report = await check(data, true);
     expect(report.findings).toEqual([]);
     expect(report.accepted).toBe(true);
+  });
+
+  it("accepts a pickle of over a million memoized objects (the walk's old fixed memo limit)", async () => {
+    const chunk = bytes(
+      op.mark,
+      ...Array(1000).fill([...op.shortBinunicode("a"), ...op.memoize]),
+      op.appends,
+    );
+    const data = bytes(op.proto(4), op.emptyList, op.memoize, ...Array(1200).fill(chunk), op.stop);
+    const report = await check(data);
+    expect(report.findings).toEqual([]);
   });
 
   it("still rejects a line that never ends", async () => {
