@@ -54,7 +54,10 @@ export function sniff(head: Uint8Array, size: number): Sniff {
   if (b(0) === 0x47 && b(1) === 0x47 && b(2) === 0x55 && b(3) === 0x46) return "gguf";
   if (b(0) === 0x50 && b(1) === 0x4b && b(2) === 0x03 && b(3) === 0x04) return "zip";
   if (isNpyMagic(head)) return "npy";
-  if (head.length >= 9 && b(8) === 0x7b) {
+  // safe_open accepts JSON whitespace before the header's "{" (off-spec, warned by the parser).
+  let brace = 8;
+  while (brace < head.length && [0x20, 0x09, 0x0a, 0x0d].includes(b(brace))) brace++;
+  if (head.length > brace && b(brace) === 0x7b) {
     const length = Buffer.from(head.buffer, head.byteOffset, 8).readBigUInt64LE(0);
     if (length >= 2n && length <= BigInt(size - 8)) return "safetensors";
   }

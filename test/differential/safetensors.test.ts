@@ -13,12 +13,7 @@ import { scratchDir } from "./support.js";
  * Cases where modelship's verdict differs from safe_open's on purpose, with the reason. The test
  * fails on any other disagreement, and on an entry here that no longer disagrees.
  */
-const EXPECTED_DISAGREEMENTS: Record<string, string> = {
-  // Content sniffing (sniff() in src/model/inspect-file.ts) takes a file for safetensors only when
-  // byte 8 is '{'. With leading whitespace it falls through to the pickle test, and a header length
-  // of 0x280 begins 80 02, a pickle PROTO 2: FORMAT_MISMATCH. Left to the owner of the sniffer.
-  "ws-lead-length-0x280": "a leading-whitespace header whose length reads as a pickle PROTO opcode",
-};
+const EXPECTED_DISAGREEMENTS: Record<string, string> = {};
 
 const script = join(import.meta.dirname, "safetensors_reference.py");
 
