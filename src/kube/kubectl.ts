@@ -89,7 +89,8 @@ export class Kubectl {
 
   /** Runs kubectl; resolves to stdout, or throws a KubectlError naming the command and the server's reason. */
   async run(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-    await (this.kubeconfigChecked ??= checkKubeconfigFiles(this.kubeconfig));
+    this.kubeconfigChecked ??= checkKubeconfigFiles(this.kubeconfig);
+    await this.kubeconfigChecked;
     let result: Awaited<ReturnType<typeof execa>>;
     try {
       result = await execa(this.binary, [...this.common, ...args], {

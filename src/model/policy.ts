@@ -2,7 +2,15 @@ import type { SmokeOptions } from "./smoke-limits.js";
 
 // What a team accepts, from modelship.yml `validation:`. The defaults accept every format and warn on
 // pickle globals that are neither known-safe nor known-dangerous.
-export const FILE_FORMATS = ["onnx", "safetensors", "pickle", "pytorch", "gguf", "numpy", "savedmodel"] as const;
+export const FILE_FORMATS = [
+  "onnx",
+  "safetensors",
+  "pickle",
+  "pytorch",
+  "gguf",
+  "numpy",
+  "savedmodel",
+] as const;
 export type FileFormat = (typeof FILE_FORMATS)[number];
 
 export interface ValidationPolicy {
