@@ -589,6 +589,8 @@ class Walker {
   }
 
   private memoPut(index: number, at: number): void {
+    // Like the C unpickler, an empty stack fails before the memo grows (random bytes after a pickle often do).
+    const value = this.top(at);
     // The C unpickler grows its memo table to twice the index: LONG_BINPUT 2**32-1 asks for 64 GiB. Writers
     // number entries from 0, one per memoized object, so an index beyond the stream's length is an attack.
     if (index > Math.max(this.r.size, 1 << 16)) {
@@ -607,7 +609,7 @@ class Walker {
       }
       this.memoCount++;
     }
-    this.memo[index] = this.top(at);
+    this.memo[index] = value;
   }
 
   private memoGet(index: number, at: number): void {
@@ -1048,8 +1050,8 @@ export function emptyPickleWalk(): PickleWalk {
  *
  * After the first pickle, the bytes that follow are walked as further pickles whatever their first byte (a
  * loader calling pickle.load again reads a protocol 0 pickle just as well). In a legacy torch.save file the
- * five pickles torch reads are walked strictly; elsewhere bytes that stop parsing are trailing data, and
- * only the plausible imports seen before they stopped are kept.
+ * five pickles torch reads are walked strictly; elsewhere bytes that stop parsing are trailing data, but
+ * what they did before they stopped is kept: the plausible imports, every hazard and extension code.
  */
 export async function walkPickle(reader: ByteReader, options: WalkOptions = {}): Promise<PickleWalk> {
   const out = emptyPickleWalk();
@@ -1064,11 +1066,11 @@ export async function walkPickle(reader: ByteReader, options: WalkOptions = {}):
       try {
         await walker.walk();
       } catch (error) {
-        if (!(error instanceof FormatError) || !speculative) {
-          out.extensions.push(...walker.extensions);
-          out.hazards.push(...walker.hazards);
-          throw error;
-        }
+        // A loader calling pickle.load again runs these opcodes up to the bad byte: whatever they did
+        // (a straddling opcode, an extension code, a call of a non-global) counts even when the rest is data.
+        out.extensions.push(...walker.extensions);
+        out.hazards.push(...walker.hazards);
+        if (!(error instanceof FormatError) || !speculative) throw error;
         const kept = out.globals.splice(globalsBefore).filter(plausibleGlobal);
         out.globals.push(...kept);
         out.trailingBytes = reader.size - start;

@@ -129,6 +129,53 @@ describe("FRAME: the stream is read linearly, and no opcode may cross a frame's 
   });
 });
 
+describe("a later pickle that breaks off keeps what it did before breaking off", () => {
+  // pickle.load called a second time runs the second pickle's opcodes until the bad byte: what they did
+  // (a straddling opcode, an extension code, a call of a non-global) happened, so it is no trailing data.
+  const first = pickle(op.proto(4), op.none, op.stop);
+  const junk = [0xff];
+  const later: [string, Uint8Array, string][] = [
+    [
+      "a SHORT_BINUNICODE straddling its frame",
+      pickle(op.proto(4), frame(4), [0x8c, 5], "AB", "CDE"),
+      "PICKLE_FRAME_STRADDLE",
+    ],
+    ["an EXT1 extension code", pickle(op.proto(2), [0x82, 0x2a]), "PICKLE_EXTENSION_CODE"],
+    [
+      "a REDUCE of a call's result",
+      pickle(
+        op.proto(2),
+        op.global("collections", "OrderedDict"),
+        op.emptyTuple,
+        op.reduce,
+        op.shortBinunicode("id"),
+        op.tuple1,
+        op.reduce,
+      ),
+      "PICKLE_HAZARD",
+    ],
+  ];
+
+  it.each(later)(
+    "%s in the second pickle is rejected in default and strict mode",
+    async (_n, second, code) => {
+      const data = bytes(first, second, junk);
+      for (const strict of [false, true]) {
+        const report = await check(data, strict);
+        expect(report.accepted).toBe(false);
+        expect(codes(report)).toContain(code);
+      }
+    },
+  );
+
+  it("still takes a memo index on an empty stack after the last pickle as data (the C unpickler underflows first)", async () => {
+    const data = bytes(first, [0x72, 0xff, 0xff, 0xff, 0x7f], junk);
+    const report = await check(data, true);
+    expect(report.accepted).toBe(true);
+    expect(report.findings.map((f) => f.code)).toEqual(["PICKLE_TRAILING_DATA"]);
+  });
+});
+
 describe("PROTO belongs at the start of a pickle, once", () => {
   it.each([
     ["repeated", pickle(op.proto(4), op.proto(4), op.none, op.stop)],
