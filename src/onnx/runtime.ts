@@ -100,7 +100,7 @@ export async function loadOnnxSession(modelFile: string, logger?: Logger): Promi
         name,
         datatype: oipDatatypeOfOrt(tensor.type),
         shape: [...tensor.dims],
-        data: tensor.data as ArrayLike<number | bigint | boolean>,
+        data: tensor.data as ArrayLike<number | bigint | boolean | string>,
       };
     });
   };

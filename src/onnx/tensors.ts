@@ -416,8 +416,13 @@ export function parseInferRequest(
   return { ...(body.id !== undefined ? { id: body.id } : {}), inputs: parsed, outputNames };
 }
 
-/** One value of a runtime output as JSON sees it: FP16 decoded from its bits, BOOL as a boolean. */
-function jsonValue(datatype: string, v: number | bigint | boolean | string): number | bigint | boolean {
+/** One value of a runtime output as JSON sees it: BYTES as the string, BOOL as a boolean. */
+function jsonValue(
+  datatype: string,
+  v: number | bigint | boolean | string,
+): number | bigint | boolean | string {
+  // A string tensor (BYTES, e.g. the labels of a classifier trained on strings) is answered as is.
+  if (typeof v === "string") return v;
   if (datatype === "BOOL") return Boolean(v);
   // Without Float16Array, onnxruntime-node hands float16 data over as its raw Uint16 bits.
   if (datatype === "FP16" && typeof v === "number") return v;

@@ -3,11 +3,13 @@
 // 400, and the server stays healthy afterwards. Each server gets its own HOME and runtime directory;
 // onnxruntime-node comes from node_modules (nothing is installed: MODELSHIP_RUNTIME_AUTO_INSTALL=0).
 import type { ChildProcess } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { type ClientRequest, request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildOnnxModel } from "../../src/model/onnx-build.js";
+import { onnx } from "../../src/model/onnx-proto.js";
 import { type CliResult, collect, model, spawnCli, tempDir, waitFor } from "./helpers.js";
 
 interface Serve {
@@ -25,8 +27,12 @@ const env = () => ({
 });
 const servers: Serve[] = [];
 
-async function startServe(...flags: string[]): Promise<Serve> {
-  const child = spawnCli(["serve", model("v2"), "--port", "0", "--name", "iris", "--json", ...flags], {
+function startServe(...flags: string[]): Promise<Serve> {
+  return startServeModel(model("v2"), "iris", ...flags);
+}
+
+async function startServeModel(path: string, name: string, ...flags: string[]): Promise<Serve> {
+  const child = spawnCli(["serve", path, "--port", "0", "--name", name, "--json", ...flags], {
     env: env(),
   });
   const done = collect(child);
@@ -40,12 +46,63 @@ async function startServe(...flags: string[]): Promise<Serve> {
   return serve;
 }
 
+/** The labels of the classifier with string outputs, one of them with characters JSON must escape. */
+const LABELS = ["setosa", 'versi"color\\', "virginica ✿"];
+
+/**
+ * A classifier whose label output is a string tensor (BYTES), as skl2onnx exports one trained on
+ * string labels: the class of the largest of three scores, mapped to its name, plus the scores.
+ */
+function stringLabelModel(): Uint8Array {
+  const built = buildOnnxModel({
+    nodes: [
+      { opType: "Identity", inputs: ["scores_in"], outputs: ["scores"] },
+      {
+        opType: "ArgMax",
+        inputs: ["scores_in"],
+        outputs: ["index"],
+        attributes: { axis: { i: 1 }, keepdims: { i: 0 } },
+      },
+      {
+        opType: "CategoryMapper",
+        domain: "ai.onnx.ml",
+        inputs: ["index"],
+        outputs: ["label"],
+        attributes: { cats_int64s: { ints: [0, 1, 2] } },
+      },
+    ],
+    inputs: [{ name: "scores_in", datatype: "FP32", shape: ["N", 3] }],
+    outputs: [
+      { name: "label", datatype: "BYTES", shape: ["N"] },
+      { name: "scores", datatype: "FP32", shape: ["N", 3] },
+    ],
+    opsets: [
+      { domain: "", version: 13 },
+      { domain: "ai.onnx.ml", version: 1 },
+    ],
+  });
+  // onnx-build has no string-list attribute: add cats_strings to the decoded model.
+  const proto = onnx.ModelProto.decode(built);
+  const mapper = proto.graph?.node?.find((n) => n.opType === "CategoryMapper");
+  mapper?.attribute?.push(
+    onnx.AttributeProto.create({
+      name: "cats_strings",
+      type: onnx.AttributeProto.AttributeType.STRINGS,
+      strings: LABELS.map((l) => new TextEncoder().encode(l)),
+    }),
+  );
+  return onnx.ModelProto.encode(proto).finish();
+}
+
 let plain: Serve;
 let small: Serve;
+let strings: Serve;
 
 beforeAll(async () => {
   dir = await tempDir("modelship-serve-limits-");
-  [plain, small] = await Promise.all([
+  const stringModel = join(dir, "labels.onnx");
+  await writeFile(stringModel, stringLabelModel());
+  [plain, small, strings] = await Promise.all([
     startServe(),
     startServe(
       "--max-inflight",
@@ -59,6 +116,7 @@ beforeAll(async () => {
       "--max-elements",
       "100000",
     ),
+    startServeModel(stringModel, "labels"),
   ]);
 });
 afterAll(async () => {
@@ -72,8 +130,8 @@ const rowsBody = (rows: number, value = 1) =>
     inputs: [{ name: "input", shape: [rows, 4], datatype: "FP32", data: new Array(rows * 4).fill(value) }],
   });
 
-async function infer(s: Serve, body: string) {
-  const res = await fetch(`${s.url}/v2/models/iris/infer`, {
+async function infer(s: Serve, body: string, name = "iris") {
+  const res = await fetch(`${s.url}/v2/models/${name}/infer`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
@@ -119,6 +177,22 @@ describe("serve with its default limits", () => {
     const answer = await infer(plain, rowsBody(1, 3e38));
     expect(answer.status).toBe(500);
     expect(answer.json.error).toMatch(/answered NaN in output "probabilities" at data\[0\]/);
+  });
+});
+
+describe("serve with a model whose output is a string tensor", () => {
+  it("answers BYTES outputs as JSON strings, as the model gave them (not a 500 for NaN)", async () => {
+    const body = JSON.stringify({
+      inputs: [{ name: "scores_in", shape: [3, 3], datatype: "FP32", data: [9, 0, 0, 0, 9, 0, 0, 0, 9] }],
+    });
+    const answer = await infer(strings, body, "labels");
+    expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    expect(answer.json.outputs).toEqual([
+      { name: "label", datatype: "BYTES", shape: [3], data: LABELS },
+      { name: "scores", datatype: "FP32", shape: [3, 3], data: [9, 0, 0, 0, 9, 0, 0, 0, 9] },
+    ]);
+    const metadata = await (await fetch(`${strings.url}/v2/models/labels`)).json();
+    expect(metadata.outputs[0]).toEqual({ name: "label", datatype: "BYTES", shape: [-1] });
   });
 });
 

@@ -332,6 +332,7 @@ describe("encodeInferResponse", () => {
       out({ name: "z", datatype: "INT64", data: BigInt64Array.of(9007199254740993n, -1n) }),
       out({ name: "b", datatype: "BOOL", data: Uint8Array.of(1, 0) }),
       out({ name: "h", datatype: "FP16", data: Uint16Array.of(0x3c00, 0x3800) }),
+      out({ name: "s", datatype: "BYTES", shape: [3], data: ["setosa", 'a "label"\n', "NaN"] }),
     ];
     const text = encodeInferResponse(head, outputs).toString("utf8");
     expect(text).toBe(
@@ -344,6 +345,7 @@ describe("encodeInferResponse", () => {
           { name: "z", datatype: "INT64", shape: [2], data: ["INT64"] },
           { name: "b", datatype: "BOOL", shape: [2], data: [true, false] },
           { name: "h", datatype: "FP16", shape: [2], data: [1, 0.5] },
+          { name: "s", datatype: "BYTES", shape: [3], data: ["setosa", 'a "label"\n', "NaN"] },
         ],
       }).replace('["INT64"]', "[9007199254740993,-1]"),
     );
