@@ -8,6 +8,7 @@ import { RUNTIME_PRESETS } from "../image/presets.js";
 import { tensorFromNested } from "../model/smoke-inputs.js";
 import { MIN_SMOKE_MEMORY_BYTES } from "../model/smoke-limits.js";
 import { parseDuration } from "./duration.js";
+import { parseSize } from "./size.js";
 
 // Other modules import the public types from here too.
 export type { ConfigOverrides } from "./overrides.js";
@@ -356,33 +357,14 @@ const gates = z.strictObject({
     .nullish(),
 });
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  B: 1,
-  KB: 1e3,
-  MB: 1e6,
-  GB: 1e9,
-  TB: 1e12,
-  KIB: 2 ** 10,
-  MIB: 2 ** 20,
-  GIB: 2 ** 30,
-  TIB: 2 ** 40,
-};
-
-/** A byte count: a number of bytes or "500MB", "2GiB". */
+/** A byte count: a number of bytes or "500MB", "2GiB", read by the parser CLI flags use too. */
 const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const match = typeof value === "number" ? null : /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
-  const bytes =
-    typeof value === "number"
-      ? value
-      : match
-        ? Number(match[1]) * (SIZE_UNITS[(match[2] ?? "").toUpperCase()] ?? Number.NaN)
-        : Number.NaN;
-  if (!Number.isFinite(bytes) || bytes <= 0) {
-    ctx.issues.push({ code: "custom", message: `${JSON.stringify(value)} is not a size`, input: value });
+  try {
+    return parseSize(value);
+  } catch (error) {
+    ctx.issues.push({ code: "custom", message: (error as Error).message, input: value });
     return z.NEVER;
   }
-  return Math.floor(bytes);
 });
 
 /** Values in one validation.smoke.inputs tensor: a request, not a data set. */

@@ -19,23 +19,24 @@ const UNITS: Record<string, number> = {
 
 export const SIZE_EXPECTED = 'a number of bytes, or a string like "64KiB", "10MiB", "500MB", "2GiB"';
 
-/** Bytes (rounded down) of a size above 0; throws an Error saying what is wrong on anything else. */
+/** Bytes (rounded down) of a size of at least 1 byte and at most 2^53 - 1; throws an Error saying
+ * what is wrong on anything else (0.5 is not rounded down to 0 bytes: it is refused). */
 export function parseSize(value: string | number): number {
   const text = typeof value === "string" ? value : String(value);
+  const shown = typeof value === "string" ? JSON.stringify(shorten(text)) : shorten(text);
   const match =
-    typeof value === "number"
+    typeof value === "number" || text.length > 32
       ? null
-      : text.length > 32
-        ? null
-        : /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+      : /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const bytes =
     typeof value === "number"
       ? value
       : match
         ? Number(match[1]) * (UNITS[(match[2] ?? "").toUpperCase()] ?? Number.NaN)
         : Number.NaN;
-  if (!Number.isFinite(bytes) || bytes < 1 || bytes > Number.MAX_SAFE_INTEGER) {
-    throw new Error(`${JSON.stringify(shorten(text))} is not a size`);
-  }
+  if (Number.isNaN(bytes)) throw new Error(`${shown} is not a size`);
+  if (bytes < 1) throw new Error(`${shown} is not a size: less than 1 byte`);
+  if (bytes > Number.MAX_SAFE_INTEGER)
+    throw new Error(`${shown} is not a size: more than ${Number.MAX_SAFE_INTEGER} bytes (8 PiB)`);
   return Math.floor(bytes);
 }
