@@ -15,6 +15,7 @@ import {
   previewObjects,
   removeExpiredPreviews,
   removePreview,
+  syncPreviewRoutes,
 } from "../../src/targets/kubernetes/preview.js";
 import { previewsIn, weightIn } from "../../src/targets/kubernetes/routers.js";
 import { KubernetesWorkloads } from "../../src/targets/kubernetes/workloads.js";
@@ -277,11 +278,80 @@ describe("Kubernetes live preview, Istio router", () => {
     await removePreview(preview, target, 42);
     expect(previewsIn(await vs())).toEqual([]);
   }, 180_000);
+  it("a revert and a promote land while previews keep rewriting the VirtualService between every read and write", async () => {
+    const target = kubernetesTarget(ns, { router: { kind: "istio" }, deployment: "storm" });
+    const plain = kubectlFor(target);
+    const rollout = new InterleavedKubectl(target);
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (m: string) => void warnings.push(m), error: () => {} };
+    const workloads = new KubernetesWorkloads(rollout, target, { pollMs: 200, logger });
+    const vs = async () => (await plain.get("virtualservice.networking.istio.io", "storm")) as VirtualService;
+    // Another writer: a PR's preview appears (its Service) and routes itself, a new one each time.
+    let pr = 60;
+    const added: number[] = [];
+    const previewArrives = async () => {
+      pr++;
+      const service = previewObjects(target, revision("r9"), {
+        pullRequest: pr,
+        expiresAt: new Date(Date.now() + 3600_000),
+      }).find((o) => o.kind === "Service") as KubeObject;
+      await plain.apply([service]);
+      await syncPreviewRoutes(plain, target);
+      added.push(pr);
+    };
+    await workloads.runStable(revision("r1"));
+    await workloads.startCanary(revision("r2"));
+    expect(await workloads.setCanaryWeight(40)).toBe(40);
+
+    // Between every read and every write of the revert, a preview rewrites the route: every write
+    // it makes with the resourceVersion it read is stale; the last goes without it, and lands.
+    rollout.between = previewArrives;
+    await workloads.revert();
+    rollout.between = undefined;
+    expect(weightIn(await vs(), workloads.names)).toBe(0);
+    expect(rollout.stale).toBeGreaterThanOrEqual(4);
+    expect(warnings.join("\n")).toMatch(
+      /revert: the VirtualService storm was rewritten .* 4 times in a row; writing it now without the resourceVersion check/,
+    );
+    // The preview that came after the last listing lost its rule to that write, and the rewrite
+    // of the rules lost to the same storm: said, and the next write of the route puts it right.
+    expect(warnings.join("\n")).toMatch(/the preview rules of the VirtualService storm may be off/);
+    await syncPreviewRoutes(plain, target);
+    expect(previewsIn(await vs())).toEqual(added);
+    expect(weightIn(await vs(), workloads.names)).toBe(0);
+
+    // A promote while five writes of previews come in: its route to the canary lands, the preview
+    // that came in last gets its rule back by the rewrite, and the promote ends at weight 0.
+    warnings.length = 0;
+    rollout.stale = 0;
+    await workloads.startCanary(revision("r3"));
+    expect(await workloads.setCanaryWeight(50)).toBe(50);
+    let storms = 5;
+    rollout.between = async () => {
+      if (storms-- > 0) await previewArrives();
+    };
+    await workloads.promote();
+    rollout.between = undefined;
+    expect(rollout.stale).toBe(4);
+    expect(warnings.join("\n")).toMatch(
+      /promote: the VirtualService storm was rewritten .* 4 times in a row/,
+    );
+    expect(warnings.join("\n")).not.toMatch(/may be off/);
+    const promoted = await vs();
+    expect(weightIn(promoted, workloads.names)).toBe(0);
+    expect(previewsIn(promoted)).toEqual(added);
+    const stable = await plain.get("Deployment", "storm");
+    expect(stable?.metadata.labels?.["modelship.io/revision"]).toBe("r3");
+  }, 240_000);
 });
 
-/** kubectl that runs `before` (once) just ahead of its next apply of a VirtualService, and counts stale applies. */
+/**
+ * kubectl that runs `before` (once) just ahead of its next apply of a VirtualService, and `between`
+ * ahead of every one (between its read and its write), and counts stale applies.
+ */
 class InterleavedKubectl extends Kubectl {
   before?: () => Promise<void>;
+  between?: () => Promise<void>;
   stale = 0;
   constructor(target: KubernetesTargetConfig) {
     super({
@@ -291,11 +361,13 @@ class InterleavedKubectl extends Kubectl {
     });
   }
   override async apply(...args: Parameters<Kubectl["apply"]>): Promise<KubeObject[]> {
-    const before = args[0].some((o) => o.kind === "VirtualService") ? this.before : undefined;
+    const route = args[0].some((o) => o.kind === "VirtualService");
+    const before = route ? this.before : undefined;
     if (before) {
       this.before = undefined;
       await before();
     }
+    if (route) await this.between?.();
     try {
       return await super.apply(...args);
     } catch (error) {

@@ -21,10 +21,17 @@ import {
   servicesFor,
   trackSelector,
 } from "./manifests.js";
-import { livePreviews } from "./preview.js";
+import { livePreviews, syncPreviewRoutes } from "./preview.js";
 import { containerStates, eventLines, trackProgress } from "./rollout-watch.js";
 import { canaryReplicas, previewsIn, replicaWeight, routeObjects, weightIn } from "./routers.js";
 import { loadTemplate } from "./template.js";
+
+/** Writes of the route redone on a stale read before one gives up (or, when it must land, goes unchecked). */
+const ROUTE_ATTEMPTS = 5;
+const VIRTUAL_SERVICE = "virtualservice.networking.istio.io";
+
+const sameNumbers = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((n, i) => n === b[i]);
 
 export interface WorkloadOptions {
   logger?: Logger;
@@ -107,10 +114,11 @@ export class KubernetesWorkloads implements Workloads {
     const revision = this.requireCanary();
     // All traffic to the canary first, then the stable Deployment moves to its revision and takes
     // the traffic back: no request goes to a pod that is going away.
-    if (this.target.router.kind !== "replicas") await this.applyRouted(100);
+    // Both route writes must land (mustLand): a promote left half-way strands traffic.
+    if (this.target.router.kind !== "replicas") await this.applyRouted(100, [], { mustLand: "promote" });
     await this.kubectl.apply([await this.deployment("stable", revision, this.target.replicas, true)]);
     await this.waitFor("stable", revision, this.target.replicas);
-    if (this.target.router.kind !== "replicas") await this.applyRouted(0);
+    if (this.target.router.kind !== "replicas") await this.applyRouted(0, [], { mustLand: "promote" });
     await this.removeCanary();
   }
 
@@ -126,13 +134,13 @@ export class KubernetesWorkloads implements Workloads {
    */
   private async applyRevertRoute(): Promise<void> {
     try {
-      await this.applyRouted(0);
+      await this.applyRouted(0, [], { mustLand: "revert" });
     } catch (error) {
       if (!(error instanceof ApplyConflictError)) throw error;
       this.logger.warn(
         `revert: taking the route back from another field manager to send all traffic to the stable model. ${error.message}`,
       );
-      await this.applyRouted(0, [], { force: true });
+      await this.applyRouted(0, [], { force: true, mustLand: "revert" });
     }
   }
 
@@ -141,11 +149,16 @@ export class KubernetesWorkloads implements Workloads {
    * rule for each preview running now (preview.ts), and goes with the resourceVersion it was read
    * at, read before the previews are listed: a preview added or removed meanwhile makes the apply
    * stale (refused and redone), so a rollout never drops a live preview's rule nor keeps a gone one.
+   * `precondition: false` leaves the resourceVersion out (a write that must land, applyRouted).
    */
-  private async routes(weight: number): Promise<KubeObject[]> {
-    if (this.target.router.kind !== "istio") return routeObjects(this.target, this.names, weight);
+  private async routes(
+    weight: number,
+    precondition = true,
+  ): Promise<{ objects: KubeObject[]; previews: number[] }> {
+    if (this.target.router.kind !== "istio")
+      return { objects: routeObjects(this.target, this.names, weight), previews: [] };
     const name = this.names.app;
-    const current = await this.kubectl.get("virtualservice.networking.istio.io", name);
+    const current = await this.kubectl.get(VIRTUAL_SERVICE, name);
     let previews: number[];
     try {
       previews = await livePreviews(this.kubectl, this.target);
@@ -159,27 +172,66 @@ export class KubernetesWorkloads implements Workloads {
         );
       this.warnedPreviews = true;
     }
-    return routeObjects(this.target, this.names, weight, previews).map((o) =>
-      o.kind === "VirtualService" && current?.metadata.resourceVersion
+    const objects = routeObjects(this.target, this.names, weight, previews).map((o) =>
+      precondition && o.kind === "VirtualService" && current?.metadata.resourceVersion
         ? { ...o, metadata: { ...o.metadata, resourceVersion: current.metadata.resourceVersion } }
         : o,
     );
+    return { objects, previews };
   }
 
-  /** Applies `objects` with the router's objects for `weight`, redone when the route was stale. */
+  /**
+   * Applies `objects` with the router's objects for `weight`, redone when the route was stale. A
+   * write that must land (`mustLand`: a revert's or a promote's route) is not given up to writers
+   * that keep rewriting the VirtualService (PRs' previews, each redoing its own stale writes): its
+   * last attempt goes without the resourceVersion check, with the previews listed just before it,
+   * said in a warning; a preview rule that changed in that last moment is then written again.
+   */
   private async applyRouted(
     weight: number,
     objects: KubeObject[] = [],
-    options: { force?: boolean } = {},
+    options: { force?: boolean; mustLand?: "revert" | "promote" } = {},
   ): Promise<void> {
+    const apply = options.force ? { force: true } : {};
     for (let attempt = 1; ; attempt++) {
+      const unconditional = options.mustLand !== undefined && attempt >= ROUTE_ATTEMPTS;
+      const routes = await this.routes(weight, !unconditional);
+      if (unconditional)
+        this.logger.warn(
+          `${options.mustLand}: the VirtualService ${this.names.app} was rewritten by another writer (a PR's preview) between its read and this write ${attempt - 1} times in a row; writing it now without the resourceVersion check so that the canary's weight ${weight} lands, with the preview rules of the Services listed just now (${routes.previews.length > 0 ? routes.previews.map((pr) => `PR ${pr}`).join(", ") : "none"})`,
+        );
       try {
-        await this.kubectl.apply([...objects, ...(await this.routes(weight))], options);
-        return;
+        await this.kubectl.apply([...objects, ...routes.objects], apply);
       } catch (error) {
-        if (attempt >= 5 || !isStale(error)) throw error;
+        if (attempt >= ROUTE_ATTEMPTS || !isStale(error)) throw error;
+        continue;
       }
+      if (unconditional) await this.rewritePreviewRules(routes.previews);
+      return;
     }
+  }
+
+  /**
+   * After a write without the resourceVersion check: a preview deployed or removed between the
+   * listing and that write has the wrong rule now; the rules are written again (with the check,
+   * keeping the weight just written), or a warning says which PRs are off and what puts them right.
+   */
+  private async rewritePreviewRules(written: number[]): Promise<void> {
+    if (this.warnedPreviews) return; // Services cannot be listed: the rules were kept as they were.
+    let live: number[] = written;
+    let why: string;
+    try {
+      live = await livePreviews(this.kubectl, this.target);
+      if (sameNumbers(live, written)) return;
+      const routed = await syncPreviewRoutes(this.kubectl, this.target);
+      if (routed) return;
+      why = "the VirtualService is gone";
+    } catch (error) {
+      why = (error as Error).message;
+    }
+    this.logger.warn(
+      `the preview rules of the VirtualService ${this.names.app} may be off (written: ${written.join(", ") || "none"}; previews running: ${live.join(", ") || "none"}) and could not be written again (${why}); the next write of the route (a preview's deploy or cleanup, a rollout) puts them right`,
+    );
   }
 
   /** A first deployment that failed its gates: its objects go, since nothing was stable before it. */
