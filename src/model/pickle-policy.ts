@@ -291,6 +291,10 @@ const CLOSED_MODULES = [
 /** Why some closed-module names are refused, where "may run code" would be wrong. */
 const REASONS: Record<string, string> = {
   "builtins.pow": "computes numbers of any size (pow(10, 10**10) runs for minutes and takes gigabytes)",
+  "builtins.round":
+    "computes numbers of any size (round(1, -10**9) computes 10**n for n = 10**9, for hours and gigabytes)",
+  "builtins.format":
+    "pads to any width a short spec asks for (format(0, '1500000000') allocates 1.5 GB; a huge precision too)",
   "builtins.sum":
     "concatenates what it is given, turning shared references into copies (exponential with nesting)",
   "builtins.map":
@@ -374,10 +378,10 @@ const SAFE: Record<string, string[]> = {
     "True",
     "False",
     "None",
-    // Pure functions of their arguments (fickling's SAFE_BUILTINS less pow, sum, map, filter and iter, above).
+    // Pure functions whose work is bounded by the size of their arguments, which the file holds (fickling's
+    // SAFE_BUILTINS less pow, round, format, sum, map, filter and iter: see REASONS).
     "len",
     "abs",
-    "round",
     "divmod",
     "min",
     "max",
@@ -397,7 +401,6 @@ const SAFE: Record<string, string[]> = {
     "oct",
     "ord",
     "chr",
-    "format",
     "isinstance",
     "issubclass",
     "callable",

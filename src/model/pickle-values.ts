@@ -104,6 +104,14 @@ export function materialises(name: string, args: readonly Value[] | undefined): 
   ) {
     return `${name} is called with a number, which allocates that many bytes; picklers pass it a string or bytes`;
   }
+  // str(Fraction) is "n/d" and newer Pythons pickle (n, d): an exponent, or a Decimal's, makes it compute
+  // 10**exp. A string too long to keep (a NUL-led placeholder) may hide one, so it counts too.
+  if (
+    name === "fractions.Fraction" &&
+    args.some((a) => a.k === "object" || (a.k === "str" && (/e/i.test(a.v) || a.v.startsWith("\u0000"))))
+  ) {
+    return `${name} is called on an exponent (a string such as "1e1000000000", a string too long to check, or a Decimal), which makes it compute 10**exponent; picklers pass it a numerator and denominator`;
+  }
   if (MATERIALISERS.has(name) && args.some(unseen)) {
     return `${name} is called on another call's result (an iterator such as range(10**12)), building or scanning all of it; picklers pass it a literal list, tuple or dict`;
   }

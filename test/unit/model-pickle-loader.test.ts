@@ -239,6 +239,34 @@ describe("expansion: a tiny file must not stand for a huge object", () => {
     expect(codes(await check(data))).toContain("PICKLE_EXPANSION");
   });
 
+  it.each([
+    // Fraction("1e1000000000") computes 10**(10**9); so does Fraction(Decimal("1e1000000000")).as_integer_ratio().
+    ["a string with an exponent", [op.binunicode("1e1000000000")]],
+    ["a string too long to check", [op.binunicode(`${"1".repeat(600)}e1000000000`)]],
+    ["a Decimal", [op.global("decimal", "Decimal"), op.binunicode("1e1000000000"), op.tuple1, op.reduce]],
+  ])("rejects fractions.Fraction called on %s, which computes 10**exponent", async (_n, arg) => {
+    const data = pickle(
+      op.proto(2),
+      op.global("fractions", "Fraction"),
+      ...arg,
+      op.tuple1,
+      op.reduce,
+      op.stop,
+    );
+    for (const strict of [false, true])
+      expect(codes(await check(data, strict))).toContain("PICKLE_EXPANSION");
+  });
+
+  it("accepts the Fractions CPython writes: (numerator, denominator), or str(self) as older Pythons did", async () => {
+    for (const args of [
+      [op.binint1(3), op.binint1(7), op.tuple2],
+      [op.binunicode("-3/7"), op.tuple1],
+    ]) {
+      const data = pickle(op.proto(2), op.global("fractions", "Fraction"), ...args, op.reduce, op.stop);
+      expect((await check(data, true)).findings).toEqual([]);
+    }
+  });
+
   it("accepts what CPython writes for sets, bytearrays and ranges under protocol 2", async () => {
     const data = pickle(
       op.proto(2),
