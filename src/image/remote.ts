@@ -195,18 +195,35 @@ export interface PushManifest {
 
 /**
  * What happened to one tag: `moved` to the pushed digest (from `previous`, absent for a new tag),
- * `unchanged` (already there, not sent again), `failed` (still at `previous` as far as the registry
- * told us), or `not-attempted` (a failure before it stopped the push).
+ * `unchanged` (already there, not sent again), `failed` (where it points then is what the registry
+ * answered when asked after the failure, or unknown when that check failed too), or
+ * `not-attempted` (a failure before it stopped the push).
  */
 export interface TagUpdate {
   tag: string;
   status: "moved" | "unchanged" | "failed" | "not-attempted";
-  /** What the tag points at now: the pushed digest (moved, unchanged). */
+  /**
+   * What the tag points at now: the pushed digest (moved, unchanged); for a failed tag, what the
+   * registry answered when asked after the failure (`previous` when it stayed, another digest when
+   * another push moved it; absent when there is no such tag, or when the check failed: `checkError`).
+   */
   digest?: string;
   /** What it pointed at before this push, when the registry said. */
   previous?: string;
   /** Why it failed. */
   error?: string;
+  /** A failed tag whose check after the failure failed too (why): where it points is unknown. */
+  checkError?: string;
+}
+
+/** Where a tag that did not move points, in words: still, now (another digest), unknown, not created. */
+function notMovedText(u: TagUpdate): string {
+  if (u.status === "not-attempted") return "not tried";
+  const was = u.previous ? `, was ${u.previous}` : "";
+  if (u.checkError !== undefined) return `where it points now is unknown: ${u.checkError}${was}`;
+  if (u.digest !== undefined)
+    return u.digest === u.previous ? `still ${u.previous}` : `now ${u.digest}${was}`;
+  return u.previous ? `gone${was}` : "not created";
 }
 
 /** Tags that now point at the pushed image (moved or already there). */
@@ -234,11 +251,7 @@ export function describeTagUpdates(digest: string, updates: readonly TagUpdate[]
     parts.push(`moved to ${digest}: ${moved.join(", ")}`);
   }
   if (not.length > 0) {
-    const left = not.map((u) =>
-      u.status === "not-attempted"
-        ? `${u.tag} (not tried)`
-        : `${u.tag} (${u.previous ? `still ${u.previous}` : "not created"})`,
-    );
+    const left = not.map((u) => `${u.tag} (${notMovedText(u)})`);
     parts.push(`not moved: ${left.join(", ")}`);
   }
   return parts.join("; ");
@@ -369,10 +382,15 @@ export async function pushImage(
       await repo.putManifestAt(manifest.bytes, manifest.descriptor, tag, options.signal);
     } catch (error) {
       // A PUT that broke (or was cancelled) after the registry got it may have moved the tag all
-      // the same: ask, outside the push's signal, so the report says what the registry serves.
-      const now = await repo
-        .tagDigest(tag, { detached: true, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) })
-        .catch(() => undefined);
+      // the same: ask, outside the push's signal, so the report says what the registry serves
+      // (or that it could not be asked: then where the tag points is unknown, not "previous").
+      let now: string | undefined;
+      let checkError: string | undefined;
+      try {
+        now = await repo.tagDigest(tag, { detached: true, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+      } catch (checkFailure) {
+        checkError = (checkFailure as Error).message ?? String(checkFailure);
+      }
       if (now === digest && !isCancellation(error)) {
         repo.client.log.warn(`${where}:${tag}: ${(error as Error).message}, but the tag did move`);
         update.status = "moved";
@@ -385,6 +403,8 @@ export async function pushImage(
       } else {
         update.status = "failed";
         update.error = (error as Error).message;
+        if (checkError !== undefined) update.checkError = checkError;
+        else if (now !== undefined) update.digest = now;
       }
       throw fail(error, true);
     }

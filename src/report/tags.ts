@@ -17,12 +17,14 @@ export function tagRows(updates: readonly TagUpdate[], code = (s: string) => s):
   return updates.map((u) => {
     const before =
       u.previous !== undefined ? code(u.previous) : u.status === "not-attempted" ? "?" : "(none)";
+    // A failed tag: what the registry answered when asked after the failure, "unknown" when that
+    // check failed too.
     const now =
       u.digest !== undefined
         ? code(u.digest)
         : u.status === "failed"
-          ? u.previous !== undefined
-            ? code(u.previous)
+          ? u.checkError !== undefined
+            ? "unknown"
             : "(none)"
           : "?";
     const result = u.status === "failed" && u.error ? `${STATUS.failed}: ${u.error}` : STATUS[u.status];

@@ -20,9 +20,23 @@ describe("tag updates", () => {
     { tag: "v2", status: "moved", digest: D },
     { tag: "stable", status: "moved", digest: D, previous: OLD },
     { tag: "same", status: "unchanged", digest: D, previous: D },
-    { tag: "latest", status: "failed", previous: OLD, error: "HTTP 500" },
+    // A failed tag's digest is what the registry answered when asked after the failure.
+    { tag: "latest", status: "failed", digest: OLD, previous: OLD, error: "HTTP 500" },
     { tag: "fresh", status: "failed", error: "HTTP 500" },
     { tag: "later", status: "not-attempted" },
+  ];
+  const OTHER = `sha256:${"c".repeat(64)}`;
+  const elsewhere: TagUpdate[] = [
+    { tag: "raced", status: "failed", digest: OTHER, previous: OLD, error: "HTTP 500" },
+    {
+      tag: "unsure",
+      status: "failed",
+      previous: OLD,
+      error: "HTTP 500",
+      checkError: "HEAD failed with HTTP 503",
+    },
+    { tag: "unsure-new", status: "failed", error: "HTTP 500", checkError: "timed out" },
+    { tag: "deleted", status: "failed", previous: OLD, error: "HTTP 500" },
   ];
 
   it("says which moved (from what) and which did not (still at what)", () => {
@@ -34,6 +48,18 @@ describe("tag updates", () => {
     );
     expect(tagsAtDigest(updates)).toEqual(["v2", "stable", "same"]);
     expect(tagsNotMoved(updates)).toEqual(["latest", "fresh", "later"]);
+  });
+
+  it("a failed tag: where the check after the failure found it (another digest, gone), or unknown when it failed", () => {
+    expect(describeTagUpdates(D, elsewhere)).toBe(
+      `no tag was moved; not moved: raced (now ${OTHER}, was ${OLD}), unsure (where it points now is unknown: HEAD failed with HTTP 503, was ${OLD}), unsure-new (where it points now is unknown: timed out), deleted (gone, was ${OLD})`,
+    );
+    expect(tagRows(elsewhere)).toEqual([
+      ["raced", "✘ not moved: HTTP 500", OTHER, OLD],
+      ["unsure", "✘ not moved: HTTP 500", "unknown", OLD],
+      ["unsure-new", "✘ not moved: HTTP 500", "unknown", "(none)"],
+      ["deleted", "✘ not moved: HTTP 500", "(none)", OLD],
+    ]);
   });
 
   it("PushError: the registry's error first, then where the image is and the tags", () => {
