@@ -13,7 +13,7 @@ import { KubernetesTarget, kubectlFor } from "../targets/kubernetes/kubernetes-t
 import { openPreviewEndpoint, previewName } from "../targets/kubernetes/preview.js";
 import { LocalTarget, type RunningServer } from "../targets/local/local-target.js";
 import { localTraffic, openState } from "../targets/open.js";
-import type { Endpoint } from "../targets/ports.js";
+import type { Endpoint, Track } from "../targets/ports.js";
 import { errorMessage } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { DeployReport } from "./deploy.js";
@@ -77,8 +77,11 @@ export async function compareThroughCluster(
   // Only its endpoint port is used: no lock is taken, nothing is applied.
   const cluster = new KubernetesTarget(target, { logger });
   const preview = previewName(target, request.pullRequest);
-  const launch = async (revision: RevisionRecord): Promise<RunningServer> => {
-    const isCandidate = revision.model.digest === candidate.digest;
+  // By the scratch target's track, never by digest (the PR's model may be production's): its stable
+  // is production's pod, its canary the live preview; with nothing in production the candidate is
+  // the scratch target's first, stable, deployment, and that is the live preview too.
+  const launch = async (_revision: RevisionRecord, track: Track): Promise<RunningServer> => {
+    const isCandidate = track === "canary" || !request.production;
     const endpoint = isCandidate
       ? await openPreviewEndpoint(kubectl, target, request.pullRequest)
       : await cluster.openEndpoint("stable");

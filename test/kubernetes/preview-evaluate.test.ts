@@ -6,7 +6,7 @@
 // Triton) stand behind the stable's pod and the live preview's pod, which kwok-attach reaches
 // through `kubectl port-forward`; the eval set and the traffic go through those port-forwards.
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -254,6 +254,40 @@ describe("preview with a runtime the runner cannot serve: judged through the clu
     const ledger = await openState(config).read();
     expect(ledger.revisions.map((r) => r.id)).toEqual(["r1"]);
     expect(ledger.stable).toBe("r1");
+  }, 240_000);
+
+  it("a PR whose model is production's (same digest): the stable is production's pod, never the live preview's", async () => {
+    const stable = await stableInCluster();
+    // The PR's model: v1's files at another path, so the same digest as production's r1.
+    const copy = join(dir, "v1-copy");
+    await cp(version("v1"), copy, { recursive: true });
+    const server = await startModelProcess({ modelPath: copy, name: "iris" });
+    servers.push(server);
+    const template = join(dir, "template-v1-copy.yml");
+    await writeFile(
+      template,
+      stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        spec: {
+          template: {
+            metadata: { annotations: { [PORT_FORWARD_ANNOTATION]: `8000=${new URL(server.url).port}` } },
+          },
+        },
+      }),
+    );
+    const base = configFor("v1", template);
+    const config = { ...base, model: { ...base.model, path: copy } };
+    const lines: string[] = [];
+    const logger = { info: (m: string) => void lines.push(m), warn: () => {}, error: () => {} };
+    const report = await evaluatePreview(config, { ...preview(config, 10), logger });
+    expect(report.model.digest).toBe(stable.digest1);
+    expect(report.comparedIn).toBe("cluster");
+    expect(report.verdict, report.reason).toBe("pass");
+    expect(report.reason).toBe("the model is the same as production's (same digest)");
+    // The scratch target's stable was opened on the stable Deployment's pod, by its track.
+    const opened = lines.filter((l) => / through http:\/\//.test(l)).map((l) => l.trim());
+    expect(opened).toEqual([expect.stringMatching(/^the stable r1 in the cluster through /)]);
   }, 240_000);
 
   it("a worse candidate fails the same gates through the cluster", async () => {

@@ -31,9 +31,10 @@ export interface LocalTargetOptions {
   /**
    * How a revision's server is had (default: `modelship serve` in a process of its own). A preview
    * judged through a cluster gives port-forwards to servers that already run there: the router,
-   * the traffic and the measurements stay this target's.
+   * the traffic and the measurements stay this target's. `track` says which one is wanted (two
+   * revisions may well be the same model).
    */
-  launch?: (revision: RevisionRecord) => Promise<RunningServer>;
+  launch?: (revision: RevisionRecord, track: Track) => Promise<RunningServer>;
 }
 
 /**
@@ -49,7 +50,7 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   readonly traffic?: SyntheticTraffic;
   private readonly router = new TrafficRouter();
   private readonly logger: Logger;
-  private readonly launch?: (revision: RevisionRecord) => Promise<RunningServer>;
+  private readonly launch?: (revision: RevisionRecord, track: Track) => Promise<RunningServer>;
   private stable?: RunningServer;
   private canary?: RunningServer;
   private url = "";
@@ -97,7 +98,7 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   }
 
   async runStable(revision: RevisionRecord): Promise<void> {
-    const next = await this.run(revision);
+    const next = await this.run(revision, "stable");
     const previous = this.stable;
     this.stable = next;
     this.router.setBackend("stable", next.url);
@@ -107,7 +108,7 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   async startCanary(revision: RevisionRecord): Promise<void> {
     if (!this.stable) throw new Error("no stable revision is running; deploy one before a canary");
     await this.stopCanary();
-    this.canary = await this.run(revision);
+    this.canary = await this.run(revision, "canary");
     this.router.setCanaryWeight(0);
     this.router.setBackend("canary", this.canary.url);
   }
@@ -180,9 +181,9 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     await canary?.stop();
   }
 
-  /** A server for `revision`; one started here from its path only once its files are checked to be it. */
-  private async run(revision: RevisionRecord): Promise<RunningServer> {
-    if (this.launch) return this.launch(revision);
+  /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
+  private async run(revision: RevisionRecord, track: Track): Promise<RunningServer> {
+    if (this.launch) return this.launch(revision, track);
     await verifyRevisionFiles(revision, { ledger: this.state.location });
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
