@@ -2,8 +2,10 @@
 // the reference server) is judged through the cluster: the candidate is the live preview's pod
 // (`<name>-pr-<N>`), production is the in-cluster stable Deployment's pod, each reached through a
 // port-forward. The same scratch target, deploy code and gates as on the runner (preview-judge.ts)
-// send the same eval-set rows to both and split the same generated traffic between them; nothing in
-// the cluster is changed (a "promote" or "revert" of the scratch target only closes port-forwards).
+// send the same eval-set rows to both and split the same generated traffic between them. No object
+// in the cluster is changed (a "promote" or "revert" of the scratch target only closes
+// port-forwards), but production's stable pod serves that load: the eval rows, and the stable's
+// share of strategy.trafficRate through the steps (docs/github.md says how much).
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelshipConfig } from "../config/index.js";
