@@ -2,8 +2,11 @@
 // malloc and private writable mmap, so onnxruntime's arena as well as V8's heap) and CPU time set from
 // outside with prlimit (node cannot set its own rlimits; an address-space limit would break V8's
 // reservations), a wall-time limit enforced here by killing its process group, and a bounded reply.
+// Limits above the hard limits this process runs under are held to them; when prlimit cannot set them
+// the shell's ulimit does, and when nothing can, the outcome says so: the model is never run unlimited
+// because a limit failed.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -39,13 +42,38 @@ export interface ChildLimits {
   memoryBytes: number;
 }
 
-export type ChildOutcome = { limiter: Limiter; stderr: string } & (
+/** The hard limits this process runs under (`ulimit -H`), which its child inherits: no limit set on the
+ * child can go above them without privilege. Infinity where there is none. */
+export interface HardLimits {
+  dataBytes: number;
+  cpuSeconds: number;
+}
+
+/** What the child was held to, once its limits were set. */
+export interface Applied {
+  /** Memory the model could add: validation.smoke.memory, or less where a hard limit is lower. */
+  memoryBytes: number;
+  cpuSeconds: number;
+  /** The hard limits that lowered a limit, where one did. */
+  clamped: { dataBytes?: number; cpuSeconds?: number };
+}
+
+export type ChildOutcome = {
+  limiter: Limiter;
+  stderr: string;
+  /** Absent when the limits were never set (limiter none, or the child ended before). */
+  applied?: Applied;
+  /** Why prlimit was given up for the shell's ulimit. */
+  fallback?: string;
+} & (
   | { kind: "reply"; reply: SmokeReply }
   | { kind: "timeout" }
   | { kind: "start-timeout" }
   | { kind: "died"; code: number | null; signal: NodeJS.Signals | null }
   | { kind: "reply-too-large" }
   | { kind: "spawn-failed"; message: string }
+  /** A limit could not be set: the child was stopped before the model was read. */
+  | { kind: "limit-failed"; message: string }
 );
 
 function executable(path: string): boolean {
@@ -73,39 +101,98 @@ export interface Tools {
 
 const findTools = (): Tools => ({ prlimit: onPath("prlimit"), sh: onPath("sh"), setpriv: onPath("setpriv") });
 
+/** /proc/self/limits' hard limits (the text is a parameter for tests). */
+export function hardLimits(text?: string): HardLimits {
+  let table = text;
+  try {
+    table ??= readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return { dataBytes: Number.POSITIVE_INFINITY, cpuSeconds: Number.POSITIVE_INFINITY };
+  }
+  const hard = (name: string) => {
+    const value = new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, "m").exec(table)?.[1];
+    const n = Number(value);
+    return value === undefined || value === "unlimited" || !Number.isFinite(n) ? Number.POSITIVE_INFINITY : n;
+  };
+  return { dataBytes: hard("Max data size"), cpuSeconds: hard("Max cpu time") };
+}
+
 /** CPU seconds: never reached before the wall-time limits (every core busy all along), so it only stops
  * a child whose parent was SIGKILLed while it was deep in a native call, where setpriv is missing. */
 export const cpuSeconds = (timeoutMs: number) =>
   Math.ceil((timeoutMs + START_TIMEOUT_MS) / 1000) * availableParallelism() + 10;
 
-/** The command line that starts `argv` under the limits that can be set before it runs. */
+/** A data-segment limit of `want` bytes for a child that starts with `base`, held to the hard limits. */
+function apply(want: number, base: number, limits: ChildLimits, hard: HardLimits) {
+  const cpu = cpuSeconds(limits.timeoutMs);
+  const data = Math.floor(Math.min(want, hard.dataBytes));
+  const applied: Applied = {
+    memoryBytes: Math.max(0, data - base),
+    cpuSeconds: Math.min(cpu, hard.cpuSeconds),
+    clamped: {
+      ...(want > hard.dataBytes ? { dataBytes: hard.dataBytes } : {}),
+      ...(cpu > hard.cpuSeconds ? { cpuSeconds: hard.cpuSeconds } : {}),
+    },
+  };
+  return { data, applied };
+}
+
+const ULIMIT_SCRIPT = 'ulimit -d "$1" && ulimit -t "$2" && shift 2 && exec "$@"';
+
+/**
+ * The command line that starts `argv` under the limits that can be set before it runs: with prlimit,
+ * none (they are set on the started child, see pidLimits); with sh, both, from the start.
+ */
 export function limitedCommand(
   argv: string[],
   limits: ChildLimits,
   tools: Tools,
-): { argv: string[]; limiter: Limiter } {
-  const cpu = cpuSeconds(limits.timeoutMs);
+  hard: HardLimits = hardLimits(),
+): { argv: string[]; limiter: Limiter; applied?: Applied } {
   // setpriv (util-linux) asks the kernel to SIGKILL the child when this process dies, even by SIGKILL,
   // which no handler here can see. Each tool execs the next: the pid, and so the group, stays the child's.
   const orphanKill = tools.setpriv ? [tools.setpriv, "--pdeathsig", "KILL", "--"] : [];
-  if (tools.prlimit)
-    return { argv: [...orphanKill, tools.prlimit, `--cpu=${cpu}`, "--", ...argv], limiter: "prlimit" };
+  if (tools.prlimit) return { argv: [...orphanKill, ...argv], limiter: "prlimit" };
   if (tools.sh) {
+    const { data, applied } = apply(
+      limits.memoryBytes + START_ALLOWANCE_BYTES,
+      START_ALLOWANCE_BYTES,
+      limits,
+      hard,
+    );
     // ulimit -d takes KiB.
-    const kib = Math.floor((limits.memoryBytes + START_ALLOWANCE_BYTES) / 1024);
-    const script = 'ulimit -d "$1" && ulimit -t "$2" && shift 2 && exec "$@"';
+    const kib = Math.floor(data / 1024);
     return {
-      argv: [...orphanKill, tools.sh, "-c", script, "sh", String(kib), String(cpu), ...argv],
+      argv: [
+        ...orphanKill,
+        tools.sh,
+        "-c",
+        ULIMIT_SCRIPT,
+        "sh",
+        String(kib),
+        String(applied.cpuSeconds),
+        ...argv,
+      ],
       limiter: "sh",
+      applied,
     };
   }
   return { argv: [...orphanKill, ...argv], limiter: "none" };
 }
 
-/** prlimit's arguments that limit the started child to what it has plus `memoryBytes`. */
-export function dataLimitArgs(pid: number, ready: Ready, memoryBytes: number): string[] {
+/** prlimit's arguments that limit the started child to what it has plus `memoryBytes`, and its CPU time. */
+export function pidLimits(
+  pid: number,
+  ready: Ready,
+  limits: ChildLimits,
+  hard: HardLimits = hardLimits(),
+): { args: string[]; applied: Applied } {
   const base = ready.dataBytes ?? START_ALLOWANCE_BYTES;
-  return ["--pid", String(pid), `--data=${Math.floor(base + memoryBytes)}`];
+  const { data, applied } = apply(base + limits.memoryBytes, base, limits, hard);
+  return {
+    args: ["--pid", String(pid), `--data=${data}`, `--cpu=${applied.cpuSeconds}`],
+    applied,
+  };
 }
 
 function killGroup(child: ChildProcess): void {
@@ -123,12 +210,13 @@ export function runInChild(
   request: SmokeRequest,
   limits: ChildLimits,
   tools: Tools = findTools(),
+  hard: HardLimits = hardLimits(),
 ): Promise<ChildOutcome> {
-  let command: { argv: string[]; limiter: Limiter };
+  let command: ReturnType<typeof limitedCommand>;
   try {
     // From source, the child's own entry (src/smoke-child.ts) starts twice as fast as the whole CLI.
     const self = selfInvocation(import.meta.url, "smoke-child.ts");
-    command = limitedCommand([self.command, ...self.args, SMOKE_CHILD_COMMAND], limits, tools);
+    command = limitedCommand([self.command, ...self.args, SMOKE_CHILD_COMMAND], limits, tools, hard);
   } catch (error) {
     return Promise.resolve({
       kind: "spawn-failed",
@@ -138,6 +226,7 @@ export function runInChild(
     });
   }
   const { limiter } = command;
+  let applied = command.applied;
   const [file, ...args] = command.argv as [string, ...string[]];
   const child = spawn(file, args, {
     detached: true,
@@ -150,7 +239,13 @@ export function runInChild(
     let stderr = "";
     let reply: SmokeReply | undefined;
     let replyBytes = 0;
-    let ended: "timeout" | "start-timeout" | "reply-too-large" | { message: string } | undefined;
+    let ended:
+      | "timeout"
+      | "start-timeout"
+      | "reply-too-large"
+      | { limitFailed: string }
+      | { prlimitFailed: string }
+      | undefined;
     const stop = (why: typeof ended) => {
       ended ??= why;
       killGroup(child);
@@ -181,10 +276,17 @@ export function runInChild(
         reply = message;
         return;
       }
-      if (limiter !== "prlimit" || child.pid === undefined) return go();
-      execFile(tools.prlimit as string, dataLimitArgs(child.pid, message, limits.memoryBytes), (error) =>
-        error ? stop({ message: `prlimit could not set the memory limit: ${errorMessage(error)}` }) : go(),
-      );
+      if (limiter !== "prlimit") return go();
+      if (child.pid === undefined) return stop({ prlimitFailed: "the child has no pid" });
+      const set = pidLimits(child.pid, message, limits, hard);
+      execFile(tools.prlimit as string, set.args, (error, _stdout, errors) => {
+        if (!error) {
+          applied = set.applied;
+          return go();
+        }
+        const why = String(errors).trim().split("\n").at(-1) || errorMessage(error);
+        stop({ prlimitFailed: `prlimit ${set.args.join(" ")}: ${why}` });
+      });
     });
     child.stdin?.on("error", () => {}); // EPIPE when the child died before reading
     child.stdin?.write(`${JSON.stringify(request)}\n`);
@@ -196,10 +298,21 @@ export function runInChild(
       clearTimeout(timer);
       child.stdin?.destroy();
       killGroup(child);
-      const base = { limiter, stderr };
+      const base = { limiter, stderr, ...(applied ? { applied } : {}) };
       if (spawnError) return resolve({ ...base, kind: "spawn-failed", message: spawnError.message });
+      if (typeof ended === "object" && "prlimitFailed" in ended) {
+        // The child was stopped before the model was read: start again under the shell's ulimit.
+        const fallback = ended.prlimitFailed;
+        if (!tools.sh) return resolve({ limiter, stderr, kind: "limit-failed", message: fallback, fallback });
+        return resolve(
+          runInChild(request, limits, { ...tools, prlimit: undefined }, hard).then((outcome) => ({
+            ...outcome,
+            fallback,
+          })),
+        );
+      }
       if (typeof ended === "object")
-        return resolve({ ...base, kind: "spawn-failed", message: ended.message });
+        return resolve({ limiter, stderr, kind: "limit-failed", message: ended.limitFailed });
       if (ended) return resolve({ ...base, kind: ended });
       if (code === 0 && reply) return resolve({ ...base, kind: "reply", reply });
       resolve({ ...base, kind: "died", code, signal });

@@ -19,7 +19,13 @@ import {
   type SmokeOptions,
   smokeLimits,
 } from "./smoke-limits.js";
-import { type ChildOutcome, runInChild, START_TIMEOUT_MS } from "./smoke-process.js";
+import {
+  type Applied,
+  type ChildOutcome,
+  runInChild,
+  START_ALLOWANCE_BYTES,
+  START_TIMEOUT_MS,
+} from "./smoke-process.js";
 
 export { synthesiseInputs } from "./smoke-inputs.js";
 
@@ -82,7 +88,13 @@ function lastLine(stderr: string): string {
   return (fatal ?? lines.at(-1) ?? "").slice(0, 500);
 }
 
-function limitFinding(file: string, limits: SmokeLimits, kind: "timeout" | "memory", detail = ""): Finding {
+function limitFinding(
+  file: string,
+  limits: SmokeLimits,
+  kind: "timeout" | "memory",
+  detail = "",
+  applied?: Applied,
+): Finding {
   if (kind === "timeout") {
     return {
       severity: "error",
@@ -91,12 +103,56 @@ function limitFinding(file: string, limits: SmokeLimits, kind: "timeout" | "memo
       file,
     };
   }
+  const hard = applied?.clamped.dataBytes;
+  const said = detail ? `: ${detail}` : "";
   return {
     severity: "error",
     code: "SMOKE_MEMORY_LIMIT",
-    message: `the smoke run needed more than ${formatBytes(limits.memoryBytes)} of memory (${SMOKE_KEYS.memory})${detail ? `: ${detail}` : ""}; a model that needs more can raise it, e.g. ${SMOKE_KEYS.memory}: 16GiB`,
+    message:
+      applied && hard !== undefined
+        ? `the smoke run needed more than ${formatBytes(applied.memoryBytes)} of memory (held there by the hard limit on the data segment, ${formatBytes(hard)}, below ${SMOKE_KEYS.memory}: ${formatBytes(limits.memoryBytes)})${said}; raise the hard limit (ulimit -Hd) of the process that runs modelship to give it more`
+        : `the smoke run needed more than ${formatBytes(limits.memoryBytes)} of memory (${SMOKE_KEYS.memory})${said}; a model that needs more can raise it, e.g. ${SMOKE_KEYS.memory}: 16GiB`,
     file,
   };
+}
+
+/** The model was not run because the sandbox could not be set up: an error, never a skip. */
+function notRun(file: string, why: string): Finding {
+  return {
+    severity: "error",
+    code: "SMOKE_NOT_RUN",
+    message: `the smoke run did not run the model: ${why}. A model is not accepted unrun; fix the machine, or turn the run off with validation.smokeRun: false`,
+    file,
+  };
+}
+
+/** Notes on how the limits were set: held to a hard limit, or by the shell's ulimit after prlimit failed. */
+function limitNotes(outcome: ChildOutcome, file: string, limits: SmokeLimits): Finding[] {
+  const notes: Finding[] = [];
+  if (outcome.fallback)
+    notes.push({
+      severity: "info",
+      code: "SMOKE_LIMIT_FALLBACK",
+      message: `prlimit could not set the smoke run's limits (${outcome.fallback}); the shell's ulimit set them instead, from the child's start, with ${formatBytes(START_ALLOWANCE_BYTES)} more for node itself`,
+      file,
+    });
+  const { applied } = outcome;
+  const { dataBytes, cpuSeconds } = applied?.clamped ?? {};
+  if (applied && dataBytes !== undefined)
+    notes.push({
+      severity: "warning",
+      code: "SMOKE_LIMIT_CLAMPED",
+      message: `${SMOKE_KEYS.memory} (${formatBytes(limits.memoryBytes)}) is above the hard limit on this process's data segment (${formatBytes(dataBytes)}, ulimit -Hd): the model was held to ${formatBytes(applied.memoryBytes)} on top of the started runtime; raise the hard limit to give it more`,
+      file,
+    });
+  if (applied && cpuSeconds !== undefined)
+    notes.push({
+      severity: "warning",
+      code: "SMOKE_LIMIT_CLAMPED",
+      message: `the smoke run's CPU-time limit is above this process's hard limit (${cpuSeconds} s, ulimit -Ht): the child was held to ${cpuSeconds} s of CPU time`,
+      file,
+    });
+  return notes;
 }
 
 /** Inputs that were synthesised although they are shapes: failures with them say nothing of the model. */
@@ -126,7 +182,7 @@ export function judgeOutcome(
   nodes?: OnnxNode[],
 ): Report {
   const planned = plan.inputs;
-  const findings: Finding[] = [];
+  const findings: Finding[] = limitNotes(outcome, file, limits);
   if (outcome.limiter === "none") {
     findings.push({
       severity: "warning",
@@ -140,23 +196,28 @@ export function judgeOutcome(
   const guessed = guessedShapes(planned, nodes);
   switch (outcome.kind) {
     case "spawn-failed":
-      findings.push({
-        severity: "warning",
-        code: "SMOKE_SKIPPED",
-        message: `smoke run skipped: its child process could not start (${outcome.message})`,
-        file,
-      });
+      findings.push(notRun(file, `its child process could not start (${outcome.message})`));
       return { findings };
+    case "limit-failed": {
+      const why = lastLine(outcome.stderr);
+      findings.push(
+        notRun(
+          file,
+          `its limits could not be set (${outcome.message}${why && !outcome.message.includes(why) ? `: ${why}` : ""}; ${SMOKE_KEYS.memory} is ${formatBytes(limits.memoryBytes)}), so it was stopped before the model was read`,
+        ),
+      );
+      return { findings };
+    }
     case "timeout":
       findings.push(limitFinding(file, limits, "timeout"));
       return { findings };
     case "start-timeout":
-      findings.push({
-        severity: "warning",
-        code: "SMOKE_SKIPPED",
-        message: `smoke run skipped: its child process did not start within ${formatMs(START_TIMEOUT_MS)} (before the model was read; the machine is busy)`,
-        file,
-      });
+      findings.push(
+        notRun(
+          file,
+          `its child process did not start within ${formatMs(START_TIMEOUT_MS)} (node and onnxruntime starting, before the model was read: the machine is busy); run validate again`,
+        ),
+      );
       return { findings };
     case "reply-too-large":
       error("SMOKE_CRASHED", "the smoke run's child process wrote more than a reply; it was stopped");
@@ -165,7 +226,15 @@ export function judgeOutcome(
       const why = lastLine(outcome.stderr);
       if (outcome.signal === "SIGXCPU") findings.push(limitFinding(file, limits, "timeout"));
       else if (outcome.limiter !== "none" && OUT_OF_MEMORY.test(outcome.stderr))
-        findings.push(limitFinding(file, limits, "memory", OUT_OF_MEMORY_DETAIL.exec(outcome.stderr)?.[0]));
+        findings.push(
+          limitFinding(
+            file,
+            limits,
+            "memory",
+            OUT_OF_MEMORY_DETAIL.exec(outcome.stderr)?.[0],
+            outcome.applied,
+          ),
+        );
       else
         error(
           "SMOKE_CRASHED",
@@ -187,16 +256,14 @@ export function judgeOutcome(
   if (reply.stage !== "done") {
     const message = reply.message;
     if (reply.stage === "runtime") {
-      findings.push({
-        severity: "warning",
-        code: "SMOKE_SKIPPED",
-        message: `smoke run skipped: ${message}`,
-        file,
-      });
+      // This process loaded it (smokeRun), so the child not loading it is the sandbox failing.
+      findings.push(notRun(file, `onnxruntime did not load in its child process (${message})`));
       return { findings };
     }
     if (OUT_OF_MEMORY.test(message)) {
-      findings.push(limitFinding(file, limits, "memory", OUT_OF_MEMORY_DETAIL.exec(message)?.[0]));
+      findings.push(
+        limitFinding(file, limits, "memory", OUT_OF_MEMORY_DETAIL.exec(message)?.[0], outcome.applied),
+      );
       return { findings };
     }
     const unsupported = CANNOT_RUN_HERE.find(([pattern]) => pattern.test(message));

@@ -104,8 +104,8 @@ async function put(name: string, bytes: Uint8Array | string): Promise<string> {
   return path;
 }
 
-/** `modelship validate PATH --json [--config]` from source, as its own process. */
-async function validateCli(model: string, config?: string, env: NodeJS.ProcessEnv = {}) {
+/** `modelship validate PATH --json [--config]` from source, as its own process (after `wrap`, e.g. prlimit). */
+async function validateCli(model: string, config?: string, env: NodeJS.ProcessEnv = {}, wrap: string[] = []) {
   const args = [
     "--import",
     TSX_LOADER,
@@ -115,7 +115,8 @@ async function validateCli(model: string, config?: string, env: NodeJS.ProcessEn
     "--json",
     ...(config ? ["--config", config] : []),
   ];
-  const child = spawn(process.execPath, args, {
+  const [file, ...rest] = [...wrap, process.execPath, ...args] as [string, ...string[]];
+  const child = spawn(file, rest, {
     cwd: work,
     env: { ...process.env, HOME: join(work, "home"), NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -231,6 +232,91 @@ describe("a model file cannot take down validate", () => {
         ),
       },
     ]);
+  });
+});
+
+describe("a smoke run whose limits cannot be set as asked is never skipped", () => {
+  const iris = join(REPO, "examples", "iris", "models", "v2", "model.onnx");
+  const GiB = 2 ** 30;
+  /** Run as root with CAP_SYS_RESOURCE, prlimit may raise a hard limit: drop it, as a CI user has not got it. */
+  const unprivileged = () =>
+    process.getuid?.() === 0 ? ["/usr/bin/setpriv", "--bounding-set=-sys_resource", "--"] : [];
+  /** validate under a hard RLIMIT_DATA of `bytes`, as `ulimit -Hd` or a container would set it. */
+  const underHardLimit = (bytes: number) => [
+    ...unprivileged(),
+    "/usr/bin/prlimit",
+    `--data=${bytes}:${bytes}`,
+    "--",
+  ];
+
+  it("a prlimit that cannot set the limit falls back to the shell's ulimit, which still holds the model", async () => {
+    // Before: "smoke run skipped: its child process could not start (prlimit could not set the memory
+    // limit …)", a warning, and the model accepted without ever being run.
+    const bin = join(work, "failing-prlimit");
+    await mkdir(bin, { recursive: true });
+    const real = "/usr/bin/prlimit";
+    await writeFile(
+      join(bin, "prlimit"),
+      `#!/bin/sh\ncase " $* " in *" --pid "*) echo "prlimit: failed to set the DATA resource limit: Operation not permitted" >&2; exit 1;; esac\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const ok = await validateCli(iris, undefined, env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.report?.smoke?.ran).toBe(true);
+    expect(findingsOf(ok.report)).toEqual([
+      {
+        severity: "info",
+        code: "SMOKE_LIMIT_FALLBACK",
+        message: expect.stringMatching(
+          /prlimit could not set the smoke run's limits \(.*Operation not permitted\); the shell's ulimit set them instead/,
+        ),
+      },
+    ]);
+    const model = await put("bomb-fallback.onnx", constantOfShapeBomb());
+    const bomb = await validateCli(model, await smokeConfig("bomb-fallback.onnx", "{ memory: 256MiB }"), env);
+    expect(bomb.code, bomb.stderr).toBe(1);
+    expect(findingsOf(bomb.report).map((f) => f.code)).toEqual([
+      "ONNX_NO_INPUTS",
+      "SMOKE_LIMIT_FALLBACK",
+      "SMOKE_MEMORY_LIMIT",
+    ]);
+  });
+
+  it("a memory limit above the hard limit is held to the hard limit, and says so", async () => {
+    // Before: prlimit --pid failed (EPERM: raising a hard limit) and the model was accepted unrun.
+    const config = await smokeConfig(iris, "{ memory: 64GiB }");
+    const run = await validateCli(iris, config, {}, underHardLimit(3 * GiB));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.report?.smoke?.ran).toBe(true);
+    expect(findingsOf(run.report)).toEqual([
+      {
+        severity: "warning",
+        code: "SMOKE_LIMIT_CLAMPED",
+        message: expect.stringMatching(
+          /validation\.smoke\.memory \(64\.0 GiB\) is above the hard limit on this process's data segment \(3\.0 GiB, ulimit -Hd\): the model was held to \d.* GiB/,
+        ),
+      },
+    ]);
+    // The same through the shell's ulimit, which failed the same way ("onnxruntime ended with exit code 2").
+    const bin = join(work, "only-sh-clamped");
+    await mkdir(bin, { recursive: true });
+    await symlink("/bin/sh", join(bin, "sh")).catch(() => {});
+    const viaSh = await validateCli(iris, config, { PATH: bin }, underHardLimit(3 * GiB));
+    expect(viaSh.code, viaSh.stderr).toBe(0);
+    expect(viaSh.report?.smoke?.ran).toBe(true);
+    expect(findingsOf(viaSh.report).map((f) => f.code)).toEqual(["SMOKE_LIMIT_CLAMPED"]);
+  });
+
+  it("a model over the clamped limit is rejected with the limit it was held to", async () => {
+    const model = await put("bomb-clamped.onnx", constantOfShapeBomb());
+    const config = await smokeConfig("bomb-clamped.onnx", "{ memory: 64GiB }");
+    const run = await validateCli(model, config, {}, underHardLimit(2 * GiB));
+    expect(run.code, run.stderr).toBe(1);
+    const memory = findingsOf(run.report).find((f) => f.code === "SMOKE_MEMORY_LIMIT");
+    expect(memory?.message).toMatch(
+      /more than 1\.\d GiB of memory \(held there by the hard limit on the data segment, 2\.0 GiB, below validation\.smoke\.memory: 64\.0 GiB\).*raise the hard limit \(ulimit -Hd\)/,
+    );
   });
 });
 

@@ -10,8 +10,10 @@ import { SMOKE_DEFAULTS, type SmokeLimits, smokeLimits } from "../../src/model/s
 import {
   type ChildOutcome,
   cpuSeconds,
-  dataLimitArgs,
+  hardLimits,
   limitedCommand,
+  pidLimits,
+  runInChild,
   START_ALLOWANCE_BYTES,
 } from "../../src/model/smoke-process.js";
 import { configError } from "./config-helpers.js";
@@ -148,21 +150,57 @@ describe("the smoke request", () => {
 describe("the child's command line", () => {
   const argv = ["/usr/bin/node", "cli.js", "__smoke-child"];
   const limits = { timeoutMs: 30_000, memoryBytes: GiB };
+  const unlimited = { dataBytes: Number.POSITIVE_INFINITY, cpuSeconds: Number.POSITIVE_INFINITY };
 
-  it("starts under prlimit with a CPU-time backstop, the data limit set once it has started", () => {
-    expect(limitedCommand(argv, limits, { prlimit: "/usr/bin/prlimit", sh: "/bin/sh" })).toEqual({
-      argv: ["/usr/bin/prlimit", `--cpu=${cpuSeconds(30_000)}`, "--", ...argv],
+  it("with prlimit, sets the data and CPU limits on the started child, to what it has plus the limit", () => {
+    expect(limitedCommand(argv, limits, { prlimit: "/usr/bin/prlimit", sh: "/bin/sh" }, unlimited)).toEqual({
+      argv,
       limiter: "prlimit",
     });
-    expect(dataLimitArgs(42, { stage: "ready", dataBytes: 600 * 2 ** 20 }, GiB)).toEqual([
-      "--pid",
-      "42",
-      `--data=${600 * 2 ** 20 + GiB}`,
-    ]);
+    expect(pidLimits(42, { stage: "ready", dataBytes: 600 * 2 ** 20 }, limits, unlimited)).toEqual({
+      args: ["--pid", "42", `--data=${600 * 2 ** 20 + GiB}`, `--cpu=${cpuSeconds(30_000)}`],
+      applied: { memoryBytes: GiB, cpuSeconds: cpuSeconds(30_000), clamped: {} },
+    });
+  });
+
+  it("holds the limits to the hard limits this process runs under, and says which", () => {
+    const hard = { dataBytes: 1.5 * GiB, cpuSeconds: 30 };
+    expect(pidLimits(42, { stage: "ready", dataBytes: GiB / 2 }, limits, hard)).toEqual({
+      args: ["--pid", "42", `--data=${1.5 * GiB}`, "--cpu=30"],
+      applied: { memoryBytes: GiB, cpuSeconds: 30, clamped: { cpuSeconds: 30 } },
+    });
+    expect(pidLimits(42, { stage: "ready", dataBytes: GiB }, limits, hard).applied).toEqual({
+      memoryBytes: GiB / 2,
+      cpuSeconds: 30,
+      clamped: { dataBytes: 1.5 * GiB, cpuSeconds: 30 },
+    });
+    const sh = limitedCommand(argv, limits, { sh: "/bin/sh" }, hard);
+    expect(sh.argv.slice(4)).toEqual([String((1.5 * GiB) / 1024), "30", ...argv]);
+    expect(sh.applied).toEqual({
+      memoryBytes: GiB / 2,
+      cpuSeconds: 30,
+      clamped: { dataBytes: 1.5 * GiB, cpuSeconds: 30 },
+    });
+  });
+
+  it("reads the hard limits from /proc/self/limits", () => {
+    const table = [
+      "Limit                     Soft Limit           Hard Limit           Units     ",
+      "Max cpu time              unlimited            600                  seconds   ",
+      "Max file size             unlimited            unlimited            bytes     ",
+      "Max data size             1073741824           3221225472           bytes     ",
+    ].join("\n");
+    expect(hardLimits(table)).toEqual({ dataBytes: 3 * GiB, cpuSeconds: 600 });
+    expect(hardLimits("Max data size unlimited unlimited bytes")).toEqual({
+      dataBytes: Number.POSITIVE_INFINITY,
+      cpuSeconds: Number.POSITIVE_INFINITY,
+    });
+    const own = hardLimits();
+    expect(own.dataBytes).toBeGreaterThan(0);
   });
 
   it("falls back to the shell's ulimit (KiB, with an allowance for node) and says when neither exists", () => {
-    const sh = limitedCommand(argv, limits, { sh: "/bin/sh" });
+    const sh = limitedCommand(argv, limits, { sh: "/bin/sh" }, unlimited);
     expect(sh.limiter).toBe("sh");
     expect(sh.argv.slice(0, 2)).toEqual(["/bin/sh", "-c"]);
     expect(sh.argv.slice(4)).toEqual([
@@ -170,22 +208,38 @@ describe("the child's command line", () => {
       String(cpuSeconds(30_000)),
       ...argv,
     ]);
-    expect(limitedCommand(argv, limits, {})).toEqual({ argv, limiter: "none" });
+    expect(limitedCommand(argv, limits, {}, unlimited)).toEqual({ argv, limiter: "none" });
   });
 
   it("has the kernel kill the child with its parent where setpriv exists", () => {
     const tools = { prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv" };
-    expect(limitedCommand(argv, limits, tools).argv).toEqual([
+    expect(limitedCommand(argv, limits, tools, unlimited).argv).toEqual([
       "/usr/bin/setpriv",
       "--pdeathsig",
       "KILL",
       "--",
-      "/usr/bin/prlimit",
-      `--cpu=${cpuSeconds(30_000)}`,
-      "--",
       ...argv,
     ]);
   });
+});
+
+describe("a child whose sandbox fails", () => {
+  const request = { modelFile: "/nonexistent.onnx", run: true, inputs: [], outputs: [] };
+  const limits = { timeoutMs: 5_000, memoryBytes: GiB };
+
+  it("that cannot be spawned is an outcome, not a throw", async () => {
+    const outcome = await runInChild(request, limits, { setpriv: "/nonexistent/setpriv" });
+    expect(outcome).toMatchObject({ kind: "spawn-failed", message: expect.stringMatching(/ENOENT/) });
+  });
+
+  it("whose prlimit fails and has no shell to fall back on is stopped before the model is read", async () => {
+    const outcome = await runInChild(request, limits, { prlimit: "/bin/false" });
+    expect(outcome).toMatchObject({
+      kind: "limit-failed",
+      limiter: "prlimit",
+      fallback: expect.stringMatching(/^prlimit --pid \d+ --data=\d+ --cpu=\d+: /),
+    });
+  }, 60_000);
 });
 
 describe("judging how the child ended", () => {
@@ -258,7 +312,7 @@ describe("judging how the child ended", () => {
     ]);
   });
 
-  it("calls a crash a crash, and a start that never came a skip", () => {
+  it("calls a crash a crash, and a sandbox that broke a model not run: an error, never a skip", () => {
     expect(judge({ kind: "died", code: null, signal: "SIGSEGV", stderr: "Segmentation fault\n" })).toEqual([
       [
         "error",
@@ -266,10 +320,58 @@ describe("judging how the child ended", () => {
         "onnxruntime ended with SIGSEGV while loading or running the model: Segmentation fault",
       ],
     ]);
-    expect(judge({ kind: "start-timeout" })[0]?.slice(0, 2)).toEqual(["warning", "SMOKE_SKIPPED"]);
-    expect(judge({ kind: "spawn-failed", message: "no package.json" })[0]?.slice(0, 2)).toEqual([
-      "warning",
-      "SMOKE_SKIPPED",
+    // Before: warnings (SMOKE_SKIPPED), and the model accepted without ever being run.
+    expect(judge({ kind: "start-timeout" })).toEqual([
+      [
+        "error",
+        "SMOKE_NOT_RUN",
+        expect.stringMatching(/did not start within 60 s .*before the model was read/),
+      ],
+    ]);
+    expect(judge({ kind: "spawn-failed", message: "spawn /x ENOENT" })).toEqual([
+      ["error", "SMOKE_NOT_RUN", expect.stringMatching(/could not start \(spawn \/x ENOENT\)/)],
+    ]);
+    expect(judge(reply({ stage: "runtime", message: "cannot load onnxruntime-node" }))).toEqual([
+      ["error", "SMOKE_NOT_RUN", expect.stringMatching(/onnxruntime did not load in its child process/)],
+    ]);
+    const prlimit = "prlimit --pid 7 --data=1 --cpu=130: prlimit: failed to set the DATA resource limit";
+    expect(judge({ kind: "limit-failed", message: prlimit, fallback: prlimit })).toEqual([
+      ["info", "SMOKE_LIMIT_FALLBACK", expect.stringContaining(prlimit)],
+      [
+        "error",
+        "SMOKE_NOT_RUN",
+        expect.stringMatching(/its limits could not be set .*before the model was read/),
+      ],
+    ]);
+  });
+
+  it("says when prlimit gave way to the shell, and which limit a hard limit lowered", () => {
+    const ok = reply({ stage: "done", outputs: [{ name: "y", datatype: "FP32", shape: [3, 4], bytes: 48 }] });
+    const applied = {
+      memoryBytes: 100 * 2 ** 20,
+      cpuSeconds: 20,
+      clamped: { dataBytes: GiB, cpuSeconds: 20 },
+    };
+    expect(judge({ ...ok, limiter: "sh", fallback: "prlimit --pid 7: EPERM", applied })).toEqual([
+      [
+        "info",
+        "SMOKE_LIMIT_FALLBACK",
+        expect.stringMatching(/\(prlimit --pid 7: EPERM\); the shell's ulimit/),
+      ],
+      [
+        "warning",
+        "SMOKE_LIMIT_CLAMPED",
+        "validation.smoke.memory (512 MiB) is above the hard limit on this process's data segment (1.0 GiB, ulimit -Hd): the model was held to 100 MiB on top of the started runtime; raise the hard limit to give it more",
+      ],
+      ["warning", "SMOKE_LIMIT_CLAMPED", expect.stringMatching(/hard limit \(20 s, ulimit -Ht\)/)],
+    ]);
+    const oom = reply({ stage: "run", message: "Failed to allocate memory for requested buffer" });
+    expect(judge({ ...oom, applied }).at(-1)).toEqual([
+      "error",
+      "SMOKE_MEMORY_LIMIT",
+      expect.stringMatching(
+        /more than 100 MiB of memory \(held there by the hard limit on the data segment, 1\.0 GiB, below validation\.smoke\.memory: 512 MiB\)/,
+      ),
     ]);
   });
 
