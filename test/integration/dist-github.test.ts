@@ -334,7 +334,12 @@ describe("bundled GitHub-native actions on Node 24, against a local server valid
     expect(first.outputs).toMatchObject({ revision: "r1", outcome: "deployed" });
     expect(first.state).toEqual({});
 
-    await cp(join(iris, "models", "v2", "model.onnx"), join(project, "model", "model.onnx"));
+    // The candidate at a path of its own: r1's files stay r1 (a revision is its digest, and the
+    // stable is started again from its recorded path only while they are).
+    await mkdir(join(project, "model-v2"));
+    await cp(join(iris, "models", "v2", "model.onnx"), join(project, "model-v2", "model.onnx"));
+    const config = join(project, "modelship.yml");
+    await writeFile(config, (await readFile(config, "utf8")).replace("path: model }", "path: model-v2 }"));
     const ledgerFile = join(stateDir, "ledger.json");
     const killed = await runStep({
       entry: "dist/deploy/index.js",
