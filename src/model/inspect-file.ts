@@ -1,5 +1,5 @@
 // One file of a model: detect its format by content (falling back to the format its name claims), run
-// that format's parser, and turn what it finds into findings. Never throws for bad content.
+// that format's parser, and turn what it finds into findings. Never throws.
 import { createReadStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { errorMessage } from "../util/errors.js";
@@ -225,7 +225,34 @@ async function inspectZipFile(ctx: FileContext): Promise<InspectedFile> {
   return { file, format, ...(walks.length > 0 ? { pickle: summary(walks) } : {}) };
 }
 
+/**
+ * Never throws. Bad content is each reader's finding; should a reader still fail on some input (a bug, such
+ * as a number it did not expect), the file is rejected with FILE_UNCHECKED rather than crashing validate or
+ * passing unchecked. Errors of the file system (the file vanished, EIO) are FILE_UNREADABLE.
+ */
 export async function inspectFile(
+  entry: { path: string; absolutePath: string; size: number },
+  policy: ValidationPolicy,
+  findings: Finding[],
+): Promise<InspectedFile> {
+  try {
+    return await inspectContent(entry, policy, findings);
+  } catch (error) {
+    const file = entry.path;
+    const io = (error as NodeJS.ErrnoException).syscall !== undefined;
+    findings.push({
+      severity: "error",
+      code: io ? "FILE_UNREADABLE" : "FILE_UNCHECKED",
+      message: io
+        ? `${file} cannot be read: ${errorMessage(error)}`
+        : `${file} could not be checked: its reader failed (${errorMessage(error)}), a modelship bug worth reporting with the file; it is rejected rather than passed unchecked`,
+      file,
+    });
+    return { file, format: claimOf(file) ?? "data" };
+  }
+}
+
+async function inspectContent(
   entry: { path: string; absolutePath: string; size: number },
   policy: ValidationPolicy,
   findings: Finding[],

@@ -123,34 +123,52 @@ const SIZES: Record<string, number[]> = {
 };
 
 interface DtypeInfo {
-  itemsize: number;
+  /** A bigint: sub-array dims and type lengths come from the file and multiply past 2**53. */
+  itemsize: bigint;
   hasObject: boolean;
+}
+
+// numpy keeps a dtype's size and a sub-array's dimensions in C ints: larger ones it refuses ("does not fit
+// into a C int") or, summing structured fields, wraps to a negative itemsize.
+const C_INT_MAX = 2n ** 31n - 1n;
+
+/** A header value as the report and messages show it: tuples as lists, big ints as digits, at most 80 characters. */
+function show(v: Literal): string {
+  const text =
+    typeof v === "string"
+      ? v
+      : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x?.tuple ? x.tuple : x));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 /** A dtype descriptor as np.save writes it (dtype.str, or dtype.descr for structured types). */
 export function describeDtype(descr: Literal, depth = 0): DtypeInfo {
-  const bad = (): never => {
-    throw new FormatError(`descr ${JSON.stringify(String(descr)).slice(0, 80)} is not a dtype numpy writes`);
+  const bad = (why = ""): never => {
+    const shown = typeof descr === "string" ? JSON.stringify(show(descr)) : show(descr);
+    throw new FormatError(`descr ${shown} is not a dtype numpy writes${why}`);
   };
+  const fits = (size: bigint, what: string): bigint =>
+    size <= C_INT_MAX ? size : bad(`: ${what} is over 2**31 - 1 bytes, more than numpy's C int holds`);
   if (depth > 16) return bad();
   if (typeof descr === "string") {
     const m = /^([<>|=])?([a-zA-Z?])(\d*)(\[[A-Za-z0-9]+\])?$/.exec(descr);
     if (!m) return bad();
     const [, , kind = "", digits = "", unit] = m;
-    const n = digits === "" ? undefined : Number(digits);
-    if (kind === "O") return n === undefined || n === 8 ? { itemsize: 8, hasObject: true } : bad();
-    if (kind === "?") return n === undefined ? { itemsize: 1, hasObject: false } : bad();
-    if (kind === "M" || kind === "m") return n === 8 ? { itemsize: 8, hasObject: false } : bad();
+    const n = digits === "" ? undefined : BigInt(digits);
+    if (kind === "O") return n === undefined || n === 8n ? { itemsize: 8n, hasObject: true } : bad();
+    if (kind === "?") return n === undefined ? { itemsize: 1n, hasObject: false } : bad();
+    if (kind === "M" || kind === "m") return n === 8n ? { itemsize: 8n, hasObject: false } : bad();
     if (unit !== undefined) return bad();
-    if (kind === "S" || kind === "a" || kind === "V") return { itemsize: n ?? 0, hasObject: false };
-    if (kind === "U") return { itemsize: 4 * (n ?? 0), hasObject: false };
+    if (kind === "S" || kind === "a" || kind === "V")
+      return { itemsize: fits(n ?? 0n, "its length"), hasObject: false };
+    if (kind === "U") return { itemsize: fits(4n * (n ?? 0n), "its length"), hasObject: false };
     const sizes = SIZES[kind];
-    if (sizes && n !== undefined && sizes.includes(n)) return { itemsize: n, hasObject: false };
+    if (sizes && n !== undefined && sizes.includes(Number(n))) return { itemsize: n, hasObject: false };
     return bad();
   }
   // Structured: [(name, descr), (name, descr, shape), ((title, name), descr)].
   if (!Array.isArray(descr) || descr.length === 0) return bad();
-  let itemsize = 0;
+  let itemsize = 0n;
   let hasObject = false;
   for (const field of descr) {
     if (typeof field !== "object" || field === null || !("tuple" in field)) return bad();
@@ -159,18 +177,27 @@ export function describeDtype(descr: Literal, depth = 0): DtypeInfo {
     if (typeof name !== "string" && !titled) return bad();
     if (sub === undefined || field.tuple.length > 3) return bad();
     const info = describeDtype(sub, depth + 1);
-    let count = 1;
+    let count = 1n;
     if (shape !== undefined) {
-      const dims = typeof shape === "number" ? [shape] : shapeOf(shape);
-      if (!dims) return bad();
-      count = dims.reduce((a, b) => a * b, 1);
+      // A sub-array shape is an int or a tuple of them, each a dimension like the array's own.
+      const dims = shapeOf(typeof shape === "object" ? shape : { tuple: [shape] });
+      if (!dims || dims.some((d) => BigInt(d) > C_INT_MAX))
+        return bad(
+          `: sub-array shape ${show(shape)} is not non-negative integers below 2**31 (numpy's C int)`,
+        );
+      count = product(dims);
     }
-    itemsize += info.itemsize * count;
+    itemsize += fits(info.itemsize * count, `field ${show(name)}`);
     hasObject ||= info.hasObject;
   }
-  return { itemsize, hasObject };
+  return { itemsize: fits(itemsize, "the structured type"), hasObject };
 }
 
+function product(dims: readonly number[]): bigint {
+  return dims.reduce((a, b) => a * BigInt(b), 1n);
+}
+
+/** A tuple of non-negative integers below 2**53, or undefined. */
 function shapeOf(v: Literal | undefined): number[] | undefined {
   if (typeof v !== "object" || v === null || !("tuple" in v)) return undefined;
   const dims = v.tuple;
@@ -220,7 +247,9 @@ export async function inspectNpy(reader: ByteReader): Promise<NpyInspection> {
       throw new FormatError("fortran_order is not a bool", 10);
     const descr = header.get("descr") as Literal;
     out.descr =
-      typeof descr === "string" ? descr : JSON.stringify(descr, (_k, v) => (v?.tuple ? v.tuple : v));
+      typeof descr === "string"
+        ? descr
+        : JSON.stringify(descr, (_k, v) => (typeof v === "bigint" ? String(v) : v?.tuple ? v.tuple : v));
     out.shape = shape;
     const info = describeDtype(descr);
     out.hasObject = info.hasObject;
@@ -230,11 +259,10 @@ export async function inspectNpy(reader: ByteReader): Promise<NpyInspection> {
       out.pickle = await walkPickle(reader);
       return out;
     }
-    const count = shape.reduce((a, b) => a * BigInt(b), 1n);
-    const bytes = count * BigInt(info.itemsize);
+    const bytes = product(shape) * info.itemsize;
     if (bytes > BigInt(reader.remaining)) {
       throw new FormatError(
-        `shape ${JSON.stringify(shape)} of ${out.descr} needs ${bytes} data bytes, ${reader.remaining} remain`,
+        `shape ${show({ tuple: shape })} of ${show(descr)} needs ${bytes} data bytes, ${reader.remaining} remain`,
         reader.position,
       );
     }

@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ByteReader } from "../../src/model/byte-reader.js";
 import { FormatError } from "../../src/model/findings.js";
 import { inspectGguf } from "../../src/model/gguf.js";
+import { inspectNpy } from "../../src/model/npy.js";
 import { walkPickle } from "../../src/model/pickle.js";
 import { inspectSafetensors } from "../../src/model/safetensors.js";
 import { inspectZip } from "../../src/model/torch-zip.js";
 import { validateModel } from "../../src/model/validate.js";
 import { legacyTorch, osSystem, torchStateDict } from "../fixtures/model/pickles.js";
 import { gguf, goodSafetensors } from "../fixtures/model/weights.js";
-import { torchZip } from "../fixtures/model/zip.js";
+import { torchZip, zip } from "../fixtures/model/zip.js";
 import { addModel } from "../unit/model-fixtures.js";
 
 /** A valid file with a few bytes overwritten, a cut, or a splice: what real corruption looks like. */
@@ -44,6 +45,58 @@ function mutated(seed: Uint8Array) {
 }
 
 const inputs = (seed: Uint8Array) => fc.oneof(fc.uint8Array({ maxLength: 512 }), mutated(seed));
+
+/** np.save's layout for a header (version 1.0, or 2.0 for long headers), then the data. */
+function npy(header: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const v2 = header.length > 60000;
+  const unpadded = (v2 ? 12 : 10) + header.length + 1;
+  const text = Buffer.from(`${header}${" ".repeat((64 - (unpadded % 64)) % 64)}\n`, "latin1");
+  const length = v2
+    ? [2, 0, ...new Uint8Array(new Uint32Array([text.length]).buffer)]
+    : [1, 0, text.length & 0xff, text.length >> 8];
+  return Uint8Array.from([0x93, ...Buffer.from("NUMPY"), ...length, ...text, ...data]);
+}
+const structuredNpy = () =>
+  npy(
+    "{'descr': [('a', '<f8', (2, 3)), ('b', '|S4')], 'fortran_order': False, 'shape': (2,), }",
+    new Uint8Array(104),
+  );
+
+/** Headers np.load might be handed: dtypes with hostile lengths, sub-array shapes and nesting. */
+const hostileHeaders = (() => {
+  const dim = fc.oneof(
+    fc.integer({ min: -3, max: 8 }),
+    fc.constantFrom(2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1, 2 ** 53),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+  );
+  const shape = fc.oneof(
+    dim.map(String),
+    fc.array(dim, { maxLength: 24 }).map((ds) => `(${ds.map((d) => `${d}, `).join("")})`),
+  );
+  const scalar = fc.oneof(
+    fc.constantFrom("'<f8'", "'|u1'", "'|O'", "'<i3'", "'|b1'", "'<M8[s]'"),
+    fc
+      .tuple(
+        fc.constantFrom("S", "U", "V", "a", "f", "O"),
+        fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: 10n ** 400n })),
+      )
+      .map(([k, n]) => `'|${k}${n}'`),
+  );
+  const dtype: fc.Arbitrary<string> = fc.letrec((tie) => ({
+    dtype: fc.oneof({ depthSize: "small" }, scalar, tie("fields")),
+    fields: fc
+      .array(fc.tuple(fc.constantFrom("'a'", "'b'", "('t', 'c')"), tie("dtype"), fc.option(shape)), {
+        minLength: 1,
+        maxLength: 4,
+      })
+      .map((fs) => `[${fs.map(([n, d, s]) => `(${n}, ${d}${s === null ? "" : `, ${s}`})`).join(", ")}]`),
+  })).dtype as fc.Arbitrary<string>;
+  return fc
+    .tuple(dtype, shape, fc.boolean(), fc.nat({ max: 256 }))
+    .map(([d, s, f, n]) =>
+      npy(`{'descr': ${d}, 'fortran_order': ${f ? "True" : "False"}, 'shape': ${s}, }`, new Uint8Array(n)),
+    );
+})();
 
 describe("parsers never throw on hostile bytes", () => {
   it("walkPickle", async () => {
@@ -84,6 +137,29 @@ describe("parsers never throw on hostile bytes", () => {
     );
   });
 
+  it("inspectNpy", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          inputs(structuredNpy()),
+          hostileHeaders,
+          mutated(npy("{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", new Uint8Array(24))),
+        ),
+        async (bytes) => {
+          const npy = await inspectNpy(ByteReader.ofBytes(bytes));
+          if (npy.error) expect(npy.error.offset).toBeLessThanOrEqual(bytes.length);
+          else if (!npy.pickle) {
+            // Raw data: the header, the bytes the shape needs and what is left over are the whole file.
+            expect(npy.dataBytes).toBeGreaterThanOrEqual(0);
+            expect(npy.trailingBytes).toBeGreaterThanOrEqual(0);
+            expect(npy.dataOffset + npy.dataBytes + npy.trailingBytes).toBe(bytes.length);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it("inspectZip", async () => {
     await fc.assert(
       fc.asyncProperty(inputs(torchZip(torchStateDict())), async (bytes) => {
@@ -111,11 +187,15 @@ describe("validateModel always answers with a report", () => {
     ["model.safetensors", goodSafetensors()],
     ["model.gguf", gguf()],
     ["model.bin", legacyTorch()],
+    ["weights.npy", structuredNpy()],
+    ["arrays.npz", zip([{ name: "a.npy", data: structuredNpy() }])],
   ];
   it.each(seeds)("%s", async (name, seed) => {
     let n = 0;
+    // .npy headers are text: random bytes rarely make one, so hostile ones are generated too.
+    const arbitrary = name.endsWith(".npy") ? fc.oneof(inputs(seed), hostileHeaders) : inputs(seed);
     await fc.assert(
-      fc.asyncProperty(inputs(seed), async (bytes) => {
+      fc.asyncProperty(arbitrary, async (bytes) => {
         const path = join(dir, `${n++}-${name}`);
         await writeFile(path, bytes);
         const report = await validateModel(path, { policy: { smokeRun: false } });

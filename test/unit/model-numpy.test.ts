@@ -88,6 +88,45 @@ describe(".npy", () => {
     expect(codes(await check("weights.npy", npy(header, new Uint8Array(8))))).toEqual(["NUMPY_INVALID"]);
   });
 
+  it.each([
+    ["sub-array dims multiplying past 2**53", `[('a', '<f8', (${"9007199254740991, ".repeat(20)}))]`],
+    ["a sub-array dim past 2**53", "[('a', '<f8', (99999999999999999999,))]"],
+    ["a negative sub-array shape", "[('a', '<f8', -5)]"],
+    ["a negative sub-array dim", "[('a', '<f8', (2, -3))]"],
+    ["a string length past 2**53", `'|S${"9".repeat(400)}'`],
+    ["a unicode length past 2**53", `'<U${"9".repeat(400)}'`],
+  ])("rejects a dtype with %s as NUMPY_INVALID, in a file and in an .npz", async (_n, descr) => {
+    const array = npy(`{'descr': ${descr}, 'fortran_order': False, 'shape': (1,), }`, new Uint8Array(40));
+    expect(codes(await check("weights.npy", array), "warning")).toEqual([]);
+    expect(codes(await check("weights.npy", array))).toEqual(["NUMPY_INVALID"]);
+    expect(codes(await check("arrays.npz", zip([{ name: "a.npy", data: array }])))).toEqual([
+      "NUMPY_INVALID",
+    ]);
+  });
+
+  it.each([
+    // numpy 2.4: "data type '|S2147483648' not understood", "dimension does not fit into a C int", and a
+    // structured itemsize it wraps to -2147483648.
+    ["'|S2147483648'"],
+    ["'<U536870912'"],
+    ["[('a', '<f8', (0, 2147483648))]"],
+    ["[('a', '<f8', (134217728,)), ('b', '<f8', (134217728,))]"],
+  ])("rejects %s, a dtype numpy cannot hold in a C int, even for an empty array", async (descr) => {
+    const array = npy(`{'descr': ${descr}, 'fortran_order': False, 'shape': (0,), }`);
+    expect(codes(await check("weights.npy", array))).toEqual(["NUMPY_INVALID"]);
+  });
+
+  it("accepts the largest dtypes numpy holds, for an empty array", async () => {
+    for (const descr of [
+      "'|S2147483647'",
+      "'<U536870911'",
+      "[('a', '<f8', (134217727,)), ('b', '<f8', (134217728,))]",
+    ]) {
+      const array = npy(`{'descr': ${descr}, 'fortran_order': False, 'shape': (0,), }`);
+      expect((await check("weights.npy", array, true)).findings).toEqual([]);
+    }
+  });
+
   it("walks an object array's pickle: numpy's own globals pass, with a warning that allow_pickle runs it", async () => {
     const report = await check("objects.npy", objectNpy(objectArrayPickle([op.shortBinunicode("a")])), true);
     expect(report.accepted).toBe(true);
