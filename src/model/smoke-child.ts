@@ -34,6 +34,12 @@ export interface Ready {
   dataBytes?: number;
 }
 
+/** Written by the shell that starts the child (the sh limiter) when a ulimit fails, instead of starting it. */
+export interface LimitFailed {
+  stage: "limit";
+  command: string;
+}
+
 export type SmokeReply =
   | { stage: "runtime" | "load" | "run"; message: string }
   | { stage: "loaded" }

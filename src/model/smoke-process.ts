@@ -14,6 +14,7 @@ import { trackChild } from "../util/child-cleanup.js";
 import { errorMessage } from "../util/errors.js";
 import { selfInvocation } from "../util/self.js";
 import {
+  type LimitFailed,
   REPLY_FD,
   type Ready,
   SMOKE_CHILD_COMMAND,
@@ -137,7 +138,12 @@ function apply(want: number, base: number, limits: ChildLimits, hard: HardLimits
   return { data, applied };
 }
 
-const ULIMIT_SCRIPT = 'ulimit -d "$1" && ulimit -t "$2" && shift 2 && exec "$@"';
+/** The shell's script: set both limits or say on the reply fd which one failed, then become the child. */
+const ULIMIT_SCRIPT = [
+  `ulimit -d "$1" || { printf '{"stage":"limit","command":"ulimit -d %s"}\\n' "$1" >&${REPLY_FD}; exit 1; }`,
+  `ulimit -t "$2" || { printf '{"stage":"limit","command":"ulimit -t %s"}\\n' "$2" >&${REPLY_FD}; exit 1; }`,
+  'shift 2 && exec "$@"',
+].join("\n");
 
 /**
  * The command line that starts `argv` under the limits that can be set before it runs: with prlimit,
@@ -266,12 +272,14 @@ export function runInChild(
       if (replyBytes > MAX_REPLY_BYTES) stop("reply-too-large");
     });
     createInterface({ input: replies }).on("line", (line) => {
-      let message: SmokeReply | Ready;
+      let message: SmokeReply | Ready | LimitFailed;
       try {
-        message = JSON.parse(line) as SmokeReply | Ready;
+        message = JSON.parse(line) as SmokeReply | Ready | LimitFailed;
       } catch {
         return stop("reply-too-large");
       }
+      // Only the shell before node says this: the limit was not set, so the model must not be read.
+      if (message.stage === "limit") return stop({ limitFailed: `${message.command} failed` });
       if (message.stage !== "ready") {
         reply = message;
         return;

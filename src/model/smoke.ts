@@ -261,9 +261,14 @@ export function judgeOutcome(
       return { findings };
     }
     if (OUT_OF_MEMORY.test(message)) {
-      findings.push(
-        limitFinding(file, limits, "memory", OUT_OF_MEMORY_DETAIL.exec(message)?.[0], outcome.applied),
-      );
+      const detail = OUT_OF_MEMORY_DETAIL.exec(message)?.[0];
+      // Without a limiter the limit was never set: the machine ran out, which says nothing of the limit.
+      if (outcome.limiter === "none")
+        error(
+          reply.stage === "load" ? "ONNX_RUNTIME_LOAD_FAILED" : "SMOKE_RUN_FAILED",
+          `onnxruntime ran out of memory with no memory limit set (SMOKE_MEMORY_UNLIMITED): ${detail}`,
+        );
+      else findings.push(limitFinding(file, limits, "memory", detail, outcome.applied));
       return { findings };
     }
     const unsupported = CANNOT_RUN_HERE.find(([pattern]) => pattern.test(message));

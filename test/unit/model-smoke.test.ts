@@ -232,6 +232,24 @@ describe("a child whose sandbox fails", () => {
     expect(outcome).toMatchObject({ kind: "spawn-failed", message: expect.stringMatching(/ENOENT/) });
   });
 
+  it("whose ulimit fails says the limit could not be set, not that onnxruntime ended", async () => {
+    // Before: "onnxruntime ended with exit code 2 while loading or running the model: …bad number".
+    const huge = { timeoutMs: 5_000, memoryBytes: 1e30 };
+    const outcome = await runInChild(request, huge, { sh: "/bin/sh" });
+    expect(outcome).toMatchObject({ kind: "limit-failed", limiter: "sh" });
+    const plan = { inputs: [] };
+    const limitsOf = { ...huge, maxOutputBytes: 1, inputs: {} };
+    expect(judgeOutcome(outcome, "m.onnx", [], plan, limitsOf).findings).toEqual([
+      expect.objectContaining({
+        severity: "error",
+        code: "SMOKE_NOT_RUN",
+        message: expect.stringMatching(
+          /its limits could not be set \(ulimit -d \S+ failed: .*ulimit: .*; validation\.smoke\.memory is .*\), so it was stopped before the model was read/,
+        ),
+      }),
+    ]);
+  }, 60_000);
+
   it("whose prlimit fails and has no shell to fall back on is stopped before the model is read", async () => {
     const outcome = await runInChild(request, limits, { prlimit: "/bin/false" });
     expect(outcome).toMatchObject({
@@ -430,6 +448,31 @@ describe("judging how the child ended", () => {
       ],
     };
     expect(judge(failed, reshape, given)[0]?.slice(0, 2)).toEqual(["error", "SMOKE_RUN_FAILED"]);
+  });
+
+  it("does not blame a limit that was not enforced for running out of memory", () => {
+    // Before: "needed more than 512 MiB of memory (validation.smoke.memory)", a limit that was never set.
+    const oom = reply({
+      stage: "run",
+      message: "bfc_arena.cc:360 Failed to allocate memory for requested buffer",
+    });
+    const findings = judgeOutcome(
+      { limiter: "none", stderr: "", ...oom } as ChildOutcome,
+      file,
+      declared,
+      synthesised,
+      limits,
+    ).findings;
+    expect(findings.map((f) => [f.severity, f.code, f.message])).toEqual([
+      ["warning", "SMOKE_MEMORY_UNLIMITED", expect.any(String)],
+      [
+        "error",
+        "SMOKE_RUN_FAILED",
+        expect.stringMatching(
+          /ran out of memory with no memory limit set \(SMOKE_MEMORY_UNLIMITED\): Failed to allocate memory/,
+        ),
+      ],
+    ]);
   });
 
   it("reports the run and warns when nothing enforces the memory limit", () => {
