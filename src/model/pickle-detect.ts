@@ -9,10 +9,9 @@ export const LOADABLE = /\.(bin|pt|pth|ckpt|pkl|pickle|joblib|dat|data)$/;
 /** Names that say "pickle" outright: what they hold must parse as one. */
 export const PICKLE_NAME = /\.(pkl|pickle|joblib)$/;
 
-// Every byte that starts a pickle opcode (CPython Lib/pickle.py): a file starting with anything else is no
-// pickle, so only these are walked to look for protocol 0/1 pickles under other names.
-export const PICKLE_OPCODES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
-for (let op = 0x80; op <= 0x98; op++) PICKLE_OPCODES.add(op);
+// Only files starting with an opcode byte are walked to look for protocol 0/1 pickles under other names;
+// the table is the walker's own.
+export { PICKLE_OPCODES } from "./pickle.js";
 
 /** PROTO 2-5 as the first opcode: what every pickle since Python 2.3's protocol 2 starts with. */
 export function startsWithProto(head: Uint8Array): boolean {

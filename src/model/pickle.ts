@@ -133,10 +133,15 @@ const ITEMSIZE: Record<string, number> = {
 // The only alignment joblib writes (NUMPY_ARRAY_ALIGNMENT_BYTES); its padding is 1-16 bytes, never 0.
 const JOBLIB_ALIGNMENT = 16n;
 
-// Bytes that start a pickle opcode (CPython Lib/pickle.py). After a wrapper's BUILD a plain pickle.load reads
-// the next byte as an opcode: if it is one, the array bytes would run as pickle code there.
-const OPCODE_BYTES = new Set(Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"));
-for (let b = 0x80; b <= 0x98; b++) OPCODE_BYTES.add(b);
+/**
+ * Every byte that starts a pickle opcode (CPython Lib/pickle.py; the 68 of pickletools.opcodes). A file
+ * starting with anything else is no pickle; after a joblib wrapper's BUILD a plain pickle.load reads the
+ * next byte as an opcode, so if the array bytes start with one they would run as pickle code there.
+ */
+export const PICKLE_OPCODES: ReadonlySet<number> = new Set([
+  ...Buffer.from("().012FIJKLMNPQRSTUVXabcdeghijlopqrstu}]GBC", "latin1"),
+  ...Array.from({ length: 0x98 - 0x80 + 1 }, (_, i) => 0x80 + i),
+]);
 
 /**
  * numpy's dtype state (version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata]) as
@@ -532,7 +537,7 @@ class Walker {
     const start = r.position;
     const size = checkedLength(count * BigInt(itemsize as number), r, "joblib array byte size");
     // Unaligned (joblib < 1.2): a plain pickle.load of this file reads the first array byte as an opcode.
-    if (alignment.k === "none" && size > 0 && first !== undefined && OPCODE_BYTES.has(first)) {
+    if (alignment.k === "none" && size > 0 && first !== undefined && PICKLE_OPCODES.has(first)) {
       fail(
         `its unaligned data starts with byte 0x${first.toString(16).padStart(2, "0")}, a pickle opcode that a plain pickle.load would run; re-save with joblib >= 1.2`,
       );

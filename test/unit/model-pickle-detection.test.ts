@@ -5,6 +5,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PICKLE_OPCODES as WALK_OPCODES } from "../../src/model/pickle.js";
+import { PICKLE_OPCODES } from "../../src/model/pickle-detect.js";
 import { type ValidationReport, validateModel } from "../../src/model/validate.js";
 import { callGlobal, extensionCode, reduceOnResult } from "../fixtures/model/bypasses.js";
 import {
@@ -226,5 +228,14 @@ describe("hazards and extension codes", () => {
       expect.objectContaining({ code: "PICKLE_EXTENSION_CODE", severity: "error" }),
     );
     expect(report.findings.map((f) => f.code)).not.toContain("PICKLE_MALFORMED");
+  });
+});
+
+describe("the opcode table", () => {
+  it("is one set, for detection and for the joblib walk, of CPython's 68 opcodes (pickletools.opcodes)", () => {
+    expect(PICKLE_OPCODES).toBe(WALK_OPCODES);
+    expect(PICKLE_OPCODES.size).toBe(68);
+    for (const byte of [0x28, 0x2e, 0x63, 0x80, 0x95, 0x98]) expect(PICKLE_OPCODES.has(byte)).toBe(true);
+    for (const byte of [0x00, 0x7f, 0x99, 0xff]) expect(PICKLE_OPCODES.has(byte)).toBe(false);
   });
 });
