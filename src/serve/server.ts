@@ -20,11 +20,14 @@ export interface ModelServerOptions {
   logger?: Logger;
   /** Per-request and concurrency limits; each one not given takes its default (DEFAULT_LIMITS). */
   limits?: Partial<ServerLimits>;
+  /** A request's body must arrive whole within this, else 408 (default BODY_TIMEOUT_MS). */
+  bodyTimeoutMs?: number;
 }
 
 /**
  * What one client can make the server hold. Memory in use is roughly bounded by
- * maxInflight × (a few times maxBodyBytes for the parse + the tensors + maxResponseBytes).
+ * maxInflight × (a few times maxBodyBytes for the parse + the tensors + maxResponseBytes), plus
+ * maxInflight × maxBodyBytes for the bodies received that have no turn yet.
  */
 export interface ServerLimits {
   /** Request body, bytes (--max-body-size). */
@@ -33,7 +36,7 @@ export interface ServerLimits {
   maxElements: number;
   /** Answer body, bytes (--max-response-size). */
   maxResponseBytes: number;
-  /** Inference requests read, run and answered at once (--max-inflight); the rest wait in turn. */
+  /** Inference requests run and answered at once (--max-inflight); the rest wait in turn. */
   maxInflight: number;
   /** Inference requests waiting for a turn (--max-queued); beyond it: 503 with Retry-After. */
   maxQueued: number;
@@ -59,6 +62,10 @@ export const LIMIT_FLAGS: Readonly<Record<keyof ServerLimits, string>> = {
 // A client that stops sending or reading for this long is disconnected, so it cannot hold a turn for
 // ever; a request must arrive whole within it too. Node's own defaults: no idle limit, 300 s per request.
 export const SOCKET_IDLE_MS = 300_000;
+
+// An inference request's body must arrive whole within this (408 after it): a body is read before
+// the request waits for a turn, and one that trickles in would otherwise hold its bytes for 300 s.
+const BODY_TIMEOUT_MS = 30_000;
 
 export interface RunningServer {
   url: string;
@@ -116,39 +123,112 @@ function declaredTooLarge(req: IncomingMessage, limit: number): RequestError | u
     : undefined;
 }
 
-/** Read the body up to `limit` bytes; rejects with a 413 RequestError beyond it. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Bytes of request bodies received and not yet run (being received, or waiting for a turn), across
+ * all requests: at most `capacity`. A body that trickles in holds only the bytes it has sent.
+ */
+class BodyBudget {
+  private held = 0;
+
+  constructor(
+    readonly capacity: number,
+    /** Told the bytes held after every change (the server's gauge). */
+    private readonly onChange: (held: number) => void,
+  ) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** One request's part: grows with each chunk received, given back at once by `release` (idempotent). */
+  share() {
+    let mine = 0;
+    return {
+      /** Hold `n` more bytes; false (nothing held) when that would pass the capacity. */
+      add: (n: number): boolean => {
+        if (this.held + n > this.capacity) return false;
+        this.held += n;
+        mine += n;
+        this.onChange(this.held);
+        return true;
+      },
+      release: () => {
+        if (mine === 0) return;
+        this.held -= mine;
+        mine = 0;
+        this.onChange(this.held);
+      },
+    };
+  }
+}
+
+type BodyShare = ReturnType<BodyBudget["share"]>;
+
+const seconds = (ms: number) => `${ms / 1000} s`;
+
+/**
+ * Read the body up to `limit` bytes within `timeoutMs`, each chunk held in `share` of `budget`.
+ * Rejects with a RequestError: 413 over `limit`, 503 when the budget is spent, 408 at the deadline.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  budget: BodyBudget,
+  share: BodyShare,
+  timeoutMs: number,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = declaredTooLarge(req, limit);
     if (declared) {
       reject(declared);
       return;
     }
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const fail = (error: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      chunks = [];
+      reject(error);
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new RequestError(
+            `the request body did not arrive whole within ${seconds(timeoutMs)}; send it faster, or send less per request`,
+            408,
+          ),
+        ),
+      timeoutMs,
+    );
     req.on("data", (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > limit) {
-        done = true;
-        reject(bodyTooLarge("request body", limit));
-        return;
+      if (size > limit) return fail(bodyTooLarge("request body", limit));
+      if (!share.add(chunk.length)) {
+        return fail(
+          new RequestError(
+            `server busy: request bodies being received or waiting for a turn hold ${budget.bytes} bytes, and this one would pass the ${budget.capacity} bytes the server holds for them (--max-inflight × --max-body-size); retry later, or raise --max-inflight or --max-body-size`,
+            503,
+            { setting: "--max-inflight × --max-body-size", value: budget.capacity, unit: "bytes" },
+          ),
+        );
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (!done) resolve(Buffer.concat(chunks));
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks, size));
     });
-    req.on("error", (error) => {
-      if (!done) reject(error);
-    });
-    // A client that goes away mid-upload: end the wait (its turn is released when the answer closes).
+    req.on("error", fail);
+    // A client that goes away mid-upload: end the wait.
     req.on("close", () => {
-      if (!done && !req.complete) {
-        done = true;
-        reject(new RequestError("the client closed the connection before sending the whole body"));
-      }
+      if (!req.complete)
+        fail(new RequestError("the client closed the connection before sending the whole body"));
     });
   });
 }
@@ -177,6 +257,10 @@ export class Turns {
   }
   get waitingCount(): number {
     return this.waiting.length;
+  }
+  /** Every turn taken and the queue full: `take` would refuse. */
+  get full(): boolean {
+    return this.active >= this.inflight && this.waiting.length >= this.queued;
   }
 
   /**
@@ -237,6 +321,7 @@ const CLIENT_GONE = 499;
 
 class Handler {
   private readonly turns: Turns;
+  private readonly bodies: BodyBudget;
 
   constructor(
     private readonly session: ModelSession,
@@ -245,11 +330,15 @@ class Handler {
     private readonly version: string,
     private readonly logger: Logger,
     private readonly limits: ServerLimits,
+    private readonly bodyTimeoutMs: number,
   ) {
     this.turns = new Turns(limits.maxInflight, limits.maxQueued, (inflight, queued) => {
       metrics.inflight.set(inflight);
       metrics.queued.set(queued);
     });
+    this.bodies = new BodyBudget(limits.maxInflight * limits.maxBodyBytes, (held) =>
+      metrics.bodyBytes.set(held),
+    );
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -310,14 +399,25 @@ class Handler {
     sendJson(res, status, { error });
   }
 
+  private busy(): RequestError {
+    return new RequestError(
+      `server busy: ${this.turns.inUse} inference requests in progress and ${this.turns.waitingCount} waiting, the most it queues; retry later, or raise the limits with modelship serve --max-inflight / --max-queued`,
+      503,
+      { setting: LIMIT_FLAGS.maxQueued, value: this.limits.maxQueued, unit: "requests" },
+    );
+  }
+
   private async infer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     let status = 200;
     let release: (() => void) | undefined;
+    const share = this.bodies.share();
     try {
-      // A declared oversize body is refused before it waits for a turn.
+      // A declared oversize body is refused before it is read.
       const declared = declaredTooLarge(req, this.limits.maxBodyBytes);
       if (declared) throw declared;
+      // No turn and no place in the queue: refused before the body is read (checked again after).
+      if (this.turns.full) throw this.busy();
       let closed = false;
       const gone = new Promise<void>((resolve) =>
         res.once("close", () => {
@@ -325,25 +425,28 @@ class Handler {
           resolve();
         }),
       );
+      // The body is read before the request waits for a turn, so a client that trickles its body
+      // holds no turn (only the bytes it has sent, in the budget, and until the body deadline).
+      this.metrics.receiving.inc();
+      let raw: Buffer;
+      try {
+        raw = await readBody(req, this.limits.maxBodyBytes, this.bodies, share, this.bodyTimeoutMs);
+      } finally {
+        this.metrics.receiving.dec();
+      }
       release = await this.turns.take(gone);
+      // From here on the turn accounts for the body.
+      share.release();
       // The client closed the connection while waiting: nothing to answer, nothing to count.
       if (closed) {
         status = CLIENT_GONE;
         return;
       }
-      if (!release) {
-        res.setHeader("retry-after", "1");
-        throw new RequestError(
-          `server busy: ${this.turns.inUse} inference requests in progress and ${this.turns.waitingCount} waiting, the most it queues; retry later, or raise the limits with modelship serve --max-inflight / --max-queued`,
-          503,
-          { setting: LIMIT_FLAGS.maxQueued, value: this.limits.maxQueued, unit: "requests" },
-        );
-      }
+      if (!release) throw this.busy();
       // The turn is held until the answer is written out (or the connection ends): a client that
       // does not read its answer holds its own turn, not memory the limits do not count.
       res.once("close", release);
       res.once("finish", release);
-      const raw = await readBody(req, this.limits.maxBodyBytes);
       let body: unknown;
       try {
         body = JSON.parse(raw.toString("utf8"));
@@ -371,8 +474,10 @@ class Handler {
     } catch (error) {
       if (error instanceof RequestError) {
         status = error.status;
-        // Stop reading an oversized upload: answer, then close the connection.
-        if (status === 413) res.setHeader("connection", "close");
+        // Stop reading an upload left unread (too large, too slow, no room): answer, then close.
+        if (!req.complete) res.setHeader("connection", "close");
+        // Busy (no turn, no place in the queue, no room for the body): worth retrying soon.
+        if (status === 503) res.setHeader("retry-after", "1");
         if (status >= 500 && status !== 503) this.logger.error(`inference failed: ${error.message}`);
         sendJson(res, status, { error: error.message, ...(error.limit ? { limit: error.limit } : {}) });
       } else {
@@ -382,6 +487,7 @@ class Handler {
         sendJson(res, 500, { error: `inference failed: ${message}` });
       }
     } finally {
+      share.release();
       if (status !== 200) release?.();
       if (status !== CLIENT_GONE) this.metrics.requests.inc({ status: String(status) });
     }
@@ -436,11 +542,15 @@ export async function startModelServer(options: ModelServerOptions): Promise<Run
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new Error(`port must be an integer from 0 to 65535, got ${options.port}`);
   }
+  // Settings are checked before the model is loaded, so a bad one leaves no session behind.
+  const limits = resolveLimits(options.limits);
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 1)
+    throw new Error(`the body timeout must be a whole number of milliseconds, got ${bodyTimeoutMs}`);
   const modelFile = await locateOnnxFile(options.modelPath);
   const session = await loadOnnxSession(modelFile, logger);
-  const limits = resolveLimits(options.limits);
   const metrics = createServerMetrics();
-  const handler = new Handler(session, metrics, options.name, version, logger, limits);
+  const handler = new Handler(session, metrics, options.name, version, logger, limits, bodyTimeoutMs);
   const server = createServer((req, res) => {
     handler.handle(req, res).catch((error: unknown) => {
       logger.error(`request failed: ${errorMessage(error)}`);

@@ -4,12 +4,13 @@
 // onnxruntime-node comes from node_modules (nothing is installed: MODELSHIP_RUNTIME_AUTO_INSTALL=0).
 import type { ChildProcess } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
-import { type ClientRequest, request } from "node:http";
+import { type ClientRequest, type IncomingMessage, request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { buildOnnxModel } from "../../src/model/onnx-build.js";
 import { onnx } from "../../src/model/onnx-proto.js";
+import { startModelServer } from "../../src/serve/server.js";
 import { type CliResult, collect, model, spawnCli, tempDir, waitFor } from "./helpers.js";
 
 interface Serve {
@@ -97,12 +98,13 @@ function stringLabelModel(): Uint8Array {
 let plain: Serve;
 let small: Serve;
 let strings: Serve;
+let queue: Serve;
 
 beforeAll(async () => {
   dir = await tempDir("modelship-serve-limits-");
   const stringModel = join(dir, "labels.onnx");
   await writeFile(stringModel, stringLabelModel());
-  [plain, small, strings] = await Promise.all([
+  [plain, small, strings, queue] = await Promise.all([
     startServe(),
     startServe(
       "--max-inflight",
@@ -117,6 +119,7 @@ beforeAll(async () => {
       "100000",
     ),
     startServeModel(stringModel, "labels"),
+    startServe("--max-inflight", "1", "--max-queued", "1"),
   ]);
 });
 afterAll(async () => {
@@ -196,9 +199,14 @@ describe("serve with a model whose output is a string tensor", () => {
   });
 });
 
-/** A POST whose body is sent in two parts: the server holds it (a turn, or a place in the queue) until `finish`. */
-function heldRequest(s: Serve) {
-  const url = new URL(`${s.url}/v2/models/iris/infer`);
+const PARTIAL = '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,';
+
+/**
+ * A POST whose body is sent in part, the rest only on `finish`: a client trickling its upload, or
+ * one that stops half-way (`abandon`).
+ */
+function heldRequest(base: string, first = PARTIAL, rest = "3.5,1.4,0.2]}]}") {
+  const url = new URL(`${base}/v2/models/iris/infer`);
   let req: ClientRequest | undefined;
   const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
     req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST" }, (res) => {
@@ -211,16 +219,143 @@ function heldRequest(s: Serve) {
     req.on("error", reject);
   });
   const sent = req as unknown as ClientRequest;
-  sent.write('{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,');
+  sent.write(first);
   return {
     answer,
-    finish: () => sent.end("3.5,1.4,0.2]}]}"),
+    finish: () => sent.end(rest),
     abandon: () => {
       sent.destroy();
       answer.catch(() => {});
     },
   };
 }
+
+/**
+ * A whole request whose answer (about 10 MB, more than the sockets buffer) the client does not
+ * read until `read`: the server holds its turn meanwhile.
+ */
+function unreadAnswer(s: Serve) {
+  const url = new URL(`${s.url}/v2/models/iris/infer`);
+  const body = rowsBody(150_000);
+  let req: ClientRequest | undefined;
+  const headers = new Promise<IncomingMessage>((resolve, reject) => {
+    req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: "POST",
+        headers: { "content-length": Buffer.byteLength(body) },
+      },
+      resolve,
+    );
+    req.on("error", reject);
+  });
+  (req as unknown as ClientRequest).end(body);
+  return {
+    headers,
+    read: async () => {
+      const res = await headers;
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+      });
+      await new Promise((resolve) => res.on("end", resolve));
+      return { status: res.statusCode ?? 0, size };
+    },
+  };
+}
+
+/** A gauge that a server without it reports as 0. */
+async function gaugeOr0(s: Serve, name: string): Promise<number> {
+  const value = await gauge(s, name);
+  return Number.isNaN(value) ? 0 : value;
+}
+
+describe("uploads that trickle", () => {
+  it("hold no turn: while --max-inflight (4) bodies trickle in, another request is answered", async () => {
+    const slow = [1, 2, 3, 4].map(() => heldRequest(plain.url));
+    onTestFailed(() => {
+      for (const s of slow) s.abandon();
+    });
+    await waitFor(
+      async () =>
+        (await gaugeOr0(plain, "modelship_inference_receiving")) +
+          (await gaugeOr0(plain, "modelship_inference_inflight")) ===
+        4,
+      "four uploads under way",
+    );
+    const res = await fetch(`${plain.url}/v2/models/iris/infer`, {
+      method: "POST",
+      body: rowsBody(1),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(200);
+    expect(await gauge(plain, "modelship_inference_receiving")).toBe(4);
+    for (const s of slow) s.finish();
+    for (const s of slow) expect((await s.answer).status).toBe(200);
+  });
+
+  it("bodies received and not yet run hold at most --max-inflight × --max-body-size bytes; beyond it 503", async () => {
+    // 40 KB of a body, of the 64 KiB the small server holds in all.
+    const held = heldRequest(small.url, `${PARTIAL}${"1,".repeat(20_000)}`);
+    onTestFailed(() => held.abandon());
+    await waitFor(
+      async () => (await gaugeOr0(small, "modelship_inference_body_bytes")) > 40_000,
+      "40 KB received",
+    );
+    const refused = await infer(small, rowsBody(5_000));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(refused.json.error).toMatch(
+      /^server busy: request bodies being received or waiting for a turn hold \d+ bytes, and this one would pass the 65536 bytes the server holds for them \(--max-inflight × --max-body-size\)/,
+    );
+    expect(refused.json.limit).toEqual({
+      setting: "--max-inflight × --max-body-size",
+      value: 65536,
+      unit: "bytes",
+    });
+    // A small body still fits beside it.
+    expect((await infer(small, rowsBody(1))).status).toBe(200);
+    held.abandon();
+    await waitFor(
+      async () => (await gauge(small, "modelship_inference_body_bytes")) === 0,
+      "the bytes given back",
+    );
+    // The same 40 KB body is read now (and its 300 KB answer is over the small server's 4 KiB).
+    expect((await infer(small, rowsBody(5_000))).status).toBe(413);
+  });
+});
+
+describe("a body that does not arrive in time", () => {
+  it("is a 408 at the body deadline, and the server answers others meanwhile and after", async () => {
+    const server = await startModelServer({
+      modelPath: model("v2"),
+      port: 0,
+      name: "iris",
+      bodyTimeoutMs: 1000,
+    });
+    try {
+      const started = performance.now();
+      const slow = heldRequest(server.url);
+      onTestFailed(() => slow.abandon());
+      const other = await fetch(`${server.url}/v2/models/iris/infer`, { method: "POST", body: rowsBody(1) });
+      expect(other.status).toBe(200);
+      const answer = await slow.answer;
+      expect(answer.status).toBe(408);
+      expect(performance.now() - started).toBeGreaterThan(900);
+      expect(JSON.parse(answer.text).error).toMatch(
+        /^the request body did not arrive whole within 1 s; send it faster, or send less per request$/,
+      );
+      const after = await fetch(`${server.url}/v2/models/iris/infer`, { method: "POST", body: rowsBody(1) });
+      expect(after.status).toBe(200);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain('modelship_inference_requests_total{status="408"} 1');
+    } finally {
+      await server.close();
+    }
+  });
+});
 
 describe("serve with limits from its flags", () => {
   it("413 for an answer over --max-response-size, with the limit", async () => {
@@ -241,43 +376,38 @@ describe("serve with limits from its flags", () => {
   });
 
   it("holds at most --max-inflight requests and queues --max-queued; beyond them 503 with Retry-After", async () => {
-    const first = heldRequest(small);
-    await waitFor(
-      async () => (await gauge(small, "modelship_inference_inflight")) === 1,
-      "a request in flight",
-    );
-    const second = heldRequest(small);
-    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 1, "a request queued");
+    const first = unreadAnswer(queue);
+    await first.headers;
+    expect(await gauge(queue, "modelship_inference_inflight")).toBe(1);
+    const second = infer(queue, rowsBody(1));
+    await waitFor(async () => (await gauge(queue, "modelship_inference_queued")) === 1, "a request queued");
 
-    const refused = await infer(small, rowsBody(1));
+    const refused = await infer(queue, rowsBody(1));
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(refused.json.error).toMatch(/server busy: 1 inference requests in progress and 1 waiting/);
     expect(refused.json.limit).toEqual({ setting: "--max-queued", value: 1, unit: "requests" });
 
-    second.finish();
-    first.finish();
-    expect((await first.answer).status).toBe(200);
-    expect((await second.answer).status).toBe(200);
+    const read = await first.read();
+    expect(read.status).toBe(200);
+    expect(read.size).toBeGreaterThan(9_000_000);
+    expect((await second).status).toBe(200);
     await waitFor(
-      async () => (await gauge(small, "modelship_inference_inflight")) === 0,
+      async () => (await gauge(queue, "modelship_inference_inflight")) === 0,
       "no request in flight",
     );
   });
 
   it("a client that leaves while queued gives up its place", async () => {
-    const first = heldRequest(small);
-    await waitFor(
-      async () => (await gauge(small, "modelship_inference_inflight")) === 1,
-      "a request in flight",
-    );
-    const leaving = heldRequest(small);
-    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 1, "a request queued");
+    const first = unreadAnswer(queue);
+    await first.headers;
+    const leaving = heldRequest(queue.url);
+    leaving.finish();
+    await waitFor(async () => (await gauge(queue, "modelship_inference_queued")) === 1, "a request queued");
     leaving.abandon();
-    await waitFor(async () => (await gauge(small, "modelship_inference_queued")) === 0, "the queue emptied");
-    first.finish();
-    expect((await first.answer).status).toBe(200);
-    expect((await infer(small, rowsBody(1))).status).toBe(200);
+    await waitFor(async () => (await gauge(queue, "modelship_inference_queued")) === 0, "the queue emptied");
+    expect((await first.read()).status).toBe(200);
+    expect((await infer(queue, rowsBody(1))).status).toBe(200);
   });
 });
 
