@@ -4,21 +4,12 @@
 import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { installedRuntime, installRuntime, runtimeDir } from "./runtime-install.js";
-import {
-  CODECS,
-  type InputTensor,
-  type OutputTensor,
-  oipDatatypeOfOrt,
-  type RawOutput,
-  type TensorSpec,
-  toJsonData,
-} from "./tensors.js";
+import { CODECS, type InputTensor, oipDatatypeOfOrt, type RawOutput, type TensorSpec } from "./tensors.js";
 
 export interface ModelSession {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
-  run(inputs: InputTensor[], outputNames: string[]): Promise<OutputTensor[]>;
-  /** As `run`, with each output's data left in the runtime's typed array (the server encodes it in slices). */
+  /** Each output's data is left in the runtime's typed array (the server encodes it in slices). */
   runRaw(inputs: InputTensor[], outputNames: string[]): Promise<RawOutput[]>;
   release(): Promise<void>;
 }
@@ -108,10 +99,6 @@ export async function loadOnnxSession(modelFile: string, logger?: Logger): Promi
     inputs: session.inputMetadata.map(specOf),
     outputs: session.outputMetadata.map(specOf),
     runRaw,
-    async run(inputs, outputNames) {
-      const raw = await runRaw(inputs, outputNames);
-      return raw.map((o) => ({ ...o, data: toJsonData(o.datatype, o.data) }));
-    },
     release: () => session.release(),
   };
 }

@@ -9,7 +9,7 @@ export interface TensorSpec {
   shape: (number | string | null)[];
 }
 
-export type TensorData =
+type TensorData =
   | Float32Array
   | Float64Array
   | Int8Array
@@ -28,14 +28,7 @@ export interface InputTensor {
   data: TensorData;
 }
 
-export interface OutputTensor {
-  name: string;
-  datatype: string;
-  shape: number[];
-  data: (number | boolean)[];
-}
-
-export interface InferRequest {
+interface InferRequest {
   id?: string;
   inputs: InputTensor[];
   /** Outputs to return, in the order to return them. */
@@ -43,8 +36,8 @@ export interface InferRequest {
 }
 
 /** A limit a request ran into: the setting that raises it and its value, for the answer's body. */
-export interface LimitInfo {
-  /** The `modelship serve` flag, e.g. "--max-elements". */
+interface LimitInfo {
+  /** The `modelship serve` flag, e.g. "--max-elements" (for the body budget: "--max-inflight × --max-body-size"). */
   setting: string;
   value: number;
   unit: "elements" | "bytes" | "requests";
@@ -65,7 +58,7 @@ export class RequestError extends Error {
 }
 
 /** Per-request limits on decoding (see ServerLimits in serve/server.ts for all of them). */
-export interface DecodeLimits {
+interface DecodeLimits {
   /** Elements across all input tensors of one request (the product of each shape, summed). */
   maxElements?: number;
 }
@@ -88,7 +81,7 @@ const describeType = (v: unknown) =>
  * A request's value as an error message shows it: primitives as JSON, at most 40 characters;
  * arrays and objects by their kind (stringifying a hostile, deeply nested one would exhaust the stack).
  */
-export function shown(value: unknown): string {
+function shown(value: unknown): string {
   if (typeof value === "object" && value !== null) return `(${describeType(value)})`;
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
@@ -147,7 +140,7 @@ function floatCodec(
 /** Largest finite float32, and the point from which a double rounds to float32 Infinity. */
 export const FP32_MAX = 3.4028234663852886e38;
 /** Largest finite float16. */
-export const FP16_MAX = 65504;
+const FP16_MAX = 65504;
 
 const roundHalfEven = (x: number) => {
   const f = Math.floor(x);
@@ -306,7 +299,7 @@ function flatten(name: string, data: unknown, shape: number[]): unknown[] {
 }
 
 /** The element count of a shape (the product of its dimensions). */
-export function elementCount(shape: readonly number[]): number {
+function elementCount(shape: readonly number[]): number {
   let count = 1;
   for (const dim of shape) count *= dim;
   return count;
@@ -424,27 +417,12 @@ function jsonValue(
   // A string tensor (BYTES, e.g. the labels of a classifier trained on strings) is answered as is.
   if (typeof v === "string") return v;
   if (datatype === "BOOL") return Boolean(v);
-  // Without Float16Array, onnxruntime-node hands float16 data over as its raw Uint16 bits.
-  if (datatype === "FP16" && typeof v === "number") return v;
   return typeof v === "bigint" ? v : Number(v);
 }
 
+// Without Float16Array, onnxruntime-node hands float16 data over as its raw Uint16 bits.
 function isHalfBits(datatype: string, data: ArrayLike<unknown>): boolean {
   return datatype === "FP16" && data instanceof Uint16Array;
-}
-
-/** JSON-friendly values: INT64/UINT64 as numbers (per OIP JSON), BOOL as booleans, FP16 decoded. */
-export function toJsonData(
-  datatype: string,
-  data: ArrayLike<number | bigint | boolean | string>,
-): (number | boolean)[] {
-  const bits = isHalfBits(datatype, data);
-  const out: (number | boolean)[] = new Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i] as number | bigint | boolean | string;
-    out[i] = bits ? fromHalfBits(v as number) : datatype === "BOOL" ? Boolean(v) : Number(v);
-  }
-  return out;
 }
 
 /** A runtime output before it is turned into JSON: the runtime's own typed array. */
@@ -456,7 +434,7 @@ export interface RawOutput {
 }
 
 /** What an infer answer says besides its outputs. */
-export interface ResponseHead {
+interface ResponseHead {
   model_name: string;
   model_version: string;
   id?: string;

@@ -9,7 +9,7 @@ import { errorMessage } from "../util/errors.js";
 import { type Logger, silentLogger } from "../util/log.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 
-export interface ModelServerOptions {
+interface ModelServerOptions {
   modelPath: string;
   port: number;
   /** Default 127.0.0.1. */
@@ -51,7 +51,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
 };
 
 /** The flag that sets each limit, for messages and the 413/503 bodies. */
-export const LIMIT_FLAGS: Readonly<Record<keyof ServerLimits, string>> = {
+const LIMIT_FLAGS: Readonly<Record<keyof ServerLimits, string>> = {
   maxBodyBytes: "--max-body-size",
   maxElements: "--max-elements",
   maxResponseBytes: "--max-response-size",
@@ -61,7 +61,7 @@ export const LIMIT_FLAGS: Readonly<Record<keyof ServerLimits, string>> = {
 
 // A client that stops sending or reading for this long is disconnected, so it cannot hold a turn for
 // ever; a request must arrive whole within it too. Node's own defaults: no idle limit, 300 s per request.
-export const SOCKET_IDLE_MS = 300_000;
+const SOCKET_IDLE_MS = 300_000;
 
 // An inference request's body must arrive whole within this (408 after it): a body is read before
 // the request waits for a turn, and one that trickles in would otherwise hold its bytes for 300 s.
@@ -73,9 +73,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The default request body limit (DEFAULT_LIMITS.maxBodyBytes). */
-export const MAX_BODY_BYTES = DEFAULT_LIMITS.maxBodyBytes;
-
 interface Route {
   kind: "live" | "ready" | "server" | "metadata" | "model-ready" | "infer" | "metrics";
   model?: string;
@@ -83,7 +80,7 @@ interface Route {
 }
 
 /** Map a URL path to a route; model names are percent-decoded. Unknown paths → undefined. */
-export function matchRoute(pathname: string): Route | undefined {
+function matchRoute(pathname: string): Route | undefined {
   if (pathname === "/v2/health/live") return { kind: "live" };
   if (pathname === "/v2/health/ready") return { kind: "ready" };
   if (pathname === "/v2" || pathname === "/v2/") return { kind: "server" };
@@ -237,7 +234,7 @@ function readBody(
  * At most `inflight` holders at once, and at most `queued` waiting in arrival order; a request
  * beyond both is refused at once (503) instead of piling up.
  */
-export class Turns {
+class Turns {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -521,7 +518,7 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
 }
 
 /** The limits with defaults filled in; a limit that is not a positive whole number is a programming error. */
-export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
   const limits = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ServerLimits)[]) {
     const value = given[key];

@@ -13,7 +13,6 @@ import {
   RequestError,
   type TensorSpec,
   toHalfBits,
-  toJsonData,
 } from "../../src/onnx/tensors.js";
 
 const spec = (datatype: string, shape: TensorSpec["shape"] = ["N"]): TensorSpec => ({
@@ -209,7 +208,14 @@ describe("FP16", () => {
   });
 
   it("decodes outputs that the runtime hands over as Uint16 bits", () => {
-    expect(toJsonData("FP16", Uint16Array.of(0x3c00, 0xc000, 0x2e66))).toEqual([1, -2, fromHalfBits(0x2e66)]);
+    const raw: RawOutput = {
+      name: "h",
+      datatype: "FP16",
+      shape: [3],
+      data: Uint16Array.of(0x3c00, 0xc000, 0x2e66),
+    };
+    const answer = JSON.parse(encodeInferResponse({ model_name: "m", model_version: "1" }, [raw]).toString());
+    expect(answer.outputs[0].data).toEqual([1, -2, fromHalfBits(0x2e66)]);
     expect(CODECS.FP16?.ort).toBe("float16");
   });
 });
