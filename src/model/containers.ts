@@ -1,10 +1,10 @@
 // Model directory layouts that wrap weight files: MLflow (MLmodel), Hugging Face (config.json + weights
 // + tokenizer), TensorFlow SavedModel (saved_model.pb). Their weight files are validated file by file
 // elsewhere; here the layout is recognised, its signature read where it has one, and its references checked.
-import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { errorMessage } from "../util/errors.js";
+import { FileReadError, readProblem, readRegularText } from "../util/regular-file.js";
 import type { Finding } from "./findings.js";
 import type { TensorSignature } from "./onnx-inspect.js";
 import type { Signature } from "./signature.js";
@@ -61,10 +61,16 @@ function mlflowSpec(value: unknown): TensorSignature[] | undefined {
   });
 }
 
-async function readSmall(path: string): Promise<string> {
-  const text = await readFile(path, "utf8");
-  if (text.length > CONFIG_LIMIT) throw new Error(`larger than ${CONFIG_LIMIT} bytes`);
-  return text;
+/** A layout file, only if it is a regular file of at most CONFIG_LIMIT bytes (a FIFO would block for ever). */
+function readSmall(path: string): Promise<string> {
+  return readRegularText(path, { maxBytes: CONFIG_LIMIT });
+}
+
+/** Why `file` could not be used: it cannot be read (a FIFO, a device, too large), or it does not parse. */
+function unusable(file: string, invalid: string, error: unknown): string {
+  return error instanceof FileReadError
+    ? `${file} cannot be read: ${readProblem(error)}`
+    : `${file} ${invalid}: ${errorMessage(error)}`;
 }
 
 /** Recognise the container layout of a model directory, if any. `abs` maps a relative path to disk. */
@@ -104,7 +110,7 @@ export async function inspectContainer(
       findings.push({
         severity: "error",
         code: "MLFLOW_MLMODEL_INVALID",
-        message: `${mlmodel} is not a readable MLmodel YAML file: ${errorMessage(error)}`,
+        message: unusable(mlmodel, "is not a readable MLmodel YAML file", error),
         file: mlmodel,
       });
     }
@@ -159,7 +165,7 @@ export async function inspectContainer(
       findings.push({
         severity: "error",
         code: "HF_CONFIG_INVALID",
-        message: `${config} is not valid JSON: ${errorMessage(error)}`,
+        message: unusable(config, "is not valid JSON", error),
         file: config,
       });
     }
@@ -196,7 +202,7 @@ export async function inspectContainer(
         findings.push({
           severity: "error",
           code: "HF_INDEX_INVALID",
-          message: `${file} is not a valid shard index: ${errorMessage(error)}`,
+          message: unusable(file, "is not a valid shard index", error),
           file,
         });
       }

@@ -2,9 +2,10 @@
 // check it (pickle globals, safetensors/GGUF headers, ONNX graphs, archives), recognise MLflow / Hugging
 // Face / SavedModel layouts, apply the team's policy, compare the signature with the stable model's, and
 // smoke-run ONNX models. Bad model content never throws: it ends up as findings in the report.
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage } from "../util/errors.js";
+import { FileReadError, readRegularText } from "../util/regular-file.js";
 import { type ContainerFormat, type ContainerInfo, inspectContainer } from "./containers.js";
 import { type FileEntry, modelDigest, sha256File } from "./digest.js";
 import type { Finding } from "./findings.js";
@@ -63,10 +64,18 @@ function rejected(path: string, finding: Finding): ValidationReport {
   };
 }
 
+// A saved report of a model of a hundred thousand files is some 20 MB.
+const BASELINE_REPORT_LIMIT = 64 * 1024 * 1024;
+
 async function readBaseline(baseline: string): Promise<Signature | string> {
   try {
     if (baseline.toLowerCase().endsWith(".json")) {
-      const report = JSON.parse(await readFile(baseline, "utf8")) as Partial<ValidationReport>;
+      // Only a regular file: a FIFO would block validate for ever, /dev/zero would never end.
+      const text = await readRegularText(baseline, {
+        maxBytes: BASELINE_REPORT_LIMIT,
+        what: "baseline report",
+      });
+      const report = JSON.parse(text) as Partial<ValidationReport>;
       const sig = report.signature ?? report.onnx;
       if (!sig || !Array.isArray(sig.inputs) || !Array.isArray(sig.outputs))
         return `${baseline} holds no signature`;
@@ -75,7 +84,10 @@ async function readBaseline(baseline: string): Promise<Signature | string> {
     const report = await validateModel(baseline, { policy: { smokeRun: false } });
     return report.signature ?? `${baseline} has no signature modelship can read (format ${report.format})`;
   } catch (error) {
-    return `${baseline} cannot be read: ${errorMessage(error)}`;
+    // A FileReadError names the path already: "baseline report /x.json is a named pipe (FIFO), …".
+    return error instanceof FileReadError
+      ? error.message
+      : `${baseline} cannot be read: ${errorMessage(error)}`;
   }
 }
 
