@@ -118,10 +118,15 @@ export function hardLimits(text?: string): HardLimits {
   return { dataBytes: hard("Max data size"), cpuSeconds: hard("Max cpu time") };
 }
 
-/** CPU seconds: never reached before the wall-time limits (every core busy all along), so it only stops
- * a child whose parent was SIGKILLed while it was deep in a native call, where setpriv is missing. */
-export const cpuSeconds = (timeoutMs: number) =>
-  Math.ceil((timeoutMs + START_TIMEOUT_MS) / 1000) * availableParallelism() + 10;
+/** The cores the CPU-time limit counts: more would let an orphan spin for hours on a big machine. */
+export const CPU_LIMIT_CORES = 8;
+
+/** CPU seconds: (timeout + the start's minute) × the cores, at most CPU_LIMIT_CORES, + 10 s. It stops a
+ * child whose parent was SIGKILLed while it was deep in a native call, where setpriv is missing; on up
+ * to 8 cores never before the wall-time limits, on more it can come first for a model that keeps more
+ * than 8 cores busy (reported as CPU time, raised with validation.smoke.timeout). */
+export const cpuSeconds = (timeoutMs: number, cores = availableParallelism()) =>
+  Math.ceil((timeoutMs + START_TIMEOUT_MS) / 1000) * Math.min(Math.max(1, cores), CPU_LIMIT_CORES) + 10;
 
 /** A data-segment limit of `want` bytes for a child that starts with `base`, held to the hard limits. */
 function apply(want: number, base: number, limits: ChildLimits, hard: HardLimits) {

@@ -22,6 +22,8 @@ import {
 import {
   type Applied,
   type ChildOutcome,
+  CPU_LIMIT_CORES,
+  cpuSeconds,
   runInChild,
   START_ALLOWANCE_BYTES,
   START_TIMEOUT_MS,
@@ -112,6 +114,24 @@ function limitFinding(
       applied && hard !== undefined
         ? `the smoke run needed more than ${formatBytes(applied.memoryBytes)} of memory (held there by the hard limit on the data segment, ${formatBytes(hard)}, below ${SMOKE_KEYS.memory}: ${formatBytes(limits.memoryBytes)})${said}; raise the hard limit (ulimit -Hd) of the process that runs modelship to give it more`
         : `the smoke run needed more than ${formatBytes(limits.memoryBytes)} of memory (${SMOKE_KEYS.memory})${said}; a model that needs more can raise it, e.g. ${SMOKE_KEYS.memory}: 16GiB`,
+    file,
+  };
+}
+
+/** Killed by its CPU-time limit (SIGXCPU): on more than 8 cores this can come before the wall time. */
+function cpuFinding(file: string, limits: SmokeLimits, applied?: Applied): Finding {
+  const seconds = applied?.cpuSeconds ?? cpuSeconds(limits.timeoutMs);
+  const clamped = applied?.clamped.cpuSeconds !== undefined;
+  const how = clamped
+    ? "held to this process's hard limit, ulimit -Ht"
+    : `${SMOKE_KEYS.timeout}, ${formatMs(limits.timeoutMs)}, plus ${formatMs(START_TIMEOUT_MS)}, times up to ${CPU_LIMIT_CORES} cores, plus 10 s`;
+  const raise = clamped
+    ? "raise the hard limit (ulimit -Ht) of the process that runs modelship to give it more"
+    : `a model that needs more can raise ${SMOKE_KEYS.timeout}, e.g. ${SMOKE_KEYS.timeout}: 5m`;
+  return {
+    severity: "error",
+    code: "SMOKE_TIMEOUT",
+    message: `the smoke run used more than ${seconds} s of CPU time and was stopped (its CPU-time limit: ${how}); ${raise}`,
     file,
   };
 }
@@ -224,7 +244,7 @@ export function judgeOutcome(
       return { findings };
     case "died": {
       const why = lastLine(outcome.stderr);
-      if (outcome.signal === "SIGXCPU") findings.push(limitFinding(file, limits, "timeout"));
+      if (outcome.signal === "SIGXCPU") findings.push(cpuFinding(file, limits, outcome.applied));
       else if (outcome.limiter !== "none" && OUT_OF_MEMORY.test(outcome.stderr))
         findings.push(
           limitFinding(

@@ -183,6 +183,14 @@ describe("the child's command line", () => {
     });
   });
 
+  it("bounds the CPU-time backstop: (timeout + 60 s) × the cores, at most 8, + 10 s", () => {
+    // Before: × every core, so 7690 CPU-seconds (over two hours of one busy thread) on 64 cores.
+    expect(cpuSeconds(60_000, 2)).toBe(120 * 2 + 10);
+    expect(cpuSeconds(60_000, 8)).toBe(120 * 8 + 10);
+    expect(cpuSeconds(60_000, 64)).toBe(120 * 8 + 10);
+    expect(cpuSeconds(1_500, 1)).toBe(62 + 10);
+  });
+
   it("reads the hard limits from /proc/self/limits", () => {
     const table = [
       "Limit                     Soft Limit           Hard Limit           Units     ",
@@ -299,7 +307,14 @@ describe("judging how the child ended", () => {
         expect.stringMatching(/within 2 s \(validation\.smoke\.timeout\).*raise it/),
       ],
     ]);
-    expect(judge({ kind: "died", code: null, signal: "SIGXCPU" })[0]?.[1]).toBe("SMOKE_TIMEOUT");
+    // The CPU-time limit, not the wall time, stopped it: say which (it can come first on many cores).
+    expect(judge({ kind: "died", code: null, signal: "SIGXCPU" })).toEqual([
+      [
+        "error",
+        "SMOKE_TIMEOUT",
+        `the smoke run used more than ${cpuSeconds(2_000)} s of CPU time and was stopped (its CPU-time limit: validation.smoke.timeout, 2 s, plus 60 s, times up to 8 cores, plus 10 s); a model that needs more can raise validation.smoke.timeout, e.g. validation.smoke.timeout: 5m`,
+      ],
+    ]);
     const v8 =
       "<--- JS stacktrace --->\n\nFATAL ERROR: v8::ArrayBuffer::New Allocation failed - process out of memory\n 1: 0xb7a3e0 node::Abort() [node]\n";
     expect(judge({ kind: "died", code: null, signal: "SIGABRT", stderr: v8 })).toEqual([
