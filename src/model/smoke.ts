@@ -70,6 +70,12 @@ const CANNOT_RUN_HERE: [RegExp, string][] = [
     `the model's opset is newer than this onnxruntime (${ORT_VERSION}) supports`,
   ],
   [/Failed to construct locale/, "a locale the model uses is not installed on this machine"],
+  // onnxruntime says this only for a domain it does not provide at all (custom ops, training ops);
+  // an unknown operator of a domain it has reads "No Op registered for …" and stays an error.
+  [
+    /[\w.]+:\w+\(-?\d+\) is not a registered function\/op/,
+    `the model uses an operator of a domain this onnxruntime (${ORT_VERSION}) does not provide (custom or training ops); onnx's checker does not judge such operators, and only a runtime that registers them can serve it`,
+  ],
 ];
 
 type Report = { findings: Finding[]; result?: SmokeResult };

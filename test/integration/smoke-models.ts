@@ -45,6 +45,17 @@ export const oldOpset = () =>
     irVersion: 3,
   });
 
+/** An operator of a domain onnxruntime does not provide: valid for onnx's checker, which skips it. */
+export const customDomainOp = () =>
+  buildOnnxModel({
+    ...io,
+    nodes: [{ opType: "Frobnicate", domain: "com.example", inputs: ["x"], outputs: ["y"] }],
+    opsets: [
+      { domain: "", version: 13 },
+      { domain: "com.example", version: 1 },
+    ],
+  });
+
 /** A StringNormalizer for a locale no machine has installed. */
 export const missingLocale = () =>
   buildOnnxModel({

@@ -13,6 +13,7 @@ import { collect, REPO, waitFor } from "./helpers.js";
 import {
   constantOfShape,
   constantOfShapeBomb,
+  customDomainOp,
   matMulChain,
   missingLocale,
   oldOpset,
@@ -327,6 +328,13 @@ describe("a valid model this runtime cannot run is a warning, not a rejection", 
     const report = await validateModel(await put("relu1.onnx", oldOpset()));
     expect(codes(report)).toEqual([["warning", "SMOKE_UNSUPPORTED"]]);
     expect(report.findings[0]?.message).toMatch(/no kernel .*Could not find an implementation for Relu\(1\)/);
+    expect(report.accepted).toBe(true);
+  });
+
+  it("an operator of a domain this onnxruntime does not provide (custom ops)", async () => {
+    const report = await validateModel(await put("custom-op.onnx", customDomainOp()));
+    expect(codes(report)).toEqual([["warning", "SMOKE_UNSUPPORTED"]]);
+    expect(report.findings[0]?.message).toMatch(/com\.example:Frobnicate.* is not a registered function\/op/);
     expect(report.accepted).toBe(true);
   });
 

@@ -426,6 +426,11 @@ describe("judging how the child ended", () => {
         /opset is newer/,
         "(Opset 27 is under development",
       ],
+      [
+        "Load model from m.onnx failed:Fatal error: com.example:NoSuchOp(-1) is not a registered function/op",
+        /domain this onnxruntime .* does not provide/,
+        "(com.example:NoSuchOp(-1) is not a registered function/op)",
+      ],
     ] as const) {
       const [finding] = judge(reply({ stage: "load", message }));
       expect(finding?.slice(0, 2)).toEqual(["warning", "SMOKE_UNSUPPORTED"]);
