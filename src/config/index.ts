@@ -10,5 +10,5 @@ export {
   type RunSettings,
 } from "./load.js";
 export { type ConfigOverrides, OVERRIDE_KEYS, type OverrideLabel } from "./overrides.js";
-export { DEFAULTS } from "./resolve.js";
+export { DEFAULTS, servedModelName } from "./resolve.js";
 export type { ModelshipConfig } from "./types.js";

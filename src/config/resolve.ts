@@ -220,6 +220,7 @@ function kubernetesTarget(
     replicas: target.replicas ?? 1,
     port: target.port ?? raw.image?.runtime?.port ?? presetPort(preset),
     readinessPath: target.readinessPath ?? readinessPathOf(preset, servedName(raw)),
+    servedName: servedName(raw),
     startupTimeoutS: target.startupTimeout ?? DEFAULTS.startupTimeoutS,
     resources: {
       ...(target.resources?.cpu ? { cpu: target.resources.cpu } : {}),
@@ -244,6 +245,14 @@ function kubernetesTarget(
 /** The port each runtime preset's server listens on (see image/presets.ts); 8080 otherwise. */
 function presetPort(preset: string | undefined): number {
   return preset === "triton" || preset === "vllm" ? 8000 : preset === "tgi" ? 80 : 8080;
+}
+
+/**
+ * The name requests address the model by on the target: the image's server on Kubernetes (Triton
+ * serves its model directory's name), the reference server the local target runs under model.name.
+ */
+export function servedModelName(config: ModelshipConfig): string {
+  return config.target.kind === "kubernetes" ? config.target.servedName : config.model.name;
 }
 
 /** The name the server knows the model by: Triton's model directory, else model.name. */

@@ -26,6 +26,8 @@ export interface KubernetesTargetConfig {
   port: number;
   /** HTTP path that answers 200 once the model (not only the process) is ready. */
   readinessPath: string;
+  /** The name the image's server knows the model by (/v2/models/<name>): image.runtime.name, Triton's "model", else model.name. */
+  servedName: string;
   /** How long a pod may take to load its model before it counts as failed. */
   startupTimeoutS: number;
   resources: { cpu?: string; memory?: string; gpu?: number };

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { loadBodies } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/index.js";
+import { type ModelshipConfig, servedModelName } from "../config/index.js";
 import { toEvalRows } from "../gates/accuracy.js";
 import { type ValidationReport, validateModel } from "../model/validate.js";
 import { type CanaryPlan, type RolloutReport, runCanary } from "../rollout/canary.js";
@@ -54,7 +54,7 @@ export async function canaryPlan(config: ModelshipConfig): Promise<CanaryPlan> {
     ? await loadBodies(config.benchmark.input)
     : rows?.map((r) => r.body);
   return {
-    modelName: config.model.name,
+    modelName: servedModelName(config),
     steps: config.strategy.steps,
     gates: {
       ...(latency ? { latency } : {}),

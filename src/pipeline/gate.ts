@@ -1,6 +1,6 @@
 import { hasFigures } from "../bench/report.js";
 import { loadBodies, runBenchmark, synthesizeOipBody } from "../bench/run.js";
-import type { ModelshipConfig } from "../config/index.js";
+import { type ModelshipConfig, servedModelName } from "../config/index.js";
 import { collectAnswers, toEvalRows } from "../gates/accuracy.js";
 import { evalGates } from "../gates/evaluation.js";
 import type { GateResult } from "../gates/gates.js";
@@ -26,7 +26,7 @@ export async function checkGates(
   const { accuracy } = config.gates;
   if (accuracy) {
     const rows = toEvalRows(await loadBodies(accuracy.evalSet), accuracy.evalSet);
-    const answers = await collectAnswers(url, config.model.name, rows, accuracy.output);
+    const answers = await collectAnswers(url, servedModelName(config), rows, accuracy.output);
     // One server: its own accuracy only; nothing to pair it with.
     gates.push(
       evalGates(
@@ -41,11 +41,11 @@ export async function checkGates(
   if (config.gates.latency || config.gates.errorRate) {
     const bodies = config.benchmark.input
       ? await loadBodies(config.benchmark.input)
-      : [await synthesizeOipBody(url, config.model.name)];
+      : [await synthesizeOipBody(url, servedModelName(config))];
     const bench = await runBenchmark({
       url,
       protocol: "oip",
-      modelName: config.model.name,
+      modelName: servedModelName(config),
       bodies,
       mode: config.benchmark.mode,
       durationS: durationS ?? config.benchmark.durationS,

@@ -111,6 +111,7 @@ describe("defaults", () => {
       replicas: 1,
       port: 8080,
       readinessPath: "/v2/models/m/ready",
+      servedName: "m",
       startupTimeoutS: 600,
       resources: {},
       nodeSelector: {},

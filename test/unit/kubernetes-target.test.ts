@@ -2,9 +2,10 @@
 // rollout judgement, capacity checks and PromQL figures. The cluster tests run them for real.
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { parseConfig } from "../../src/config/index.js";
+import { parseConfig, servedModelName } from "../../src/config/index.js";
 import type { KubernetesTargetConfig } from "../../src/config/types.js";
 import type { KubeObject } from "../../src/kube/kubectl.js";
+import { canaryPlan } from "../../src/pipeline/deploy.js";
 import type { RevisionRecord } from "../../src/state/ledger.js";
 import { memoryVerdict, quantity } from "../../src/targets/kubernetes/capacity.js";
 import { kserveWeight, refusalOf } from "../../src/targets/kubernetes/kserve.js";
@@ -90,7 +91,11 @@ describe("config", () => {
     expect(target({}, { runtime: { preset: "triton", name: "m1" } })).toMatchObject({
       port: 8000,
       readinessPath: "/v2/models/m1/ready",
+      servedName: "m1",
     });
+    // Triton serves its model directory's name, "model", unless the runtime names it.
+    expect(target({}, { runtime: { preset: "triton" } })).toMatchObject({ servedName: "model" });
+    expect(target()).toMatchObject({ servedName: "iris" });
     expect(target({ router: { kind: "gateway-api", gateway: { name: "gw" } } }).router).toEqual({
       kind: "gateway-api",
       route: "iris",
@@ -390,5 +395,27 @@ describe("PromQL figures", () => {
     expect(bucketSummary(buckets)).toMatchObject({ count: 100, max: 4 });
     expect(bucketQuantile({ le: [1, Number.POSITIVE_INFINITY], cumulative: [0, 5] }, 0.5)).toBe(1);
     expect(bucketSummary({ le: [], cumulative: [] }).count).toBe(0);
+  });
+});
+
+describe("the name requests address the model by", () => {
+  const config = (image: Record<string, unknown>, kind = "kubernetes") =>
+    parseConfig(
+      stringify({
+        model: { name: "iris", path: "m" },
+        image,
+        target: kind === "kubernetes" ? { kind, namespace: "ml" } : { kind },
+      }),
+      "/x/modelship.yml",
+    );
+
+  it("is the image server's on Kubernetes (Triton's model directory), model.name locally", async () => {
+    // The canary controller's warm-up and accuracy requests go to /v2/models/<this>/infer.
+    expect((await canaryPlan(config({ runtime: { preset: "triton" } }))).modelName).toBe("model");
+    expect((await canaryPlan(config({ runtime: { preset: "triton", name: "clf" } }))).modelName).toBe("clf");
+    expect((await canaryPlan(config({}))).modelName).toBe("iris");
+    // The local target always runs the reference server under model.name.
+    expect((await canaryPlan(config({ runtime: { preset: "triton" } }, "local"))).modelName).toBe("iris");
+    expect(servedModelName(config({ runtime: { preset: "triton" } }))).toBe("model");
   });
 });
