@@ -65,7 +65,7 @@ const SOCKET_IDLE_MS = 300_000;
 
 // An inference request's body must arrive whole within this (408 after it): a body is read before
 // the request waits for a turn, and one that trickles in would otherwise hold its bytes for 300 s.
-const BODY_TIMEOUT_MS = 30_000;
+export const BODY_TIMEOUT_MS = 30_000;
 
 export interface RunningServer {
   url: string;

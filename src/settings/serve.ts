@@ -1,6 +1,6 @@
 // serve: the reference model server, as `modelship serve` and the reference image preset's command
 // (its runtime.args) start it. A CLI command only; no action runs a server.
-import { DEFAULT_LIMITS, type ServerLimits } from "../serve/server.js";
+import { BODY_TIMEOUT_MS, DEFAULT_LIMITS, type ServerLimits } from "../serve/server.js";
 import type { Label } from "./errors.js";
 import type { Fields, RawValues, Stage } from "./fields.js";
 import { JSON_FIELD } from "./locator.js";
@@ -18,6 +18,7 @@ export const SERVE_FIELDS = {
   "max-response-size": { type: "string", ...CLI_ONLY },
   "max-inflight": { type: "string", ...CLI_ONLY },
   "max-queued": { type: "string", ...CLI_ONLY },
+  "body-timeout": { type: "string", ...CLI_ONLY },
   "exit-with-stdin": { type: "boolean", ...CLI_ONLY },
   ...JSON_FIELD,
 } as const satisfies Fields;
@@ -38,6 +39,8 @@ export interface ServeSettings {
   name: string;
   host: string;
   limits: ServerLimits;
+  /** A request's body must arrive whole within this (ms), else 408. */
+  bodyTimeoutMs: number;
   /** Started by a parent (the local target): exit when its stdin closes. */
   exitWithStdin: boolean;
   json: boolean;
@@ -65,6 +68,7 @@ export function parseServeSettings(values: RawValues, label: Label): ServeSettin
       maxInflight: count("max-inflight", "maxInflight"),
       maxQueued: count("max-queued", "maxQueued"),
     },
+    bodyTimeoutMs: (r.duration("body-timeout", { min: 1, max: 3600 }) ?? BODY_TIMEOUT_MS / 1000) * 1000,
     exitWithStdin: r.boolean("exit-with-stdin"),
     json: r.boolean("json"),
   };

@@ -357,6 +357,17 @@ describe("a body that does not arrive in time", () => {
   });
 });
 
+describe("--body-timeout", () => {
+  it("sets the body deadline of a serve process", async () => {
+    const server = await startServe("--body-timeout", "1s");
+    const slow = heldRequest(server.url);
+    onTestFailed(() => slow.abandon());
+    const answer = await slow.answer;
+    expect(answer.status).toBe(408);
+    expect(JSON.parse(answer.text).error).toMatch(/did not arrive whole within 1 s/);
+  });
+});
+
 describe("serve with limits from its flags", () => {
   it("413 for an answer over --max-response-size, with the limit", async () => {
     const answer = await infer(small, rowsBody(100));

@@ -18,6 +18,7 @@ const rows: Row<ServeSettings>[] = [
       name: "model",
       host: "127.0.0.1",
       limits: { ...DEFAULT_LIMITS },
+      bodyTimeoutMs: 30_000,
       exitWithStdin: false,
       json: false,
     },
@@ -46,6 +47,16 @@ const rows: Row<ServeSettings>[] = [
     title: "a size in plain bytes",
     given: { ...base, "max-body-size": "4096" },
     settings: { limits: { ...DEFAULT_LIMITS, maxBodyBytes: 4096 } },
+  },
+  {
+    title: "a body timeout as modelship.yml writes durations",
+    given: { ...base, "body-timeout": "1m30s" },
+    settings: { bodyTimeoutMs: 90_000 },
+  },
+  {
+    title: "a body timeout of nothing",
+    given: { ...base, "body-timeout": "0s" },
+    error: { name: "body-timeout", problem: "must be" },
   },
   {
     title: "no port",

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, startModelServer } from "../../serve/server.js";
+import { BODY_TIMEOUT_MS, DEFAULT_LIMITS, startModelServer } from "../../serve/server.js";
 import { serveParser } from "../../settings/serve.js";
 import { settingsFromArgv } from "../args.js";
 import { type Command, log, print } from "./common.js";
@@ -14,7 +14,8 @@ limits (sizes as in modelship.yml: 1048576, "64KiB", "10MiB", "2GB"):
   --max-elements N       elements across a request's input tensors (default ${DEFAULT_LIMITS.maxElements}); over it: 413
   --max-response-size S  answer body (default ${DEFAULT_LIMITS.maxResponseBytes / MiB}MiB); over it: 413
   --max-inflight N       inference requests handled at once (default ${DEFAULT_LIMITS.maxInflight}); the rest wait in turn
-  --max-queued N         requests waiting for a turn (default ${DEFAULT_LIMITS.maxQueued}); beyond it: 503 with Retry-After`,
+  --max-queued N         requests waiting for a turn (default ${DEFAULT_LIMITS.maxQueued}); beyond it: 503 with Retry-After
+  --body-timeout D       a request's body must arrive whole within this (default ${BODY_TIMEOUT_MS / 1000}s, as "30s", "2m"); else 408`,
   async run(argv) {
     const settings = settingsFromArgv(serveParser, argv);
     // Listen for the stop signals before loading the model, so a stop during start-up is clean too.
@@ -31,6 +32,7 @@ limits (sizes as in modelship.yml: 1048576, "64KiB", "10MiB", "2GB"):
         host: settings.host,
         name: settings.name,
         limits: settings.limits,
+        bodyTimeoutMs: settings.bodyTimeoutMs,
         logger: log,
       });
       if (settings.json) print(JSON.stringify({ url: server.url, port: server.port }));
