@@ -3,6 +3,11 @@
 // is gone and it has been re-parented, which is exactly when a pid list would lose it.
 import { readdirSync, readFileSync } from "node:fs";
 
+/** The marker every process of one test run carries (process-guard.ts sets it, process-check.ts looks). */
+export const RUN_MARK = "MODELSHIP_TEST_RUN";
+/** A process a test has just signalled gets this long to exit before it counts as left behind. */
+export const GRACE_MS = 5_000;
+
 export interface MarkedProcess {
   pid: number;
   command: string;

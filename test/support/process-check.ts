@@ -1,7 +1,7 @@
 // vitest globalSetup: after the whole run, no process started by any test may be left, whatever
 // happened to the worker that started it (a crashed or timed-out worker runs no afterAll).
 import { randomUUID } from "node:crypto";
-import { describeLeft, stopMarked } from "./marked-processes.js";
+import { describeLeft, GRACE_MS, RUN_MARK, stopMarked } from "./marked-processes.js";
 
 export default function setup(): () => Promise<void> {
   // vitest runs a project's global setup for the root too: the first one checks the whole run.
@@ -10,7 +10,7 @@ export default function setup(): () => Promise<void> {
   // Workers are forked after global setup, so they inherit it; process-guard.ts marks with it.
   process.env.MODELSHIP_TEST_RUN_ID = run;
   return async () => {
-    const left = await stopMarked("MODELSHIP_TEST_RUN", run, 5_000);
+    const left = await stopMarked(RUN_MARK, run, GRACE_MS);
     if (left.length > 0) throw new Error(describeLeft(left, "the test run"));
   };
 }

@@ -4,13 +4,10 @@
 // process running fails, naming it. The run as a whole is checked once more by process-check.ts.
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeEach } from "vitest";
-import { describeLeft, stopMarked } from "./marked-processes.js";
+import { describeLeft, GRACE_MS, RUN_MARK, stopMarked } from "./marked-processes.js";
 
-const RUN_MARK = "MODELSHIP_TEST_RUN";
 const FILE_MARK = "MODELSHIP_TEST_FILE";
 const CASE_MARK = "MODELSHIP_TEST_CASE";
-// A process a test has just signalled gets this long to exit before it counts as left behind.
-const GRACE_MS = 5_000;
 
 process.env[RUN_MARK] = process.env.MODELSHIP_TEST_RUN_ID ?? "unchecked";
 const file = randomUUID();
