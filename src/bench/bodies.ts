@@ -1,3 +1,4 @@
+import { fetchErrorMessage } from "../util/errors.js";
 import { readTextLimited } from "../util/http-body.js";
 import { readProblem, readRegularText } from "../util/regular-file.js";
 import { resolveEndpoint } from "./options.js";
@@ -86,8 +87,7 @@ export async function synthesizeOipBody(url: string, modelName: string): Promise
   try {
     response = await fetch(metadataUrl, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Error(`benchmark: cannot fetch model metadata from ${metadataUrl}: ${cause}`);
+    throw new Error(`benchmark: cannot fetch model metadata from ${metadataUrl}: ${fetchErrorMessage(err)}`);
   }
   const text = await readTextLimited(
     response,

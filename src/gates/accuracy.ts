@@ -1,3 +1,4 @@
+import { fetchErrorMessage } from "../util/errors.js";
 import { readTextLimited } from "../util/http-body.js";
 
 export interface EvalRow {
@@ -96,7 +97,7 @@ export async function collectAnswers(
           failures[index] = "a non-finite number";
         else values[index] = value;
       } catch (error) {
-        failures[index] = `no answer: ${(error as Error).message}`;
+        failures[index] = `no answer: ${fetchErrorMessage(error)}`;
       }
     }
   };

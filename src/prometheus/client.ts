@@ -1,3 +1,4 @@
+import { fetchErrorMessage } from "../util/errors.js";
 import { readTextLimited } from "../util/http-body.js";
 
 /**
@@ -98,7 +99,7 @@ export class PrometheusClient implements PrometheusQuerier {
     } catch (error) {
       throw new PrometheusError(
         "unreachable",
-        `Prometheus at ${this.base} did not answer ${JSON.stringify(promql)}: ${(error as Error).message}`,
+        `Prometheus at ${this.base} did not answer ${JSON.stringify(promql)}: ${fetchErrorMessage(error)}`,
       );
     }
     let text: string;

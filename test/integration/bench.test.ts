@@ -426,7 +426,7 @@ describe("synthesizeOipBody", () => {
     probe.close();
     await once(probe, "close");
     await expect(synthesizeOipBody(`http://127.0.0.1:${port}`, "m")).rejects.toThrow(
-      `cannot fetch model metadata from http://127.0.0.1:${port}/v2/models/m: ECONNREFUSED`,
+      `cannot fetch model metadata from http://127.0.0.1:${port}/v2/models/m: fetch failed (connect ECONNREFUSED 127.0.0.1:${port})`,
     );
   });
 });

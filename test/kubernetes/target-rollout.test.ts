@@ -46,6 +46,9 @@ beforeAll(async () => {
   ns = await createNamespace("rollout");
   work = await tempDir("modelship-k8s-rollout-");
   process.env.MODELSHIP_KUBECTL = testCluster().kubectl;
+  // Started here, not in the first test that needs them: a failed test's processes are stopped
+  // (test/support/process-guard.ts), and the servers stand for pods every test uses.
+  await Promise.all((["v1", "v2", "v3"] as const).map(serverOf));
 });
 afterAll(async () => {
   await Promise.all(prometheuses.map((p) => p.stop()));
@@ -168,7 +171,10 @@ async function configFor(
         ],
       },
       gates: {
-        latency: { p95Ms: 250 },
+        // Loopback servers on a busy 2-core machine: the track with a fifth of the requests answers
+        // ~0.3 ms slower at the median and up to ~3 ms at the p95 (measured), so the default
+        // allowance (+10%/+0.5 ms) would judge the machine; this test judges the controller.
+        latency: { p95Ms: 250, minIncreaseMs: 5 },
         errorRate: { max: 0.01 },
         accuracy: { evalSet: join(IRIS, "eval.jsonl"), min: 0.85, margin: 0.1, output: "label" },
       },
@@ -234,19 +240,11 @@ describe("the canary controller on the Kubernetes target", () => {
 
     const stopA = playGateway("v1", "v2");
     const promoted = await deploy("v2", await prometheusFor("v1", "v2")).finally(stopA);
-    console.error(
-      "DEBUG",
-      promoted.reason,
-      JSON.stringify(
-        promoted.rollout?.steps.map((s) => [
-          s.weight,
-          s.stable.requests,
-          s.canary.requests,
-          s.gates.map((g) => [g.gate, g.status, g.message]),
-        ]),
-      ),
-    );
-    expect(promoted).toMatchObject({ revision: "r2", outcome: "promoted" });
+    // On a failure, the gates' messages say why.
+    expect(
+      promoted,
+      JSON.stringify(promoted.rollout?.steps.map((s) => s.gates.map((g) => [g.gate, g.status, g.message]))),
+    ).toMatchObject({ revision: "r2", outcome: "promoted" });
     const accuracy = promoted.rollout?.steps[0]?.gates.find((g) => g.gate === "accuracy");
     expect(accuracy).toMatchObject({ status: "pass", observed: 1 });
     expect(promoted.rollout?.steps.map((s) => s.weight)).toEqual([20, 50]);

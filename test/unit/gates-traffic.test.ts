@@ -159,6 +159,39 @@ describe("latency-tail (Fisher exact above a pooled high quantile)", () => {
   });
 });
 
+describe("latency-tail on buckets (Fisher above the pooled edge, the allowance on interpolated quantiles)", () => {
+  // The reference server's edges in ms (src/serve/metrics.ts), around a sub-millisecond model.
+  const le = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
+  const buckets = (counts: number[]): TrackMetrics => {
+    const cumulative = counts.map((_, i) => counts.slice(0, i + 1).reduce((a, b) => a + b, 0));
+    return { ...track(undefined, {}, cumulative.at(-1)), latencyBuckets: { le, cumulative } };
+  };
+  // Measured on the test cluster: a canary at 20% of the traffic, ~3 ms slower at its p95 than
+  // the stable taking the other 80%.
+  const stable = buckets([0, 0, 150, 170, 10, 1, 0, 0]);
+  const canary = buckets([0, 0, 20, 92, 20, 13, 0, 0]);
+
+  it("fails a tail heavier by more than the allowance, passes the same tail within a larger one", () => {
+    const strict = latencyTailGate(canary, stable, { pct: 10, ms: 0.5 }, ALPHA);
+    expect(strict).toMatchObject({ status: "fail", figures: { boundaryMs: 2.5 } });
+    expect(strict?.pValue).toBeLessThan(ALPHA);
+    const loose = latencyTailGate(canary, stable, { pct: 10, ms: 5 }, ALPHA);
+    // The same counts, as significant, but the canary's p95.8 ≈3.8 ms is within 1 ms + 5 ms.
+    expect(loose).toMatchObject({ status: "pass", pValue: strict?.pValue });
+    expect(loose?.message).toMatch(
+      /heavier, but within \+10%\/\+5 ms at the tail \(≈3\.\d+ vs ≈\d\.\d+ ms\)/,
+    );
+    expect(loose?.figures?.canaryTailMs).toBeGreaterThan(3);
+  });
+
+  it("passes the same distribution, and a percentage allowance alone does not excuse a 4× tail", () => {
+    expect(
+      latencyTailGate(buckets([0, 0, 50, 57, 3, 1, 0, 0]), stable, { pct: 10, ms: 0.5 }, ALPHA)?.status,
+    ).toBe("pass");
+    expect(latencyTailGate(canary, stable, { pct: 100, ms: 0 }, ALPHA)?.status).toBe("fail");
+  });
+});
+
 describe("errors", () => {
   it("error-rate: one error in 40 requests with max 1% is not evidence (the old gate reverted it)", () => {
     const result = errorRateGate(track(Array(39).fill(5), { server: 1 }), 0.01, ALPHA);
