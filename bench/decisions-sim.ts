@@ -5,16 +5,52 @@
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load.js";
 import type { EvalAnswers } from "../src/gates/accuracy.js";
-import { emptyTrack, noErrors, type StepMetrics, type TrackMetrics } from "../src/gates/metrics.js";
+import {
+  emptyTrack,
+  type LatencyBuckets,
+  noErrors,
+  type StepMetrics,
+  type TrackMetrics,
+} from "../src/gates/metrics.js";
 import { seededRandom } from "../src/gates/statistics.js";
 import { canaryPlan } from "../src/pipeline/deploy.js";
 import type { CanaryPlan } from "../src/rollout/advance.js";
 import { type RolloutReport, runCanary } from "../src/rollout/canary.js";
+import { BUCKETS } from "../src/serve/metrics.js";
 import { addRevision, deployStable, emptyLedger, type Ledger } from "../src/state/ledger.js";
 import type { LedgerStore } from "../src/state/store.js";
+import { bucketSummary } from "../src/targets/kubernetes/prometheus-metrics.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Track, Workloads } from "../src/targets/ports.js";
 
 export type Random = () => number;
+
+/**
+ * What the metrics port hands the gates: raw latencies (`samplesMs`, as the local target's router
+ * keeps them) or Prometheus histogram buckets only (`latencyBuckets`, as PrometheusMetrics reads
+ * them on Kubernetes).
+ */
+export type MetricsMode = "samples" | "buckets";
+
+/**
+ * The reference model server's histogram edges (src/serve/metrics.ts, in seconds) in ms, with the
+ * +Inf bucket, converted as PrometheusMetrics converts the `le` labels.
+ */
+export const BUCKET_EDGES_MS = [...BUCKETS.map((s) => s * 1000), Number.POSITIVE_INFINITY];
+
+/**
+ * Successful requests' latencies as the server's histogram counts them (an observation goes in
+ * every bucket whose edge it does not exceed), and the summary PrometheusMetrics derives from them.
+ */
+export function bucketsOf(samplesMs: number[]): LatencyBuckets {
+  const cumulative = BUCKET_EDGES_MS.map(() => 0);
+  for (const ms of samplesMs) {
+    const i = BUCKET_EDGES_MS.findIndex((edge) => ms <= edge);
+    cumulative[i] = (cumulative[i] as number) + 1;
+  }
+  for (let i = 1; i < cumulative.length; i++)
+    cumulative[i] = (cumulative[i] as number) + (cumulative[i - 1] as number);
+  return { le: [...BUCKET_EDGES_MS], cumulative };
+}
 
 /** How one track answers live traffic. */
 export interface TrackModel {
@@ -90,6 +126,7 @@ class SimTarget {
     private readonly scenario: Scenario,
     private readonly random: Random,
     private readonly answers: Record<Track, EvalAnswers>,
+    private readonly mode: MetricsMode = "samples",
   ) {
     let ledger = emptyLedger();
     ledger = addRevision(ledger, { name: "iris", path: "a", digest: "sha256:a" }, undefined, "t").ledger;
@@ -169,6 +206,20 @@ class SimTarget {
 
   private track(track: Track, start: number, end: number): TrackMetrics {
     const inWindow = this.served[track].filter((s) => s.at >= start && s.at < end);
+    if (this.mode === "buckets") {
+      // As PrometheusMetrics: requests and 5xx from the status counter, the latencies of successful
+      // requests only as the histogram's buckets (present from the first scrape, at 0 when nothing
+      // was served), the summary interpolated in them, no samples.
+      const latencyBuckets = bucketsOf(inWindow.filter((s) => s.ok).map((s) => s.ms));
+      const errors = inWindow.filter((s) => !s.ok).length;
+      return {
+        requests: inWindow.length,
+        errors,
+        errorsByClass: { ...noErrors(), server: errors },
+        latencyMs: bucketSummary(latencyBuckets),
+        latencyBuckets,
+      };
+    }
     if (inWindow.length === 0) return emptyTrack();
     const samplesMs = inWindow.filter((s) => s.ok).map((s) => s.ms);
     const sorted = [...samplesMs].sort((a, b) => a - b);
@@ -243,11 +294,16 @@ export async function basePlan(): Promise<CanaryPlan> {
   return { ...plan, warmup: { requests: 0 } };
 }
 
-export async function simulate(scenario: Scenario, base: CanaryPlan, seed: number): Promise<RolloutOutcome> {
+export async function simulate(
+  scenario: Scenario,
+  base: CanaryPlan,
+  seed: number,
+  metrics: MetricsMode = "samples",
+): Promise<RolloutOutcome> {
   const random = seededRandom(seed);
   const model = scenario.eval ?? { rows: 50, stableAccuracy: 0.92, canary: { kind: "same" as const } };
   const { labels, answers } = evalAnswers(model, random);
-  const target = new SimTarget(scenario, random, answers);
+  const target = new SimTarget(scenario, random, answers, metrics);
   let plan: CanaryPlan = base;
   if (plan.gates.accuracy) {
     plan = {

@@ -6,12 +6,15 @@
 //      copy of the example's v2 and bad canaries, counting verdicts and time to revert.
 // DECISIONS_AA (default 2000) and DECISIONS_DETECT (500) set the simulated rollouts per row;
 // DECISIONS_E2E_AA (30) the end-to-end A/A deploys; DECISIONS_PART=sim|e2e runs one part;
-// DECISIONS_ONLY=regex only the simulated rows whose name matches.
+// DECISIONS_ONLY=regex only the simulated rows whose name matches. DECISIONS_METRICS=buckets hands the
+// gates Prometheus histogram buckets (the reference server's edges) instead of raw samples, as on
+// Kubernetes, and runs the A/A rows, the latency regressions and a fast model's rows.
 import { textTable } from "../src/util/table.js";
 import { runEndToEnd } from "./decisions-e2e.js";
 import {
   basePlan,
   lognormal,
+  type MetricsMode,
   type RolloutOutcome,
   type Scenario,
   simulate,
@@ -22,6 +25,10 @@ import {
 
 const AA = Number(process.env.DECISIONS_AA ?? 2000);
 const DETECT = Number(process.env.DECISIONS_DETECT ?? 500);
+const METRICS = (process.env.DECISIONS_METRICS ?? "samples") as MetricsMode;
+if (METRICS !== "samples" && METRICS !== "buckets")
+  throw new Error(`DECISIONS_METRICS=${METRICS}: expected samples or buckets`);
+const BUCKETS = METRICS === "buckets";
 
 // Latency of both tracks: lognormal, median 10 ms, log-sd 0.8 (p95 37 ms, p99 64 ms).
 const MEDIAN = 10;
@@ -40,8 +47,19 @@ const median = (values: number[]) => {
 async function runMany(scenario: Scenario, n: number, seedBase: number): Promise<RolloutOutcome[]> {
   const plan = await basePlan();
   const out: RolloutOutcome[] = [];
-  for (let i = 0; i < n; i++) out.push(await simulate(scenario, plan, seedBase + i));
+  for (let i = 0; i < n; i++) out.push(await simulate(scenario, plan, seedBase + i, METRICS));
   return out;
+}
+
+/** The reverted rollouts counted by the gate that reverted them. */
+function revertedBy(results: RolloutOutcome[]): string {
+  const byGate = new Map<string, number>();
+  for (const r of results.filter((r) => r.reverted)) {
+    const gate =
+      /^(?:aborted [^:]+: |inconclusive (?:at step \d+[^:]*: )?)?([a-z-]+)/.exec(r.reason)?.[1] ?? "other";
+    byGate.set(gate, (byGate.get(gate) ?? 0) + 1);
+  }
+  return [...byGate.entries()].map(([gate, n]) => `${gate} ${n}`).join(", ") || "–";
 }
 
 interface Ladder {
@@ -51,6 +69,8 @@ interface Ladder {
   at(volume: number): Scenario;
   volumes: number[];
   unit: "req/s" | "eval rows";
+  /** A latency regression: also run on buckets. */
+  latency?: true;
 }
 
 async function simulation(): Promise<void> {
@@ -62,6 +82,10 @@ async function simulation(): Promise<void> {
     "steps (20% for 10 s, 50% for 10 s), 20 req/s, α = 0.01 for the whole rollout, looks every 1 s,",
   );
   console.log(`1 extension. Latency lognormal, median ${MEDIAN} ms, log-sd ${SIGMA}.\n`);
+  if (BUCKETS)
+    console.log(
+      "Metrics: Prometheus buckets only (the reference server's edges, 0.1 ms … 10 s and +Inf), no samples.\n",
+    );
 
   const evalSame = { rows: 50, stableAccuracy: 0.92, stableMin: 0.85, canary: { kind: "same" as const } };
   const aa: [string, Scenario][] = [
@@ -121,24 +145,72 @@ async function simulation(): Promise<void> {
     if (only && !only.test(name)) continue;
     const results = await runMany(scenario, AA, 1_000_000 * (i + 1));
     const reverted = results.filter((r) => r.reverted);
-    const byGate = new Map<string, number>();
-    for (const r of reverted) {
-      const gate =
-        /^(?:aborted [^:]+: |inconclusive (?:at step \d+[^:]*: )?)?([a-z-]+)/.exec(r.reason)?.[1] ?? "other";
-      byGate.set(gate, (byGate.get(gate) ?? 0) + 1);
-    }
-    const why = [...byGate.entries()].map(([gate, n]) => `${gate} ${n}`).join(", ");
     aaRows.push([
       name,
       AA,
       interval(reverted.length, AA),
       Math.round(median(results.map((r) => r.canaryRequests))),
-      why || "–",
+      revertedBy(results),
     ]);
   }
   console.log(
     textTable(["A/A case", "rollouts", "false reverts [95% CI]", "canary requests", "reverted by"], aaRows),
   );
+
+  if (BUCKETS) {
+    // A sub-millisecond model as measured on the test cluster: the canary ~0.3 ms slower at the
+    // median and ~3× at p95. At the default allowance (+10% / +0.5 ms) its tail is beyond it and it
+    // should be reverted; at minIncreaseMs 5 it is within it and should pass.
+    const fast = (minIncreaseMs?: number): Scenario => ({
+      name: "",
+      stable: { latency: lognormal(0.45, 0.485), errorRate: 0 },
+      canary: { latency: lognormal(0.75, 0.843), errorRate: 0 },
+      eval: evalSame,
+      trafficRate: 20,
+      ...(minIncreaseMs === undefined
+        ? {}
+        : {
+            tweak: (plan) => ({
+              ...plan,
+              gates: {
+                ...plan.gates,
+                ...(plan.gates.latency ? { latency: { ...plan.gates.latency, minIncreaseMs } } : {}),
+              },
+            }),
+          }),
+    });
+    const fastRows = [];
+    const fastCases: [string, string, Scenario, number, string][] = [
+      ["default: +10% / +0.5 ms", "should revert: detected", fast(), DETECT, "1"],
+      ["minIncreaseMs 5: +10% / +5 ms", "should pass: false reverts", fast(5), AA, "2"],
+    ];
+    for (const [allowance, reading, scenario, n, seed] of fastCases) {
+      const name = `fast model, ${allowance}`;
+      if (only && !only.test(name)) continue;
+      const results = await runMany(scenario, n, 70_000_000 + Number(seed) * 1_000_000);
+      fastRows.push([
+        allowance,
+        n,
+        interval(results.filter((r) => r.reverted).length, n),
+        reading,
+        Math.round(median(results.map((r) => r.canaryRequests))),
+        revertedBy(results),
+      ]);
+    }
+    console.log();
+    console.log(
+      "A canary at 20% of the traffic on a fast model, ~0.3 ms slower at the median: stable lognormal median",
+    );
+    console.log(
+      "0.45 ms, log-sd 0.485 (p95 1.0 ms), canary median 0.75 ms, log-sd 0.843 (p95 3.0 ms); 20 req/s.\n",
+    );
+    console.log(
+      textTable(
+        ["allowance", "rollouts", "reverted [95% CI]", "reads as", "canary requests", "reverted by"],
+        fastRows,
+      ),
+    );
+  }
 
   const stable0 = good(0);
   const evalDrop = (points: number) => (rows: number) => ({
@@ -151,6 +223,7 @@ async function simulation(): Promise<void> {
   const ladders: Ladder[] = [
     {
       name: "median +25%",
+      latency: true,
       target: 0.99,
       unit: "req/s",
       volumes: [20, 160, 320, 640, 1280],
@@ -163,6 +236,7 @@ async function simulation(): Promise<void> {
     },
     {
       name: "median +25%, log-sd 0.3",
+      latency: true,
       target: 0.99,
       unit: "req/s",
       volumes: [20, 40, 80, 160],
@@ -175,6 +249,7 @@ async function simulation(): Promise<void> {
     },
     {
       name: "tail only: p95 +25%, same median",
+      latency: true,
       target: 0.95,
       unit: "req/s",
       volumes: [20, 320, 640, 1280],
@@ -251,6 +326,7 @@ async function simulation(): Promise<void> {
   const rows = [];
   for (const [i, ladder] of ladders.entries()) {
     if (only && !only.test(ladder.name)) continue;
+    if (BUCKETS && !ladder.latency) continue;
     for (const volume of ladder.volumes) {
       const results = await runMany(ladder.at(volume), DETECT, 50_000_000 * (i + 1) + volume);
       const caught = results.filter((r) => r.reverted).length;
@@ -308,6 +384,7 @@ async function simulation(): Promise<void> {
   const abortRows = [];
   for (const [i, [name, scenario]] of abort.entries()) {
     if (only && !only.test(name)) continue;
+    if (BUCKETS && !name.includes("slower")) continue;
     const results = await runMany(scenario, DETECT, 90_000_000 + i * 100_000);
     const times = results.flatMap((r) => (r.timeToRevertS === undefined ? [] : [r.timeToRevertS]));
     const sorted = [...times].sort((a, b) => a - b);
