@@ -72,7 +72,12 @@ export function trafficGates(
     // to wait for the step-end minimum before looking.
     const min = Math.min(gates.minRequests ?? MIN_TRAFFIC_SAMPLES, INTERIM_MIN_REQUESTS);
     if (latency) {
-      const critical = { pct: latency.criticalIncreasePct, ms: latency.criticalIncreaseMs };
+      // A clear failure is never less than a step's end allows: with minIncreaseMs 5 and the
+      // default critical 1 ms, a look would abort a canary 2 ms slower that the step's end passes.
+      const critical = {
+        pct: Math.max(latency.criticalIncreasePct, latency.maxIncreasePct),
+        ms: Math.max(latency.criticalIncreaseMs, latency.minIncreaseMs),
+      };
       results.push(latencyShiftGate(canary, stable, critical, alpha, { min, estimate: false }));
     }
     if (errorRate)

@@ -145,6 +145,15 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
 }
 
 /** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
+/** Registers the model as a revision, at the target's own copy of its files where it keeps one. */
+export async function registerModel(
+  target: Target,
+  model: ModelIdentity,
+  image?: string,
+): Promise<RevisionRecord> {
+  return registerRevision(target.state, target.keepModel ? await target.keepModel(model) : model, image);
+}
+
 export async function registerRevision(
   state: LedgerStore,
   model: ModelIdentity,
@@ -233,12 +242,6 @@ export async function deployStage(
   }
   const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
   return withDeployTarget(config, logger, async (target) =>
-    deployRevision(
-      config,
-      target,
-      await registerRevision(target.state, model, options.image),
-      logger,
-      options,
-    ),
+    deployRevision(config, target, await registerModel(target, model, options.image), logger, options),
   );
 }

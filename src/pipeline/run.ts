@@ -13,7 +13,7 @@ import {
   type DeployOptions,
   type DeployReport,
   deployRevision,
-  registerRevision,
+  registerModel,
   validateForDeploy,
 } from "./deploy.js";
 import { withDeployTarget } from "./deploy-target.js";
@@ -103,7 +103,7 @@ export async function runPipeline(
     config,
     log,
     async (target) => {
-      const revision = await registerRevision(target.state, model, build?.image);
+      const revision = await registerModel(target, model, build?.image);
       const deploy = await deployRevision(config, target, revision, log, {
         resume: options.resume,
         ...(options.beforeCanary ? { beforeCanary: options.beforeCanary } : {}),

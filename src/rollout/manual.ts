@@ -1,5 +1,6 @@
 import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
 import type { LedgerStore } from "../state/store.js";
+import { restoreModelCopy } from "../targets/model-copies.js";
 import type { StableControl } from "../targets/open.js";
 import { verifyRevisionFiles } from "../targets/revision-files.js";
 
@@ -26,9 +27,16 @@ async function changeStable(
     // says so: a revision that cannot start leaves the ledger as it was. It runs its image, by
     // digest. Where the target runs the ledger's stable from its path at its next start (local),
     // the files there must be that revision now: the ledger never names as stable a model that
-    // is not the one validated under that revision.
+    // is not the one validated under that revision (a copy gone or changed is made again first
+    // from where it was deployed from, if the files there are still that revision).
     if (runStable) await runStable(revision);
-    else await verifyRevisionFiles(revision, { ledger: store.location, fix: stableFix(revision.id) });
+    else {
+      await restoreModelCopy(revision.model);
+      await verifyRevisionFiles(revision, {
+        ledger: store.location,
+        otherwise: "name a revision whose files are intact; the ledger was not changed",
+      });
+    }
     const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };
@@ -36,9 +44,6 @@ async function changeStable(
     await unlock();
   }
 }
-
-const stableFix = (id: string) =>
-  `put ${id}'s model back at that path, or name a revision whose files are intact; the ledger was not changed`;
 
 /** Makes a recorded revision stable by hand, without gates (the target runs it from its next start). */
 export function promoteRevision(

@@ -8,7 +8,13 @@ import { GATE_NAMES } from "../gates/gates.js";
  */
 const revisionSchema = z.object({
   id: z.string().regex(/^r\d+$/),
-  model: z.object({ name: z.string(), path: z.string(), digest: z.string() }),
+  model: z.object({
+    name: z.string(),
+    path: z.string(),
+    digest: z.string(),
+    /** Where the model was deployed from, when `path` is the target's own copy of it. */
+    source: z.string().optional(),
+  }),
   image: z.string().optional(),
   createdAt: z.string(),
 });

@@ -1,5 +1,5 @@
 import type { StepMetrics } from "../gates/metrics.js";
-import type { RevisionRecord } from "../state/ledger.js";
+import type { ModelIdentity, RevisionRecord } from "../state/ledger.js";
 import type { LedgerStore } from "../state/store.js";
 
 /**
@@ -74,5 +74,10 @@ export interface Target {
   openEndpoint(track: Track): Promise<Endpoint>;
   /** Only where the target makes its own traffic. */
   readonly traffic?: SyntheticTraffic;
+  /**
+   * Only where revisions run from files of this machine: the model as the ledger should record
+   * it, at the target's own copy, so that the user's files may change after it is deployed.
+   */
+  keepModel?(model: ModelIdentity): Promise<ModelIdentity>;
   close(): Promise<void>;
 }

@@ -59,8 +59,8 @@ export class RevisionFilesError extends Error {
 export interface RevisionCheck {
   /** Where the ledger that recorded the path is (a file, a ConfigMap), for the message. */
   ledger: string;
-  /** What to do about it, for this command; a default that fits starting and rolling back is used. */
-  fix?: string;
+  /** The other way out, for this command; a default that fits starting and rolling back is used. */
+  otherwise?: string;
 }
 
 /**
@@ -71,7 +71,10 @@ export async function verifyRevisionFiles(revision: RevisionRecord, check: Revis
   const { path, digest: expected } = revision.model;
   const found = await digestAt(path);
   if (found.kind === "digest" && found.digest === expected) return;
-  const origin = `the path recorded for ${revision.id} in the ledger ${check.ledger}`;
+  const { source } = revision.model;
+  const origin = source
+    ? `${revision.id}'s copy, deployed from ${source}, as the ledger ${check.ledger} records it`
+    : `the path recorded for ${revision.id} in the ledger ${check.ledger}`;
   const what =
     found.kind === "missing"
       ? `revision ${revision.id}'s model path ${path} (${origin}) does not exist; ${revision.id} is ${expected}`
@@ -79,8 +82,11 @@ export async function verifyRevisionFiles(revision: RevisionRecord, check: Revis
         ? `revision ${revision.id}'s model files at ${path} (${origin}) cannot be read (${found.why}); ${revision.id} is ${expected}`
         : `revision ${revision.id}'s model files at ${path} (${origin}) are not ${revision.id} any more: ` +
           `expected ${expected}, found ${found.digest}. They were changed or replaced since ${revision.id} was validated`;
-  const fix =
-    check.fix ??
-    `put ${revision.id}'s model (digest ${expected}) back at ${path}, or make a revision whose files are intact stable (modelship promote --revision rN)`;
+  const restore = source
+    ? `put ${revision.id}'s model (digest ${expected}) back at ${source}, from where the next start copies it again`
+    : `put ${revision.id}'s model (digest ${expected}) back at ${path}`;
+  const otherwise =
+    check.otherwise ?? "make a revision whose files are intact stable (modelship promote --revision rN)";
+  const fix = `${restore}, or ${otherwise}`;
   throw new RevisionFilesError(`${what}, so it is not started. Fix: ${fix}`, revision.id, expected, found);
 }

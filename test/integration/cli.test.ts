@@ -251,14 +251,19 @@ strategy:
     const ledger = JSON.parse(status.stdout) as {
       stable?: string;
       canary?: unknown;
-      revisions: { id: string; model: { path: string; digest: string } }[];
+      revisions: { id: string; model: { path: string; digest: string; source?: string } }[];
       history: { action: string; revision: string }[];
     };
     expect(ledger.stable).toBe("r1");
     expect(ledger.canary).toBeUndefined();
     expect(ledger.revisions).toHaveLength(1);
-    expect(ledger.revisions[0]?.model.path).toBe(model("v1"));
-    expect(ledger.revisions[0]?.model.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // Run from the target's own copy, named by digest, of the files deployed from model("v1").
+    const digest = ledger.revisions[0]?.model.digest ?? "";
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(ledger.revisions[0]?.model).toMatchObject({
+      source: model("v1"),
+      path: join(stateDir, "models", digest.slice("sha256:".length)),
+    });
     expect(ledger.history).toMatchObject([{ action: "deploy", revision: "r1" }]);
 
     const rollback = await runCli(["rollback", "--state-dir", stateDir]);

@@ -1,8 +1,10 @@
-// A revision is its digest. After another model is written over a recorded revision's files, no
-// command starts it or records it as stable from those files: deploy (which starts the stable),
-// rollback (to the previous stable, or --to) and promote refuse, naming the revision, the digest
-// recorded and the digest found, the path and that it came from the ledger; the ledger stays as
-// it was. Real CLI processes on a state directory of the test's own.
+// A revision is its digest. The local target runs each revision from its own copy of the files,
+// named by digest in the state directory, so a user who retrains in place keeps a stable that is
+// still the model its gates judged. A copy changed there is neither started by deploy nor made
+// stable by rollback or promote: they refuse, naming the revision, the digest recorded and found,
+// the copy, where it was deployed from and the ledger; the ledger stays as it was. While the files
+// it was deployed from are still the revision, the copy is made again from them. Real CLI
+// processes on a state directory of the test's own.
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -30,7 +32,7 @@ function cli(args: string[]): Promise<CliResult> {
 
 const digestOf = async (path: string) => (await validateModel(path, { policy: { smokeRun: false } })).digest;
 
-it("a recorded revision whose files were replaced is neither started by deploy nor made stable by rollback or promote", async () => {
+it("the stable runs from its copy after the user retrains in place; a changed copy is refused, and made again from intact source files", async () => {
   const m1 = join(work, "m1");
   const m2 = join(work, "m2");
   await cp(model("v1"), m1, { recursive: true });
@@ -52,53 +54,70 @@ it("a recorded revision whose files were replaced is neither started by deploy n
   const ledger = new LedgerFile(stateDir);
   const r1Digest = await digestOf(model("v1"));
   const v3Digest = await digestOf(model("v3"));
-  const replaceR1 = () => cp(join(model("v3"), "model.onnx"), join(m1, "model.onnx"));
-  const refusal = (what: string) =>
-    `revision r1's model files at ${m1} (the path recorded for r1 in the ledger ${ledgerPath}) ${what}`;
-  const changed = refusal(`are not r1 any more: expected ${r1Digest}, found ${v3Digest}`);
+  const copy = join(stateDir, "models", r1Digest.slice("sha256:".length));
+  const retrainM1 = () => cp(join(model("v3"), "model.onnx"), join(m1, "model.onnx"));
+  const restoreM1 = () => cp(join(model("v1"), "model.onnx"), join(m1, "model.onnx"));
+  const tamperCopy = () => cp(join(model("v3"), "model.onnx"), join(copy, "model.onnx"));
+  const origin = `r1's copy, deployed from ${m1}, as the ledger ${ledgerPath} records it`;
+  const changed = `revision r1's model files at ${copy} (${origin}) are not r1 any more: expected ${r1Digest}, found ${v3Digest}`;
+  const putBack = `Fix: put r1's model (digest ${r1Digest}) back at ${m1}, from where the next start copies it again`;
 
   const first = await cli(["deploy", "--config", config, "--model", m1, "--json"]);
   expect(first.code, first.stderr).toBe(0);
   expect(JSON.parse(first.stdout)).toMatchObject({ revision: "r1", outcome: "deployed" });
+  expect((await ledger.read()).revisions[0]?.model).toMatchObject({ path: copy, source: m1 });
 
-  // 1. deploy starts the stable (r1) from its path: refused, nothing registered or started.
-  await replaceR1();
-  const before = await readFile(ledgerPath, "utf8");
-  const deploy = await cli(["deploy", "--config", config, "--json"]);
-  expect(deploy.code).toBe(1);
-  expect(deploy.stderr).toContain(changed);
-  expect(deploy.stderr).toContain("so it is not started. Fix: put r1's model");
-  expect(await readFile(ledgerPath, "utf8")).toBe(before);
-
-  // With r1's files back, the deploy goes through and records r2; r2 is made stable.
-  await cp(join(model("v1"), "model.onnx"), join(m1, "model.onnx"));
+  // 1. Retrained in place: the next deploy starts r1 from its copy and records r2.
+  await retrainM1();
   const second = await cli(["deploy", "--config", config, "--json"]);
   expect(second.code, second.stderr).toBe(0);
   expect(JSON.parse(second.stdout)).toMatchObject({ revision: "r2" });
+  expect(second.stderr).toContain(`starting r1 (${copy})`);
   if ((await ledger.read()).stable !== "r2") {
     const promoted = await cli(["promote", "--revision", "r2", "--state-dir", stateDir]);
     expect(promoted.code, promoted.stderr).toBe(0);
   }
 
-  // 2. rollback (to the previous stable, r1, and --to r1) and promote r1 are refused.
-  await replaceR1();
+  // 2. r1's copy changed, and m1 is no longer r1: rollback (to the previous stable, r1, and
+  // --to r1) and promote r1 are refused, the ledger untouched.
+  await tamperCopy();
   const stableR2 = await readFile(ledgerPath, "utf8");
   for (const args of [["rollback"], ["rollback", "--to", "r1"], ["promote", "--revision", "r1"]]) {
     const result = await cli([...args, "--state-dir", stateDir]);
     expect(result.code, args.join(" ")).toBe(1);
     expect(result.stderr).toContain(changed);
-    expect(result.stderr).toContain("the ledger was not changed");
+    expect(result.stderr).toContain(
+      `${putBack}, or name a revision whose files are intact; the ledger was not changed`,
+    );
     expect(result.stdout).not.toMatch(/r1 is now stable/);
   }
   expect(await readFile(ledgerPath, "utf8")).toBe(stableR2);
-  expect((await ledger.read()).stable).toBe("r2");
 
-  // 3. The path gone altogether.
+  // 3. With r1's files back where it was deployed from, rollback makes the copy again.
+  await restoreM1();
+  const rolled = await cli(["rollback", "--to", "r1", "--state-dir", stateDir, "--json"]);
+  expect(rolled.code, rolled.stderr).toBe(0);
+  expect((await ledger.read()).stable).toBe("r1");
+  expect(await digestOf(copy)).toBe(r1Digest);
+
+  // 4. deploy starts the stable: a changed copy with no intact source is refused, nothing recorded.
+  await tamperCopy();
+  await retrainM1();
+  const stableR1 = await readFile(ledgerPath, "utf8");
+  const deploy = await cli(["deploy", "--config", config, "--json"]);
+  expect(deploy.code).toBe(1);
+  expect(deploy.stderr).toContain(
+    `${changed}. They were changed or replaced since r1 was validated, so it is not started. ${putBack}`,
+  );
+  expect(await readFile(ledgerPath, "utf8")).toBe(stableR1);
+
+  // 5. The copy and its source gone altogether.
+  await rm(copy, { recursive: true });
   await rm(m1, { recursive: true });
-  const gone = await cli(["rollback", "--to", "r1", "--state-dir", stateDir]);
+  const gone = await cli(["deploy", "--config", config, "--json"]);
   expect(gone.code).toBe(1);
   expect(gone.stderr).toContain(
-    `revision r1's model path ${m1} (the path recorded for r1 in the ledger ${ledgerPath}) does not exist; r1 is ${r1Digest}`,
+    `revision r1's model path ${copy} (${origin}) does not exist; r1 is ${r1Digest}`,
   );
-  expect(await readFile(ledgerPath, "utf8")).toBe(stableR2);
+  expect(await readFile(ledgerPath, "utf8")).toBe(stableR1);
 }, 180_000);

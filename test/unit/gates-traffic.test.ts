@@ -261,6 +261,21 @@ describe("trafficGates", () => {
     expect(alone).toEqual(["latency-p95", "error-rate"]);
   });
 
+  it("a look during a step never aborts for less than the step's end allows (critical at least the allowance)", () => {
+    const look = { kind: "interim" as const, alpha: 1e-5 };
+    // 2 ms slower on a 0.5 ms model: beyond the default critical +100%/+1 ms, within +5 ms.
+    const stable = track(Array.from({ length: 200 }, (_, i) => 0.4 + (i % 10) * 0.02));
+    const canary = track(Array.from({ length: 60 }, (_, i) => 2.4 + (i % 10) * 0.02));
+    const shift = (latency: object) =>
+      trafficGates({ latency: { p95Ms: 250, ...latency } }, { canary, stable }, look).find(
+        (g) => g.gate === "latency-vs-stable",
+      )?.status;
+    expect(shift({})).toBe("fail");
+    expect(shift({ minIncreaseMs: 5 })).toBe("pass");
+    expect(shift({ minIncreaseMs: 5, criticalIncreaseMs: 0.1 })).toBe("pass");
+    expect(shift({ minIncreaseMs: 1.5 })).toBe("fail");
+  });
+
   it("during a step aborts only on a clear failure: half the requests failing, or a canary several times slower", () => {
     const look = { kind: "interim" as const, alpha: 1e-5 };
     const stable = track(lognormal(64, 1, 0.2, 22));

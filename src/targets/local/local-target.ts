@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import { runBenchmark } from "../../bench/run.js";
-import { findRevision, type RevisionRecord } from "../../state/ledger.js";
+import { findRevision, type ModelIdentity, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
+import { keepModelCopy, pruneModelCopies, restoreModelCopy } from "../model-copies.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
 import { verifyRevisionFiles } from "../revision-files.js";
 import { startModelProcess } from "./model-process.js";
@@ -153,6 +154,15 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
     return this.router.measure(window);
   }
 
+  /** A copy in the state directory, named by digest; copies no revision worth keeping needs go. */
+  async keepModel(model: ModelIdentity): Promise<ModelIdentity> {
+    const kept = await keepModelCopy(this.state.stateDir, model);
+    const removed = await pruneModelCopies(this.state.stateDir, await this.state.read(), [model.digest]);
+    if (removed.length > 0)
+      this.logger.info(`  removed ${removed.length} model copies no kept revision uses`);
+    return kept;
+  }
+
   async openEndpoint(track: Track): Promise<Endpoint> {
     const server = track === "canary" ? this.canary : this.stable;
     if (!server) throw new Error(`no ${track} is running`);
@@ -184,6 +194,10 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
   private async run(revision: RevisionRecord, track: Track): Promise<RunningServer> {
     if (this.launch) return this.launch(revision, track);
+    if (await restoreModelCopy(revision.model))
+      this.logger.warn(
+        `  ${revision.id}'s copy was gone or changed: copied again from ${revision.model.source}`,
+      );
     await verifyRevisionFiles(revision, { ledger: this.state.location });
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
