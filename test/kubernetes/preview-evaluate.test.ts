@@ -44,6 +44,11 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+// Loopback servers on a busy 2-core machine, some behind kubectl port-forwards: a track's latency
+// can be a few ms off the other's for reasons of the machine (target-rollout.test.ts measured it),
+// so the allowance is widened; these tests judge the comparison, not the machine.
+const LATENCY_GATE = { p95Ms: 250, minIncreaseMs: 5 };
+
 describe("preview with the Kubernetes target", () => {
   it("compares with the cluster ledger's stable model, then runs and removes the live preview", async () => {
     const evalSet = join(iris, "eval.jsonl");
@@ -55,7 +60,7 @@ describe("preview with the Kubernetes target", () => {
         benchmark: { input: evalSet, rate: 20, duration: "1s", warmup: 0 },
         strategy: { trafficRate: 40, steps: [{ weight: 50, duration: "3s" }] },
         gates: {
-          latency: { p95Ms: 250 },
+          latency: LATENCY_GATE,
           errorRate: { max: 0.01 },
           accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
         },
@@ -148,7 +153,7 @@ describe("preview with a runtime the runner cannot serve: judged through the clu
         benchmark: { input: evalSet, rate: 20, duration: "1s", warmup: 0 },
         strategy: { trafficRate: 40, steps: [{ weight: 50, duration: "3s" }] },
         gates: {
-          latency: { p95Ms: 250 },
+          latency: LATENCY_GATE,
           errorRate: { max: 0.01 },
           accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
         },
@@ -343,7 +348,7 @@ describe("preview with a runtime the runner cannot serve: judged through the clu
           benchmark: { input: evalSet, rate: 20, duration: "1s", warmup: 0 },
           strategy: { trafficRate: 40, steps: [{ weight: 50, duration: "3s" }] },
           gates: {
-            latency: { p95Ms: 250 },
+            latency: LATENCY_GATE,
             errorRate: { max: 0.01 },
             accuracy: { evalSet, min: 0.85, margin: 0.1, output: "label" },
           },
