@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage } from "../../src/image/build.js";
 import type { RegistryOptions } from "../../src/image/remote.js";
-import { type Fault, type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
+import type { Fault } from "../support/fault-proxy.js";
+import { useRegistryBehindFaultProxy } from "../support/faulty-registry.js";
 import { skopeo, startRegistry, type TestRegistry } from "../support/registry.js";
 
 const USERS = { alice: "correct horse", bob: "battery staple" };
@@ -162,29 +163,20 @@ describe("token auth", () => {
 });
 
 describe("faults between client and registry", () => {
-  let registry: TestRegistry;
-  let proxy: FaultProxy;
-  beforeAll(async () => {
-    registry = await startRegistry({ kind: "token", users: USERS });
-    proxy = await startFaultProxy(registry.host);
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-  });
+  const faulty = useRegistryBehindFaultProxy({ kind: "token", users: USERS });
 
   const isUpload = (method: string, path: string) =>
     (method === "PUT" || method === "PATCH") && path.includes("/blobs/uploads/");
 
   it("completes through 500s, a 429 with Retry-After, a reset mid-upload and an expired token", async () => {
-    const issuer = registry.issuer;
+    const issuer = faulty.registry.issuer;
     if (!issuer) throw new Error("no issuer");
     const weights = Buffer.alloc(3 << 20);
     for (let i = 0; i < weights.length; i++) weights[i] = (i * 31 + (i >> 11)) & 0xff;
     let uploads = 0;
     let manifests = 0;
     const challenge = `Bearer realm="${issuer.url}",service="${issuer.service}",error="invalid_token"`;
-    proxy.rule = (req): Fault | undefined => {
+    faulty.proxy.rule = (req): Fault | undefined => {
       if (req.method === "HEAD") return undefined;
       if (req.method === "POST" && req.path.includes("/blobs/uploads/") && uploads === 0) {
         uploads++;
@@ -207,19 +199,19 @@ describe("faults between client and registry", () => {
     const tokensBefore = issuer.issued;
     const report = await buildImage({
       modelDir: await model(weights),
-      image: `${proxy.host}/team/faulty:v1`,
+      image: `${faulty.proxy.host}/team/faulty:v1`,
       push: true,
-      registry: alice(proxy.host),
+      registry: alice(faulty.proxy.host),
     });
-    proxy.rule = () => undefined;
-    expect(proxy.faults.map((f) => (f.fault.kind === "status" ? f.fault.status : "reset"))).toEqual([
+    faulty.proxy.rule = () => undefined;
+    expect(faulty.proxy.faults.map((f) => (f.fault.kind === "status" ? f.fault.status : "reset"))).toEqual([
       500,
       "reset",
       401,
       429,
     ]);
     expect(issuer.issued).toBeGreaterThan(tokensBefore + 1); // a fresh token after the 401
-    expect(await verify(registry.host, "team/faulty:v1", weights, `alice:${USERS.alice}`)).toEqual({
+    expect(await verify(faulty.registry.host, "team/faulty:v1", weights, `alice:${USERS.alice}`)).toEqual({
       digest: report.digest,
       hasModel: true,
     });
@@ -228,46 +220,46 @@ describe("faults between client and registry", () => {
   it("resumes a chunked upload after a reset mid-chunk", async () => {
     const weights = Buffer.alloc(1 << 20, 3);
     let patches = 0;
-    proxy.faults.length = 0;
-    proxy.rule = (req) => {
+    faulty.proxy.faults.length = 0;
+    faulty.proxy.rule = (req) => {
       if (req.method === "PATCH" && ++patches === 3) return { kind: "reset", afterBytes: 10_000 };
       return undefined;
     };
     const report = await buildImage({
       modelDir: await model(weights),
-      image: `${proxy.host}/team/chunky:v1`,
+      image: `${faulty.proxy.host}/team/chunky:v1`,
       push: true,
-      registry: alice(proxy.host, { chunkSize: 256 << 10 }),
+      registry: alice(faulty.proxy.host, { chunkSize: 256 << 10 }),
     });
-    proxy.rule = () => undefined;
-    expect(proxy.faults).toHaveLength(1);
-    expect(await verify(registry.host, "team/chunky:v1", weights, `alice:${USERS.alice}`)).toEqual({
+    faulty.proxy.rule = () => undefined;
+    expect(faulty.proxy.faults).toHaveLength(1);
+    expect(await verify(faulty.registry.host, "team/chunky:v1", weights, `alice:${USERS.alice}`)).toEqual({
       digest: report.digest,
       hasModel: true,
     });
   });
 
   it("gives up after repeated 503s with the status in the error, leaving no tag behind", async () => {
-    proxy.rule = (req) =>
+    faulty.proxy.rule = (req) =>
       req.method === "POST" && req.path.includes("/blobs/uploads/")
         ? { kind: "status", status: 503 }
         : undefined;
     await expect(
       buildImage({
         modelDir: await model(Buffer.from("never")),
-        image: `${proxy.host}/team/down:v1`,
+        image: `${faulty.proxy.host}/team/down:v1`,
         push: true,
-        registry: alice(proxy.host, { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } }),
+        registry: alice(faulty.proxy.host, { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } }),
       }),
     ).rejects.toThrow(/HTTP 503/);
-    proxy.rule = () => undefined;
+    faulty.proxy.rule = () => undefined;
     await expect(
       skopeo([
         "inspect",
         "--tls-verify=false",
         "--creds",
         `alice:${USERS.alice}`,
-        `docker://${registry.host}/team/down:v1`,
+        `docker://${faulty.registry.host}/team/down:v1`,
       ]),
     ).rejects.toThrow(/unknown|not found/i);
   });

@@ -7,14 +7,14 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildAction } from "../../src/actions/build.js";
 import { writeBlob } from "../../src/image/blob.js";
 import { buildImage } from "../../src/image/build.js";
 import { blobDescriptor, MEDIA_TYPE } from "../../src/image/manifest.js";
 import { PushError, Registries, type RegistryOptions } from "../../src/image/remote.js";
-import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
-import { skopeo, startRegistry, type TestRegistry } from "../support/registry.js";
+import { useRegistryBehindFaultProxy } from "../support/faulty-registry.js";
+import { skopeo } from "../support/registry.js";
 import { collect, model as irisModel, runCli, spawnCli, waitFor } from "./helpers.js";
 
 const FAST_RETRY = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
@@ -36,28 +36,18 @@ const pseudoRandom = (size: number, seed: number) => {
   return b;
 };
 
-let registry: TestRegistry;
-let proxy: FaultProxy;
-beforeAll(async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy(registry.host);
-});
+const faulty = useRegistryBehindFaultProxy();
 afterAll(async () => {
-  await proxy?.stop();
-  await registry?.stop();
   await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 beforeEach(() => {
-  proxy.rule = () => undefined;
-  proxy.seen.length = 0;
-  proxy.faults.length = 0;
   for (const name of ["GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "SOURCE_DATE_EPOCH"])
     vi.stubEnv(name, "");
   return () => vi.unstubAllEnvs();
 });
 
 const options = (extra: Partial<RegistryOptions> = {}): RegistryOptions => ({
-  insecureRegistries: [proxy.host],
+  insecureRegistries: [faulty.proxy.host],
   retry: FAST_RETRY,
   ...extra,
 });
@@ -69,7 +59,7 @@ async function tagDigest(repo: string, tag: string): Promise<string | undefined>
       "inspect",
       "--raw",
       "--tls-verify=false",
-      `docker://${registry.host}/${repo}:${tag}`,
+      `docker://${faulty.registry.host}/${repo}:${tag}`,
     ]);
     return `sha256:${createHash("sha256").update(raw).digest("hex")}`;
   } catch (err) {
@@ -85,7 +75,7 @@ async function tagDigest(repo: string, tag: string): Promise<string | undefined>
  * after the removal and writes the hash state again); the session itself is gone (GET answers 404).
  */
 async function openSessions(repo: string): Promise<string[]> {
-  const dir = join(registry.storage, "docker", "registry", "v2", "repositories", repo, "_uploads");
+  const dir = join(faulty.registry.storage, "docker", "registry", "v2", "repositories", repo, "_uploads");
   const ids = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return [];
     throw err;
@@ -101,13 +91,13 @@ async function openSessions(repo: string): Promise<string[]> {
 /** Every upload session URL the client used (last state of each), asked of the registry directly. */
 async function sessionStatuses(repo: string): Promise<number[]> {
   const last = new Map<string, string>();
-  for (const req of proxy.seen) {
+  for (const req of faulty.proxy.seen) {
     const match = new RegExp(`^/v2/${repo}/blobs/uploads/([0-9a-f-]{36})`).exec(req.path);
     if (match?.[1]) last.set(match[1], req.path);
   }
   const statuses: number[] = [];
   for (const path of last.values()) {
-    const res = await fetch(`${registry.url}${path}`);
+    const res = await fetch(`${faulty.registry.url}${path}`);
     await res.arrayBuffer();
     statuses.push(res.status);
   }
@@ -129,7 +119,7 @@ describe("a tag that fails to move after another one did", () => {
     const repo = "acme/tags";
     const first = await buildImage({
       modelDir: await model("model one"),
-      image: `${proxy.host}/${repo}:t1`,
+      image: `${faulty.proxy.host}/${repo}:t1`,
       tags: ["t2"],
       push: true,
       registry: options(),
@@ -137,14 +127,14 @@ describe("a tag that fails to move after another one did", () => {
     const before = first.digest;
     expect([await tagDigest(repo, "t1"), await tagDigest(repo, "t2")]).toEqual([before, before]);
 
-    proxy.seen.length = 0;
-    proxy.rule = (req) =>
+    faulty.proxy.seen.length = 0;
+    faulty.proxy.rule = (req) =>
       isManifestPut(repo, "t2")(req)
         ? { kind: "status", status: 500, body: '{"errors":[{"code":"UNKNOWN","message":"boom"}]}' }
         : undefined;
     const failed = await buildImage({
       modelDir: await model("model two"),
-      image: `${proxy.host}/${repo}:t1`,
+      image: `${faulty.proxy.host}/${repo}:t1`,
       tags: ["t2", "t3"],
       push: true,
       registry: options(),
@@ -169,22 +159,24 @@ describe("a tag that fails to move after another one did", () => {
     expect(error.message).toContain(`moved to ${after}: t1 (was ${before})`);
     expect(error.message).toMatch(new RegExp(`not moved: t2 \\(still ${before}\\), t3`));
     // Every manifest went in by digest before the first tag moved.
-    const manifestPuts = proxy.seen.filter((r) => r.method === "PUT" && r.path.includes("/manifests/"));
+    const manifestPuts = faulty.proxy.seen.filter(
+      (r) => r.method === "PUT" && r.path.includes("/manifests/"),
+    );
     expect(manifestPuts[0]?.path).toBe(`/v2/${repo}/manifests/${after}`);
     expect(error.report?.digest).toBe(after);
     expect(error.report?.tags).toEqual(["t1"]);
     // The image itself is complete by digest.
     const byDigest = JSON.parse(
-      await skopeo(["inspect", "--tls-verify=false", `docker://${registry.host}/${repo}@${after}`]),
+      await skopeo(["inspect", "--tls-verify=false", `docker://${faulty.registry.host}/${repo}@${after}`]),
     );
     expect(byDigest.Digest).toBe(after);
 
     // A re-run with the registry healthy: nothing uploaded again, t1 left as it is, t2 and t3 moved.
-    proxy.rule = () => undefined;
-    proxy.seen.length = 0;
+    faulty.proxy.rule = () => undefined;
+    faulty.proxy.seen.length = 0;
     const again = await buildImage({
       modelDir: await model("model two"),
-      image: `${proxy.host}/${repo}:t1`,
+      image: `${faulty.proxy.host}/${repo}:t1`,
       tags: ["t2", "t3"],
       push: true,
       registry: options(),
@@ -196,23 +188,24 @@ describe("a tag that fails to move after another one did", () => {
       { tag: "t2", status: "moved", digest: after, previous: before },
       { tag: "t3", status: "moved", digest: after },
     ]);
-    expect(proxy.seen.some(isManifestPut(repo, "t1"))).toBe(false);
+    expect(faulty.proxy.seen.some(isManifestPut(repo, "t1"))).toBe(false);
     for (const tag of ["t1", "t2", "t3"]) expect(await tagDigest(repo, tag)).toBe(after);
   });
 
   it("a multi-platform index: children and index by digest first; a failure there moves no tag", async () => {
     const repo = "acme/multi";
     const platforms = ["linux/amd64", "linux/arm64"];
-    proxy.rule = (req) => (isManifestPut(repo, "v1")(req) ? { kind: "status", status: 500 } : undefined);
+    faulty.proxy.rule = (req) =>
+      isManifestPut(repo, "v1")(req) ? { kind: "status", status: 500 } : undefined;
     const failed = (await buildImage({
       modelDir: await model("multi"),
-      image: `${proxy.host}/${repo}:v1`,
+      image: `${faulty.proxy.host}/${repo}:v1`,
       platforms,
       push: true,
       registry: options(),
     }).catch((err: unknown) => err)) as PushError;
     expect(failed).toBeInstanceOf(PushError);
-    const puts = proxy.seen.filter((r) => r.method === "PUT" && r.path.includes("/manifests/"));
+    const puts = faulty.proxy.seen.filter((r) => r.method === "PUT" && r.path.includes("/manifests/"));
     const references = puts.map((r) => r.path.split("/manifests/")[1]);
     // two children, then the index, then (three tries of) the tag
     expect(references.slice(0, 3).every((r) => r?.startsWith("sha256:"))).toBe(true);
@@ -226,21 +219,21 @@ describe("a tag that fails to move after another one did", () => {
         "inspect",
         "--raw",
         "--tls-verify=false",
-        `docker://${registry.host}/${repo}@${failed.digest}`,
+        `docker://${faulty.registry.host}/${repo}@${failed.digest}`,
       ]),
     );
     expect(index.manifests).toHaveLength(2);
 
     // An index child refused: the index and the tag are never sent.
-    proxy.seen.length = 0;
+    faulty.proxy.seen.length = 0;
     let childPuts = 0;
-    proxy.rule = (req) =>
+    faulty.proxy.rule = (req) =>
       req.method === "PUT" && req.path.includes(`/v2/${repo}/manifests/sha256:`) && ++childPuts === 1
         ? { kind: "status", status: 400, body: '{"errors":[{"code":"MANIFEST_INVALID"}]}' }
         : undefined;
     const refused = (await buildImage({
       modelDir: await model("multi two"),
-      image: `${proxy.host}/${repo}:v1`,
+      image: `${faulty.proxy.host}/${repo}:v1`,
       tags: ["stable"],
       platforms,
       push: true,
@@ -252,17 +245,19 @@ describe("a tag that fails to move after another one did", () => {
       { tag: "v1", status: "not-attempted" },
       { tag: "stable", status: "not-attempted" },
     ]);
-    expect(proxy.seen.filter((r) => r.method === "PUT" && r.path.includes("/manifests/"))).toHaveLength(1);
+    expect(
+      faulty.proxy.seen.filter((r) => r.method === "PUT" && r.path.includes("/manifests/")),
+    ).toHaveLength(1);
     expect(await tagDigest(repo, "stable")).toBeUndefined();
   });
 
   it("CLI: exits 1 and names the moved tag with its digest; --json prints the partial report", async () => {
     const repo = "demo/cli-tags";
-    const args = ["build", "--model", irisModel("v1"), "--image", `${proxy.host}/${repo}:t1`];
-    const base = [...args, "--tag", "t2", "--insecure-registry", proxy.host];
+    const args = ["build", "--model", irisModel("v1"), "--image", `${faulty.proxy.host}/${repo}:t1`];
+    const base = [...args, "--tag", "t2", "--insecure-registry", faulty.proxy.host];
     expect((await runCli(base)).code).toBe(0);
     const before = await tagDigest(repo, "t2");
-    proxy.rule = (req) =>
+    faulty.proxy.rule = (req) =>
       isManifestPut(repo, "t2")(req)
         ? {
             kind: "status",
@@ -270,8 +265,15 @@ describe("a tag that fails to move after another one did", () => {
             body: '{"errors":[{"code":"TAG_INVALID","message":"tag is immutable"}]}',
           }
         : undefined;
-    const other = ["build", "--model", irisModel("v2"), "--image", `${proxy.host}/${repo}:t1`];
-    const result = await runCli([...other, "--tag", "t2", "--insecure-registry", proxy.host, "--json"]);
+    const other = ["build", "--model", irisModel("v2"), "--image", `${faulty.proxy.host}/${repo}:t1`];
+    const result = await runCli([
+      ...other,
+      "--tag",
+      "t2",
+      "--insecure-registry",
+      faulty.proxy.host,
+      "--json",
+    ]);
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.digest).not.toBe(before);
@@ -300,9 +302,9 @@ describe("a tag that fails to move after another one did", () => {
       vi.stubEnv("GITHUB_STEP_SUMMARY", summary);
       vi.stubEnv("RUNNER_TEMP", work);
       vi.stubEnv("INPUT_MODEL", modelDir);
-      vi.stubEnv("INPUT_IMAGE", `${proxy.host}/${repo}:t1`);
+      vi.stubEnv("INPUT_IMAGE", `${faulty.proxy.host}/${repo}:t1`);
       vi.stubEnv("INPUT_TAGS", "t2");
-      vi.stubEnv("INPUT_INSECURE-REGISTRIES", proxy.host);
+      vi.stubEnv("INPUT_INSECURE-REGISTRIES", faulty.proxy.host);
       const error = await buildAction().then(
         () => undefined,
         (err: Error) => err,
@@ -316,7 +318,7 @@ describe("a tag that fails to move after another one did", () => {
     const ok = await run(irisModel("v1"));
     expect(ok.error).toBeUndefined();
     const before = await tagDigest(repo, "t1");
-    proxy.rule = (req) =>
+    faulty.proxy.rule = (req) =>
       isManifestPut(repo, "t2")(req)
         ? { kind: "status", status: 500, headers: { "retry-after": "0" } }
         : undefined;
@@ -327,7 +329,7 @@ describe("a tag that fails to move after another one did", () => {
     const output = (name: string) =>
       new RegExp(`^${name}<<(.+)\\n([^]*?)\\n\\1$`, "m").exec(failed.outputs)?.[2];
     expect(output("digest")).toBe(after);
-    expect(output("image")).toBe(`${proxy.host}/${repo}@${after}`);
+    expect(output("image")).toBe(`${faulty.proxy.host}/${repo}@${after}`);
     expect(output("tags")).toBe("t1");
     expect(output("tags-not-moved")).toBe("t2");
     expect(failed.summary).toMatch(/t1.*moved/);
@@ -347,21 +349,22 @@ describe("upload sessions of a failed push are cancelled", () => {
 
   it("monolithic: the refused upload's session, and the one given up on before a successful retry", async () => {
     let commits = 0;
-    proxy.rule = (req) => (isCommit(req) && ++commits === 1 ? { kind: "status", status: 503 } : undefined);
+    faulty.proxy.rule = (req) =>
+      isCommit(req) && ++commits === 1 ? { kind: "status", status: 503 } : undefined;
     await buildImage({
       modelDir: await model(pseudoRandom(256 << 10, 1)),
-      image: `${proxy.host}/acme/mono-retry:v1`,
+      image: `${faulty.proxy.host}/acme/mono-retry:v1`,
       push: true,
       registry: options(),
     });
-    expect(proxy.faults).toHaveLength(1);
+    expect(faulty.proxy.faults).toHaveLength(1);
     await expectNoSessions("acme/mono-retry", 2);
 
-    proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
+    faulty.proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(64 << 10, 2)),
-        image: `${proxy.host}/acme/mono:v1`,
+        image: `${faulty.proxy.host}/acme/mono:v1`,
         push: true,
         registry: options(),
       }),
@@ -371,11 +374,11 @@ describe("upload sessions of a failed push are cancelled", () => {
 
   it("chunked: a chunk refused mid-blob", async () => {
     let patches = 0;
-    proxy.rule = (req) => (req.method === "PATCH" && ++patches === 2 ? refuse(416) : undefined);
+    faulty.proxy.rule = (req) => (req.method === "PATCH" && ++patches === 2 ? refuse(416) : undefined);
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(300_000, 3)),
-        image: `${proxy.host}/acme/chunks:v1`,
+        image: `${faulty.proxy.host}/acme/chunks:v1`,
         push: true,
         registry: options({ chunkSize: 64 << 10 }),
       }),
@@ -387,10 +390,10 @@ describe("upload sessions of a failed push are cancelled", () => {
     // One blob through the repository, so that "the second PATCH" is always this blob's.
     const registries = new Registries(options());
     try {
-      const repo = await registries.repository(`${proxy.host}/acme/resumed`, true);
+      const repo = await registries.repository(`${faulty.proxy.host}/acme/resumed`, true);
       const bytes = pseudoRandom(300_000, 4);
       let patches = 0;
-      proxy.rule = (req) => {
+      faulty.proxy.rule = (req) => {
         if (req.method === "PATCH" && ++patches === 2) return { kind: "status", status: 503 };
         return isCommit(req) ? refuse() : undefined;
       };
@@ -404,8 +407,10 @@ describe("upload sessions of a failed push are cancelled", () => {
         ),
       ).rejects.toThrow(/DIGEST_INVALID/);
       // The upload was resumed: the registry was asked for the session's state, and went on from it.
-      expect(proxy.seen.some((r) => r.method === "GET" && r.path.includes("/blobs/uploads/"))).toBe(true);
-      expect(proxy.seen.filter((r) => r.method === "POST")).toHaveLength(1);
+      expect(faulty.proxy.seen.some((r) => r.method === "GET" && r.path.includes("/blobs/uploads/"))).toBe(
+        true,
+      );
+      expect(faulty.proxy.seen.filter((r) => r.method === "POST")).toHaveLength(1);
       await expectNoSessions("acme/resumed");
     } finally {
       await registries.close();
@@ -415,10 +420,10 @@ describe("upload sessions of a failed push are cancelled", () => {
   it("resumed from the first chunk: distribution's Range 0-0 on an empty session means byte 0", async () => {
     const registries = new Registries(options());
     try {
-      const repo = await registries.repository(`${proxy.host}/acme/resumed-first`, true);
+      const repo = await registries.repository(`${faulty.proxy.host}/acme/resumed-first`, true);
       const bytes = pseudoRandom(200_000, 9);
       let patches = 0;
-      proxy.rule = (req) =>
+      faulty.proxy.rule = (req) =>
         req.method === "PATCH" && ++patches === 1 ? { kind: "status", status: 503 } : undefined;
       const descriptor = blobDescriptor(MEDIA_TYPE.config, bytes);
       expect(
@@ -430,7 +435,7 @@ describe("upload sessions of a failed push are cancelled", () => {
           { chunkSize: 64 << 10 },
         ),
       ).toBe("uploaded");
-      expect(proxy.faults).toHaveLength(1);
+      expect(faulty.proxy.faults).toHaveLength(1);
       expect(Buffer.compare(await repo.readBlob(descriptor, 1 << 20), bytes)).toBe(0);
       expect(await openSessions("acme/resumed-first")).toEqual([]);
     } finally {
@@ -441,10 +446,10 @@ describe("upload sessions of a failed push are cancelled", () => {
   it("a cross-repository mount the registry turned into an upload, then a refused upload", async () => {
     const registries = new Registries(options());
     try {
-      const repo = await registries.repository(`${proxy.host}/acme/mount-target`, true);
+      const repo = await registries.repository(`${faulty.proxy.host}/acme/mount-target`, true);
       const bytes = pseudoRandom(10_000, 5);
       const descriptor = blobDescriptor(MEDIA_TYPE.config, bytes);
-      proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
+      faulty.proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
       await expect(
         repo.uploadBlob(
           descriptor,
@@ -455,7 +460,7 @@ describe("upload sessions of a failed push are cancelled", () => {
           { mountFrom: "acme/empty" },
         ),
       ).rejects.toThrow(/DIGEST_INVALID/);
-      expect(proxy.seen.some((r) => r.method === "POST" && r.path.includes("mount="))).toBe(true);
+      expect(faulty.proxy.seen.some((r) => r.method === "POST" && r.path.includes("mount="))).toBe(true);
       await expectNoSessions("acme/mount-target");
     } finally {
       await registries.close();
@@ -465,8 +470,8 @@ describe("upload sessions of a failed push are cancelled", () => {
   it("the streaming writer: a refused commit", async () => {
     const registries = new Registries(options());
     try {
-      const repo = await registries.repository(`${proxy.host}/acme/writer`, true);
-      proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
+      const repo = await registries.repository(`${faulty.proxy.host}/acme/writer`, true);
+      faulty.proxy.rule = (req) => (isCommit(req) ? refuse() : undefined);
       await expect(writeBlob(repo, [pseudoRandom(50_000, 6)])).rejects.toThrow(/DIGEST_INVALID/);
       await expectNoSessions("acme/writer");
     } finally {
@@ -477,39 +482,39 @@ describe("upload sessions of a failed push are cancelled", () => {
   it("one blob fails: the other uploads stop and cancel their sessions before the build returns", async () => {
     const repo = "acme/workers";
     // The model layer's commit hangs; the config's is refused.
-    proxy.rule = (req) => {
+    faulty.proxy.rule = (req) => {
       if (!isCommit(req)) return undefined;
-      return proxy.seen.filter(isCommit).length === 1 ? { kind: "hold" } : refuse();
+      return faulty.proxy.seen.filter(isCommit).length === 1 ? { kind: "hold" } : refuse();
     };
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(200_000, 7)),
-        image: `${proxy.host}/${repo}:v1`,
+        image: `${faulty.proxy.host}/${repo}:v1`,
         push: true,
         registry: options(),
       }),
     ).rejects.toThrow(/DIGEST_INVALID/);
-    const seen = proxy.seen.length;
+    const seen = faulty.proxy.seen.length;
     await expectNoSessions(repo, 2);
     await new Promise((r) => setTimeout(r, 500));
     // Nothing of that build reaches the registry after it returned (the lookups above went direct).
-    expect(proxy.seen.length).toBe(seen);
+    expect(faulty.proxy.seen.length).toBe(seen);
     expect(await openSessions(repo)).toEqual([]);
   });
 
   it("chunked, one blob fails: the chunk in flight is finished, so its session can be cancelled", async () => {
     const repo = "acme/workers-chunked";
     let layerPatches = 0;
-    proxy.rule = (req) => {
+    faulty.proxy.rule = (req) => {
       // The config (one small chunk) commits first, long before the layer's 32 chunks are through.
-      if (isCommit(req) && proxy.seen.filter(isCommit).length === 1) return refuse();
+      if (isCommit(req) && faulty.proxy.seen.filter(isCommit).length === 1) return refuse();
       if (req.method === "PATCH") layerPatches++;
       return undefined;
     };
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(2 << 20, 10)),
-        image: `${proxy.host}/${repo}:v1`,
+        image: `${faulty.proxy.host}/${repo}:v1`,
         push: true,
         registry: options({ chunkSize: 64 << 10 }),
       }),
@@ -521,7 +526,7 @@ describe("upload sessions of a failed push are cancelled", () => {
   it("a session the registry will not cancel (its bytes cut mid-request) is logged at debug, not an error", async () => {
     const repo = "acme/uncancellable";
     const controller = new AbortController();
-    proxy.rule = (req) => {
+    faulty.proxy.rule = (req) => {
       if (!isCommit(req)) return undefined;
       setTimeout(() => controller.abort(), 300);
       return { kind: "stall", afterBytes: 100_000 };
@@ -537,7 +542,7 @@ describe("upload sessions of a failed push are cancelled", () => {
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(400_000, 11)),
-        image: `${proxy.host}/${repo}:v1`,
+        image: `${faulty.proxy.host}/${repo}:v1`,
         push: true,
         registry: options({ log }),
         signal: controller.signal,
@@ -546,13 +551,13 @@ describe("upload sessions of a failed push are cancelled", () => {
     // distribution answers 404 BLOB_UPLOAD_INVALID: the session's state no longer matches the bytes it holds.
     expect(debug.some((m) => /cancel upload session .* HTTP 404/.test(m))).toBe(true);
     expect(warnings.filter((m) => /cancel upload session/.test(m))).toEqual([]);
-    expect(proxy.seen.filter((r) => r.method === "DELETE").length).toBeGreaterThanOrEqual(1);
+    expect(faulty.proxy.seen.filter((r) => r.method === "DELETE").length).toBeGreaterThanOrEqual(1);
   });
 
   it("a cancelled build (AbortSignal) cancels the upload in flight and says it was cancelled", async () => {
     const repo = "acme/cancelled";
     const controller = new AbortController();
-    proxy.rule = (req) => {
+    faulty.proxy.rule = (req) => {
       if (!isCommit(req)) return undefined;
       setTimeout(() => controller.abort(), 50);
       return { kind: "hold" };
@@ -561,7 +566,7 @@ describe("upload sessions of a failed push are cancelled", () => {
     await expect(
       buildImage({
         modelDir: await model(pseudoRandom(100_000, 8)),
-        image: `${proxy.host}/${repo}:v1`,
+        image: `${faulty.proxy.host}/${repo}:v1`,
         push: true,
         registry: options(),
         signal: controller.signal,
@@ -574,19 +579,19 @@ describe("upload sessions of a failed push are cancelled", () => {
 
   it("CLI: SIGINT during an upload cancels the session and exits 130", async () => {
     const repo = "demo/interrupted";
-    proxy.rule = (req) => (isCommit(req) ? { kind: "hold" } : undefined);
+    faulty.proxy.rule = (req) => (isCommit(req) ? { kind: "hold" } : undefined);
     const child = spawnCli([
       "build",
       "--model",
       irisModel("v2"),
       "--image",
-      `${proxy.host}/${repo}:v1`,
+      `${faulty.proxy.host}/${repo}:v1`,
       "--insecure-registry",
-      proxy.host,
+      faulty.proxy.host,
     ]);
     const done = collect(child);
     try {
-      await waitFor(() => proxy.seen.some(isCommit), "the CLI's upload to reach the proxy", 30_000);
+      await waitFor(() => faulty.proxy.seen.some(isCommit), "the CLI's upload to reach the proxy", 30_000);
       child.kill("SIGINT");
       const result = await done;
       expect(result.code, result.stderr).toBe(130);

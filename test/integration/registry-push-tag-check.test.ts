@@ -5,12 +5,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildImage } from "../../src/image/build.js";
 import { PushError, type RegistryOptions } from "../../src/image/remote.js";
 import { tagRows } from "../../src/report/tags.js";
-import { type FaultProxy, type SeenRequest, startFaultProxy } from "../support/fault-proxy.js";
-import { startRegistry, type TestRegistry } from "../support/registry.js";
+import type { FaultProxy, SeenRequest } from "../support/fault-proxy.js";
+import { useRegistryBehindFaultProxy } from "../support/faulty-registry.js";
 
 const temps: string[] = [];
 async function model(bytes: string): Promise<string> {
@@ -21,26 +21,18 @@ async function model(bytes: string): Promise<string> {
   return join(dir, "m");
 }
 
-let registry: TestRegistry;
-let proxy: FaultProxy;
-beforeAll(async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy(registry.host);
-});
+const faulty = useRegistryBehindFaultProxy();
 afterAll(async () => {
-  await proxy?.stop();
-  await registry?.stop();
   await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 beforeEach(() => {
-  proxy.rule = () => undefined;
   for (const name of ["GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF", "SOURCE_DATE_EPOCH"])
     vi.stubEnv(name, "");
   return () => vi.unstubAllEnvs();
 });
 
 const options = (): RegistryOptions => ({
-  insecureRegistries: [proxy.host],
+  insecureRegistries: [faulty.proxy.host],
   retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
 });
 const OTHER = `sha256:${"c".repeat(64)}`;
@@ -49,13 +41,13 @@ const OTHER = `sha256:${"c".repeat(64)}`;
 async function failT2(repo: string, after: (req: SeenRequest) => ReturnType<FaultProxy["rule"]>) {
   const first = await buildImage({
     modelDir: await model(`${repo} one`),
-    image: `${proxy.host}/${repo}:t1`,
+    image: `${faulty.proxy.host}/${repo}:t1`,
     tags: ["t2"],
     push: true,
     registry: options(),
   });
   let putFailed = false;
-  proxy.rule = (req) => {
+  faulty.proxy.rule = (req) => {
     const t2 = req.path === `/v2/${repo}/manifests/t2`;
     if (t2 && req.method === "PUT") {
       putFailed = true;
@@ -65,7 +57,7 @@ async function failT2(repo: string, after: (req: SeenRequest) => ReturnType<Faul
   };
   const error = (await buildImage({
     modelDir: await model(`${repo} two`),
-    image: `${proxy.host}/${repo}:t1`,
+    image: `${faulty.proxy.host}/${repo}:t1`,
     tags: ["t2"],
     push: true,
     registry: options(),
