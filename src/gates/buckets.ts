@@ -31,6 +31,15 @@ export function bucketQuantile(buckets: LatencyBuckets, q: number): number {
   return buckets.le.filter(Number.isFinite).at(-1) ?? Number.NaN;
 }
 
+/** Whether the q-quantile lies in the +Inf bucket, where bucketQuantile can only answer the highest finite edge. */
+export function quantileBeyondEdges(buckets: LatencyBuckets, q: number): boolean {
+  let below = 0;
+  buckets.le.forEach((edge, i) => {
+    if (Number.isFinite(edge)) below = buckets.cumulative[i] as number;
+  });
+  return below < q * bucketTotal(buckets);
+}
+
 /** How many requests took longer than the smallest edge ≥ `ms`, and that edge (conservative: never more than the truth). */
 export function countAbove(buckets: LatencyBuckets, ms: number): { edge: number; above: number } {
   const index = buckets.le.findIndex((edge) => edge >= ms);

@@ -1,4 +1,4 @@
-import { bucketCounts, bucketQuantile, bucketTotal, countAbove } from "./buckets.js";
+import { bucketCounts, bucketQuantile, bucketTotal, countAbove, quantileBeyondEdges } from "./buckets.js";
 import { type GateResult, MIN_TRAFFIC_SAMPLES, pText, round, tooFew } from "./gates.js";
 import type { TrackMetrics } from "./metrics.js";
 import {
@@ -185,8 +185,10 @@ export function latencyTailGate(
   let sizes: [number, number];
   let boundary: number;
   let test: string;
-  /** On buckets: [canary, stable] interpolated at the boundary's quantile level. */
+  /** On buckets: [canary, stable] interpolated at the pooled quantile level q. */
   let tailMs: [number, number] | undefined;
+  /** On buckets: the canary's q-quantile is past the highest finite edge, so tailMs[0] is only a floor. */
+  let canaryPastEdges = false;
   if (canary.samplesMs && stable.samplesMs) {
     sizes = [canary.samplesMs.length, stable.samplesMs.length];
     if (Math.min(...sizes) < min)
@@ -214,13 +216,19 @@ export function latencyTailGate(
     boundary = c.edge;
     above = [c.above, countAbove(stable.latencyBuckets, boundary).above];
     tailMs = [bucketQuantile(canary.latencyBuckets, q), bucketQuantile(stable.latencyBuckets, q)];
+    canaryPastEdges = quantileBeyondEdges(canary.latencyBuckets, q);
     test = `one-sided Fisher exact: share above the bucket edge at the pooled p${round(q * 100, 1)}; the allowance checked on each track's p${round(q * 100, 1)} interpolated in its bucket`;
   } else return undefined;
   const [nc, ns] = sizes;
   const shares = [above[0] / nc, above[1] / ns] as const;
   const pValue = fisherGreater(above[0], nc, above[1], ns);
+  // A canary tail past the highest edge, or figures that are not numbers, cannot be shown to be
+  // within the allowance: the test alone decides.
   const beyondAllowance =
-    !tailMs || tailMs[0] > Math.max(tailMs[1] * (1 + allowance.pct / 100), tailMs[1] + allowance.ms);
+    !tailMs ||
+    canaryPastEdges ||
+    !tailMs.every(Number.isFinite) ||
+    tailMs[0] > Math.max(tailMs[1] * (1 + allowance.pct / 100), tailMs[1] + allowance.ms);
   const fail = pValue < alpha && beyondAllowance;
   return {
     gate: "latency-tail",

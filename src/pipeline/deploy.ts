@@ -16,7 +16,7 @@ import {
 import type { LedgerStore } from "../state/store.js";
 import { openState } from "../targets/open.js";
 import type { Target } from "../targets/ports.js";
-import { RevisionFilesError, verifyRevisionFiles } from "../targets/revision-files.js";
+import { holdsDigest, RevisionFilesError, verifyRevisionFiles } from "../targets/revision-files.js";
 import type { Logger } from "../util/log.js";
 import { withDeployTarget } from "./deploy-target.js";
 
@@ -119,7 +119,18 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
   const state = openState(config);
   const stable = await stableRevision(state);
   let skipped: string | undefined;
-  if (stable) {
+  let baseline = stable?.model.path;
+  const source = stable?.model.source;
+  if (
+    stable &&
+    source &&
+    !(await holdsDigest(stable.model.path, stable.model.digest)) &&
+    (await holdsDigest(source, stable.model.digest))
+  ) {
+    // A local copy gone or changed is made again from where it was deployed from when the
+    // target starts the stable, under the deploy lock; meanwhile those files are the stable.
+    baseline = source;
+  } else if (stable) {
     try {
       await verifyRevisionFiles(stable, { ledger: state.location });
     } catch (error) {
@@ -132,7 +143,7 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
   }
   const report = await validateModel(config.model.path, {
     policy: config.validation,
-    ...(stable && !skipped ? { baseline: stable.model.path } : {}),
+    ...(baseline && !skipped ? { baseline } : {}),
   });
   if (skipped) {
     report.findings.push({
@@ -144,7 +155,6 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
   return report;
 }
 
-/** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
 /** Registers the model as a revision, at the target's own copy of its files where it keeps one. */
 export async function registerModel(
   target: Target,
@@ -154,6 +164,7 @@ export async function registerModel(
   return registerRevision(target.state, target.keepModel ? await target.keepModel(model) : model, image);
 }
 
+/** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
 export async function registerRevision(
   state: LedgerStore,
   model: ModelIdentity,

@@ -1,4 +1,5 @@
 import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
+import { LedgerFile } from "../state/ledger-file.js";
 import type { LedgerStore } from "../state/store.js";
 import { restoreModelCopy } from "../targets/model-copies.js";
 import type { StableControl } from "../targets/open.js";
@@ -31,7 +32,7 @@ async function changeStable(
     // from where it was deployed from, if the files there are still that revision).
     if (runStable) await runStable(revision);
     else {
-      await restoreModelCopy(revision.model);
+      if (store instanceof LedgerFile) await restoreModelCopy(store.stateDir, revision.model);
       await verifyRevisionFiles(revision, {
         ledger: store.location,
         otherwise: "name a revision whose files are intact; the ledger was not changed",

@@ -173,8 +173,9 @@ export function findRevision(ledger: Ledger, id: string): RevisionRecord {
 
 /**
  * Records a new revision for a model, or returns the existing one with the same digest and image.
- * A revision is its digest: when the same model was just found at another path, the revision's
- * path becomes that one (where its files were last seen whole), so it is started from there.
+ * A revision is its digest: when the same model was just found at another path (or deployed from
+ * another source, for a target that keeps copies), the revision's record becomes that one: where
+ * its files were last seen whole, and so where it is started or copied again from.
  */
 export function addRevision(
   ledger: Ledger,
@@ -183,9 +184,14 @@ export function addRevision(
   at: string,
 ): { ledger: Ledger; revision: RevisionRecord } {
   const existing = ledger.revisions.find((r) => r.model.digest === model.digest && r.image === image);
-  if (existing && existing.model.path === model.path) return { ledger, revision: existing };
+  if (existing && existing.model.path === model.path && existing.model.source === model.source)
+    return { ledger, revision: existing };
   if (existing) {
-    const moved: RevisionRecord = { ...existing, model: { ...existing.model, path: model.path } };
+    const { source: _old, ...rest } = existing.model;
+    const moved: RevisionRecord = {
+      ...existing,
+      model: { ...rest, path: model.path, ...(model.source ? { source: model.source } : {}) },
+    };
     const revisions = ledger.revisions.map((r) => (r === existing ? moved : r));
     return { ledger: { ...ledger, revisions }, revision: moved };
   }
@@ -298,7 +304,7 @@ export function rollback(ledger: Ledger, at: string, to?: string, reason?: strin
   );
 }
 
-function previousStable(ledger: Ledger): string | undefined {
+export function previousStable(ledger: Ledger): string | undefined {
   for (let i = ledger.history.length - 1; i >= 0; i--) {
     const item = ledger.history[i] as HistoryEntry;
     const madeStable = item.action === "deploy" || item.action === "promote" || item.action === "rollback";

@@ -1,43 +1,68 @@
 // The local target runs each revision from its own copy of the model's files, kept in the state
 // directory under the model's digest. The user's path is theirs to retrain over; a revision must
 // stay the model its gates judged when the next run restarts it as stable or a rollback returns
-// to it. Only the files validation hashed are copied (walkModel), and the copy is hashed again
+// to it. Only the files validation hashed are copied (walkModel: a directory symlink inside the
+// model, which validation does not follow, is not part of it), and the copy is hashed again
 // before it is used, so a model changed between validation and copy is refused, not recorded.
+// Where a copy goes is worked out from the state directory and the digest alone, never taken
+// from the ledger: an edited ledger must not make modelship delete or write anywhere else.
 import { constants } from "node:fs";
 import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { walkModel } from "../model/walk.js";
-import type { Ledger, ModelIdentity } from "../state/ledger.js";
+import { type Ledger, type ModelIdentity, previousStable } from "../state/ledger.js";
 import { errorMessage } from "../util/errors.js";
 import { digestAt, holdsDigest } from "./revision-files.js";
 
-/** Copies of older revisions beyond these are removed (the stable's and the canary's never). */
+/** Copies of revisions beyond these are removed (the stable's, the canary's and the rollback target's never). */
 export const KEPT_REVISIONS = 5;
 
-const copiesDir = (stateDir: string) => join(stateDir, "models");
-const copyName = (digest: string) => digest.replace(/^sha256:/, "");
+const DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+/** Where the copy of the model at `source` with `digest` lives, or undefined for a digest that is not one. */
+function copyOf(stateDir: string, digest: string, source: string, single: boolean) {
+  const hex = DIGEST.exec(digest)?.[1];
+  if (!hex) return undefined;
+  const dir = join(resolve(stateDir), "models", hex);
+  return { dir, path: single ? join(dir, basename(source)) : dir };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (error) {
+    throw new Error(`cannot read the model ${path}: ${errorMessage(error)}`);
+  }
+}
 
 /**
  * The model as the ledger should record it: `model` with `path` at its copy under
  * `<stateDir>/models/<digest>` (made now unless an intact one is there) and `source` its path.
  */
 export async function keepModelCopy(stateDir: string, model: ModelIdentity): Promise<ModelIdentity> {
-  const single = (await stat(model.path)).isFile();
-  const dir = join(copiesDir(stateDir), copyName(model.digest));
-  const kept = { ...model, path: single ? join(dir, basename(model.path)) : dir, source: model.path };
-  if (!(await holdsDigest(kept.path, model.digest))) await copyModel(model.path, dir, single, model.digest);
-  return kept;
+  const single = await isFile(model.path);
+  const copy = copyOf(stateDir, model.digest, model.path, single);
+  if (!copy)
+    throw new Error(
+      `cannot keep a copy of the model ${model.path}: "${model.digest}" is not a sha256 digest`,
+    );
+  if (!(await holdsDigest(copy.path, model.digest)))
+    await copyModel(model.path, copy.dir, single, model.digest);
+  return { ...model, path: copy.path, source: model.path };
 }
 
 /**
  * Makes a revision's copy again from where it was deployed from, when the copy is gone or changed
- * and the files there are still that revision. Whether it did.
+ * and the files there are still that revision. Only a copy where this state directory keeps it,
+ * for that digest, is ever written. Whether it did.
  */
-export async function restoreModelCopy(model: ModelIdentity): Promise<boolean> {
+export async function restoreModelCopy(stateDir: string, model: ModelIdentity): Promise<boolean> {
   const { source, path, digest } = model;
   if (!source || (await holdsDigest(path, digest)) || !(await holdsDigest(source, digest))) return false;
-  const single = (await stat(source)).isFile();
-  await copyModel(source, single ? dirname(path) : path, single, digest);
+  const single = await isFile(source);
+  const copy = copyOf(stateDir, digest, source, single);
+  if (!copy || resolve(path) !== copy.path) return false;
+  await copyModel(source, copy.dir, single, digest);
   return true;
 }
 
@@ -61,8 +86,8 @@ async function copyModel(from: string, dir: string, single: boolean, digest: str
   if (copied.kind !== "digest" || copied.digest !== digest) {
     await rm(partial, { recursive: true, force: true });
     throw new Error(
-      `the model at ${from} changed while it was being copied: validated as ${digest}, copied as ` +
-        `${copied.kind === "digest" ? copied.digest : copied.kind}. Nothing was recorded; deploy again once it is written`,
+      `the model at ${from} changed while it was being copied: expected ${digest}, copied ` +
+        `${copied.kind === "digest" ? copied.digest : copied.kind}. Nothing was recorded; try again once its files are written`,
     );
   }
   await rm(dir, { recursive: true, force: true });
@@ -70,33 +95,43 @@ async function copyModel(from: string, dir: string, single: boolean, digest: str
 }
 
 /**
- * Removes the copies no revision worth keeping points at: kept are the stable's, the canary's,
- * those of the newest KEPT_REVISIONS revisions, and `alsoKeep` (digests about to be recorded).
- * Runs under the deploy lock.
+ * Removes the copies no revision worth keeping points at. Kept: the stable's, the canary's, the
+ * one a plain `rollback` returns to, those of the KEPT_REVISIONS revisions used last (deployed,
+ * promoted, rolled back to, or created), and `alsoKeep` (digests about to be recorded). Runs
+ * under the deploy lock.
  */
 export async function pruneModelCopies(
   stateDir: string,
   ledger: Ledger,
   alsoKeep: string[] = [],
 ): Promise<string[]> {
-  const wanted = new Set(alsoKeep.map(copyName));
+  const hexOf = (digest: string) => DIGEST.exec(digest)?.[1];
+  const wanted = new Set(alsoKeep.map(hexOf));
   const keep = (id: string | undefined) => {
     const revision = ledger.revisions.find((r) => r.id === id);
-    if (revision) wanted.add(copyName(revision.model.digest));
+    if (revision) wanted.add(hexOf(revision.model.digest));
   };
   keep(ledger.stable);
   keep(ledger.canary?.revision);
-  for (const revision of ledger.revisions.slice(-KEPT_REVISIONS)) keep(revision.id);
+  keep(previousStable(ledger));
+  // Most recently used first: the history from its end, then revisions never in it, newest first.
+  const recent = [
+    ...ledger.history.map((h) => h.revision).reverse(),
+    ...ledger.revisions.map((r) => r.id).reverse(),
+  ];
+  const lastUsed = [...new Set(recent)].slice(0, KEPT_REVISIONS);
+  for (const id of lastUsed) keep(id);
+  const models = join(stateDir, "models");
   let names: string[];
   try {
-    names = await readdir(copiesDir(stateDir));
+    names = await readdir(models);
   } catch {
     return [];
   }
   const removed: string[] = [];
   for (const name of names) {
     if (wanted.has(name)) continue;
-    await rm(join(copiesDir(stateDir), name), { recursive: true, force: true });
+    await rm(join(models, name), { recursive: true, force: true });
     removed.push(name);
   }
   return removed;

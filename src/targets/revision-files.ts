@@ -83,7 +83,7 @@ export async function verifyRevisionFiles(revision: RevisionRecord, check: Revis
         : `revision ${revision.id}'s model files at ${path} (${origin}) are not ${revision.id} any more: ` +
           `expected ${expected}, found ${found.digest}. They were changed or replaced since ${revision.id} was validated`;
   const restore = source
-    ? `put ${revision.id}'s model (digest ${expected}) back at ${source}, from where the next start copies it again`
+    ? `put ${revision.id}'s model (digest ${expected}) back at ${source}, from where it is copied again`
     : `put ${revision.id}'s model (digest ${expected}) back at ${path}`;
   const otherwise =
     check.otherwise ?? "make a revision whose files are intact stable (modelship promote --revision rN)";

@@ -11,6 +11,14 @@ export function fetchErrorMessage(error: unknown): string {
   const message = errorMessage(error);
   const cause = (error as { cause?: unknown } | undefined)?.cause;
   if (cause === undefined || cause === null) return message;
-  const why = cause instanceof Error ? cause.message || (cause as { code?: string }).code : String(cause);
-  return why ? `${message} (${why})` : message;
+  const code = (cause as { code?: unknown }).code;
+  const why =
+    cause instanceof Error
+      ? cause.message || String(code ?? "")
+      : typeof cause === "object"
+        ? typeof code === "string"
+          ? code
+          : ""
+        : String(cause);
+  return why && !message.includes(why) ? `${message} (${why})` : message;
 }

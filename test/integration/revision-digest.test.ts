@@ -60,7 +60,7 @@ it("the stable runs from its copy after the user retrains in place; a changed co
   const tamperCopy = () => cp(join(model("v3"), "model.onnx"), join(copy, "model.onnx"));
   const origin = `r1's copy, deployed from ${m1}, as the ledger ${ledgerPath} records it`;
   const changed = `revision r1's model files at ${copy} (${origin}) are not r1 any more: expected ${r1Digest}, found ${v3Digest}`;
-  const putBack = `Fix: put r1's model (digest ${r1Digest}) back at ${m1}, from where the next start copies it again`;
+  const putBack = `Fix: put r1's model (digest ${r1Digest}) back at ${m1}, from where it is copied again`;
 
   const first = await cli(["deploy", "--config", config, "--model", m1, "--json"]);
   expect(first.code, first.stderr).toBe(0);
@@ -100,7 +100,16 @@ it("the stable runs from its copy after the user retrains in place; a changed co
   expect((await ledger.read()).stable).toBe("r1");
   expect(await digestOf(copy)).toBe(r1Digest);
 
-  // 4. deploy starts the stable: a changed copy with no intact source is refused, nothing recorded.
+  // 4. The copy gone, its source intact: deploy validates against the source, starts the stable
+  // from a copy made again, and goes on.
+  await rm(copy, { recursive: true });
+  const redeploy = await cli(["deploy", "--config", config, "--model", m1, "--json"]);
+  expect(redeploy.code, redeploy.stderr).toBe(0);
+  expect(redeploy.stderr).toContain(`r1's copy was gone or changed: copied again from ${m1}`);
+  expect(await digestOf(copy)).toBe(r1Digest);
+  expect((await ledger.read()).stable).toBe("r1");
+
+  // 5. deploy starts the stable: a changed copy with no intact source is refused, nothing recorded.
   await tamperCopy();
   await retrainM1();
   const stableR1 = await readFile(ledgerPath, "utf8");
@@ -111,7 +120,7 @@ it("the stable runs from its copy after the user retrains in place; a changed co
   );
   expect(await readFile(ledgerPath, "utf8")).toBe(stableR1);
 
-  // 5. The copy and its source gone altogether.
+  // 6. The copy and its source gone altogether.
   await rm(copy, { recursive: true });
   await rm(m1, { recursive: true });
   const gone = await cli(["deploy", "--config", config, "--json"]);

@@ -184,6 +184,15 @@ describe("latency-tail on buckets (Fisher above the pooled edge, the allowance o
     expect(loose?.figures?.canaryTailMs).toBeGreaterThan(3);
   });
 
+  it("a canary tail past the highest edge (+Inf) is never called within the allowance", () => {
+    // 400 requests each: the stable 2% over 10 ms, the canary 20%; its p95 is somewhere past 10 ms.
+    const stable = buckets([0, 0, 100, 200, 80, 8, 4, 8]);
+    const canary = buckets([0, 0, 80, 160, 60, 10, 10, 80]);
+    const result = latencyTailGate(canary, stable, { pct: 10, ms: 5 }, ALPHA);
+    expect(result?.pValue).toBeLessThan(ALPHA);
+    expect(result?.status).toBe("fail");
+  });
+
   it("passes the same distribution, and a percentage allowance alone does not excuse a 4× tail", () => {
     expect(
       latencyTailGate(buckets([0, 0, 50, 57, 3, 1, 0, 0]), stable, { pct: 10, ms: 0.5 }, ALPHA)?.status,

@@ -58,6 +58,18 @@ describe("addRevision", () => {
     expect(ledger.revisions[0]?.model.path).toBe(model("a").path);
   });
 
+  it("a revision recorded before copies (no source) takes the copy and its source; a new source replaces the old", () => {
+    const { ledger } = addRevision(emptyLedger(), model("a"), undefined, T);
+    const copy = { ...model("a"), path: "/state/models/aaaa", source: "/work/model-a" };
+    const upgraded = addRevision(ledger, copy, undefined, "later");
+    expect(upgraded.revision).toMatchObject({ id: "r1", model: copy });
+    const movedSource = { ...copy, source: "/work/moved/model-a" };
+    const again = addRevision(upgraded.ledger, movedSource, undefined, "later");
+    expect(again.revision.model).toEqual(movedSource);
+    // And back to a target without copies: no stale source is left on the record.
+    expect(addRevision(again.ledger, model("a"), undefined, "later").revision.model).toEqual(model("a"));
+  });
+
   it("makes a new revision when the same model ships in a different image", () => {
     const { ledger } = addRevision(emptyLedger(), model("a"), "img:1", T);
     const other = addRevision(ledger, model("a"), "img:2", T);

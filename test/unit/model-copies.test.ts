@@ -3,13 +3,16 @@ import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addRevision, deployStable, emptyLedger, type Ledger, startCanary } from "../../src/state/ledger.js";
 import {
-  KEPT_REVISIONS,
-  keepModelCopy,
-  pruneModelCopies,
-  restoreModelCopy,
-} from "../../src/targets/model-copies.js";
+  addRevision,
+  deployStable,
+  emptyLedger,
+  type Ledger,
+  promoteCanary,
+  revertCanary,
+  startCanary,
+} from "../../src/state/ledger.js";
+import { keepModelCopy, pruneModelCopies, restoreModelCopy } from "../../src/targets/model-copies.js";
 import { digestAt, holdsDigest } from "../../src/targets/revision-files.js";
 import { model } from "../integration/helpers.js";
 
@@ -81,7 +84,7 @@ describe("keepModelCopy", () => {
     await expect(
       keepModelCopy(stateDir, { name: "iris", path: user.path, digest: validated }),
     ).rejects.toThrow(
-      `the model at ${user.path} changed while it was being copied: validated as ${validated}, copied as ${user.digest}`,
+      `the model at ${user.path} changed while it was being copied: expected ${validated}, copied ${user.digest}. Nothing was recorded`,
     );
     expect(await readdir(join(stateDir, "models"))).toEqual([]);
   });
@@ -101,49 +104,87 @@ describe("restoreModelCopy", () => {
     const user = await userModel("source");
     const stateDir = join(work, "state-e");
     const kept = await keepModelCopy(stateDir, { name: "iris", ...user });
-    expect(await restoreModelCopy(kept)).toBe(false); // intact: nothing to do
+    expect(await restoreModelCopy(stateDir, kept)).toBe(false); // intact: nothing to do
     await rm(kept.path, { recursive: true });
-    expect(await restoreModelCopy(kept)).toBe(true);
+    expect(await restoreModelCopy(stateDir, kept)).toBe(true);
     expect(await holdsDigest(kept.path, user.digest)).toBe(true);
 
     await writeFile(join(kept.path, "model.onnx"), "tampered");
     await cp(join(model("v3"), "model.onnx"), join(user.path, "model.onnx"));
-    expect(await restoreModelCopy(kept)).toBe(false);
+    expect(await restoreModelCopy(stateDir, kept)).toBe(false);
     expect(await holdsDigest(kept.path, user.digest)).toBe(false);
     // A model recorded without a copy (a cluster's, an older ledger's) is never touched.
-    expect(await restoreModelCopy({ name: "iris", path: user.path, digest: user.digest })).toBe(false);
+    expect(await restoreModelCopy(stateDir, { name: "iris", path: user.path, digest: user.digest })).toBe(
+      false,
+    );
+  });
+
+  it("writes only where this state directory keeps that digest's copy, whatever an edited ledger says", async () => {
+    const user = await userModel("source-2");
+    const stateDir = join(work, "state-g");
+    const victim = join(work, "victim");
+    await mkdir(victim);
+    await writeFile(join(victim, "precious.txt"), "keep me");
+    // A ledger edited to point a revision's copy at another directory, or at a crafted digest.
+    const hostile = [
+      { name: "iris", path: victim, digest: user.digest, source: user.path },
+      {
+        name: "iris",
+        path: join(stateDir, "models", "..", "..", "victim"),
+        digest: user.digest,
+        source: user.path,
+      },
+      { name: "iris", path: join(stateDir, "models", "x"), digest: "sha256:../../victim", source: user.path },
+    ];
+    for (const model of hostile) expect(await restoreModelCopy(stateDir, model)).toBe(false);
+    expect(await readdir(victim)).toEqual(["precious.txt"]);
+    await expect(
+      keepModelCopy(stateDir, { name: "iris", path: user.path, digest: "sha256:../x" }),
+    ).rejects.toThrow(`cannot keep a copy of the model ${user.path}: "sha256:../x" is not a sha256 digest`);
   });
 });
 
+// The figures below follow from KEPT_REVISIONS = 5.
 describe("pruneModelCopies", () => {
-  it("keeps the stable's, the canary's and the newest revisions' copies, removes the rest and partial copies", async () => {
-    const stateDir = join(work, "state-f");
-    const models = join(stateDir, "models");
+  /** A ledger of `count` revisions whose copies exist as directories named by digest. */
+  async function revisions(stateDir: string, count: number) {
     let ledger: Ledger = emptyLedger();
-    const digests: string[] = [];
-    for (let i = 0; i < KEPT_REVISIONS + 3; i++) {
-      const digest = `sha256:${String(i).repeat(64).slice(0, 64)}`;
-      digests.push(digest);
-      await mkdir(join(models, digest.slice(7)), { recursive: true });
-      ledger = addRevision(
-        ledger,
-        { name: "iris", path: join(models, digest.slice(7)), digest },
-        undefined,
-        "t",
-      ).ledger;
+    const hex: string[] = [];
+    for (let i = 1; i <= count; i++) {
+      hex.push(i.toString(16).padStart(64, "0"));
+      const digest = `sha256:${hex.at(-1)}`;
+      await mkdir(join(stateDir, "models", hex.at(-1) as string), { recursive: true });
+      const path = join(stateDir, "models", hex.at(-1) as string);
+      ledger = addRevision(ledger, { name: "iris", path, digest }, undefined, "t").ledger;
     }
-    await mkdir(join(models, `${"a".repeat(64)}.partial-12345`));
-    ledger = deployStable(ledger, "r1", "t");
-    ledger = startCanary(ledger, "r2", "t");
-    const fresh = `sha256:${"f".repeat(64)}`;
-    await mkdir(join(models, fresh.slice(7)));
+    return { ledger, hex: (id: number) => hex[id - 1] as string };
+  }
 
-    const removed = await pruneModelCopies(stateDir, ledger, [fresh]);
-    expect(removed.sort()).toEqual([digests[2]?.slice(7), `${"a".repeat(64)}.partial-12345`].sort());
-    const left = (await readdir(models)).sort();
-    expect(left).toEqual(
-      [fresh, digests[0], digests[1], ...digests.slice(-KEPT_REVISIONS)].map((d) => d?.slice(7)).sort(),
+  it("after many reverted canaries keeps what rollback returns to, the stable, and the revisions used last", async () => {
+    const stateDir = join(work, "state-f");
+    const { ledger: start, hex } = await revisions(stateDir, 9);
+    // r1 stable, r2 promoted over it, r3…r8 canaries reverted, r9 is being deployed.
+    let ledger = promoteCanary(startCanary(deployStable(start, "r1", "t"), "r2", "t"), "t");
+    for (const id of ["r3", "r4", "r5", "r6", "r7", "r8"])
+      ledger = revertCanary(startCanary(ledger, id, "t"), "t", "worse");
+    await mkdir(join(stateDir, "models", `${hex(9)}.partial-12345`));
+
+    const removed = await pruneModelCopies(stateDir, ledger, [`sha256:${hex(9)}`]);
+    // Kept: r2 (stable), r1 (a plain rollback's target), r9 (about to be recorded), and the five
+    // used last, r8…r4; r3 is the sixth.
+    expect(removed.sort()).toEqual([hex(3), `${hex(9)}.partial-12345`].sort());
+    expect((await readdir(join(stateDir, "models"))).sort()).toEqual(
+      [1, 2, 4, 5, 6, 7, 8, 9].map(hex).sort(),
     );
     expect(await pruneModelCopies(join(work, "no-state"), ledger)).toEqual([]);
+  });
+
+  it("a revision redeployed counts as used now, not when it was created", async () => {
+    const stateDir = join(work, "state-h");
+    const { ledger: start, hex } = await revisions(stateDir, 8);
+    let ledger = deployStable(start, "r8", "t");
+    ledger = revertCanary(startCanary(ledger, "r1", "t"), "t", "worse");
+    // Used last: r1 (just now), r8, then the newest never used: r7, r6, r5.
+    expect((await pruneModelCopies(stateDir, ledger)).sort()).toEqual([2, 3, 4].map(hex).sort());
   });
 });

@@ -194,7 +194,7 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
   private async run(revision: RevisionRecord, track: Track): Promise<RunningServer> {
     if (this.launch) return this.launch(revision, track);
-    if (await restoreModelCopy(revision.model))
+    if (await restoreModelCopy(this.state.stateDir, revision.model))
       this.logger.warn(
         `  ${revision.id}'s copy was gone or changed: copied again from ${revision.model.source}`,
       );
