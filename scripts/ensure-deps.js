@@ -13,8 +13,8 @@ import { checkersRequirements, checkersVenvDir } from "./python-env.js";
 const run = (command, args) => {
   const result = spawnSync(command, args, {
     stdio: "inherit",
-    // onnxruntime-node's install script would download CUDA parts (offline: a failed install);
-    // the variable is what it reads first, the .npmrc line is only the fallback for a bare npm ci.
+    // onnxruntime-node's install script would download CUDA parts (offline: a failed install):
+    // .npmrc runs no install scripts, and this variable skips that one should it run all the same.
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ONNXRUNTIME_NODE_INSTALL: "skip" },
   });
   if (result.status !== 0) process.exit(result.status ?? 1);
