@@ -155,6 +155,14 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
   return report;
 }
 
+/** The configured model as a revision records it: name, path, digest and size as validated. */
+export const modelIdentity = (config: ModelshipConfig, validation: ValidationReport): ModelIdentity => ({
+  name: config.model.name,
+  path: config.model.path,
+  digest: validation.digest,
+  bytes: validation.files.reduce((sum, file) => sum + file.size, 0),
+});
+
 /** Registers the model as a revision, at the target's own copy of its files where it keeps one. */
 export async function registerModel(
   target: Target,
@@ -251,7 +259,7 @@ export async function deployStage(
     const codes = validation.findings.map((f) => `${f.code}: ${f.message}`).join("; ");
     throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);
   }
-  const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+  const model = modelIdentity(config, validation);
   return withDeployTarget(config, logger, async (target) =>
     deployRevision(config, target, await registerModel(target, model, options.image), logger, options),
   );

@@ -23,7 +23,7 @@ import {
   runsOnRunner,
   withPreviewEndpoint,
 } from "./cluster-preview.js";
-import type { DeployReport } from "./deploy.js";
+import { type DeployReport, modelIdentity } from "./deploy.js";
 import { withDeployTarget } from "./deploy-target.js";
 import type { LivePreview } from "./live-preview.js";
 import { judgeBesideProduction, scratchConfig } from "./preview-judge.js";
@@ -180,7 +180,7 @@ export async function evaluatePreview(
     policy: config.validation,
     ...(baseline ? { baseline } : {}),
   });
-  const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+  const model = modelIdentity(config, validation);
   await options.onCandidate?.(model);
   let live: LivePreview | undefined;
   const done = (

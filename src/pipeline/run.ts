@@ -13,6 +13,7 @@ import {
   type DeployOptions,
   type DeployReport,
   deployRevision,
+  modelIdentity,
   registerModel,
   validateForDeploy,
 } from "./deploy.js";
@@ -43,7 +44,7 @@ export async function runPipeline(
   const log = options.logger;
   log.info(`▶ validate ${config.model.path}`);
   const validation = await validateForDeploy(config);
-  const model = { name: config.model.name, path: config.model.path, digest: validation.digest };
+  const model = modelIdentity(config, validation);
   for (const finding of validation.findings)
     log.info(`  ${finding.severity}: ${finding.code} ${finding.message}`);
   if (!validation.accepted) {

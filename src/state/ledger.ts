@@ -14,6 +14,8 @@ const revisionSchema = z.object({
     digest: z.string(),
     /** Where the model was deployed from, when `path` is the target's own copy of it. */
     source: z.string().optional(),
+    /** The size of the files validated, for checks where the files are not at hand (a cluster's memory limit). */
+    bytes: z.number().int().nonnegative().optional(),
   }),
   image: z.string().optional(),
   createdAt: z.string(),
@@ -188,10 +190,7 @@ export function addRevision(
     return { ledger, revision: existing };
   if (existing) {
     const { source: _old, ...rest } = existing.model;
-    const moved: RevisionRecord = {
-      ...existing,
-      model: { ...rest, path: model.path, ...(model.source ? { source: model.source } : {}) },
-    };
+    const moved: RevisionRecord = { ...existing, model: { ...rest, ...model } };
     const revisions = ledger.revisions.map((r) => (r === existing ? moved : r));
     return { ledger: { ...ledger, revisions }, revision: moved };
   }

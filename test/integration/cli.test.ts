@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -251,7 +251,7 @@ strategy:
     const ledger = JSON.parse(status.stdout) as {
       stable?: string;
       canary?: unknown;
-      revisions: { id: string; model: { path: string; digest: string; source?: string } }[];
+      revisions: { id: string; model: { path: string; digest: string; source?: string; bytes?: number } }[];
       history: { action: string; revision: string }[];
     };
     expect(ledger.stable).toBe("r1");
@@ -263,6 +263,8 @@ strategy:
     expect(ledger.revisions[0]?.model).toMatchObject({
       source: model("v1"),
       path: join(stateDir, "models", digest.slice("sha256:".length)),
+      // The size validated, kept for checks where the files are not at hand.
+      bytes: (await stat(join(model("v1"), "model.onnx"))).size,
     });
     expect(ledger.history).toMatchObject([{ action: "deploy", revision: "r1" }]);
 

@@ -241,5 +241,17 @@ describe("Kubernetes workloads, failures", () => {
     expect((refused as Error).message).toMatch(
       /target.resources.memory 2Mi .* cannot hold the model's weights/,
     );
+    // The size the ledger recorded decides when the files are not on this runner (a rollback
+    // from a fresh one) or are another model by now.
+    const recorded = {
+      ...revision("r4"),
+      model: { ...revision("r4").model, path: join(dir, "not-here"), bytes: 3 * 1024 * 1024 },
+    };
+    const refusedByRecord = await new KubernetesWorkloads(kubectlFor(small), small)
+      .startCanary(recorded)
+      .catch((e: unknown) => e);
+    expect((refusedByRecord as Error).message).toMatch(
+      /target.resources.memory 2Mi .* cannot hold the model's weights/,
+    );
   });
 });

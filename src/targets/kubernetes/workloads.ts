@@ -378,7 +378,10 @@ export class KubernetesWorkloads implements Workloads {
   }
 
   private async checkMemory(revision: RevisionRecord): Promise<void> {
-    const verdict = memoryVerdict(this.target.resources.memory, await modelBytes(revision.model.path));
+    // The size validated, where the ledger has it: the files at the path may be another model
+    // by now, or not on this runner at all (a rollback from a fresh runner).
+    const bytes = revision.model.bytes ?? (await modelBytes(revision.model.path));
+    const verdict = memoryVerdict(this.target.resources.memory, bytes);
     if (verdict?.level === "refuse") throw new WorkloadFailure(verdict.message);
     if (verdict) this.logger.warn(verdict.message);
   }
