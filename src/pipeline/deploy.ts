@@ -120,19 +120,19 @@ export async function validateForDeploy(config: ModelshipConfig): Promise<Valida
   const stable = await stableRevision(state);
   let skipped: string | undefined;
   let baseline = stable?.model.path;
-  const source = stable?.model.source;
-  if (
-    stable &&
-    source &&
-    !(await holdsDigest(stable.model.path, stable.model.digest)) &&
-    (await holdsDigest(source, stable.model.digest))
-  ) {
-    // A local copy gone or changed is made again from where it was deployed from when the
-    // target starts the stable, under the deploy lock; meanwhile those files are the stable.
-    baseline = source;
-  } else if (stable) {
+  if (stable) {
+    const { source, digest } = stable.model;
     try {
-      await verifyRevisionFiles(stable, { ledger: state.location });
+      await verifyRevisionFiles(stable, {
+        ledger: state.location,
+        // A local copy gone or changed is made again from where it was deployed from when the
+        // target starts the stable, under the deploy lock; meanwhile those files are the stable.
+        restore: async () => {
+          if (!source || !(await holdsDigest(source, digest))) return false;
+          baseline = source;
+          return true;
+        },
+      });
     } catch (error) {
       if (!(error instanceof RevisionFilesError) || config.target.kind === "local") throw error;
       skipped =

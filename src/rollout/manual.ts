@@ -31,13 +31,14 @@ async function changeStable(
     // is not the one validated under that revision (a copy gone or changed is made again first
     // from where it was deployed from, if the files there are still that revision).
     if (runStable) await runStable(revision);
-    else {
-      if (store instanceof LedgerFile) await restoreModelCopy(store.stateDir, revision.model);
+    else
       await verifyRevisionFiles(revision, {
         ledger: store.location,
         otherwise: "name a revision whose files are intact; the ledger was not changed",
+        ...(store instanceof LedgerFile
+          ? { restore: () => restoreModelCopy(store.stateDir, revision.model) }
+          : {}),
       });
-    }
     const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };

@@ -52,13 +52,13 @@ export async function keepModelCopy(stateDir: string, model: ModelIdentity): Pro
 }
 
 /**
- * Makes a revision's copy again from where it was deployed from, when the copy is gone or changed
- * and the files there are still that revision. Only a copy where this state directory keeps it,
- * for that digest, is ever written. Whether it did.
+ * Makes a revision's copy, found gone or changed, again from where it was deployed from, when the
+ * files there are still that revision. Only a copy where this state directory keeps it, for that
+ * digest, is ever written. Whether it did (the copy is then that digest: checked as it is made).
  */
 export async function restoreModelCopy(stateDir: string, model: ModelIdentity): Promise<boolean> {
   const { source, path, digest } = model;
-  if (!source || (await holdsDigest(path, digest)) || !(await holdsDigest(source, digest))) return false;
+  if (!source || !(await holdsDigest(source, digest))) return false;
   const single = await isFile(source);
   const copy = copyOf(stateDir, digest, source, single);
   if (!copy || resolve(path) !== copy.path) return false;

@@ -61,6 +61,11 @@ export interface RevisionCheck {
   ledger: string;
   /** The other way out, for this command; a default that fits starting and rolling back is used. */
   otherwise?: string;
+  /**
+   * Called once the files are found not to be the revision: makes them so where it can (a copy
+   * made again from its source) and says whether it did, in which case the check passes.
+   */
+  restore?: () => Promise<boolean>;
 }
 
 /**
@@ -71,6 +76,7 @@ export async function verifyRevisionFiles(revision: RevisionRecord, check: Revis
   const { path, digest: expected } = revision.model;
   const found = await digestAt(path);
   if (found.kind === "digest" && found.digest === expected) return;
+  if (check.restore && (await check.restore())) return;
   const { source } = revision.model;
   const origin = source
     ? `${revision.id}'s copy, deployed from ${source}, as the ledger ${check.ledger} records it`

@@ -104,7 +104,6 @@ describe("restoreModelCopy", () => {
     const user = await userModel("source");
     const stateDir = join(work, "state-e");
     const kept = await keepModelCopy(stateDir, { name: "iris", ...user });
-    expect(await restoreModelCopy(stateDir, kept)).toBe(false); // intact: nothing to do
     await rm(kept.path, { recursive: true });
     expect(await restoreModelCopy(stateDir, kept)).toBe(true);
     expect(await holdsDigest(kept.path, user.digest)).toBe(true);

@@ -194,11 +194,17 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
   private async run(revision: RevisionRecord, track: Track): Promise<RunningServer> {
     if (this.launch) return this.launch(revision, track);
-    if (await restoreModelCopy(this.state.stateDir, revision.model))
-      this.logger.warn(
-        `  ${revision.id}'s copy was gone or changed: copied again from ${revision.model.source}`,
-      );
-    await verifyRevisionFiles(revision, { ledger: this.state.location });
+    await verifyRevisionFiles(revision, {
+      ledger: this.state.location,
+      restore: async () => {
+        const restored = await restoreModelCopy(this.state.stateDir, revision.model);
+        if (restored)
+          this.logger.warn(
+            `  ${revision.id}'s copy was gone or changed: copied again from ${revision.model.source}`,
+          );
+        return restored;
+      },
+    });
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
   }

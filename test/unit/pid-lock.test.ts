@@ -1,0 +1,52 @@
+// The pid lock under contention, in one process: whatever the interleaving, one holder at a time.
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { LockHeldError, takePidLock } from "../../src/state/pid-lock.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "modelship-pid-lock-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A pid that no process has: one of a process that has exited. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+  return Number(child.stdout.toString());
+}
+
+/** Takes the lock, waiting while a live holder has it, and holds it for a few event-loop turns. */
+async function holdOnce(path: string, holders: { now: number; max: number }): Promise<void> {
+  for (;;) {
+    let release: () => Promise<void>;
+    try {
+      release = await takePidLock(path);
+    } catch (error) {
+      if (!(error instanceof LockHeldError)) throw error;
+      await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    holders.now++;
+    holders.max = Math.max(holders.max, holders.now);
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    holders.now--;
+    await release();
+    return;
+  }
+}
+
+it("30 takers racing over a stale lock and each other: never two holders, every one served, nothing left", async () => {
+  for (let round = 0; round < 20; round++) {
+    const path = join(dir, `round-${round}.lock`);
+    await writeFile(path, String(deadPid()));
+    const holders = { now: 0, max: 0 };
+    await Promise.all(Array.from({ length: 30 }, () => holdOnce(path, holders)));
+    expect(holders.max, `round ${round}`).toBe(1);
+  }
+  expect(await readdir(dir)).toEqual([]);
+});
