@@ -85,7 +85,7 @@ export async function takePidLock(path: string): Promise<() => Promise<void>> {
 /** How long a taker keeps trying while locks are released or taken over under it. */
 const TAKE_MS = 5_000;
 /** A takeover takes a moment; a takeover guard this old was left by a process that died in one. */
-const TAKEOVER_STALE_MS = 10_000;
+const TAKEOVER_STALE_MS = 2_000;
 
 /**
  * Removes a lock whose owner is gone, one taker at a time: under the takeover guard the lock is
