@@ -1,6 +1,6 @@
 // The pid lock under contention, in one process: whatever the interleaving, one holder at a time.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -48,5 +48,17 @@ it("30 takers racing over a stale lock and each other: never two holders, every 
     await Promise.all(Array.from({ length: 30 }, () => holdOnce(path, holders)));
     expect(holders.max, `round ${round}`).toBe(1);
   }
+  expect(await readdir(dir)).toEqual([]);
+});
+
+it("a takeover guard left by a process that died mid-takeover does not block the lock for long", async () => {
+  const path = join(dir, "deploy.lock");
+  await writeFile(path, String(deadPid()));
+  await writeFile(`${path}.takeover`, String(deadPid()));
+  const old = new Date(Date.now() - 60_000);
+  await utimes(`${path}.takeover`, old, old);
+  const release = await takePidLock(path);
+  expect(await readFile(path, "utf8")).toBe(String(process.pid));
+  await release();
   expect(await readdir(dir)).toEqual([]);
 });
