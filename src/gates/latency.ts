@@ -189,6 +189,8 @@ export function latencyTailGate(
   let tailMs: [number, number] | undefined;
   /** On buckets: the canary's q-quantile is past the highest finite edge, so tailMs[0] is only a floor. */
   let canaryPastEdges = false;
+  let topEdge = Infinity;
+  let tailLevel = 0;
   if (canary.samplesMs && stable.samplesMs) {
     sizes = [canary.samplesMs.length, stable.samplesMs.length];
     if (Math.min(...sizes) < min)
@@ -217,18 +219,24 @@ export function latencyTailGate(
     above = [c.above, countAbove(stable.latencyBuckets, boundary).above];
     tailMs = [bucketQuantile(canary.latencyBuckets, q), bucketQuantile(stable.latencyBuckets, q)];
     canaryPastEdges = quantileBeyondEdges(canary.latencyBuckets, q);
+    topEdge = Math.max(...canary.latencyBuckets.le.filter(Number.isFinite));
+    tailLevel = q;
     test = `one-sided Fisher exact: share above the bucket edge at the pooled p${round(q * 100, 1)}; the allowance checked on each track's p${round(q * 100, 1)} interpolated in its bucket`;
   } else return undefined;
   const [nc, ns] = sizes;
   const shares = [above[0] / nc, above[1] / ns] as const;
   const pValue = fisherGreater(above[0], nc, above[1], ns);
-  // A canary tail past the highest edge, or figures that are not numbers, cannot be shown to be
-  // within the allowance: the test alone decides.
-  const beyondAllowance =
-    !tailMs ||
-    canaryPastEdges ||
-    !tailMs.every(Number.isFinite) ||
-    tailMs[0] > Math.max(tailMs[1] * (1 + allowance.pct / 100), tailMs[1] + allowance.ms);
+  // On buckets the canary's tail must exceed the stable's by more than the allowance. Past the
+  // highest edge the canary's tail is only known to be above that edge: beyond the allowance when
+  // the allowed bound lies below the edge, else it cannot be told (both tails past the edges: add
+  // higher buckets) and the allowance is given. Figures that are not numbers fail safe.
+  let beyondAllowance = true;
+  let unjudged = false;
+  if (tailMs?.every(Number.isFinite)) {
+    const allowed = Math.max(tailMs[1] * (1 + allowance.pct / 100), tailMs[1] + allowance.ms);
+    beyondAllowance = canaryPastEdges ? allowed < topEdge : tailMs[0] > allowed;
+    unjudged = canaryPastEdges && !beyondAllowance;
+  }
   const fail = pValue < alpha && beyondAllowance;
   return {
     gate: "latency-tail",
@@ -251,11 +259,20 @@ export function latencyTailGate(
       `above ${round(boundary, 2)} ms: canary ${above[0]}/${nc} (${round(shares[0] * 100, 1)}%) vs stable ${above[1]}/${ns} (${round(shares[1] * 100, 1)}%); ` +
       `p95 ${round(canary.latencyMs.p95, 2)} vs ${round(stable.latencyMs.p95, 2)} ms; ` +
       (tailMs && pValue < alpha && !beyondAllowance
-        ? `heavier, but within +${allowance.pct}%/+${allowance.ms} ms at the tail (≈${round(tailMs[0], 2)} vs ≈${round(tailMs[1], 2)} ms)`
+        ? unjudged
+          ? `heavier, but both tails are past the highest bucket edge (${topEdge} ms), where +${allowance.pct}%/+${allowance.ms} ms cannot be checked`
+          : `heavier, but within +${allowance.pct}%/+${allowance.ms} ms at the tail (≈${round(tailMs[0], 2)} vs ≈${round(tailMs[1], 2)} ms)`
         : fail
           ? "heavier tail"
           : "tail not shown heavier") +
       ` (p=${pText(pValue)}, α=${pText(alpha)})`,
+    ...(unjudged
+      ? {
+          warnings: [
+            `latency-tail: both tracks' p${round(tailLevel * 100, 1)} are past the highest histogram bucket (${topEdge} ms); add buckets above it to judge the tail`,
+          ],
+        }
+      : {}),
   };
 }
 

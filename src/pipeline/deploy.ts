@@ -13,7 +13,9 @@ import {
   type RevisionRecord,
   revertCanary,
 } from "../state/ledger.js";
+import { LedgerFile } from "../state/ledger-file.js";
 import type { LedgerStore } from "../state/store.js";
+import { copyHere } from "../targets/model-copies.js";
 import { openState } from "../targets/open.js";
 import type { Target } from "../targets/ports.js";
 import { holdsDigest, RevisionFilesError, verifyRevisionFiles } from "../targets/revision-files.js";
@@ -117,7 +119,12 @@ async function stableRevision(state: LedgerStore): Promise<RevisionRecord | unde
  */
 export async function validateForDeploy(config: ModelshipConfig): Promise<ValidationReport> {
   const state = openState(config);
-  const stable = await stableRevision(state);
+  const recorded = await stableRevision(state);
+  // A copy recorded under a state dir moved since is looked for in this one.
+  const stable =
+    recorded && state instanceof LedgerFile
+      ? { ...recorded, model: copyHere(state.stateDir, recorded.model) }
+      : recorded;
   let skipped: string | undefined;
   let baseline = stable?.model.path;
   if (stable) {

@@ -1,7 +1,7 @@
 import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
 import { LedgerFile } from "../state/ledger-file.js";
 import type { LedgerStore } from "../state/store.js";
-import { restoreModelCopy } from "../targets/model-copies.js";
+import { copyHere, restoreModelCopy } from "../targets/model-copies.js";
 import type { StableControl } from "../targets/open.js";
 import { verifyRevisionFiles } from "../targets/revision-files.js";
 
@@ -23,7 +23,12 @@ async function changeStable(
   const unlock = await store.lock();
   try {
     const next = change(await store.read(), new Date().toISOString());
-    const revision = findRevision(next, next.stable as string);
+    const recorded = findRevision(next, next.stable as string);
+    // A copy recorded under a state dir moved since is looked for in this one.
+    const revision =
+      store instanceof LedgerFile
+        ? { ...recorded, model: copyHere(store.stateDir, recorded.model) }
+        : recorded;
     // Where workloads keep running (a cluster), the revision runs as stable before the ledger
     // says so: a revision that cannot start leaves the ledger as it was. It runs its image, by
     // digest. Where the target runs the ledger's stable from its path at its next start (local),

@@ -11,10 +11,11 @@ import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { walkModel } from "../model/walk.js";
 import { type Ledger, type ModelIdentity, previousStable } from "../state/ledger.js";
+import { isAlive } from "../state/pid-lock.js";
 import { errorMessage } from "../util/errors.js";
 import { digestAt, holdsDigest } from "./revision-files.js";
 
-/** Copies of revisions beyond these are removed (the stable's, the canary's and the rollback target's never). */
+/** Copies of the revisions made stable longest ago beyond these are removed (the stable's, the canary's and the rollback target's never). */
 export const KEPT_REVISIONS = 5;
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -25,6 +26,21 @@ function copyOf(stateDir: string, digest: string, source: string, single: boolea
   if (!hex) return undefined;
   const dir = join(resolve(stateDir), "models", hex);
   return { dir, path: single ? join(dir, basename(source)) : dir };
+}
+
+/**
+ * The record as this state directory holds it: a copy recorded under another state directory
+ * (the directory was moved or copied since) is this one's copy of that digest. Records of no copy
+ * are returned as they are.
+ */
+export function copyHere(stateDir: string, model: ModelIdentity): ModelIdentity {
+  const hex = DIGEST.exec(model.digest)?.[1];
+  if (!model.source || !hex) return model;
+  const parts = resolve(model.path).split("/");
+  const at = parts.lastIndexOf(hex);
+  if (at < 1 || parts[at - 1] !== "models" || parts.length - at > 2) return model;
+  const here = join(resolve(stateDir), "models", ...parts.slice(at));
+  return here === model.path ? model : { ...model, path: here };
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -66,10 +82,17 @@ export async function restoreModelCopy(stateDir: string, model: ModelIdentity): 
   return true;
 }
 
-/** Copies the model's files into `dir` through a partial directory renamed once its digest is checked. */
+/**
+ * Copies the model's files into `dir` through a partial directory renamed once its digest is
+ * checked. Partial copies left by processes that are gone (killed mid-copy) are removed first:
+ * on a full disk they would make every later copy fail.
+ */
 async function copyModel(from: string, dir: string, single: boolean, digest: string): Promise<void> {
   const partial = `${dir}.partial-${process.pid}`;
+  const models = dirname(dir);
+  const fix = `Fix: make room or grant write access in ${models}, then deploy again; nothing was recorded`;
   try {
+    await removeAbandonedPartials(models);
     await rm(partial, { recursive: true, force: true });
     await mkdir(partial, { recursive: true });
     for (const file of (await walkModel(from)).files) {
@@ -80,25 +103,44 @@ async function copyModel(from: string, dir: string, single: boolean, digest: str
     }
   } catch (error) {
     await rm(partial, { recursive: true, force: true }).catch(() => {});
-    throw new Error(`cannot copy the model ${from} to ${dir}: ${errorMessage(error)}`);
+    throw new Error(`cannot copy the model ${from} to ${dir}: ${errorMessage(error)}. ${fix}`);
   }
   const copied = await digestAt(single ? join(partial, basename(from)) : partial);
   if (copied.kind !== "digest" || copied.digest !== digest) {
     await rm(partial, { recursive: true, force: true });
     throw new Error(
-      `the model at ${from} changed while it was being copied: expected ${digest}, copied ` +
-        `${copied.kind === "digest" ? copied.digest : copied.kind}. Nothing was recorded; try again once its files are written`,
+      copied.kind === "digest"
+        ? `the model at ${from} changed while it was being copied: expected ${digest}, copied ${copied.digest}. Nothing was recorded; try again once its files are written`
+        : `the copy of the model ${from} in ${partial} cannot be checked (${copied.kind === "unreadable" ? copied.why : "gone"}). ${fix}`,
     );
   }
-  await rm(dir, { recursive: true, force: true });
-  await rename(partial, dir);
+  try {
+    await rm(dir, { recursive: true, force: true });
+    await rename(partial, dir);
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true }).catch(() => {});
+    throw new Error(
+      `cannot put the copy of the model ${from} in place at ${dir}: ${errorMessage(error)}. ${fix}`,
+    );
+  }
+}
+
+const PARTIAL = /^[0-9a-f]{64}\.partial-(\d+)$/;
+
+async function removeAbandonedPartials(models: string): Promise<void> {
+  const names = await readdir(models).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(PARTIAL.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !isAlive(pid))
+      await rm(join(models, name), { recursive: true, force: true });
+  }
 }
 
 /**
  * Removes the copies no revision worth keeping points at. Kept: the stable's, the canary's, the
- * one a plain `rollback` returns to, those of the KEPT_REVISIONS revisions used last (deployed,
- * promoted, rolled back to, or created), and `alsoKeep` (digests about to be recorded). Runs
- * under the deploy lock.
+ * one a plain `rollback` returns to, those of the KEPT_REVISIONS revisions made stable last
+ * (deployed, promoted, rolled back to), and `alsoKeep` (digests about to be recorded). A canary
+ * that was reverted is not worth a copy once it is over. Runs under the deploy lock.
  */
 export async function pruneModelCopies(
   stateDir: string,
@@ -114,13 +156,11 @@ export async function pruneModelCopies(
   keep(ledger.stable);
   keep(ledger.canary?.revision);
   keep(previousStable(ledger));
-  // Most recently used first: the history from its end, then revisions never in it, newest first.
-  const recent = [
-    ...ledger.history.map((h) => h.revision).reverse(),
-    ...ledger.revisions.map((r) => r.id).reverse(),
-  ];
-  const lastUsed = [...new Set(recent)].slice(0, KEPT_REVISIONS);
-  for (const id of lastUsed) keep(id);
+  const madeStable = ledger.history
+    .filter((h) => h.action === "deploy" || h.action === "promote" || h.action === "rollback")
+    .map((h) => h.revision)
+    .reverse();
+  for (const id of [...new Set(madeStable)].slice(0, KEPT_REVISIONS)) keep(id);
   const models = join(stateDir, "models");
   let names: string[];
   try {
@@ -131,8 +171,11 @@ export async function pruneModelCopies(
   const removed: string[] = [];
   for (const name of names) {
     if (wanted.has(name)) continue;
+    // A partial copy of a process that still runs is its copy in the making.
+    const partialOf = Number(PARTIAL.exec(name)?.[1]);
+    if (partialOf && isAlive(partialOf)) continue;
     await rm(join(models, name), { recursive: true, force: true });
-    removed.push(name);
+    if (!partialOf) removed.push(name);
   }
   return removed;
 }

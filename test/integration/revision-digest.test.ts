@@ -5,7 +5,7 @@
 // the copy, where it was deployed from and the ledger; the ledger stays as it was. While the files
 // it was deployed from are still the revision, the copy is made again from them. Real CLI
 // processes on a state directory of the test's own.
-import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { stringify } from "yaml";
@@ -129,4 +129,42 @@ it("the stable runs from its copy after the user retrains in place; a changed co
     `revision r1's model path ${copy} (${origin}) does not exist; r1 is ${r1Digest}`,
   );
   expect(await readFile(ledgerPath, "utf8")).toBe(stableR1);
+}, 180_000);
+
+it("a state dir moved elsewhere keeps working: its copies are found where it is now", async () => {
+  const m1 = join(work, "moved-m1");
+  await cp(model("v1"), m1, { recursive: true });
+  const before = join(work, "state-before");
+  const after = join(work, "state-after");
+  const evalSet = join(IRIS, "eval.jsonl");
+  const configFor = async (stateDir: string) => {
+    const file = join(work, `modelship-${stateDir.endsWith("after") ? "after" : "before"}.yml`);
+    await writeFile(
+      file,
+      stringify({
+        model: { name: "iris", path: model("v2") },
+        target: { kind: "local", stateDir },
+        benchmark: { input: evalSet },
+        strategy: { trafficRate: 20, steps: [{ weight: 50, duration: "2s" }] },
+        gates: { errorRate: { max: 0.5 }, accuracy: { evalSet, min: 0.5, output: "label" } },
+      }),
+    );
+    return file;
+  };
+  const first = await cli(["deploy", "--config", await configFor(before), "--model", m1, "--json"]);
+  expect(first.code, first.stderr).toBe(0);
+  await rename(before, after);
+  // The ledger still names r1's copy under state-before; the next deploy starts it from state-after.
+  const r1Copy = join(after, "models", (await digestOf(m1)).slice("sha256:".length));
+  const second = await cli(["deploy", "--config", await configFor(after), "--json"]);
+  expect(second.code, second.stderr).toBe(0);
+  expect(second.stderr).toContain(`starting r1 (${r1Copy})`);
+  const ledger = new LedgerFile(after);
+  if ((await ledger.read()).stable !== "r2") {
+    const promoted = await cli(["promote", "--revision", "r2", "--state-dir", after]);
+    expect(promoted.code, promoted.stderr).toBe(0);
+  }
+  const rolled = await cli(["rollback", "--to", "r1", "--state-dir", after]);
+  expect(rolled.code, rolled.stderr).toBe(0);
+  expect((await ledger.read()).stable).toBe("r1");
 }, 180_000);

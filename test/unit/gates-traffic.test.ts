@@ -184,13 +184,27 @@ describe("latency-tail on buckets (Fisher above the pooled edge, the allowance o
     expect(loose?.figures?.canaryTailMs).toBeGreaterThan(3);
   });
 
-  it("a canary tail past the highest edge (+Inf) is never called within the allowance", () => {
-    // 400 requests each: the stable 2% over 10 ms, the canary 20%; its p95 is somewhere past 10 ms.
+  it("a canary tail past the highest edge (+Inf) is beyond an allowance whose bound lies below that edge", () => {
+    // 400 requests each: the stable 2% over 10 ms (its p97.5 ≈7.5 ms), the canary 20%.
     const stable = buckets([0, 0, 100, 200, 80, 8, 4, 8]);
     const canary = buckets([0, 0, 80, 160, 60, 10, 10, 80]);
-    const result = latencyTailGate(canary, stable, { pct: 10, ms: 5 }, ALPHA);
+    const result = latencyTailGate(canary, stable, { pct: 10, ms: 0.5 }, ALPHA);
     expect(result?.pValue).toBeLessThan(ALPHA);
     expect(result?.status).toBe("fail");
+    // +5 ms allowed would take the bound to 12.5 ms, past the last edge: it cannot be told.
+    const unjudged = latencyTailGate(canary, stable, { pct: 10, ms: 5 }, ALPHA);
+    expect(unjudged?.status).toBe("pass");
+  });
+
+  it("both tails past the highest edge: the allowance is given, and the result says to add buckets", () => {
+    // A slow model measured on buckets that stop at 10 ms, the canary a little slower.
+    const stable = buckets([0, 0, 0, 0, 0, 100, 180, 520]);
+    const canary = buckets([0, 0, 0, 0, 0, 60, 140, 600]);
+    const result = latencyTailGate(canary, stable, { pct: 10, ms: 0.5 }, ALPHA);
+    expect(result?.pValue).toBeLessThan(ALPHA);
+    expect(result).toMatchObject({ status: "pass" });
+    expect(result?.message).toContain("both tails are past the highest bucket edge (10 ms)");
+    expect(result?.warnings?.[0]).toMatch(/add buckets above it to judge the tail/);
   });
 
   it("passes the same distribution, and a percentage allowance alone does not excuse a 4× tail", () => {

@@ -1,4 +1,5 @@
 // The local target's copies of revisions' model files, on real files in a directory of the test's own.
+import { spawnSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,9 +11,15 @@ import {
   type Ledger,
   promoteCanary,
   revertCanary,
+  rollback,
   startCanary,
 } from "../../src/state/ledger.js";
-import { keepModelCopy, pruneModelCopies, restoreModelCopy } from "../../src/targets/model-copies.js";
+import {
+  copyHere,
+  keepModelCopy,
+  pruneModelCopies,
+  restoreModelCopy,
+} from "../../src/targets/model-copies.js";
 import { digestAt, holdsDigest } from "../../src/targets/revision-files.js";
 import { model } from "../integration/helpers.js";
 
@@ -23,6 +30,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
+
+/** A pid that no process has: one of a process that has exited. */
+function deadPid(): number {
+  return Number(
+    spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString(),
+  );
+}
 
 const digestOf = async (path: string) => {
   const found = await digestAt(path);
@@ -159,31 +173,76 @@ describe("pruneModelCopies", () => {
     return { ledger, hex: (id: number) => hex[id - 1] as string };
   }
 
-  it("after many reverted canaries keeps what rollback returns to, the stable, and the revisions used last", async () => {
+  it("after many reverted canaries keeps the stable, what rollback returns to and the ones made stable last", async () => {
     const stateDir = join(work, "state-f");
     const { ledger: start, hex } = await revisions(stateDir, 9);
     // r1 stable, r2 promoted over it, r3…r8 canaries reverted, r9 is being deployed.
     let ledger = promoteCanary(startCanary(deployStable(start, "r1", "t"), "r2", "t"), "t");
     for (const id of ["r3", "r4", "r5", "r6", "r7", "r8"])
       ledger = revertCanary(startCanary(ledger, id, "t"), "t", "worse");
-    await mkdir(join(stateDir, "models", `${hex(9)}.partial-12345`));
+    const abandoned = `${hex(9)}.partial-${deadPid()}`;
+    const inTheMaking = `${hex(9)}.partial-${process.pid}`;
+    await mkdir(join(stateDir, "models", abandoned));
+    await mkdir(join(stateDir, "models", inTheMaking));
 
     const removed = await pruneModelCopies(stateDir, ledger, [`sha256:${hex(9)}`]);
-    // Kept: r2 (stable), r1 (a plain rollback's target), r9 (about to be recorded), and the five
-    // used last, r8…r4; r3 is the sixth.
-    expect(removed.sort()).toEqual([hex(3), `${hex(9)}.partial-12345`].sort());
+    // Kept: r2 (stable), r1 (a plain rollback's target and made stable before), r9 (about to be
+    // recorded), and a partial copy of a live process; the reverted canaries' copies go.
+    expect(removed.sort()).toEqual([3, 4, 5, 6, 7, 8].map(hex).sort());
     expect((await readdir(join(stateDir, "models"))).sort()).toEqual(
-      [1, 2, 4, 5, 6, 7, 8, 9].map(hex).sort(),
+      [hex(1), hex(2), hex(9), inTheMaking].sort(),
     );
     expect(await pruneModelCopies(join(work, "no-state"), ledger)).toEqual([]);
   });
 
-  it("a revision redeployed counts as used now, not when it was created", async () => {
+  it("keeps the copies of the five revisions made stable last, counted from the history", async () => {
     const stateDir = join(work, "state-h");
     const { ledger: start, hex } = await revisions(stateDir, 8);
-    let ledger = deployStable(start, "r8", "t");
-    ledger = revertCanary(startCanary(ledger, "r1", "t"), "t", "worse");
-    // Used last: r1 (just now), r8, then the newest never used: r7, r6, r5.
-    expect((await pruneModelCopies(stateDir, ledger)).sort()).toEqual([2, 3, 4].map(hex).sort());
+    let ledger = deployStable(start, "r1", "t");
+    for (const id of ["r2", "r3", "r4", "r5", "r6", "r7"])
+      ledger = promoteCanary(startCanary(ledger, id, "t"), "t");
+    // r1 made stable again, last: it counts as now. Made stable last: r1, r7, r6, r5, r4; r8 never was.
+    ledger = rollback(ledger, "t", "r1");
+    expect((await pruneModelCopies(stateDir, ledger)).sort()).toEqual([2, 3, 8].map(hex).sort());
+  });
+});
+
+describe("copyHere", () => {
+  it("finds a copy recorded under a state dir that was moved since in this one; other records stay", () => {
+    const hex = "ab".repeat(32);
+    const digest = `sha256:${hex}`;
+    const moved = copyHere("/new/state", {
+      name: "m",
+      path: `/old/state/models/${hex}`,
+      digest,
+      source: "/src/m",
+    });
+    expect(moved.path).toBe(`/new/state/models/${hex}`);
+    const single = copyHere("/new/state", {
+      name: "m",
+      path: `/old/state/models/${hex}/model.onnx`,
+      digest,
+      source: "/src/model.onnx",
+    });
+    expect(single.path).toBe(`/new/state/models/${hex}/model.onnx`);
+    for (const model of [
+      { name: "m", path: "/work/model", digest }, // no copy: a cluster's or an older ledger's record
+      { name: "m", path: `/old/state/other/${hex}`, digest, source: "/src/m" },
+      { name: "m", path: `/old/state/models/${"cd".repeat(32)}`, digest, source: "/src/m" },
+      { name: "m", path: `/old/state/models/${hex}/a/b`, digest, source: "/src/m" },
+    ])
+      expect(copyHere("/new/state", model)).toBe(model);
+  });
+});
+
+describe("a copy killed half-way", () => {
+  it("leaves a partial that the next copy removes before it starts", async () => {
+    const user = await userModel("after-kill");
+    const stateDir = join(work, "state-i");
+    const abandoned = join(stateDir, "models", `${user.digest.slice(7)}.partial-${deadPid()}`);
+    await mkdir(abandoned, { recursive: true });
+    await writeFile(join(abandoned, "model.onnx"), "half");
+    await keepModelCopy(stateDir, { name: "iris", ...user });
+    expect(await readdir(join(stateDir, "models"))).toEqual([user.digest.slice(7)]);
   });
 });

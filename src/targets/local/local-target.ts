@@ -3,7 +3,7 @@ import { runBenchmark } from "../../bench/run.js";
 import { findRevision, type ModelIdentity, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
-import { keepModelCopy, pruneModelCopies, restoreModelCopy } from "../model-copies.js";
+import { copyHere, keepModelCopy, pruneModelCopies, restoreModelCopy } from "../model-copies.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
 import { verifyRevisionFiles } from "../revision-files.js";
 import { startModelProcess } from "./model-process.js";
@@ -192,8 +192,9 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   }
 
   /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
-  private async run(revision: RevisionRecord, track: Track): Promise<RunningServer> {
-    if (this.launch) return this.launch(revision, track);
+  private async run(recorded: RevisionRecord, track: Track): Promise<RunningServer> {
+    if (this.launch) return this.launch(recorded, track);
+    const revision = { ...recorded, model: copyHere(this.state.stateDir, recorded.model) };
     await verifyRevisionFiles(revision, {
       ledger: this.state.location,
       restore: async () => {
