@@ -57,6 +57,14 @@ export function runCli(args: string[]): Promise<CliResult> {
 
 export { isAlive } from "../../src/state/pid-lock.js";
 
+/** The pid of a process that has already exited: a lock or a partial copy whose owner is gone. */
+export async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  const pid = child.pid as number;
+  await new Promise((resolve) => child.on("exit", resolve));
+  return pid;
+}
+
 /** Polls `check` until it returns true; throws with `what` when it does not within `timeoutMs`. */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;

@@ -9,6 +9,7 @@ import { modelDigest } from "../../src/model/digest.js";
 import { promoteRevision, rollbackRevision } from "../../src/rollout/manual.js";
 import { addRevision, deployStable, emptyLedger, type Ledger } from "../../src/state/ledger.js";
 import { LedgerFile, MAX_LEDGER_FILE_BYTES } from "../../src/state/ledger-file.js";
+import { deadPid } from "../integration/helpers.js";
 
 let dir: string;
 let models: string;
@@ -38,14 +39,6 @@ function ledgerWith(count: number, stable?: string): Ledger {
     ledger = addRevision(ledger, { name: "iris", ...modelFile(i) }, undefined, T).ledger;
   }
   return stable ? deployStable(ledger, stable, T) : ledger;
-}
-
-/** The pid of a process that has already exited. */
-async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
-  const pid = child.pid as number;
-  await new Promise((resolve) => child.on("exit", resolve));
-  return pid;
 }
 
 const exists = (path: string) =>

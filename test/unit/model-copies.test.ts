@@ -1,5 +1,4 @@
 // The local target's copies of revisions' model files, on real files in a directory of the test's own.
-import { spawnSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +20,7 @@ import {
   restoreModelCopy,
 } from "../../src/targets/model-copies.js";
 import { digestAt, holdsDigest } from "../../src/targets/revision-files.js";
-import { model } from "../integration/helpers.js";
+import { deadPid, model } from "../integration/helpers.js";
 
 let work: string;
 beforeAll(async () => {
@@ -30,13 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
-
-/** A pid that no process has: one of a process that has exited. */
-function deadPid(): number {
-  return Number(
-    spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString(),
-  );
-}
 
 const digestOf = async (path: string) => {
   const found = await digestAt(path);
@@ -180,7 +172,7 @@ describe("pruneModelCopies", () => {
     let ledger = promoteCanary(startCanary(deployStable(start, "r1", "t"), "r2", "t"), "t");
     for (const id of ["r3", "r4", "r5", "r6", "r7", "r8"])
       ledger = revertCanary(startCanary(ledger, id, "t"), "t", "worse");
-    const abandoned = `${hex(9)}.partial-${deadPid()}`;
+    const abandoned = `${hex(9)}.partial-${await deadPid()}`;
     const inTheMaking = `${hex(9)}.partial-${process.pid}`;
     await mkdir(join(stateDir, "models", abandoned));
     await mkdir(join(stateDir, "models", inTheMaking));
@@ -239,7 +231,7 @@ describe("a copy killed half-way", () => {
   it("leaves a partial that the next copy removes before it starts", async () => {
     const user = await userModel("after-kill");
     const stateDir = join(work, "state-i");
-    const abandoned = join(stateDir, "models", `${user.digest.slice(7)}.partial-${deadPid()}`);
+    const abandoned = join(stateDir, "models", `${user.digest.slice(7)}.partial-${await deadPid()}`);
     await mkdir(abandoned, { recursive: true });
     await writeFile(join(abandoned, "model.onnx"), "half");
     await keepModelCopy(stateDir, { name: "iris", ...user });

@@ -1,10 +1,10 @@
 // The pid lock under contention, in one process: whatever the interleaving, one holder at a time.
-import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { LockHeldError, takePidLock } from "../../src/state/pid-lock.js";
+import { deadPid } from "../integration/helpers.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -13,12 +13,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A pid that no process has: one of a process that has exited. */
-function deadPid(): number {
-  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
-  return Number(child.stdout.toString());
-}
 
 /** Takes the lock, waiting while a live holder has it, and holds it for a few event-loop turns. */
 async function holdOnce(path: string, holders: { now: number; max: number }): Promise<void> {
@@ -43,7 +37,7 @@ async function holdOnce(path: string, holders: { now: number; max: number }): Pr
 it("30 takers racing over a stale lock and each other: never two holders, every one served, nothing left", async () => {
   for (let round = 0; round < 20; round++) {
     const path = join(dir, `round-${round}.lock`);
-    await writeFile(path, String(deadPid()));
+    await writeFile(path, String(await deadPid()));
     const holders = { now: 0, max: 0 };
     await Promise.all(Array.from({ length: 30 }, () => holdOnce(path, holders)));
     expect(holders.max, `round ${round}`).toBe(1);
@@ -53,8 +47,8 @@ it("30 takers racing over a stale lock and each other: never two holders, every 
 
 it("a takeover guard left by a process that died mid-takeover does not block the lock for long", async () => {
   const path = join(dir, "deploy.lock");
-  await writeFile(path, String(deadPid()));
-  await writeFile(`${path}.takeover`, String(deadPid()));
+  await writeFile(path, String(await deadPid()));
+  await writeFile(`${path}.takeover`, String(await deadPid()));
   const old = new Date(Date.now() - 60_000);
   await utimes(`${path}.takeover`, old, old);
   const release = await takePidLock(path);
