@@ -179,6 +179,20 @@ export async function registerModel(
   return registerRevision(target.state, target.keepModel ? await target.keepModel(model) : model, image);
 }
 
+/**
+ * `--resume` continues the unfinished canary, which must be this very model: another is refused
+ * before it is recorded or copied. (No canary at all is said where the canary is taken over.)
+ */
+export async function refuseResumeOfAnother(state: LedgerStore, model: ModelIdentity): Promise<void> {
+  const ledger = await state.read();
+  const canary = ledger.canary;
+  const revision = canary && ledger.revisions.find((r) => r.id === canary.revision);
+  if (revision && revision.model.digest !== model.digest)
+    throw new Error(
+      `--resume: the unfinished canary is ${revision.id} (${revision.model.digest}), but this run deploys another model (${model.digest}, ${model.path}); run without --resume to revert it first`,
+    );
+}
+
 /** Records a revision for this model in the target's ledger (or finds the one with the same digest). */
 export async function registerRevision(
   state: LedgerStore,
@@ -267,7 +281,8 @@ export async function deployStage(
     throw new Error(`the model was rejected by validation; nothing was deployed (${codes})`);
   }
   const model = modelIdentity(config, validation);
-  return withDeployTarget(config, logger, async (target) =>
-    deployRevision(config, target, await registerModel(target, model, options.image), logger, options),
-  );
+  return withDeployTarget(config, logger, async (target) => {
+    if (options.resume) await refuseResumeOfAnother(target.state, model);
+    return deployRevision(config, target, await registerModel(target, model, options.image), logger, options);
+  });
 }

@@ -14,6 +14,7 @@ import {
   type DeployReport,
   deployRevision,
   modelIdentity,
+  refuseResumeOfAnother,
   registerModel,
   validateForDeploy,
 } from "./deploy.js";
@@ -104,6 +105,7 @@ export async function runPipeline(
     config,
     log,
     async (target) => {
+      if (options.resume) await refuseResumeOfAnother(target.state, model);
       const revision = await registerModel(target, model, build?.image);
       const deploy = await deployRevision(config, target, revision, log, {
         resume: options.resume,

@@ -124,9 +124,17 @@ it("kill -9 during a step: the next run reverts the canary by default, and --res
   expect(reverted.stable).toBe("r1");
   expect(reverted.history.at(-1)).toMatchObject({ action: "revert", revision: "r2" });
 
-  // 3. Killed again; this time --resume continues from step 1 and promotes.
+  // 3. Killed again; --resume with another model is refused before that model is recorded, and
+  // with the canary's own model it continues from step 1 and promotes.
   const killedAgain = await killDuringFirstStep(configFile, ledger);
   const stepsBefore = (await ledger.read()).canary?.progress?.steps ?? [];
+  const beforeOther = await readFile(join(work, "state", "ledger.json"), "utf8");
+  const other = await runCli(["deploy", "--config", configFile, "--model", model("v3"), "--resume"]);
+  expect(other.code).toBe(1);
+  expect(other.stderr).toMatch(
+    /--resume: the unfinished canary is r2 \(sha256:[0-9a-f]{64}\), but this run deploys another model/,
+  );
+  expect(await readFile(join(work, "state", "ledger.json"), "utf8")).toBe(beforeOther);
   const resumed = await runCli([
     "deploy",
     "--config",
