@@ -28,8 +28,12 @@ export function bucketQuantile(buckets: LatencyBuckets, q: number): number {
       return inBucket === 0 ? edge : lowerEdge + ((edge - lowerEdge) * (rank - below)) / inBucket;
     }
   }
-  return buckets.le.filter(Number.isFinite).at(-1) ?? Number.NaN;
+  return lastFiniteEdge(buckets);
 }
+
+/** The highest finite edge, where a quantile in the +Inf bucket is only known to start. */
+export const lastFiniteEdge = (buckets: LatencyBuckets): number =>
+  buckets.le.filter(Number.isFinite).at(-1) ?? Number.NaN;
 
 /** Whether the q-quantile lies in the +Inf bucket, where bucketQuantile can only answer the highest finite edge. */
 export function quantileBeyondEdges(buckets: LatencyBuckets, q: number): boolean {

@@ -1,4 +1,11 @@
-import { bucketCounts, bucketQuantile, bucketTotal, countAbove, quantileBeyondEdges } from "./buckets.js";
+import {
+  bucketCounts,
+  bucketQuantile,
+  bucketTotal,
+  countAbove,
+  lastFiniteEdge,
+  quantileBeyondEdges,
+} from "./buckets.js";
 import { type GateResult, MIN_TRAFFIC_SAMPLES, pText, round, tooFew } from "./gates.js";
 import type { TrackMetrics } from "./metrics.js";
 import {
@@ -219,7 +226,7 @@ export function latencyTailGate(
     above = [c.above, countAbove(stable.latencyBuckets, boundary).above];
     tailMs = [bucketQuantile(canary.latencyBuckets, q), bucketQuantile(stable.latencyBuckets, q)];
     canaryPastEdges = quantileBeyondEdges(canary.latencyBuckets, q);
-    topEdge = Math.max(...canary.latencyBuckets.le.filter(Number.isFinite));
+    topEdge = lastFiniteEdge(canary.latencyBuckets);
     tailLevel = q;
     test = `one-sided Fisher exact: share above the bucket edge at the pooled p${round(q * 100, 1)}; the allowance checked on each track's p${round(q * 100, 1)} interpolated in its bucket`;
   } else return undefined;

@@ -303,13 +303,26 @@ export function rollback(ledger: Ledger, at: string, to?: string, reason?: strin
   );
 }
 
-export function previousStable(ledger: Ledger): string | undefined {
+/** Whether the entry made its revision stable (a deploy, a promote, a rollback). */
+export const madeStable = (item: HistoryEntry): boolean =>
+  item.action === "deploy" || item.action === "promote" || item.action === "rollback";
+
+/** The newest entry that made the current stable stable over another revision (what `rollback` reads), or -1. */
+export function stableEntryIndex(ledger: Ledger): number {
   for (let i = ledger.history.length - 1; i >= 0; i--) {
     const item = ledger.history[i] as HistoryEntry;
-    const madeStable = item.action === "deploy" || item.action === "promote" || item.action === "rollback";
-    if (madeStable && item.revision === ledger.stable && item.previous && item.previous !== ledger.stable) {
-      return item.previous;
-    }
+    if (
+      madeStable(item) &&
+      item.revision === ledger.stable &&
+      item.previous &&
+      item.previous !== ledger.stable
+    )
+      return i;
   }
-  return undefined;
+  return -1;
+}
+
+/** The revision a plain `rollback` returns to. */
+export function previousStable(ledger: Ledger): string | undefined {
+  return ledger.history[stableEntryIndex(ledger)]?.previous;
 }

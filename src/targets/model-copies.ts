@@ -10,7 +10,7 @@ import { constants } from "node:fs";
 import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { walkModel } from "../model/walk.js";
-import { type Ledger, type ModelIdentity, previousStable } from "../state/ledger.js";
+import { type Ledger, type ModelIdentity, madeStable, previousStable } from "../state/ledger.js";
 import { isAlive } from "../state/pid-lock.js";
 import { errorMessage } from "../util/errors.js";
 import { digestAt, holdsDigest } from "./revision-files.js";
@@ -156,11 +156,11 @@ export async function pruneModelCopies(
   keep(ledger.stable);
   keep(ledger.canary?.revision);
   keep(previousStable(ledger));
-  const madeStable = ledger.history
-    .filter((h) => h.action === "deploy" || h.action === "promote" || h.action === "rollback")
+  const stableLast = ledger.history
+    .filter(madeStable)
     .map((h) => h.revision)
     .reverse();
-  for (const id of [...new Set(madeStable)].slice(0, KEPT_REVISIONS)) keep(id);
+  for (const id of [...new Set(stableLast)].slice(0, KEPT_REVISIONS)) keep(id);
   const models = join(stateDir, "models");
   let names: string[];
   try {

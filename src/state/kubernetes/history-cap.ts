@@ -1,4 +1,4 @@
-import type { Ledger } from "../ledger.js";
+import { type Ledger, stableEntryIndex } from "../ledger.js";
 
 /**
  * How big the ledger may grow in its ConfigMap. The API server refuses a ConfigMap whose data
@@ -64,15 +64,4 @@ export function capHistory(
   }
   const capped = k === 0 ? ledger : without(k);
   return { ledger: capped, text: serializeLedger(capped), dropped: k };
-}
-
-/** The newest entry that made the current stable stable over another revision (what `rollback` reads), or -1. */
-function stableEntryIndex(ledger: Ledger): number {
-  for (let i = ledger.history.length - 1; i >= 0; i--) {
-    const item = ledger.history[i];
-    const madeStable = item?.action === "deploy" || item?.action === "promote" || item?.action === "rollback";
-    if (madeStable && item?.revision === ledger.stable && item.previous && item.previous !== ledger.stable)
-      return i;
-  }
-  return -1;
 }
