@@ -1,7 +1,7 @@
 import { deployStable, findRevision, type HistoryEntry, type Ledger, rollback } from "../state/ledger.js";
 import { LedgerFile } from "../state/ledger-file.js";
 import type { LedgerStore } from "../state/store.js";
-import { copyHere, restoreModelCopy } from "../targets/model-copies.js";
+import { checkedCopy } from "../targets/model-copies.js";
 import type { StableControl } from "../targets/open.js";
 import { verifyRevisionFiles } from "../targets/revision-files.js";
 
@@ -23,27 +23,20 @@ async function changeStable(
   const unlock = await store.lock();
   try {
     const next = change(await store.read(), new Date().toISOString());
-    const recorded = findRevision(next, next.stable as string);
-    // A copy recorded under a state dir moved since is looked for in this one.
-    const revision =
-      store instanceof LedgerFile
-        ? { ...recorded, model: copyHere(store.stateDir, recorded.model) }
-        : recorded;
+    const revision = findRevision(next, next.stable as string);
     // Where workloads keep running (a cluster), the revision runs as stable before the ledger
     // says so: a revision that cannot start leaves the ledger as it was. It runs its image, by
-    // digest. Where the target runs the ledger's stable from its path at its next start (local),
-    // the files there must be that revision now: the ledger never names as stable a model that
-    // is not the one validated under that revision (a copy gone or changed is made again first
-    // from where it was deployed from, if the files there are still that revision).
+    // digest. Where the target runs the ledger's stable from its files at its next start (local),
+    // those must be that revision now: the ledger never names as stable a model that is not the
+    // one validated under that revision (a copy looked for where the state dir is now, and made
+    // again first from where it was deployed from, if the files there are still that revision).
+    const check = {
+      ledger: store.location,
+      otherwise: "name a revision whose files are intact; the ledger was not changed",
+    };
     if (runStable) await runStable(revision);
-    else
-      await verifyRevisionFiles(revision, {
-        ledger: store.location,
-        otherwise: "name a revision whose files are intact; the ledger was not changed",
-        ...(store instanceof LedgerFile
-          ? { restore: () => restoreModelCopy(store.stateDir, revision.model) }
-          : {}),
-      });
+    else if (store instanceof LedgerFile) await checkedCopy(store.stateDir, revision, check);
+    else await verifyRevisionFiles(revision, check);
     const ledger = await store.update((l) => change(l, new Date().toISOString()));
     const entry = ledger.history.at(-1) as HistoryEntry;
     return { stable: ledger.stable as string, previous: entry.previous, entry };

@@ -10,10 +10,16 @@ import { constants } from "node:fs";
 import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { walkModel } from "../model/walk.js";
-import { type Ledger, type ModelIdentity, madeStable, previousStable } from "../state/ledger.js";
+import {
+  type Ledger,
+  type ModelIdentity,
+  madeStable,
+  previousStable,
+  type RevisionRecord,
+} from "../state/ledger.js";
 import { isAlive } from "../state/pid-lock.js";
 import { errorMessage } from "../util/errors.js";
-import { digestAt, holdsDigest } from "./revision-files.js";
+import { digestAt, holdsDigest, type RevisionCheck, verifyRevisionFiles } from "./revision-files.js";
 
 /** Copies of the revisions made stable longest ago beyond these are removed (the stable's, the canary's and the rollback target's never). */
 export const KEPT_REVISIONS = 5;
@@ -41,6 +47,29 @@ export function copyHere(stateDir: string, model: ModelIdentity): ModelIdentity 
   if (at < 1 || parts[at - 1] !== "models" || parts.length - at > 2) return model;
   const here = join(resolve(stateDir), "models", ...parts.slice(at));
   return here === model.path ? model : { ...model, path: here };
+}
+
+/**
+ * The revision as this state directory runs it (its copy looked for where the directory is now),
+ * once its files are checked to be it; a copy gone or changed is first made again from its source
+ * when the files there are still that revision (`onRestored` is told).
+ */
+export async function checkedCopy(
+  stateDir: string,
+  recorded: RevisionRecord,
+  check: RevisionCheck,
+  onRestored?: (revision: RevisionRecord) => void,
+): Promise<RevisionRecord> {
+  const revision = { ...recorded, model: copyHere(stateDir, recorded.model) };
+  await verifyRevisionFiles(revision, {
+    ...check,
+    restore: async () => {
+      const restored = await restoreModelCopy(stateDir, revision.model);
+      if (restored) onRestored?.(revision);
+      return restored;
+    },
+  });
+  return revision;
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -3,9 +3,8 @@ import { runBenchmark } from "../../bench/run.js";
 import { findRevision, type ModelIdentity, type RevisionRecord } from "../../state/ledger.js";
 import { LedgerFile } from "../../state/ledger-file.js";
 import { type Logger, silentLogger } from "../../util/log.js";
-import { copyHere, keepModelCopy, pruneModelCopies, restoreModelCopy } from "../model-copies.js";
+import { checkedCopy, keepModelCopy, pruneModelCopies } from "../model-copies.js";
 import type { Endpoint, MetricsSource, SyntheticTraffic, Target, Track, Workloads } from "../ports.js";
-import { verifyRevisionFiles } from "../revision-files.js";
 import { startModelProcess } from "./model-process.js";
 import { TrafficRouter } from "./router.js";
 
@@ -194,18 +193,9 @@ export class LocalTarget implements Target, Workloads, MetricsSource {
   /** A server for `revision` on `track`; one started here from its path only once its files are checked to be it. */
   private async run(recorded: RevisionRecord, track: Track): Promise<RunningServer> {
     if (this.launch) return this.launch(recorded, track);
-    const revision = { ...recorded, model: copyHere(this.state.stateDir, recorded.model) };
-    await verifyRevisionFiles(revision, {
-      ledger: this.state.location,
-      restore: async () => {
-        const restored = await restoreModelCopy(this.state.stateDir, revision.model);
-        if (restored)
-          this.logger.warn(
-            `  ${revision.id}'s copy was gone or changed: copied again from ${revision.model.source}`,
-          );
-        return restored;
-      },
-    });
+    const revision = await checkedCopy(this.state.stateDir, recorded, { ledger: this.state.location }, (r) =>
+      this.logger.warn(`  ${r.id}'s copy was gone or changed: copied again from ${r.model.source}`),
+    );
     this.logger.info(`  starting ${revision.id} (${revision.model.path})`);
     return startModelProcess({ modelPath: revision.model.path, name: revision.model.name });
   }
