@@ -197,14 +197,13 @@ export async function pruneModelCopies(
   } catch {
     return [];
   }
+  await removeAbandonedPartials(models);
   const removed: string[] = [];
   for (const name of names) {
-    if (wanted.has(name)) continue;
-    // A partial copy of a process that still runs is its copy in the making.
-    const partialOf = Number(PARTIAL.exec(name)?.[1]);
-    if (partialOf && isAlive(partialOf)) continue;
+    // Partial copies are removeAbandonedPartials' (a live process's is its copy in the making).
+    if (wanted.has(name) || PARTIAL.test(name)) continue;
     await rm(join(models, name), { recursive: true, force: true });
-    if (!partialOf) removed.push(name);
+    removed.push(name);
   }
   return removed;
 }
